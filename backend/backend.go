@@ -1,0 +1,205 @@
+package backend
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// State is a backend's health as the balancer sees it.
+type State int32
+
+const (
+	// Healthy backends take new clients and the clients bound to them.
+	Healthy State = iota
+	// Unhealthy backends take no traffic; their clients are re-routed.
+	Unhealthy
+	// Draining backends keep serving the clients bound to them but take no
+	// new ones.
+	Draining
+)
+
+// String returns "healthy", "unhealthy" or "draining".
+func (s State) String() string {
+	switch s {
+	case Healthy:
+		return "healthy"
+	case Unhealthy:
+		return "unhealthy"
+	case Draining:
+		return "draining"
+	}
+	return fmt.Sprintf("State(%d)", int32(s))
+}
+
+// ParseState is the inverse of [State.String].
+func ParseState(s string) (State, error) {
+	switch s {
+	case "healthy":
+		return Healthy, nil
+	case "unhealthy":
+		return Unhealthy, nil
+	case "draining":
+		return Draining, nil
+	}
+	return 0, fmt.Errorf("backend: unknown state %q (want healthy, unhealthy or draining)", s)
+}
+
+// MaxWeight is the largest weight a backend may have.
+const MaxWeight = 1 << 16
+
+// maxIDLen bounds an ID's length; IDs travel in logs, URLs and JSON.
+const maxIDLen = 64
+
+// Config describes a backend to add to a [Set].
+type Config struct {
+	// ID names the backend. It must be 1 to 64 characters from
+	// [A-Za-z0-9._-]. When empty, the ID is a digest of the normalized URL,
+	// so processes configured with the same URL agree on it.
+	ID string
+	// URL is the backend's base URL: http or https, a host, and optionally
+	// a path prefix. Query, fragment and user info are not allowed.
+	URL string
+	// Weight is the backend's relative capacity, 1 to MaxWeight. Zero means 1.
+	Weight int
+}
+
+// Backend is one upstream server. Its ID, URL and weight never change; its
+// state and in-flight count are safe to read from any goroutine. Backends are
+// created by a [Set] and belong to it.
+type Backend struct {
+	id     string
+	url    *url.URL
+	weight int64
+
+	state    atomic.Int32
+	inflight atomic.Int64
+	removed  atomic.Bool
+}
+
+// newBackend validates c and builds a healthy backend from it.
+func newBackend(c Config) (*Backend, error) {
+	u, err := parseURL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	id := c.ID
+	if id == "" {
+		id = digestID(u)
+	} else if err := validateID(id); err != nil {
+		return nil, err
+	}
+	w := c.Weight
+	switch {
+	case w == 0:
+		w = 1
+	case w < 0 || w > MaxWeight:
+		return nil, fmt.Errorf("backend: %s: weight %d out of range 1..%d", id, w, MaxWeight)
+	}
+	return &Backend{id: id, url: u, weight: int64(w)}, nil
+}
+
+// ID returns the backend's stable identifier.
+func (b *Backend) ID() string { return b.id }
+
+// URL returns the backend's base URL. The caller must not modify it.
+func (b *Backend) URL() *url.URL { return b.url }
+
+// Weight returns the backend's relative capacity, at least 1.
+func (b *Backend) Weight() int64 { return b.weight }
+
+// State returns the backend's current state.
+func (b *Backend) State() State { return State(b.state.Load()) }
+
+// Routable reports whether b takes new clients: it is healthy.
+func (b *Backend) Routable() bool { return b.State() == Healthy }
+
+// Serving reports whether b serves the clients already bound to it: it is
+// healthy or draining.
+func (b *Backend) Serving() bool {
+	s := b.State()
+	return s == Healthy || s == Draining
+}
+
+// InFlight returns the number of requests b is serving now.
+func (b *Backend) InFlight() int64 { return b.inflight.Load() }
+
+// Removed reports whether b has been removed from its set. A removed backend
+// admits no new requests; those admitted before finish normally.
+func (b *Backend) Removed() bool { return b.removed.Load() }
+
+// Acquire counts a request in flight on b and reports whether b admitted it.
+// It returns false, counting nothing, when b has been removed from its set:
+// once [Set.Remove] has returned, Acquire on the removed backend never
+// succeeds. Every successful Acquire must be paired with exactly one
+// [Backend.Release] when the request is over, however it ended.
+func (b *Backend) Acquire() bool {
+	b.inflight.Add(1)
+	if b.removed.Load() {
+		b.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Release ends a request counted by a successful [Backend.Acquire].
+func (b *Backend) Release() { b.inflight.Add(-1) }
+
+// String returns the backend's ID, for logs.
+func (b *Backend) String() string { return b.id }
+
+// parseURL checks that raw is a base URL a reverse proxy can target.
+func parseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("backend: empty URL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("backend: invalid URL %q: %w", raw, err)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("backend: URL %q: scheme must be http or https", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("backend: URL %q: no host", raw)
+	case u.User != nil:
+		return nil, fmt.Errorf("backend: URL %q: user info is not allowed", raw)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, fmt.Errorf("backend: URL %q: a query is not allowed", raw)
+	case u.Fragment != "":
+		return nil, fmt.Errorf("backend: URL %q: a fragment is not allowed", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("backend: URL %q: invalid port %q", raw, p)
+		}
+	}
+	return u, nil
+}
+
+// digestID names a backend that was given no ID: the first 12 hex digits of
+// the SHA-256 of its normalized URL.
+func digestID(u *url.URL) string {
+	sum := sha256.Sum256([]byte(u.String()))
+	return hex.EncodeToString(sum[:6])
+}
+
+// validateID checks a configured ID.
+func validateID(id string) error {
+	if len(id) > maxIDLen {
+		return fmt.Errorf("backend: id %.16q...: longer than %d characters", id, maxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("backend: id %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", id, c)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,38 @@
+package balancer
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// ErrNoBackend is returned by a [Picker] when no backend can take the
+// request.
+var ErrNoBackend = errors.New("balancer: no backend available")
+
+// Info is what a [Picker] knows about the request it places.
+type Info struct {
+	// Request is the client's request. Pickers must not modify it.
+	Request *http.Request
+	// Snapshot is the membership the request was routed with; pick among
+	// its Routable backends.
+	Snapshot *backend.Snapshot
+}
+
+// Picker chooses a backend for a request that is not bound to one.
+//
+// Pick is called concurrently from many goroutines and should neither block
+// nor allocate. It returns one of info.Snapshot.Routable(), or ErrNoBackend
+// when that is empty. Load accounting is the caller's: the handler counts
+// the request in flight on the returned backend until it is done, so
+// [backend.Backend.InFlight] is live.
+type Picker interface {
+	Pick(info Info) (*backend.Backend, error)
+}
+
+// PickerFunc adapts an ordinary function to a [Picker].
+type PickerFunc func(info Info) (*backend.Backend, error)
+
+// Pick calls f(info).
+func (f PickerFunc) Pick(info Info) (*backend.Backend, error) { return f(info) }

@@ -1,0 +1,3 @@
+module github.com/affinitylb/affinity
+
+go 1.25

@@ -1,0 +1,72 @@
+package policy
+
+import (
+	"net/http"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// Status says what a [Policy] found when it read a request's binding.
+type Status uint8
+
+const (
+	// None: the request carries no binding.
+	None Status = iota
+	// Valid: the request is bound to Binding.ID.
+	Valid
+	// Malformed: a binding was present but could not be decoded.
+	Malformed
+	// Forged: the binding failed authentication (bad MAC or unknown key).
+	Forged
+	// Expired: the binding was authentic but its lifetime is over.
+	Expired
+	// Unknown: the binding was authentic but names no current backend.
+	Unknown
+)
+
+// String returns the status's name in lower case.
+func (s Status) String() string {
+	switch s {
+	case None:
+		return "none"
+	case Valid:
+		return "valid"
+	case Malformed:
+		return "malformed"
+	case Forged:
+		return "forged"
+	case Expired:
+		return "expired"
+	case Unknown:
+		return "unknown"
+	}
+	return "invalid"
+}
+
+// Binding is what a [Policy] read from a request.
+type Binding struct {
+	// ID is the backend the request is bound to; set only when Status is
+	// Valid.
+	ID string
+	// Status says whether a binding was found and, if not, why.
+	Status Status
+	// Refresh asks for the binding to be written again on the response even
+	// if the request is served by ID: it is close to expiry (sliding
+	// expiry) or signed with an old key.
+	Refresh bool
+}
+
+// Policy binds clients to backends. Lookup reads a request's binding; Save
+// writes the binding on the response. Both are called concurrently from
+// many goroutines. A policy never fails a request: anything it cannot read
+// or trust is reported as a Status other than Valid and treated as absent.
+type Policy interface {
+	// Lookup returns the binding carried by r, resolved against the
+	// membership s.
+	Lookup(r *http.Request, s *backend.Snapshot) Binding
+	// Save is called once the backend b has answered the client's request
+	// r with resp, before resp's header is sent to the client. prev is what
+	// Lookup returned for r. Save sets, refreshes or deletes the binding by
+	// editing resp.Header; it must not read resp.Body.
+	Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding)
+}
