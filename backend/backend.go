@@ -169,7 +169,7 @@ func parseURL(raw string) (*url.URL, error) {
 	case u.Host == "" || u.Hostname() == "":
 		return nil, fmt.Errorf("backend: URL %q: no host", raw)
 	case u.User != nil:
-		return nil, fmt.Errorf("backend: URL %q: user info is not allowed", raw)
+		return nil, fmt.Errorf("backend: URL %q: user info is not allowed", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery:
 		return nil, fmt.Errorf("backend: URL %q: a query is not allowed", raw)
 	case u.Fragment != "":
@@ -180,7 +180,23 @@ func parseURL(raw string) (*url.URL, error) {
 			return nil, fmt.Errorf("backend: URL %q: invalid port %q", raw, p)
 		}
 	}
+	normalize(u)
 	return u, nil
+}
+
+// normalize rewrites u so that spellings of one address are one URL, and so
+// one digest ID: no default port, no empty port, no lone "/" path.
+func normalize(u *url.URL) {
+	host, port := u.Hostname(), u.Port()
+	if port == "" || u.Scheme == "http" && port == "80" || u.Scheme == "https" && port == "443" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]" // IPv6 literal
+		}
+		u.Host = host
+	}
+	if u.Path == "/" && u.RawPath == "" {
+		u.Path = ""
+	}
 }
 
 // digestID names a backend that was given no ID: the first 12 hex digits of
@@ -195,8 +211,7 @@ func validateID(id string) error {
 	if len(id) > maxIDLen {
 		return fmt.Errorf("backend: id %.16q...: longer than %d characters", id, maxIDLen)
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	for _, c := range id {
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return fmt.Errorf("backend: id %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", id, c)
 		}

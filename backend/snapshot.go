@@ -3,6 +3,12 @@ package backend
 // Snapshot is an immutable view of a [Set]'s membership at one moment. It is
 // safe for concurrent use; the slices it returns are shared and must not be
 // modified.
+//
+// Membership and the Routable list are fixed when the snapshot is published;
+// each backend's State and InFlight are live. A request holding an older
+// snapshot may therefore see a backend in Routable that has just become
+// unhealthy: callers that must not use it check [Backend.Routable] or
+// [Backend.Serving] themselves.
 type Snapshot struct {
 	version  uint64
 	all      []*Backend

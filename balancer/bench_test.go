@@ -1,0 +1,59 @@
+package balancer_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/balancer"
+)
+
+// benchSnapshot returns n backends with weights 1 to 4 and 1 to 7 requests in
+// flight per unit of weight; backends come in tied pairs, so that one in
+// seven ties for the least load.
+func benchSnapshot(b *testing.B, n int) *backend.Snapshot {
+	nodes := make([]node, n)
+	for i := range nodes {
+		nodes[i] = node{id: fmt.Sprintf("b%d", i), weight: 1 + i%4, load: (1 + i/2%7) * (1 + i%4)}
+	}
+	return newSnapshot(b, nodes...)
+}
+
+func BenchmarkLeastConnections(b *testing.B) {
+	for _, n := range []int{3, 100, 10000} {
+		snap := benchSnapshot(b, n)
+		info := balancer.Info{Snapshot: snap}
+		b.Run(fmt.Sprintf("backends=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var lc balancer.LeastConnections
+			for b.Loop() {
+				if _, err := lc.Pick(info); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("backends=%d/parallel", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var lc balancer.LeastConnections
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := lc.Pick(info); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkRoundRobin(b *testing.B) {
+	info := balancer.Info{Snapshot: benchSnapshot(b, 100)}
+	b.ReportAllocs()
+	var rr balancer.RoundRobin
+	for b.Loop() {
+		if _, err := rr.Pick(info); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
