@@ -1,0 +1,166 @@
+package sticky
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/policy"
+)
+
+// maxPicks bounds how often one request asks the picker again because the
+// backend it was given was removed from the set in the meantime.
+const maxPicks = 3
+
+// Handler is an [http.Handler] that proxies each request to a backend of its
+// set, keeping clients on the backend their binding names. It is safe for
+// concurrent use; the set may change while it serves.
+//
+// For each request it:
+//  1. loads the set's current snapshot (package backend);
+//  2. asks the policy what the request is bound to (package policy);
+//  3. uses that backend if it still serves its clients (healthy or
+//     draining), else asks the picker (package balancer);
+//  4. counts the request in flight on the backend and forwards it with
+//     [httputil.ReverseProxy], counting it out when it is over, whatever
+//     happened;
+//  5. lets the policy write the binding on the backend's response.
+//
+// When no backend can take the request it answers 503; when the backend
+// fails to answer, 502. Neither body names a backend.
+type Handler struct {
+	set    *backend.Set
+	policy policy.Policy
+	picker balancer.Picker
+	logger *slog.Logger
+	proxy  httputil.ReverseProxy
+}
+
+// New returns a handler balancing over set, binding clients with p.
+// Invalid options make it return an error; it never panics.
+func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
+	if set == nil {
+		return nil, errors.New("sticky: nil backend set")
+	}
+	if p == nil {
+		return nil, errors.New("sticky: nil policy")
+	}
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := errors.Join(o.errs...); err != nil {
+		return nil, err
+	}
+	if o.picker == nil {
+		o.picker = &balancer.LeastConnections{}
+	}
+	if o.transport == nil {
+		o.transport = DefaultTransport()
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{set: set, policy: p, picker: o.picker, logger: o.logger}
+	h.proxy = httputil.ReverseProxy{
+		Rewrite:        h.rewrite,
+		Transport:      o.transport,
+		BufferPool:     &bufferPool{},
+		ModifyResponse: h.modifyResponse,
+		ErrorHandler:   h.proxyError,
+		ErrorLog:       slog.NewLogLogger(o.logger.Handler(), slog.LevelDebug),
+	}
+	return h, nil
+}
+
+// exchange is one request's routing decision, carried through
+// ReverseProxy's hooks in the request context.
+type exchange struct {
+	in      *http.Request
+	backend *backend.Backend
+	bound   policy.Binding
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// ServeHTTP routes and proxies one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	snap := h.set.Snapshot()
+	bound := h.policy.Lookup(r, snap)
+	b, err := h.choose(r, snap, bound)
+	if err != nil {
+		h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
+		http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
+		return
+	}
+	defer b.Release()
+	x := &exchange{in: r, backend: b, bound: bound}
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// choose returns the backend for r, already counted in flight: the bound
+// one if it still serves its clients, else the picker's choice.
+func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
+	if bound.Status == policy.Valid {
+		if b := snap.Lookup(bound.ID); b != nil && b.Serving() && b.Acquire() {
+			return b, nil
+		}
+	}
+	for range maxPicks {
+		b, err := h.picker.Pick(balancer.Info{Request: r, Snapshot: snap})
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			return nil, balancer.ErrNoBackend
+		}
+		if b.Acquire() {
+			return b, nil
+		}
+		// b left the set after snap was loaded: pick again from the new one.
+		snap = h.set.Snapshot()
+	}
+	return nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
+}
+
+// rewrite points the outgoing request at the chosen backend.
+func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeFrom(pr.In.Context())
+	pr.SetURL(x.backend.URL())
+	pr.SetXForwarded()
+}
+
+// modifyResponse lets the policy write its binding on the response.
+func (h *Handler) modifyResponse(resp *http.Response) error {
+	if x := exchangeFrom(resp.Request.Context()); x != nil {
+		h.policy.Save(x.in, resp, x.backend, x.bound)
+	}
+	return nil
+}
+
+// proxyError answers a request whose backend could not be reached or did not
+// answer.
+func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeFrom(r.Context())
+	id := ""
+	if x != nil {
+		id = x.backend.ID()
+	}
+	if r.Context().Err() != nil {
+		// The client went away; nobody reads this answer.
+		h.logger.Debug("client gone", "backend", id, "err", err)
+	} else {
+		h.logger.Warn("backend failed", "backend", id, "err", err)
+	}
+	http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
+}

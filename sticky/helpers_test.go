@@ -1,0 +1,147 @@
+package sticky_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/demoapp"
+	"github.com/affinitylb/affinity/policy"
+)
+
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// pool is a set of demo app servers on 127.0.0.1 and a backend set over them.
+type pool struct {
+	set  *backend.Set
+	apps map[string]*demoapp.App
+	cfgs []backend.Config
+}
+
+func newPool(t *testing.T, n int) *pool {
+	t.Helper()
+	p := &pool{apps: map[string]*demoapp.App{}}
+	for i := 1; i <= n; i++ {
+		p.cfgs = append(p.cfgs, p.start(t, fmt.Sprintf("app%d", i)))
+	}
+	set, err := backend.NewSet(p.cfgs)
+	require.NoError(t, err)
+	p.set = set
+	return p
+}
+
+// start runs one more demo app and returns its config, without adding it.
+func (p *pool) start(t *testing.T, name string) backend.Config {
+	t.Helper()
+	app := demoapp.New(name)
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	p.apps[name] = app
+	return backend.Config{ID: name, URL: srv.URL}
+}
+
+// clock is a settable time source for cookie expiry.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newCookie(t testing.TB, opts ...policy.CookieOption) *policy.Cookie {
+	t.Helper()
+	c, err := policy.NewCookie([][]byte{testKey}, opts...)
+	require.NoError(t, err)
+	return c
+}
+
+// front serves h on 127.0.0.1 and returns its base URL.
+func front(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// newClient returns a client with its own cookie jar (nil jar: cookie-less).
+func newClient(t *testing.T, withJar bool) *http.Client {
+	t.Helper()
+	c := &http.Client{
+		// Redirects stay visible to the test.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if withJar {
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		c.Jar = jar
+	}
+	return c
+}
+
+// whoami is a /whoami answer: which server, and whose session.
+type whoami struct {
+	status int
+	server string
+	user   string
+	header http.Header
+}
+
+func get(t *testing.T, c *http.Client, u string, cookies ...*http.Cookie) whoami {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(t, err)
+	for _, ck := range cookies {
+		req.AddCookie(ck)
+	}
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	w := whoami{status: resp.StatusCode, server: resp.Header.Get("X-Served-By"), header: resp.Header}
+	for _, f := range strings.Fields(string(body)) {
+		if v, ok := strings.CutPrefix(f, "user="); ok {
+			w.user = v
+		}
+	}
+	return w
+}
+
+func login(t *testing.T, c *http.Client, base, name string) {
+	t.Helper()
+	resp, err := c.PostForm(base+"/login", url.Values{"name": {name}})
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+}
+
+// balancerCookie returns the response's Set-Cookie for the policy's cookie.
+func balancerCookie(h http.Header, name string) *http.Cookie {
+	for _, ck := range (&http.Response{Header: h}).Cookies() {
+		if ck.Name == name {
+			return ck
+		}
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package sticky
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultTransport returns the transport a [Handler] uses unless
+// [WithTransport] gives another. Unlike [http.DefaultTransport] it keeps up
+// to 256 idle connections per backend (Go's default keeps 2, so a busy
+// proxy opens and closes a connection for most requests), never routes
+// backend traffic through an HTTP proxy from the environment, and gives up
+// on a connection attempt after 5 seconds. Each call returns a new
+// transport.
+func DefaultTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
+}
+
+// copyBufferSize is httputil.ReverseProxy's own copy buffer size.
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles the buffers ReverseProxy copies response bodies
+// through; without one it allocates 32 KiB per response.
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (p *bufferPool) Put(b []byte) {
+	if cap(b) == copyBufferSize {
+		b = b[:copyBufferSize]
+		p.pool.Put(&b)
+	}
+}
