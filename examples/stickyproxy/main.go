@@ -1,0 +1,174 @@
+// Command stickyproxy is a sticky-session reverse proxy built on the
+// affinity library: each client stays on the backend it first reached,
+// bound by a signed cookie. Without -backends it runs three demo
+// application servers in-process that keep their login sessions in memory,
+// so stickiness, or its absence, is plain to see.
+//
+// See README.md for the flags and a session with curl.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/sticky"
+)
+
+// shutdownTimeout bounds how long a graceful shutdown waits for requests
+// in flight.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop) // a second signal kills at once
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+}
+
+// run runs the proxy with the command-line arguments args until ctx is
+// done, then shuts it down gracefully, and returns the exit status: 0 after
+// a clean shutdown or -h, 2 for an invalid command line, 1 for any other
+// failure. When ready is not nil, run calls it with the proxy's address
+// once the proxy accepts connections.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
+	cfg, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "stickyproxy: %v\n", err)
+		return 2
+	}
+	pol, err := newPolicy(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "stickyproxy: %v\n", err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for _, w := range cfg.warnings {
+		logger.Warn(w)
+	}
+	if err := serve(ctx, cfg, pol, stdout, logger, ready); err != nil {
+		logger.Error("stickyproxy failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newPolicy returns the cookie policy cfg describes.
+func newPolicy(cfg config) (*policy.Cookie, error) {
+	opts := []policy.CookieOption{policy.WithTTL(cfg.cookieTTL)}
+	if cfg.cookieName != "" {
+		opts = append(opts, policy.WithName(cfg.cookieName))
+	}
+	return policy.NewCookie(cfg.keys, opts...)
+}
+
+// serve listens, starts the demo servers if cfg has no backends, and proxies
+// until ctx is done; then it shuts everything down, waiting up to
+// shutdownTimeout for requests in flight.
+func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer, logger *slog.Logger, ready func(string)) error {
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // in case we return before serving; Serve closes it too
+
+	backends, d := cfg.backends, &demo{} // an empty demo shuts down at once
+	if len(backends) == 0 {
+		if d, backends, err = startDemo(3, logger); err != nil {
+			return err
+		}
+		defer d.close() // after the graceful shutdown below: a no-op
+	}
+	set, err := backend.NewSet(backends, backend.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	transport := sticky.DefaultTransport()
+	h, err := sticky.New(set, pol,
+		sticky.WithPicker(pickers[cfg.picker]()),
+		sticky.WithTransport(transport),
+		sticky.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	srv := newServer(h, logger)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	printUsage(stdout, displayAddr(ln.Addr()), set.Snapshot().Backends(), len(cfg.backends) == 0)
+	logger.Info("proxy listening", "addr", ln.Addr().String(), "picker", cfg.picker, "backends", set.Snapshot().Len())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	transport.CloseIdleConnections()
+	err = errors.Join(err, d.shutdown(sctx))
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// newServer returns an http.Server for h with the timeouts and limits every
+// server of this program uses. It logs its own errors to logger at Warn.
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// printUsage tells the operator where the proxy listens, where it sends
+// traffic, and how to try it.
+func printUsage(w io.Writer, addr string, bs []*backend.Backend, demo bool) {
+	fmt.Fprintf(w, "stickyproxy listening on http://%s\nbackends:\n", addr)
+	for _, b := range bs {
+		fmt.Fprintf(w, "  %-12s %s\n", b.ID(), b.URL())
+	}
+	if !demo {
+		fmt.Fprintf(w, "try it:\n  curl -c jar -b jar http://%s/\n", addr)
+		return
+	}
+	fmt.Fprintf(w, `try it:
+  curl -c jar -b jar http://%[1]s/                     # login page; the proxy binds you to a backend
+  curl -c jar -b jar -d name=alice http://%[1]s/login  # log in there
+  curl -b jar http://%[1]s/whoami                      # same backend, still alice
+  curl http://%[1]s/whoami                             # no cookies: maybe another backend, nobody
+`, addr)
+}
+
+// displayAddr returns the address a client on this machine dials to reach
+// a listener on a: localhost when it listens on every interface.
+func displayAddr(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok && t.IP.IsUnspecified() {
+		return net.JoinHostPort("localhost", strconv.Itoa(t.Port))
+	}
+	return a.String()
+}
