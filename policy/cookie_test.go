@@ -1,0 +1,625 @@
+package policy_test
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/policy"
+)
+
+var (
+	key1 = []byte("key one: 32 bytes of test secret")
+	key2 = []byte("key two: 32 bytes of test secret")
+)
+
+// t0 is when the test clocks start, on a whole second.
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable clock for one test goroutine.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time          { return c.now }
+func (c *clock) Advance(d time.Duration) { c.now = c.now.Add(d) }
+
+func newSet(t testing.TB) *backend.Set {
+	t.Helper()
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "a", URL: "http://127.0.0.1:1"},
+		{ID: "b", URL: "http://127.0.0.1:2"},
+		{ID: "c", URL: "http://127.0.0.1:3"},
+	})
+	require.NoError(t, err)
+	return set
+}
+
+func newCookie(t testing.TB, keys [][]byte, opts ...policy.CookieOption) *policy.Cookie {
+	t.Helper()
+	c, err := policy.NewCookie(keys, opts...)
+	require.NoError(t, err)
+	return c
+}
+
+// request returns a request carrying the given Cookie header lines.
+func request(lines ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/", nil)
+	for _, l := range lines {
+		r.Header.Add("Cookie", l)
+	}
+	return r
+}
+
+// save calls c.Save and returns the Set-Cookie lines it added.
+func save(c *policy.Cookie, r *http.Request, b *backend.Backend, prev policy.Binding) []string {
+	resp := &http.Response{Header: http.Header{}}
+	c.Save(r, resp, b, prev)
+	return resp.Header.Values("Set-Cookie")
+}
+
+// saveOne calls c.Save for a client bound to nothing and returns the one
+// cookie it set, parsed, and the raw header.
+func saveOne(t *testing.T, c *policy.Cookie, r *http.Request, b *backend.Backend) (*http.Cookie, string) {
+	t.Helper()
+	lines := save(c, r, b, policy.Binding{})
+	require.Len(t, lines, 1)
+	ck, err := http.ParseSetCookie(lines[0])
+	require.NoError(t, err)
+	return ck, lines[0]
+}
+
+func TestCookieRoundTrip(t *testing.T) {
+	set := newSet(t)
+	c := newCookie(t, [][]byte{key1})
+	for _, b := range set.Snapshot().Backends() {
+		t.Run(b.ID(), func(t *testing.T) {
+			ck, _ := saveOne(t, c, request(), b)
+			assert.Equal(t, "affinity", ck.Name)
+			assert.Len(t, ck.Value, 44)
+
+			got := c.Lookup(request("x=1; "+ck.String()+"; y=2"), set.Snapshot())
+			assert.Equal(t, policy.Binding{ID: b.ID(), Status: policy.Valid}, got)
+		})
+	}
+}
+
+func TestCookieLookupStatus(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Minute))
+	valid := c.Issue("b")
+	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+	renamed := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithName("other"))
+
+	tests := []struct {
+		name   string
+		header string
+		want   policy.Binding
+	}{
+		{"no cookie", "", policy.Binding{Status: policy.None}},
+		{"other cookies only", "a=b; affinityX=" + valid, policy.Binding{Status: policy.None}},
+		{"valid", "affinity=" + valid, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"valid quoted", `affinity="` + valid + `"`, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"empty", "affinity=", policy.Binding{Status: policy.Malformed}},
+		{"garbage", "affinity=hello", policy.Binding{Status: policy.Malformed}},
+		{"not base64url", "affinity=" + strings.Repeat("+", 44), policy.Binding{Status: policy.Malformed}},
+		{"padded", "affinity=" + base64.URLEncoding.EncodeToString(make([]byte, 33)) + "=", policy.Binding{Status: policy.Malformed}},
+		{"version 0", "affinity=" + base64.RawURLEncoding.EncodeToString(make([]byte, 33)), policy.Binding{Status: policy.Malformed}},
+		{"version 2", "affinity=" + withFirstByte(t, valid, 2), policy.Binding{Status: policy.Malformed}},
+		{"overlong", "affinity=" + strings.Repeat(valid, 7), policy.Binding{Status: policy.Malformed}},
+		{"other key", "affinity=" + other.Issue("b"), policy.Binding{Status: policy.Forged}},
+		{"other name", "affinity=" + renamed.Issue("b"), policy.Binding{Status: policy.Forged}},
+		{"zero tag", "affinity=" + withZeroTag(t, valid), policy.Binding{Status: policy.Forged}},
+		{"unknown backend", "affinity=" + c.Issue("z"), policy.Binding{Status: policy.Unknown}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var lines []string
+			if tt.header != "" {
+				lines = append(lines, tt.header)
+			}
+			assert.Equal(t, tt.want, c.Lookup(request(lines...), snap))
+		})
+	}
+}
+
+// withFirstByte returns the cookie value v with its first byte, the
+// version, set to b.
+func withFirstByte(t *testing.T, v string, b byte) string {
+	t.Helper()
+	p, err := base64.RawURLEncoding.DecodeString(v)
+	require.NoError(t, err)
+	p[0] = b
+	return base64.RawURLEncoding.EncodeToString(p)
+}
+
+// withZeroTag returns the cookie value v with its 16-byte tag zeroed.
+func withZeroTag(t *testing.T, v string) string {
+	t.Helper()
+	p, err := base64.RawURLEncoding.DecodeString(v)
+	require.NoError(t, err)
+	clear(p[17:])
+	return base64.RawURLEncoding.EncodeToString(p)
+}
+
+func TestCookieRejectsEveryEdit(t *testing.T) {
+	set := newSet(t)
+	c := newCookie(t, [][]byte{key1})
+	valid := c.Issue("a")
+	require.Equal(t, policy.Valid, c.Lookup(request("affinity="+valid), set.Snapshot()).Status)
+
+	lookup := func(t *testing.T, v string) policy.Binding {
+		var b policy.Binding
+		require.NotPanics(t, func() { b = c.Lookup(request("affinity="+v), set.Snapshot()) })
+		return b
+	}
+	t.Run("replace", func(t *testing.T) {
+		for i := range len(valid) {
+			for _, r := range []byte("Aaz09-_+/= \";,\x00\x7f\xff") {
+				if r == valid[i] {
+					continue
+				}
+				v := valid[:i] + string(r) + valid[i+1:]
+				got := lookup(t, v)
+				assert.Contains(t, []policy.Status{policy.Malformed, policy.Forged}, got.Status, "byte %d = %q", i, r)
+				assert.Empty(t, got.ID)
+			}
+		}
+	})
+	t.Run("flip bits", func(t *testing.T) {
+		// Flipping a bit of the decoded value gives another well-formed
+		// value, which the tag (or the version check) must refuse.
+		p, err := base64.RawURLEncoding.DecodeString(valid)
+		require.NoError(t, err)
+		for i := range len(p) * 8 {
+			q := append([]byte(nil), p...)
+			q[i/8] ^= 1 << (i % 8)
+			got := lookup(t, base64.RawURLEncoding.EncodeToString(q))
+			want := policy.Forged
+			if i < 8 {
+				want = policy.Malformed
+			}
+			assert.Equal(t, want, got.Status, "bit %d", i)
+		}
+	})
+	t.Run("truncate", func(t *testing.T) {
+		for n := range len(valid) {
+			assert.Equal(t, policy.Malformed, lookup(t, valid[:n]).Status, "length %d", n)
+		}
+	})
+	t.Run("extend", func(t *testing.T) {
+		for _, suffix := range []string{"A", "AAAA", "=", valid} {
+			assert.Equal(t, policy.Malformed, lookup(t, valid+suffix).Status, "suffix %q", suffix)
+		}
+	})
+}
+
+func TestCookieExpiry(t *testing.T) {
+	set := newSet(t)
+	tests := []struct {
+		name    string
+		ttl     time.Duration
+		elapsed time.Duration
+		want    policy.Status
+	}{
+		{"fresh", 15 * time.Minute, 0, policy.Valid},
+		{"last second", 15 * time.Minute, 15*time.Minute - time.Second, policy.Valid},
+		{"at expiry", 15 * time.Minute, 15 * time.Minute, policy.Expired},
+		{"long after", 15 * time.Minute, 30 * 24 * time.Hour, policy.Expired},
+		{"fractional TTL truncated", 1500 * time.Millisecond, time.Second, policy.Expired},
+		{"session cookie, a year on", 0, 365 * 24 * time.Hour, policy.Valid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{now: t0}
+			c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(tt.ttl))
+			v := c.Issue("a")
+			clk.Advance(tt.elapsed)
+			got := c.Lookup(request("affinity="+v), set.Snapshot())
+			assert.Equal(t, tt.want, got.Status)
+		})
+	}
+}
+
+func TestCookieBackendRemoved(t *testing.T) {
+	set := newSet(t)
+	c := newCookie(t, [][]byte{key1})
+	r := request("affinity=" + c.Issue("b"))
+	before := set.Snapshot()
+	require.Equal(t, policy.Valid, c.Lookup(r, before).Status)
+
+	_, err := set.Remove("b")
+	require.NoError(t, err)
+	assert.Equal(t, policy.Binding{Status: policy.Unknown}, c.Lookup(r, set.Snapshot()))
+	// A request routed with the older snapshot still sees the old membership.
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, before))
+}
+
+func TestCookieBackendAdded(t *testing.T) {
+	set := newSet(t)
+	c := newCookie(t, [][]byte{key1})
+	r := request("affinity=" + c.Issue("d"))
+	require.Equal(t, policy.Unknown, c.Lookup(r, set.Snapshot()).Status)
+
+	_, err := set.Add(backend.Config{ID: "d", URL: "http://127.0.0.1:4"})
+	require.NoError(t, err)
+	assert.Equal(t, policy.Binding{ID: "d", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+}
+
+func TestCookieSetsOfOneCookie(t *testing.T) {
+	// Two sets start at the same version; one Cookie must not confuse them.
+	setA := newSet(t)
+	setB, err := backend.NewSet([]backend.Config{{ID: "x", URL: "http://127.0.0.1:9"}})
+	require.NoError(t, err)
+	require.Equal(t, setA.Snapshot().Version(), setB.Snapshot().Version())
+
+	c := newCookie(t, [][]byte{key1})
+	r := request("affinity=" + c.Issue("x"))
+	assert.Equal(t, policy.Unknown, c.Lookup(r, setA.Snapshot()).Status)
+	assert.Equal(t, policy.Valid, c.Lookup(r, setB.Snapshot()).Status)
+	assert.Equal(t, policy.Unknown, c.Lookup(r, setA.Snapshot()).Status)
+}
+
+func TestCookieReplicasAgree(t *testing.T) {
+	set := newSet(t)
+	clk := &clock{now: t0}
+	one := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	two := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+
+	for _, id := range []string{"a", "b", "c"} {
+		assert.Equal(t, one.Issue(id), two.Issue(id), "same keys, same clock, same value")
+		got := two.Lookup(request("affinity="+one.Issue(id)), set.Snapshot())
+		assert.Equal(t, policy.Binding{ID: id, Status: policy.Valid}, got)
+	}
+}
+
+func TestCookieKeyRotation(t *testing.T) {
+	set := newSet(t)
+	b := set.Snapshot().Lookup("c")
+	old := newCookie(t, [][]byte{key1})
+	rotating := newCookie(t, [][]byte{key2, key1})
+	rotated := newCookie(t, [][]byte{key2})
+
+	r := request("affinity=" + old.Issue("c"))
+	prev := rotating.Lookup(r, set.Snapshot())
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, prev, "an old key verifies and asks for a refresh")
+	assert.Equal(t, policy.Forged, rotated.Lookup(r, set.Snapshot()).Status, "a dropped key no longer verifies")
+
+	lines := save(rotating, r, b, prev)
+	require.Len(t, lines, 1, "the refresh re-signs")
+	ck, err := http.ParseSetCookie(lines[0])
+	require.NoError(t, err)
+	r2 := request(ck.String())
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotated.Lookup(r2, set.Snapshot()), "re-signed with the new key")
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotating.Lookup(r2, set.Snapshot()), "no further refresh")
+	assert.Equal(t, policy.Forged, old.Lookup(r2, set.Snapshot()).Status)
+}
+
+func TestCookieSave(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	c := newCookie(t, [][]byte{key1})
+	tests := []struct {
+		name    string
+		prev    policy.Binding
+		wantSet bool
+	}{
+		{"unbound", policy.Binding{Status: policy.None}, true},
+		{"bound here", policy.Binding{ID: "a", Status: policy.Valid}, false},
+		{"bound here, refresh", policy.Binding{ID: "a", Status: policy.Valid, Refresh: true}, true},
+		{"bound elsewhere", policy.Binding{ID: "b", Status: policy.Valid}, true},
+		{"malformed", policy.Binding{Status: policy.Malformed}, true},
+		{"forged", policy.Binding{Status: policy.Forged}, true},
+		{"expired", policy.Binding{Status: policy.Expired}, true},
+		{"unknown", policy.Binding{Status: policy.Unknown}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := save(c, request(), snap.Lookup("a"), tt.prev)
+			if !tt.wantSet {
+				assert.Empty(t, lines)
+				return
+			}
+			require.Len(t, lines, 1)
+			ck, err := http.ParseSetCookie(lines[0])
+			require.NoError(t, err)
+			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, c.Lookup(request(ck.String()), snap), "bound to the backend that served")
+		})
+	}
+	t.Run("nil header", func(t *testing.T) {
+		resp := &http.Response{}
+		c.Save(request(), resp, snap.Lookup("a"), policy.Binding{})
+		assert.Len(t, resp.Header.Values("Set-Cookie"), 1)
+	})
+	t.Run("keeps other cookies", func(t *testing.T) {
+		resp := &http.Response{Header: http.Header{"Set-Cookie": {"session=s1"}}}
+		c.Save(request(), resp, snap.Lookup("a"), policy.Binding{})
+		assert.Len(t, resp.Header.Values("Set-Cookie"), 2)
+	})
+}
+
+func TestCookieAttributes(t *testing.T) {
+	set := newSet(t)
+	b := set.Snapshot().Lookup("a")
+	expires := t0.Add(15 * time.Minute)
+	tests := []struct {
+		name     string
+		opts     []policy.CookieOption
+		tls      bool
+		want     http.Cookie // Name, Value, Raw and Expires are not compared
+		expires  time.Time
+		wantAttr []string // in the raw header
+		noAttr   []string // not in the raw header
+	}{
+		{
+			name:     "defaults",
+			want:     http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, SameSite: http.SameSiteLaxMode},
+			expires:  expires,
+			wantAttr: []string{"; Max-Age=900", "; Expires=Sun, 01 Jun 2025 12:15:00 GMT", "; SameSite=Lax", "; HttpOnly"},
+			noAttr:   []string{"Secure", "Domain"},
+		},
+		{
+			name:    "defaults over TLS",
+			tls:     true,
+			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode},
+			expires: expires,
+		},
+		{
+			name:    "SecureAlways",
+			opts:    []policy.CookieOption{policy.WithSecure(policy.SecureAlways)},
+			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode},
+			expires: expires,
+		},
+		{
+			name:    "SecureNever over TLS",
+			opts:    []policy.CookieOption{policy.WithSecure(policy.SecureNever)},
+			tls:     true,
+			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, SameSite: http.SameSiteLaxMode},
+			expires: expires,
+		},
+		{
+			name:     "SameSite None forces Secure",
+			opts:     []policy.CookieOption{policy.WithSameSite(http.SameSiteNoneMode)},
+			want:     http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode},
+			expires:  expires,
+			wantAttr: []string{"; SameSite=None", "; Secure"},
+		},
+		{
+			name:    "SameSite Strict",
+			opts:    []policy.CookieOption{policy.WithSameSite(http.SameSiteStrictMode)},
+			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, SameSite: http.SameSiteStrictMode},
+			expires: expires,
+		},
+		{
+			name:    "SameSite default omitted",
+			opts:    []policy.CookieOption{policy.WithSameSite(http.SameSiteDefaultMode)},
+			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true},
+			expires: expires,
+			noAttr:  []string{"SameSite"},
+		},
+		{
+			name:    "not HttpOnly",
+			opts:    []policy.CookieOption{policy.WithHTTPOnly(false)},
+			want:    http.Cookie{Path: "/", MaxAge: 900, SameSite: http.SameSiteLaxMode},
+			expires: expires,
+			noAttr:  []string{"HttpOnly"},
+		},
+		{
+			name:     "path and domain",
+			opts:     []policy.CookieOption{policy.WithPath("/shop"), policy.WithDomain("example.com")},
+			want:     http.Cookie{Path: "/shop", Domain: "example.com", MaxAge: 900, HttpOnly: true, SameSite: http.SameSiteLaxMode},
+			expires:  expires,
+			wantAttr: []string{"; Path=/shop", "; Domain=example.com"},
+		},
+		{
+			name:     "name and TTL",
+			opts:     []policy.CookieOption{policy.WithName("lb"), policy.WithTTL(2 * time.Hour)},
+			want:     http.Cookie{Path: "/", MaxAge: 7200, HttpOnly: true, SameSite: http.SameSiteLaxMode},
+			expires:  t0.Add(2 * time.Hour),
+			wantAttr: []string{"lb="},
+		},
+		{
+			name:   "session cookie",
+			opts:   []policy.CookieOption{policy.WithTTL(0)},
+			want:   http.Cookie{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
+			noAttr: []string{"Max-Age", "Expires"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{now: t0}
+			c := newCookie(t, [][]byte{key1}, append([]policy.CookieOption{policy.WithClock(clk.Now)}, tt.opts...)...)
+			r := request()
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			ck, raw := saveOne(t, c, r, b)
+
+			assert.Equal(t, c.Name(), ck.Name)
+			assert.True(t, tt.expires.Equal(ck.Expires), "Expires %v, want %v", ck.Expires, tt.expires)
+			got := *ck
+			got.Name, got.Value, got.Raw, got.Expires, got.RawExpires = "", "", "", time.Time{}, ""
+			assert.Equal(t, tt.want, got)
+			for _, a := range tt.wantAttr {
+				assert.Contains(t, raw, a)
+			}
+			for _, a := range tt.noAttr {
+				assert.NotContains(t, raw, a)
+			}
+		})
+	}
+}
+
+func TestCookieSliding(t *testing.T) {
+	set := newSet(t)
+	const ttl = 10 * time.Minute
+	tests := []struct {
+		name        string
+		sliding     bool
+		elapsed     time.Duration
+		wantRefresh bool
+	}{
+		{"fresh", true, 0, false},
+		{"half the TTL", true, ttl / 2, false},
+		{"past half the TTL", true, ttl/2 + time.Second, true},
+		{"nearly expired", true, ttl - time.Second, true},
+		{"off, nearly expired", false, ttl - time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{now: t0}
+			c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl), policy.WithSliding(tt.sliding))
+			r := request("affinity=" + c.Issue("b"))
+			clk.Advance(tt.elapsed)
+			prev := c.Lookup(r, set.Snapshot())
+			assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: tt.wantRefresh}, prev)
+
+			lines := save(c, r, set.Snapshot().Lookup("b"), prev)
+			if !tt.wantRefresh {
+				assert.Empty(t, lines)
+				return
+			}
+			require.Len(t, lines, 1)
+			ck, err := http.ParseSetCookie(lines[0])
+			require.NoError(t, err)
+			assert.True(t, clk.now.Add(ttl).Equal(ck.Expires), "the refreshed cookie runs a full TTL from now")
+			clk.Advance(ttl - time.Second)
+			assert.Equal(t, policy.Valid, c.Lookup(request(ck.String()), set.Snapshot()).Status)
+		})
+	}
+	t.Run("session cookie", func(t *testing.T) {
+		clk := &clock{now: t0}
+		c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(0), policy.WithSliding(true))
+		r := request("affinity=" + c.Issue("b"))
+		clk.Advance(24 * time.Hour)
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+	})
+}
+
+func TestCookieIsOpaque(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{{ID: "checkout-7", URL: "http://10.1.2.3:8080/api"}})
+	require.NoError(t, err)
+	c := newCookie(t, [][]byte{key1})
+	ck, raw := saveOne(t, c, request(), set.Snapshot().Lookup("checkout-7"))
+
+	p, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	require.NoError(t, err)
+	for _, s := range []string{"checkout-7", "checkout", "10.1.2.3", "8080", "/api"} {
+		assert.NotContains(t, raw, s)
+		assert.NotContains(t, string(p), s)
+	}
+}
+
+func TestNewCookieErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		keys    [][]byte
+		opts    []policy.CookieOption
+		wantErr string
+	}{
+		{"no keys", nil, nil, "no signing keys"},
+		{"short first key", [][]byte{[]byte("short")}, nil, "keys[0] is 5 bytes; need at least 16"},
+		{"short second key", [][]byte{key1, []byte("sixsix")}, nil, "keys[1] is 6 bytes; need at least 16"},
+		{"empty name", [][]byte{key1}, []policy.CookieOption{policy.WithName("")}, "empty cookie name"},
+		{"name with space", [][]byte{key1}, []policy.CookieOption{policy.WithName("my cookie")}, `cookie name "my cookie": character ' '`},
+		{"name with equals", [][]byte{key1}, []policy.CookieOption{policy.WithName("a=b")}, `cookie name "a=b": character '='`},
+		{"name non-ASCII", [][]byte{key1}, []policy.CookieOption{policy.WithName("café")}, `cookie name "café"`},
+		{"negative TTL", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(-time.Second)}, "TTL -1s is negative"},
+		{"sub-second TTL", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(500 * time.Millisecond)}, "TTL 500ms is under a second"},
+		{"TTL over 400 days", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(401 * 24 * time.Hour)}, "TTL 9624h0m0s is over 400 days"},
+		{"relative path", [][]byte{key1}, []policy.CookieOption{policy.WithPath("shop")}, `cookie path "shop" does not begin with '/'`},
+		{"empty path", [][]byte{key1}, []policy.CookieOption{policy.WithPath("")}, `cookie path "" does not begin`},
+		{"path with semicolon", [][]byte{key1}, []policy.CookieOption{policy.WithPath("/a;Domain=evil")}, `cookie path "/a;Domain=evil": character ';'`},
+		{"path with newline", [][]byte{key1}, []policy.CookieOption{policy.WithPath("/a\nb")}, `cookie path "/a\nb": character '\n'`},
+		{"domain with semicolon", [][]byte{key1}, []policy.CookieOption{policy.WithDomain("a.com;x")}, `cookie domain "a.com;x": character ';'`},
+		{"domain with space", [][]byte{key1}, []policy.CookieOption{policy.WithDomain("a .com")}, `cookie domain "a .com": character ' '`},
+		{"domain with control", [][]byte{key1}, []policy.CookieOption{policy.WithDomain("a\x00.com")}, `cookie domain "a\x00.com": character '\x00'`},
+		{"bad SameSite", [][]byte{key1}, []policy.CookieOption{policy.WithSameSite(http.SameSite(9))}, "SameSite mode 9"},
+		{"SameSite None, never Secure", [][]byte{key1}, []policy.CookieOption{policy.WithSameSite(http.SameSiteNoneMode), policy.WithSecure(policy.SecureNever)}, "SameSite=None requires Secure"},
+		{"bad SecureMode", [][]byte{key1}, []policy.CookieOption{policy.WithSecure(policy.SecureMode(7))}, "SecureMode 7"},
+		{"nil clock", [][]byte{key1}, []policy.CookieOption{policy.WithClock(nil)}, "nil cookie clock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := policy.NewCookie(tt.keys, tt.opts...)
+			assert.Nil(t, c)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.True(t, strings.HasPrefix(err.Error(), "policy: "), err.Error())
+		})
+	}
+}
+
+func TestNewCookieCopiesNothing(t *testing.T) {
+	set := newSet(t)
+	key := append([]byte(nil), key1...)
+	c := newCookie(t, [][]byte{key})
+	v := c.Issue("a")
+	clear(key)
+	assert.Equal(t, policy.Valid, c.Lookup(request("affinity="+v), set.Snapshot()).Status, "the caller may reuse its key buffer")
+}
+
+func TestCookieConcurrent(t *testing.T) {
+	set := newSet(t)
+	c := newCookie(t, [][]byte{key2, key1}, policy.WithSliding(true))
+	old := newCookie(t, [][]byte{key1})
+	values := []string{c.Issue("a"), c.Issue("b"), old.Issue("c"), "garbage"}
+
+	var churn sync.WaitGroup
+	stop := make(chan struct{})
+	churn.Go(func() { // membership churn: d comes and goes
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := set.Add(backend.Config{ID: "d", URL: "http://127.0.0.1:4"}); err == nil {
+				_, _ = set.Remove("d")
+			}
+		}
+	})
+	var readers sync.WaitGroup
+	for g := range 8 {
+		readers.Go(func() {
+			for i := range 500 {
+				v := values[(g+i)%len(values)]
+				snap := set.Snapshot()
+				prev := c.Lookup(request("affinity="+v), snap)
+				if v != "garbage" && prev.Status != policy.Valid {
+					t.Errorf("lookup %q: %v", v, prev.Status)
+					return
+				}
+				resp := &http.Response{Header: http.Header{}}
+				c.Save(request(), resp, snap.Backends()[i%3], prev)
+			}
+		})
+	}
+	readers.Wait()
+	close(stop)
+	churn.Wait()
+}
+
+func FuzzCookieLookup(f *testing.F) {
+	set := newSet(f)
+	c := newCookie(f, [][]byte{key1})
+	valid := c.Issue("a")
+	for _, seed := range []string{"", "affinity=" + valid, `affinity="` + valid + `"`, "a=1; affinity=" + valid[:20], "affinity=" + valid + valid} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		got := c.Lookup(request(header), set.Snapshot())
+		if got.Status == policy.Valid && set.Snapshot().Lookup(got.ID) == nil {
+			t.Errorf("valid binding to %q, not in the set", got.ID)
+		}
+	})
+}

@@ -1,0 +1,62 @@
+package policy
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Bounds on the work cookieValue does for one request.
+const (
+	maxCookiePairs    = 64  // cookies examined, over all Cookie lines
+	maxCookieValueLen = 256 // longer values are reported empty
+)
+
+// cookieValue returns the value of the first cookie called name in h's
+// Cookie lines, and whether there was one. Unlike [http.Request.Cookie] it
+// allocates nothing: it neither parses nor copies the other cookies.
+//
+// Pairs are separated by ';' and trimmed of spaces and tabs; names compare
+// exactly; one pair of double quotes around the value is removed. A pair
+// without '=' is a cookie with an empty name (RFC 6265bis) and never
+// matches. The scan gives up after maxCookiePairs pairs, reporting none
+// found, and a value longer than maxCookieValueLen bytes is reported found
+// but empty, which no policy accepts.
+func cookieValue(h http.Header, name string) (value string, found bool) {
+	pairs := 0
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var pair string
+			pair, line, _ = strings.Cut(line, ";")
+			pair = trimBlanks(pair)
+			if pair == "" {
+				continue
+			}
+			if pairs++; pairs > maxCookiePairs {
+				return "", false
+			}
+			k, v, ok := strings.Cut(pair, "=")
+			if !ok || trimBlanks(k) != name {
+				continue
+			}
+			if len(v) > maxCookieValueLen {
+				return "", true
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// trimBlanks trims leading and trailing spaces and tabs.
+func trimBlanks(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

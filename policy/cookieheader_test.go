@@ -1,0 +1,92 @@
+package policy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestCookieValue(t *testing.T) {
+	many := make([]string, maxCookiePairs)
+	for i := range many {
+		many[i] = fmt.Sprintf("c%d=%d", i, i)
+	}
+	tests := []struct {
+		name      string
+		lines     []string
+		wantValue string
+		wantFound bool
+	}{
+		{name: "no header"},
+		{name: "empty header", lines: []string{""}},
+		{name: "only", lines: []string{"affinity=v1"}, wantValue: "v1", wantFound: true},
+		{name: "among others", lines: []string{"a=1; affinity=v1; b=2"}, wantValue: "v1", wantFound: true},
+		{name: "first of two", lines: []string{"affinity=v1; affinity=v2"}, wantValue: "v1", wantFound: true},
+		{name: "second header line", lines: []string{"a=1; b=2", "c=3; affinity=v1"}, wantValue: "v1", wantFound: true},
+		{name: "first header line wins", lines: []string{"affinity=v1", "affinity=v2"}, wantValue: "v1", wantFound: true},
+		{name: "spaces and tabs", lines: []string{" a=1 ;\t affinity=v1 \t; b=2"}, wantValue: "v1", wantFound: true},
+		{name: "blank before equals", lines: []string{"affinity =v1"}, wantValue: "v1", wantFound: true},
+		{name: "no spaces", lines: []string{"a=1;affinity=v1;b=2"}, wantValue: "v1", wantFound: true},
+		{name: "empty pairs", lines: []string{";;  ; affinity=v1;"}, wantValue: "v1", wantFound: true},
+		{name: "quoted", lines: []string{`affinity="v1"`}, wantValue: "v1", wantFound: true},
+		{name: "lone quote kept", lines: []string{`affinity="`}, wantValue: `"`, wantFound: true},
+		{name: "half quoted kept", lines: []string{`affinity="v1`}, wantValue: `"v1`, wantFound: true},
+		{name: "empty value", lines: []string{"affinity="}, wantValue: "", wantFound: true},
+		{name: "empty quoted value", lines: []string{`affinity=""`}, wantValue: "", wantFound: true},
+		{name: "equals in value", lines: []string{"affinity=a=b"}, wantValue: "a=b", wantFound: true},
+		{name: "longer name", lines: []string{"affinityX=v1"}},
+		{name: "longer name first", lines: []string{"affinityX=v1; affinity=v2"}, wantValue: "v2", wantFound: true},
+		{name: "shorter name", lines: []string{"affinit=v1"}},
+		{name: "prefixed name", lines: []string{"xaffinity=v1"}},
+		{name: "case differs", lines: []string{"Affinity=v1"}},
+		{name: "name without equals", lines: []string{"affinity"}},
+		{name: "value is the name", lines: []string{"a=affinity"}},
+		{
+			name:      "pair 64 is read",
+			lines:     []string{strings.Join(many[:maxCookiePairs-1], "; ") + "; affinity=v1"},
+			wantValue: "v1", wantFound: true,
+		},
+		{
+			name:  "pair 65 is not",
+			lines: []string{strings.Join(many, "; ") + "; affinity=v1"},
+		},
+		{
+			name:  "pairs counted over lines",
+			lines: []string{strings.Join(many[:40], "; "), strings.Join(many[40:], "; "), "affinity=v1"},
+		},
+		{
+			name:      "longest value",
+			lines:     []string{"affinity=" + strings.Repeat("v", maxCookieValueLen)},
+			wantValue: strings.Repeat("v", maxCookieValueLen), wantFound: true,
+		},
+		{
+			name:      "overlong value",
+			lines:     []string{"affinity=" + strings.Repeat("v", maxCookieValueLen+1) + "; affinity=v2"},
+			wantValue: "", wantFound: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, l := range tt.lines {
+				h.Add("Cookie", l)
+			}
+			value, found := cookieValue(h, "affinity")
+			assert.Equal(t, tt.wantValue, value)
+			assert.Equal(t, tt.wantFound, found)
+		})
+	}
+}
+
+func TestCookieValueAllocs(t *testing.T) {
+	h := http.Header{"Cookie": {"a=1; b=2", `c=3; affinity="v1"; d=4`}}
+	allocs := testing.AllocsPerRun(100, func() {
+		if v, _ := cookieValue(h, "affinity"); v != "v1" {
+			t.Fatalf("value %q", v)
+		}
+	})
+	assert.Zero(t, allocs)
+}

@@ -1,0 +1,198 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxTTL is the longest cookie lifetime accepted: browsers cap Max-Age at
+// 400 days (RFC 6265bis), so a longer one would not be kept anyway.
+const maxTTL = 400 * 24 * time.Hour
+
+// SecureMode says when a [Cookie] carries the Secure attribute, which keeps
+// browsers from sending it over plain HTTP.
+type SecureMode int
+
+const (
+	// SecureAuto marks the cookie Secure when the client's request came
+	// over TLS (its TLS field is set). Behind a proxy that terminates TLS,
+	// use SecureAlways.
+	SecureAuto SecureMode = iota
+	// SecureAlways always marks the cookie Secure.
+	SecureAlways
+	// SecureNever never marks the cookie Secure. It cannot be combined with
+	// SameSite=None, which browsers only accept on Secure cookies.
+	SecureNever
+)
+
+// CookieOption configures a [Cookie]. Options are validated by [NewCookie].
+type CookieOption func(*cookieConfig)
+
+type cookieConfig struct {
+	name     string
+	ttl      time.Duration
+	path     string
+	domain   string
+	sameSite http.SameSite
+	httpOnly bool
+	secure   SecureMode
+	sliding  bool
+	now      func() time.Time
+}
+
+func defaultCookieConfig() cookieConfig {
+	return cookieConfig{
+		name:     "affinity",
+		ttl:      15 * time.Minute,
+		path:     "/",
+		sameSite: http.SameSiteLaxMode,
+		httpOnly: true,
+		secure:   SecureAuto,
+		now:      time.Now,
+	}
+}
+
+// WithName sets the cookie's name, "affinity" by default. It must be an
+// RFC 6265 token: printable ASCII without spaces or separators.
+func WithName(name string) CookieOption {
+	return func(c *cookieConfig) { c.name = name }
+}
+
+// WithTTL sets how long a cookie binds its client, 15 minutes by default.
+// Expiry is enforced twice: by the browser (Max-Age and Expires) and by
+// [Cookie.Lookup], from the expiry signed into the value. The TTL is
+// truncated to whole seconds; it must be at least one second and at most
+// 400 days. Zero makes a session cookie: no Max-Age or Expires, no expiry in
+// the value, bound until the browser ends the session.
+func WithTTL(d time.Duration) CookieOption {
+	return func(c *cookieConfig) { c.ttl = d }
+}
+
+// WithPath sets the cookie's Path attribute, "/" by default. It must begin
+// with '/' and hold printable ASCII other than ';'.
+func WithPath(p string) CookieOption {
+	return func(c *cookieConfig) { c.path = p }
+}
+
+// WithDomain sets the cookie's Domain attribute, letting the cookie reach
+// subdomains of d. By default there is none: the cookie goes back only to
+// the host that set it. d must be a host name (letters, digits, '-', '_'
+// and '.'); empty means none.
+func WithDomain(d string) CookieOption {
+	return func(c *cookieConfig) { c.domain = d }
+}
+
+// WithSameSite sets the cookie's SameSite attribute, [http.SameSiteLaxMode]
+// by default. [http.SameSiteDefaultMode] omits it. [http.SameSiteNoneMode]
+// makes the cookie Secure whatever [WithSecure] says, as browsers require.
+func WithSameSite(s http.SameSite) CookieOption {
+	return func(c *cookieConfig) { c.sameSite = s }
+}
+
+// WithHTTPOnly sets whether the cookie is HttpOnly, hidden from scripts in
+// the page. It is by default.
+func WithHTTPOnly(on bool) CookieOption {
+	return func(c *cookieConfig) { c.httpOnly = on }
+}
+
+// WithSecure sets when the cookie is Secure, [SecureAuto] by default.
+func WithSecure(m SecureMode) CookieOption {
+	return func(c *cookieConfig) { c.secure = m }
+}
+
+// WithSliding turns on sliding expiry, off by default. A client bound by a
+// cookie more than half of whose lifetime has passed gets a new one, issued
+// now, on its next response ([Binding.Refresh] is set by Lookup), so a
+// client active at least once per half TTL stays bound indefinitely. Without
+// it a binding ends a TTL after it was made, however active the client.
+func WithSliding(on bool) CookieOption {
+	return func(c *cookieConfig) { c.sliding = on }
+}
+
+// WithClock sets the clock cookies are issued and checked with, [time.Now]
+// by default. It is meant for tests and simulations; it must be safe for
+// concurrent use.
+func WithClock(now func() time.Time) CookieOption {
+	return func(c *cookieConfig) { c.now = now }
+}
+
+// validate reports the first problem with c, naming the bad value.
+func (c *cookieConfig) validate() error {
+	if err := validName(c.name); err != nil {
+		return err
+	}
+	switch {
+	case c.ttl < 0:
+		return fmt.Errorf("policy: cookie TTL %v is negative; use 0 for a session cookie", c.ttl)
+	case c.ttl > 0 && c.ttl < time.Second:
+		return fmt.Errorf("policy: cookie TTL %v is under a second; use 0 for a session cookie", c.ttl)
+	case c.ttl > maxTTL:
+		return fmt.Errorf("policy: cookie TTL %v is over 400 days, the most browsers keep a cookie", c.ttl)
+	}
+	if err := validPath(c.path); err != nil {
+		return err
+	}
+	if err := validDomain(c.domain); err != nil {
+		return err
+	}
+	switch c.sameSite {
+	case http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
+	default:
+		return fmt.Errorf("policy: invalid cookie SameSite mode %d", c.sameSite)
+	}
+	switch c.secure {
+	case SecureAuto, SecureAlways:
+	case SecureNever:
+		if c.sameSite == http.SameSiteNoneMode {
+			return errors.New("policy: cookie SameSite=None requires Secure, but SecureNever was set")
+		}
+	default:
+		return fmt.Errorf("policy: invalid cookie SecureMode %d", c.secure)
+	}
+	if c.now == nil {
+		return errors.New("policy: nil cookie clock")
+	}
+	return nil
+}
+
+// validName checks that name is an RFC 6265 cookie-name: an RFC 2616 token.
+func validName(name string) error {
+	if name == "" {
+		return errors.New("policy: empty cookie name")
+	}
+	for i := 0; i < len(name); i++ {
+		if b := name[i]; b <= ' ' || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
+			return fmt.Errorf("policy: cookie name %q: character %q not allowed in a token", name, b)
+		}
+	}
+	return nil
+}
+
+// validPath checks a Path attribute: '/' first, then printable ASCII
+// without ';', which would end the attribute.
+func validPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("policy: cookie path %q does not begin with '/'", p)
+	}
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b < ' ' || b >= 0x7f || b == ';' {
+			return fmt.Errorf("policy: cookie path %q: character %q not allowed", p, b)
+		}
+	}
+	return nil
+}
+
+// validDomain checks a Domain attribute: a host name, possibly empty.
+// Internationalized names must be given in their ASCII (punycode) form.
+func validDomain(d string) error {
+	for i := 0; i < len(d); i++ {
+		b := d[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_' || b == '.') {
+			return fmt.Errorf("policy: cookie domain %q: character %q not allowed (use A-Z a-z 0-9 - _ .)", d, b)
+		}
+	}
+	return nil
+}

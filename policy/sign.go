@@ -1,0 +1,138 @@
+package policy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+)
+
+// minKeyLen is the length of the shortest signing key accepted: 128 bits.
+const minKeyLen = 16
+
+// Labels of the two subkeys derived from each signing key. Distinct labels
+// keep the key's two uses independent: a token is never a valid tag, and
+// knowing one subkey tells nothing about the other.
+const (
+	macLabel   = "affinity cookie mac v1"
+	tokenLabel = "affinity backend token v1"
+)
+
+// signer signs and verifies cookie payloads with a ring of keys: the first
+// signs, all verify. It is immutable and safe for concurrent use.
+type signer struct {
+	keys []*signingKey
+	// prefix is the cookie's name and a zero byte. Every tag covers it, so
+	// a value cannot be replayed under another cookie name.
+	prefix []byte
+}
+
+// newSigner derives the subkeys of every key. It keeps neither the keys nor
+// references to them.
+func newSigner(keys [][]byte, name string) (*signer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("policy: no signing keys; need at least one")
+	}
+	s := &signer{
+		keys:   make([]*signingKey, len(keys)),
+		prefix: append([]byte(name), 0),
+	}
+	for i, k := range keys {
+		if len(k) < minKeyLen {
+			return nil, fmt.Errorf("policy: keys[%d] is %d bytes; need at least %d", i, len(k), minKeyLen)
+		}
+		s.keys[i] = newSigningKey(k)
+	}
+	return s, nil
+}
+
+// sign sets p's tag, computed with the first key.
+func (s *signer) sign(p *payload) {
+	tag := s.keys[0].tag(s.prefix, p.signed())
+	copy(p.tag(), tag[:])
+}
+
+// verify reports whether p's tag was made by one of the keys, and by which.
+// It tries the keys in order and compares tags in constant time.
+func (s *signer) verify(p *payload) (key int, ok bool) {
+	for i, k := range s.keys {
+		tag := k.tag(s.prefix, p.signed())
+		if hmac.Equal(tag[:], p.tag()) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// token returns the token naming backend id under key k.
+func (s *signer) token(k int, id string) uint64 { return s.keys[k].token(id) }
+
+// signingKey is one configured key, reduced to the two subkeys derived from
+// it: HMAC-SHA-256(key, label), one per label.
+type signingKey struct {
+	macs   hmacPool // tags payloads
+	tokens hmacPool // turns backend IDs into tokens
+}
+
+func newSigningKey(key []byte) *signingKey {
+	k := &signingKey{}
+	k.macs.init(derive(key, macLabel))
+	k.tokens.init(derive(key, tokenLabel))
+	return k
+}
+
+func derive(key []byte, label string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(label))
+	return h.Sum(nil)
+}
+
+// tag returns the first tagLen bytes of HMAC(macKey, prefix || signed).
+func (k *signingKey) tag(prefix, signed []byte) (tag [tagLen]byte) {
+	st := k.macs.get()
+	st.in = append(append(st.in[:0], prefix...), signed...)
+	copy(tag[:], st.sum())
+	k.macs.put(st)
+	return tag
+}
+
+// token returns the first 64 bits of HMAC(tokenKey, id), big-endian.
+func (k *signingKey) token(id string) uint64 {
+	st := k.tokens.get()
+	st.in = append(st.in[:0], id...)
+	t := binary.BigEndian.Uint64(st.sum())
+	k.tokens.put(st)
+	return t
+}
+
+// hmacPool hands out HMAC-SHA-256 states for one key, so that computing a
+// MAC allocates nothing: hmac.New allocates, and so does any buffer passed
+// to a hash.Hash's Write, an interface method its argument escapes through.
+type hmacPool struct{ pool sync.Pool }
+
+// hmacState is an HMAC with the buffers its callers need. Callers put the
+// message in in and call sum; both buffers live on the heap already, in the
+// pool, so nothing the caller owns escapes.
+type hmacState struct {
+	h   hash.Hash
+	in  []byte
+	out [sha256.Size]byte
+}
+
+func (p *hmacPool) init(key []byte) {
+	p.pool.New = func() any { return &hmacState{h: hmac.New(sha256.New, key)} }
+}
+
+func (p *hmacPool) get() *hmacState   { return p.pool.Get().(*hmacState) }
+func (p *hmacPool) put(st *hmacState) { p.pool.Put(st) }
+
+// sum returns the HMAC of st.in. The result aliases st.out: copy it before
+// putting st back.
+func (st *hmacState) sum() []byte {
+	st.h.Reset()
+	st.h.Write(st.in)
+	return st.h.Sum(st.out[:0])
+}
