@@ -79,10 +79,12 @@ type Backend struct {
 	state    atomic.Int32
 	inflight atomic.Int64
 	removed  atomic.Bool
+	total    *atomic.Int64 // the set's in-flight count, shared by its members
 }
 
-// newBackend validates c and builds a healthy backend from it.
-func newBackend(c Config) (*Backend, error) {
+// newBackend validates c and builds a healthy backend from it, counting its
+// requests in flight in total as well as its own.
+func newBackend(c Config, total *atomic.Int64) (*Backend, error) {
 	u, err := parseURL(c.URL)
 	if err != nil {
 		return nil, err
@@ -100,7 +102,7 @@ func newBackend(c Config) (*Backend, error) {
 	case w < 0 || w > MaxWeight:
 		return nil, fmt.Errorf("backend: %s: weight %d out of range 1..%d", id, w, MaxWeight)
 	}
-	return &Backend{id: id, url: u, weight: int64(w)}, nil
+	return &Backend{id: id, url: u, weight: int64(w), total: total}, nil
 }
 
 // ID returns the backend's stable identifier.
@@ -143,11 +145,15 @@ func (b *Backend) Acquire() bool {
 		b.inflight.Add(-1)
 		return false
 	}
+	b.total.Add(1)
 	return true
 }
 
 // Release ends a request counted by a successful [Backend.Acquire].
-func (b *Backend) Release() { b.inflight.Add(-1) }
+func (b *Backend) Release() {
+	b.total.Add(-1)
+	b.inflight.Add(-1)
+}
 
 // String returns the backend's ID, for logs.
 func (b *Backend) String() string { return b.id }

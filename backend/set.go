@@ -21,9 +21,10 @@ var ErrDuplicate = errors.New("backend: duplicate id")
 //
 // The zero Set is empty and ready to use.
 type Set struct {
-	mu     sync.Mutex // serializes writers
-	cur    atomic.Pointer[Snapshot]
-	logger *slog.Logger
+	mu       sync.Mutex // serializes writers
+	cur      atomic.Pointer[Snapshot]
+	inflight atomic.Int64 // requests in flight on all members, and on removed ones until they finish
+	logger   *slog.Logger
 }
 
 // Option configures a [Set].
@@ -45,7 +46,7 @@ func NewSet(backends []Config, opts ...Option) (*Set, error) {
 	bs := make([]*Backend, 0, len(backends))
 	seen := make(map[string]bool, len(backends))
 	for _, c := range backends {
-		b, err := newBackend(c)
+		b, err := newBackend(c, &s.inflight)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +56,7 @@ func NewSet(backends []Config, opts ...Option) (*Set, error) {
 		seen[b.id] = true
 		bs = append(bs, b)
 	}
-	s.cur.Store(newSnapshot(1, bs))
+	s.cur.Store(newSnapshot(1, bs, &s.inflight))
 	return s, nil
 }
 
@@ -65,12 +66,14 @@ func (s *Set) Snapshot() *Snapshot {
 	if p := s.cur.Load(); p != nil {
 		return p
 	}
-	return &emptySnapshot
+	// The zero Set: publish an empty snapshot, once.
+	s.cur.CompareAndSwap(nil, newSnapshot(0, nil, &s.inflight))
+	return s.cur.Load()
 }
 
 // Add adds a healthy backend built from c and returns it.
 func (s *Set) Add(c Config) (*Backend, error) {
-	b, err := newBackend(c)
+	b, err := newBackend(c, &s.inflight)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +138,7 @@ func (s *Set) SetState(id string, st State) error {
 
 // publish replaces the current snapshot; the caller holds s.mu.
 func (s *Set) publish(old *Snapshot, bs []*Backend) {
-	s.cur.Store(newSnapshot(old.version+1, bs))
+	s.cur.Store(newSnapshot(old.version+1, bs, &s.inflight))
 }
 
 func (s *Set) log(msg string, args ...any) {

@@ -239,3 +239,32 @@ func TestConcurrent(t *testing.T) {
 	}
 	assert.Equal(t, routable, ids(snap.Routable()), "the last snapshot matches the final states")
 }
+
+func TestSnapshotInFlightCountsTheWholeSet(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "a", URL: "http://127.0.0.1:1"},
+		{ID: "b", URL: "http://127.0.0.1:2"},
+	})
+	require.NoError(t, err)
+	snap := set.Snapshot()
+	a, b := snap.Lookup("a"), snap.Lookup("b")
+	require.True(t, a.Acquire())
+	require.True(t, a.Acquire())
+	require.True(t, b.Acquire())
+	assert.EqualValues(t, 3, snap.InFlight())
+
+	// A removed backend's requests count until they finish; it admits no more.
+	_, err = set.Remove("a")
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, set.Snapshot().InFlight())
+	assert.False(t, a.Acquire())
+	a.Release()
+	a.Release()
+	b.Release()
+	assert.Zero(t, set.Snapshot().InFlight())
+	assert.Zero(t, snap.InFlight(), "old snapshots read the live count")
+
+	var zero backend.Set
+	assert.Same(t, zero.Snapshot(), zero.Snapshot(), "the zero Set publishes one empty snapshot")
+	assert.Zero(t, zero.Snapshot().InFlight())
+}

@@ -1,5 +1,7 @@
 package backend
 
+import "sync/atomic"
+
 // Snapshot is an immutable view of a [Set]'s membership at one moment. It is
 // safe for concurrent use; the slices it returns are shared and must not be
 // modified.
@@ -14,15 +16,15 @@ type Snapshot struct {
 	all      []*Backend
 	routable []*Backend
 	byID     map[string]*Backend
+	total    *atomic.Int64 // the set's in-flight count
 }
 
-var emptySnapshot Snapshot
-
-func newSnapshot(version uint64, all []*Backend) *Snapshot {
+func newSnapshot(version uint64, all []*Backend, total *atomic.Int64) *Snapshot {
 	s := &Snapshot{
 		version: version,
 		all:     all,
 		byID:    make(map[string]*Backend, len(all)),
+		total:   total,
 	}
 	for _, b := range all {
 		s.byID[b.id] = b
@@ -49,3 +51,8 @@ func (s *Snapshot) Lookup(id string) *Backend { return s.byID[id] }
 
 // Len returns the number of members.
 func (s *Snapshot) Len() int { return len(s.all) }
+
+// InFlight returns the number of requests in flight on the whole set, now:
+// like [Backend.InFlight], it is live, not fixed with the snapshot. It
+// includes requests still finishing on backends removed from the set.
+func (s *Snapshot) InFlight() int64 { return s.total.Load() }

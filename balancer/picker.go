@@ -18,6 +18,13 @@ type Info struct {
 	// Snapshot is the membership the request was routed with; pick among
 	// its Routable backends.
 	Snapshot *backend.Snapshot
+	// Key is the hash of the request's affinity key, valid when Keyed is
+	// true. Requests with the same key should go to the same backend while
+	// membership and load allow; hashing pickers such as
+	// [ConsistentHash] honour it, others may ignore it.
+	Key uint64
+	// Keyed reports whether the request carries an affinity key.
+	Keyed bool
 }
 
 // Picker chooses a backend for a request that is not bound to one.

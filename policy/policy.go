@@ -22,6 +22,9 @@ const (
 	Expired
 	// Unknown: the binding was authentic but names no current backend.
 	Unknown
+	// Keyed: the request names no backend but carries an affinity key
+	// (Binding.Key), which a hashing picker maps to one.
+	Keyed
 )
 
 // String returns the status's name in lower case.
@@ -39,6 +42,8 @@ func (s Status) String() string {
 		return "expired"
 	case Unknown:
 		return "unknown"
+	case Keyed:
+		return "keyed"
 	}
 	return "invalid"
 }
@@ -54,6 +59,11 @@ type Binding struct {
 	// if the request is served by ID: it is close to expiry (sliding
 	// expiry) or signed with an old key.
 	Refresh bool
+	// Key is the 64-bit hash of the request's affinity key (a header, a
+	// query parameter, the client's address...); set only when Status is
+	// Keyed. Requests with the same key have the same Key, so a hashing
+	// picker sends them to the same backend.
+	Key uint64
 }
 
 // Policy binds clients to backends. Lookup reads a request's binding; Save
