@@ -25,7 +25,8 @@ const maxPicks = 3
 //  1. loads the set's current snapshot (package backend);
 //  2. asks the policy what the request is bound to (package policy);
 //  3. uses that backend if it still serves its clients (healthy or
-//     draining), else asks the picker (package balancer);
+//     draining), else asks the picker (package balancer), handing it the
+//     request's affinity key if the policy found one;
 //  4. counts the request in flight on the backend and forwards it with
 //     [httputil.ReverseProxy], counting it out when it is over, whatever
 //     happened;
@@ -39,6 +40,7 @@ type Handler struct {
 	picker balancer.Picker
 	logger *slog.Logger
 	proxy  httputil.ReverseProxy
+	firsts firstPicks
 }
 
 // New returns a handler balancing over set, binding clients with p.
@@ -109,15 +111,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // choose returns the backend for r, already counted in flight: the bound
-// one if it still serves its clients, else the picker's choice.
+// one if it still serves its clients, else the picker's choice, shared by
+// the unbound requests that arrive together on one HTTP/2 connection.
 func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
 	if bound.Status == policy.Valid {
 		if b := snap.Lookup(bound.ID); b != nil && b.Serving() && b.Acquire() {
 			return b, nil
 		}
 	}
+	info := balancer.Info{Request: r, Snapshot: snap, Key: bound.Key, Keyed: bound.Status == policy.Keyed}
+	if !info.Keyed && h.firsts.applies(r) {
+		return h.firsts.choose(r, snap, func() (*backend.Backend, error) { return h.pick(info) })
+	}
+	return h.pick(info)
+}
+
+// pick asks the picker for a backend and counts the request in flight on
+// it, asking again if the backend left the set in the meantime.
+func (h *Handler) pick(info balancer.Info) (*backend.Backend, error) {
 	for range maxPicks {
-		b, err := h.picker.Pick(balancer.Info{Request: r, Snapshot: snap})
+		b, err := h.picker.Pick(info)
 		if err != nil {
 			return nil, err
 		}
@@ -127,8 +140,9 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 		if b.Acquire() {
 			return b, nil
 		}
-		// b left the set after snap was loaded: pick again from the new one.
-		snap = h.set.Snapshot()
+		// b left the set after the snapshot was loaded: pick again from
+		// the new one.
+		info.Snapshot = h.set.Snapshot()
 	}
 	return nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
 }

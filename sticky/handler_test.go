@@ -342,3 +342,39 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyRotation(t *testing.T) {
+	oldKey := []byte("the old key, 32 bytes long......")
+	newKey := []byte("the new key, 32 bytes long......")
+	p := newPool(t, 3)
+	serve := func(keys ...[]byte) string {
+		ck, err := policy.NewCookie(keys)
+		require.NoError(t, err)
+		h, err := sticky.New(p.set, ck)
+		require.NoError(t, err)
+		return front(t, h)
+	}
+	before := serve(oldKey)         // the fleet before the rotation
+	during := serve(newKey, oldKey) // new key signs, old still verifies
+	after := serve(newKey)          // old key retired
+
+	c := newClient(t, true)
+	first := get(t, c, before+"/whoami")
+	oldCookie := balancerCookie(first.header, "affinity")
+	require.NotNil(t, oldCookie)
+
+	w := get(t, c, during+"/whoami")
+	assert.Equal(t, first.server, w.server, "old-key cookie not honoured")
+	resigned := balancerCookie(w.header, "affinity")
+	require.NotNil(t, resigned, "old-key cookie not re-signed")
+	assert.NotEqual(t, oldCookie.Value, resigned.Value)
+	assert.Nil(t, balancerCookie(get(t, c, during+"/whoami").header, "affinity"), "re-signed cookie re-signed again")
+
+	// The re-signed cookie outlives the old key.
+	assert.Equal(t, first.server, get(t, c, after+"/whoami").server)
+
+	// A cookie only the retired key signed is treated as absent.
+	stale := get(t, newClient(t, false), after+"/whoami", oldCookie)
+	assert.Equal(t, http.StatusOK, stale.status)
+	assert.NotNil(t, balancerCookie(stale.header, "affinity"), "retired-key cookie not replaced")
+}
