@@ -5,6 +5,6 @@ go 1.25
 require github.com/stretchr/testify v1.12.1
 
 require (
-	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

@@ -146,3 +146,63 @@ func (s *Set) log(msg string, args ...any) {
 		s.logger.Info(msg, args...)
 	}
 }
+
+// Update makes the set's membership exactly cfgs, as a [Source] delivers
+// it, in one change. Backends whose ID, URL and weight are unchanged stay
+// as they are, with their state and requests in flight; new IDs are added,
+// healthy; missing ones are removed as by [Set.Remove]; an ID whose URL or
+// weight changed is replaced by a new backend. If any config is invalid or
+// two share an ID, Update returns an error and changes nothing.
+func (s *Set) Update(cfgs []Config) error {
+	want := make([]*Backend, 0, len(cfgs))
+	seen := make(map[string]bool, len(cfgs))
+	for _, c := range cfgs {
+		b, err := newBackend(c, &s.inflight)
+		if err != nil {
+			return err
+		}
+		if seen[b.id] {
+			return fmt.Errorf("%w %q", ErrDuplicate, b.id)
+		}
+		seen[b.id] = true
+		want = append(want, b)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.Snapshot()
+	var added, replaced, removed []string
+	for i, b := range want {
+		cur := old.Lookup(b.id)
+		switch {
+		case cur == nil:
+			added = append(added, b.id)
+		case cur.url.String() == b.url.String() && cur.weight == b.weight:
+			want[i] = cur
+		default:
+			replaced = append(replaced, b.id)
+		}
+	}
+	kept := make(map[*Backend]bool, len(want))
+	for _, b := range want {
+		kept[b] = true
+	}
+	var gone []*Backend // removed and replaced
+	for _, cur := range old.all {
+		if !kept[cur] {
+			gone = append(gone, cur)
+			if !seen[cur.id] {
+				removed = append(removed, cur.id)
+			}
+		}
+	}
+	if len(added)+len(replaced)+len(removed) == 0 {
+		return nil
+	}
+	s.publish(old, want)
+	for _, b := range gone {
+		b.removed.Store(true)
+	}
+	s.log("backends updated", "added", added, "replaced", replaced, "removed", removed, "total", len(want))
+	return nil
+}

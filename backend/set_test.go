@@ -268,3 +268,57 @@ func TestSnapshotInFlightCountsTheWholeSet(t *testing.T) {
 	assert.Same(t, zero.Snapshot(), zero.Snapshot(), "the zero Set publishes one empty snapshot")
 	assert.Zero(t, zero.Snapshot().InFlight())
 }
+
+func TestUpdateReconciles(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "keep", URL: "http://127.0.0.1:1"},
+		{ID: "move", URL: "http://127.0.0.1:2"},
+		{ID: "heavier", URL: "http://127.0.0.1:3"},
+		{ID: "gone", URL: "http://127.0.0.1:4"},
+	})
+	require.NoError(t, err)
+	before := set.Snapshot()
+	keep, move, gone := before.Lookup("keep"), before.Lookup("move"), before.Lookup("gone")
+	require.True(t, keep.Acquire())
+	t.Cleanup(keep.Release)
+	require.NoError(t, set.SetState("keep", backend.Draining))
+
+	require.NoError(t, set.Update([]backend.Config{
+		{ID: "keep", URL: "http://127.0.0.1:1"},
+		{ID: "move", URL: "http://127.0.0.1:22"},
+		{ID: "heavier", URL: "http://127.0.0.1:3", Weight: 2},
+		{ID: "new", URL: "http://127.0.0.1:5"},
+	}))
+	after := set.Snapshot()
+	assert.Greater(t, after.Version(), before.Version())
+	assert.Same(t, keep, after.Lookup("keep"), "unchanged backend replaced")
+	assert.EqualValues(t, 1, keep.InFlight(), "unchanged backend's in-flight count disturbed")
+	assert.Equal(t, backend.Draining, keep.State(), "unchanged backend's state disturbed")
+	assert.NotSame(t, move, after.Lookup("move"))
+	assert.Equal(t, "http://127.0.0.1:22", after.Lookup("move").URL().String())
+	assert.True(t, move.Removed(), "replaced backend still admits requests")
+	assert.EqualValues(t, 2, after.Lookup("heavier").Weight())
+	assert.Nil(t, after.Lookup("gone"))
+	assert.True(t, gone.Removed())
+	assert.NotNil(t, after.Lookup("new"))
+	assert.Equal(t, 4, after.Len())
+
+	t.Run("no change publishes nothing", func(t *testing.T) {
+		require.NoError(t, set.Update([]backend.Config{
+			{ID: "keep", URL: "http://127.0.0.1:1"},
+			{ID: "move", URL: "http://127.0.0.1:22"},
+			{ID: "heavier", URL: "http://127.0.0.1:3", Weight: 2},
+			{ID: "new", URL: "http://127.0.0.1:5"},
+		}))
+		assert.Same(t, after, set.Snapshot())
+	})
+	t.Run("invalid list changes nothing", func(t *testing.T) {
+		for _, cfgs := range [][]backend.Config{
+			{{ID: "a", URL: "http://127.0.0.1:1"}, {ID: "a", URL: "http://127.0.0.1:2"}},
+			{{ID: "a", URL: "ftp://127.0.0.1:1"}},
+		} {
+			assert.Error(t, set.Update(cfgs))
+			assert.Same(t, after, set.Snapshot())
+		}
+	})
+}

@@ -5,12 +5,25 @@
 // is none. A picker is called concurrently and should neither block nor
 // allocate; [PickerFunc] turns a function into one.
 //
-// The package provides two pickers, both ready to use as zero values:
+// The package provides three pickers, all ready to use as zero values:
 //
 //   - [LeastConnections] sends a request to the backend with the fewest
 //     requests in flight relative to its weight, and spreads ties evenly.
 //   - [RoundRobin] rotates through the routable backends, ignoring weight
 //     and load.
+//   - [ConsistentHash] sends requests with the same affinity key to the
+//     same backend, and those without one to a fallback picker
+//     (LeastConnections by default).
+//
+// A key policy reads an affinity key from a request (a header, a query
+// parameter, the client's address), and the handler passes its hash to the
+// picker as [Info.Key]. ConsistentHash maps it by Maglev hashing: in O(1), in
+// proportion to weight, alike in every process with the same membership,
+// and moving few keys other than those of a backend that joins or leaves.
+// Loads are bounded: a backend more than a load factor (1.25 by default)
+// over its weighted share of the requests in flight passes its keys on to
+// the next backends in the table until its load falls, so a hot key cannot
+// swamp one backend.
 //
 // Pickers do no load accounting of their own. The handler that calls Pick
 // counts the request in flight with [backend.Backend.Acquire] before

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
 )
@@ -77,4 +79,45 @@ func ExampleLeastConnections() {
 	// Output:
 	// small (weight 1): 2 in flight
 	// big (weight 2): 4 in flight
+}
+
+// Requests with the same affinity key go to the same backend, move when it
+// stops taking new clients, and come back when it takes them again.
+func ExampleConsistentHash() {
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "web-1", URL: "http://10.0.0.1:8080"},
+		{ID: "web-2", URL: "http://10.0.0.2:8080"},
+		{ID: "web-3", URL: "http://10.0.0.3:8080"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ch, err := balancer.NewConsistentHash(balancer.WithLoadFactor(1.25))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A key policy hashes the affinity key, here a user ID, into Info.Key.
+	key := xxhash.Sum64String("user-42")
+	pick := func() string {
+		b, err := ch.Pick(balancer.Info{Snapshot: set.Snapshot(), Key: key, Keyed: true})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return b.ID()
+	}
+
+	home := pick()
+	fmt.Println("same backend again:", pick() == home)
+	if err := set.SetState(home, backend.Draining); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("moved while draining:", pick() != home)
+	if err := set.SetState(home, backend.Healthy); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("back when healthy:", pick() == home)
+	// Output:
+	// same backend again: true
+	// moved while draining: true
+	// back when healthy: true
 }

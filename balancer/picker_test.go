@@ -58,6 +58,7 @@ func pickers() map[string]balancer.Picker {
 	return map[string]balancer.Picker{
 		"LeastConnections": &balancer.LeastConnections{},
 		"RoundRobin":       &balancer.RoundRobin{},
+		"ConsistentHash":   &balancer.ConsistentHash{},
 	}
 }
 
