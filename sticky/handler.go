@@ -60,7 +60,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 		return nil, err
 	}
 	if o.picker == nil {
-		o.picker = &balancer.LeastConnections{}
+		o.picker = &balancer.ConsistentHash{}
 	}
 	if o.transport == nil {
 		o.transport = DefaultTransport()

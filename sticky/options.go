@@ -19,7 +19,10 @@ type options struct {
 }
 
 // WithPicker sets the picker that places requests not bound to a backend.
-// The default is a [balancer.LeastConnections].
+// The default is a zero [balancer.ConsistentHash]: requests that carry an
+// affinity key (a policy binding whose Status is Keyed) are placed by consistent hashing with
+// bounded loads, the others by least connections. A picker that ignores
+// [balancer.Info.Key] places keyed requests like any other.
 func WithPicker(p balancer.Picker) Option {
 	return func(o *options) {
 		if p == nil {
