@@ -44,6 +44,12 @@ func NewCookie(keys [][]byte, opts ...CookieOption) (*Cookie, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return newCookie(keys, cfg)
+}
+
+// newCookie returns a Cookie configured by cfg, signing with keys, after
+// validating both.
+func newCookie(keys [][]byte, cfg cookieConfig) (*Cookie, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -68,21 +74,9 @@ func (c *Cookie) Name() string { return c.cfg.name }
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
 func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
-	v, ok := cookieValue(r.Header, c.cfg.name)
-	if !ok {
-		return Binding{Status: None}
-	}
-	p, ok := decodePayload(v)
-	if !ok || p.version() != valueVersion {
-		return Binding{Status: Malformed}
-	}
-	key, ok := c.signer.verify(&p)
-	if !ok {
-		return Binding{Status: Forged}
-	}
-	now := c.cfg.now().Unix()
-	if exp := p.expires(); exp != 0 && now >= exp {
-		return Binding{Status: Expired}
+	p, key, now, st := c.read(r)
+	if st != Valid {
+		return Binding{Status: st}
 	}
 	if s == nil {
 		return Binding{Status: Unknown}
@@ -92,6 +86,30 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 		return Binding{Status: Unknown}
 	}
 	return Binding{ID: id, Status: Valid, Refresh: key != 0 || c.slides(&p, now)}
+}
+
+// read returns the payload of r's cookie, the index of the key that signed
+// it and the time it was checked against (read only once the cookie proved
+// authentic). The status is Valid if the payload is authentic and unexpired,
+// its token still to be resolved; otherwise None, Malformed, Forged or
+// Expired.
+func (c *Cookie) read(r *http.Request) (p payload, key int, now int64, st Status) {
+	v, ok := cookieValue(r.Header, c.cfg.name)
+	if !ok {
+		return p, 0, 0, None
+	}
+	p, ok = decodePayload(v)
+	if !ok || p.version() != valueVersion {
+		return p, 0, 0, Malformed
+	}
+	if key, ok = c.signer.verify(&p); !ok {
+		return p, 0, 0, Forged
+	}
+	now = c.cfg.now().Unix() // only for a cookie worth the clock read
+	if exp := p.expires(); exp != 0 && now >= exp {
+		return p, 0, now, Expired
+	}
+	return p, key, now, Valid
 }
 
 // slides reports whether sliding expiry wants p re-issued at now: more than
@@ -108,10 +126,7 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 	if prev.Status == Valid && prev.ID == b.ID() && !prev.Refresh {
 		return
 	}
-	if resp.Header == nil {
-		resp.Header = make(http.Header)
-	}
-	resp.Header.Add("Set-Cookie", c.setCookie(b.ID(), c.secure(r)))
+	addSetCookie(resp, c.bind(b.ID(), c.ttlSeconds(), c.secure(r)))
 }
 
 // Issue returns a cookie value binding its bearer to the backend with ID
@@ -119,20 +134,29 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 // programs that hand out bindings themselves; any Cookie with the same name
 // and a key in common accepts it.
 func (c *Cookie) Issue(id string) string {
-	p := c.issue(id)
+	now := c.cfg.now().Unix()
+	p := c.issue(id, now, expiry(now, c.ttlSeconds()))
 	var buf [valueLen]byte
 	return string(p.appendEncoded(buf[:0]))
 }
 
-// issue returns a signed payload for id, issued now.
-func (c *Cookie) issue(id string) payload {
-	now := c.cfg.now().Unix()
-	var exp uint32
-	if c.cfg.ttl > 0 {
-		// Never 0, which would make it a session cookie, even with a
-		// clock set before 1970.
-		exp = max(timestamp(now+int64(c.cfg.ttl/time.Second)), 1)
+// ttlSeconds returns the configured lifetime in seconds, 0 for a session
+// cookie.
+func (c *Cookie) ttlSeconds() int64 { return int64(c.cfg.ttl / time.Second) }
+
+// expiry returns, in the payload's form, the expiry of a cookie issued at
+// now for ttl seconds: 0, a session cookie, when ttl is 0, and otherwise
+// never 0, even with a clock set before 1970.
+func expiry(now, ttl int64) uint32 {
+	if ttl == 0 {
+		return 0
 	}
+	return max(timestamp(now+ttl), 1)
+}
+
+// issue returns a payload naming id, issued at now and expiring at exp,
+// signed with the first key.
+func (c *Cookie) issue(id string, now int64, exp uint32) payload {
 	p := newPayload(c.token(id), timestamp(now), exp)
 	c.signer.sign(&p)
 	return p
@@ -160,25 +184,40 @@ func (c *Cookie) secure(r *http.Request) bool {
 	return r != nil && r.TLS != nil
 }
 
-// setCookie returns the Set-Cookie header binding a client to id, with the
-// attributes in the order [http.Cookie.String] writes them.
-func (c *Cookie) setCookie(id string, secure bool) string {
-	p := c.issue(id)
+// bind returns a Set-Cookie header binding a client to id for ttl seconds
+// from now, or for the browser session if ttl is 0.
+func (c *Cookie) bind(id string, ttl int64, secure bool) string {
+	now := c.cfg.now().Unix()
+	p := c.issue(id, now, expiry(now, ttl))
+	return c.header(&p, ttl, secure)
+}
+
+// header returns a Set-Cookie header for the cookie with value p, with the
+// attributes in the order [http.Cookie.String] writes them. maxAge is read
+// as [http.Cookie.MaxAge] is: over 0, the cookie lasts that many seconds
+// and expires at p's expiry; 0, it is a session cookie; under 0, it is
+// deleted, and p, which may be nil, is not written.
+func (c *Cookie) header(p *payload, maxAge int64, secure bool) string {
 	buf := make([]byte, 0, 256)
 	buf = append(buf, c.cfg.name...)
 	buf = append(buf, '=')
-	buf = p.appendEncoded(buf)
+	if maxAge >= 0 {
+		buf = p.appendEncoded(buf)
+	}
 	buf = append(buf, "; Path="...)
 	buf = append(buf, c.cfg.path...)
 	if c.cfg.domain != "" {
 		buf = append(buf, "; Domain="...)
 		buf = append(buf, c.cfg.domain...)
 	}
-	if exp := p.expires(); exp != 0 {
+	switch {
+	case maxAge > 0:
 		buf = append(buf, "; Expires="...)
-		buf = time.Unix(exp, 0).UTC().AppendFormat(buf, http.TimeFormat)
+		buf = time.Unix(p.expires(), 0).UTC().AppendFormat(buf, http.TimeFormat)
 		buf = append(buf, "; Max-Age="...)
-		buf = strconv.AppendInt(buf, int64(c.cfg.ttl/time.Second), 10)
+		buf = strconv.AppendInt(buf, maxAge, 10)
+	case maxAge < 0:
+		buf = append(buf, "; Max-Age=0"...)
 	}
 	if c.cfg.httpOnly {
 		buf = append(buf, "; HttpOnly"...)
@@ -195,4 +234,13 @@ func (c *Cookie) setCookie(id string, secure bool) string {
 		buf = append(buf, "; SameSite=None"...)
 	}
 	return string(buf)
+}
+
+// addSetCookie adds a Set-Cookie line to resp's header, creating it if
+// need be.
+func addSetCookie(resp *http.Response, line string) {
+	if resp.Header == nil {
+		resp.Header = make(http.Header)
+	}
+	resp.Header.Add("Set-Cookie", line)
 }

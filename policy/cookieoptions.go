@@ -41,6 +41,9 @@ type cookieConfig struct {
 	secure   SecureMode
 	sliding  bool
 	now      func() time.Time
+
+	// Whether WithTTL and WithSliding were given: an AppCookie refuses them.
+	ttlSet, slidingSet bool
 }
 
 func defaultCookieConfig() cookieConfig {
@@ -67,8 +70,11 @@ func WithName(name string) CookieOption {
 // truncated to whole seconds; it must be at least one second and at most
 // 400 days. Zero makes a session cookie: no Max-Age or Expires, no expiry in
 // the value, bound until the browser ends the session.
+//
+// WithTTL does not apply to an [AppCookie], whose cookie lives as long as
+// the application's: [NewAppCookie] refuses it.
 func WithTTL(d time.Duration) CookieOption {
-	return func(c *cookieConfig) { c.ttl = d }
+	return func(c *cookieConfig) { c.ttl, c.ttlSet = d, true }
 }
 
 // WithPath sets the cookie's Path attribute, "/" by default. It must begin
@@ -108,8 +114,10 @@ func WithSecure(m SecureMode) CookieOption {
 // now, on its next response ([Binding.Refresh] is set by Lookup), so a
 // client active at least once per half TTL stays bound indefinitely. Without
 // it a binding ends a TTL after it was made, however active the client.
+//
+// WithSliding does not apply to an [AppCookie]: [NewAppCookie] refuses it.
 func WithSliding(on bool) CookieOption {
-	return func(c *cookieConfig) { c.sliding = on }
+	return func(c *cookieConfig) { c.sliding, c.slidingSet = on, true }
 }
 
 // WithClock sets the clock cookies are issued and checked with, [time.Now]
@@ -159,13 +167,18 @@ func (c *cookieConfig) validate() error {
 }
 
 // validName checks that name is an RFC 6265 cookie-name: an RFC 2616 token.
-func validName(name string) error {
-	if name == "" {
-		return errors.New("policy: empty cookie name")
+func validName(name string) error { return validToken("cookie name", name) }
+
+// validToken checks that s, a what, is an HTTP token (RFC 9110): one or
+// more printable ASCII characters other than spaces and separators. Cookie
+// names (RFC 6265) and header names are tokens.
+func validToken(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("policy: empty %s", what)
 	}
-	for i := 0; i < len(name); i++ {
-		if b := name[i]; b <= ' ' || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
-			return fmt.Errorf("policy: cookie name %q: character %q not allowed in a token", name, b)
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b <= ' ' || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
+			return fmt.Errorf("policy: %s %q: character %q not allowed in a token", what, s, b)
 		}
 	}
 	return nil

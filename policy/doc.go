@@ -11,10 +11,43 @@
 // the binding on the response. Binding.Refresh asks Save to write the
 // binding again although the request was served by the backend it names.
 //
+// A binding either names a backend (Valid, with its ID) or, for clients
+// that keep no cookies, carries an affinity key (Keyed, with a 64-bit Key)
+// that a hashing picker maps to a backend.
+//
+// # Policies
+//
+//   - [Cookie] binds a client with a signed cookie of the balancer's own,
+//     for a fixed time (sliding or not) or the browser session. It suits
+//     any application, and the balancer keeps no state per client.
+//   - [AppCookie] binds with the same cookie, but for as long as the
+//     application's own session cookie lives (PHPSESSID, JSESSIONID...):
+//     set when the application sets its cookie, with the same lifetime,
+//     and deleted when it deletes it, as AWS ALB's application-based
+//     stickiness does. Clients without an application session are not
+//     bound at all.
+//   - [Key] binds clients that keep no cookies by a value they send with
+//     every request: a header ([HeaderKey]), a query parameter
+//     ([QueryKey]), a cookie of the application's ([CookieKey]) or the
+//     client's IP address ([ClientIPKey], which believes X-Forwarded-For
+//     or Forwarded only from proxies you name; see [ParsePrefixes]). It
+//     keeps nothing and writes nothing: the same key reaches the same
+//     backend for as long as the hashing picker maps it there.
+//   - [Chain] asks several policies in order, for instance a Cookie, then
+//     a header Key, leaving the rest to the picker. The first that places
+//     the request wins. On the response every member saves its own
+//     binding, so a client placed by its key or by the picker is given a
+//     cookie, and one placed by a valid cookie keeps it as it is.
+//
+// The policies of this package are safe for concurrent use and never
+// panic, whatever a request carries. Their Lookup allocates nothing, once a
+// cookie policy has indexed the snapshot's backends.
+//
 // # The balancer's cookie
 //
-// [Cookie] binds a client with a cookie of the balancer's own. Its value is
-// 44 characters, the unpadded base64url encoding of 33 bytes:
+// [Cookie] and [AppCookie] bind a client with a cookie of the balancer's
+// own. Its value is 44 characters, the unpadded base64url encoding of 33
+// bytes:
 //
 //	version (1) | token (8) | issued (4) | expires (4) | tag (16)
 //
@@ -42,8 +75,11 @@
 //     the new key first on every replica, then drop the old one once the
 //     cookies it signed have expired (a TTL later; session cookies can live
 //     as long as the browser runs). A cookie verified with an older key is
-//     re-signed with the first on its next response.
+//     re-signed with the first on its next response: by a Cookie with a
+//     new lifetime, by an AppCookie with the expiry it had.
 //
 // A cookie is a bearer token: copied to another client, it binds that
-// client too, until it expires. Stickiness is not authentication.
+// client too, until it expires. Stickiness is not authentication, and
+// neither is an affinity key: any client can send any header or query
+// parameter, and so choose its backend.
 package policy

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/policy"
@@ -64,4 +65,126 @@ func ExampleCookie() {
 	// HttpOnly
 	// SameSite=Lax
 	// next request: valid app1
+}
+
+func ExampleNewAppCookie() {
+	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://10.0.0.1:8080"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The balancer's cookie follows PHP's session cookie. The fixed clock
+	// keeps this example's output the same every day.
+	noon := func() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
+	app, err := policy.NewAppCookie("PHPSESSID", [][]byte{[]byte("a secret of at least 16 bytes")}, policy.WithClock(noon))
+	if err != nil {
+		log.Fatal(err)
+	}
+	snap := set.Snapshot()
+	app1 := snap.Lookup("app1")
+
+	// serve has app1 answer r, setting the application's cookie with
+	// appCookie unless it is empty; lets the policy save its binding;
+	// prints every Set-Cookie line, and returns the cookies set.
+	serve := func(r *http.Request, prev policy.Binding, appCookie string) []*http.Cookie {
+		resp := &http.Response{Header: http.Header{}}
+		if appCookie != "" {
+			resp.Header.Add("Set-Cookie", appCookie)
+		}
+		app.Save(r, resp, app1, prev)
+		for _, l := range resp.Header.Values("Set-Cookie") {
+			if v, ok := strings.CutPrefix(l, "affinity="); ok && len(v) > 44 {
+				l = "affinity=<44 opaque characters>" + v[44:]
+			}
+			fmt.Println("  Set-Cookie:", l)
+		}
+		return resp.Cookies()
+	}
+
+	// A visitor browses the catalogue: no session yet, so no binding.
+	r := httptest.NewRequest(http.MethodGet, "http://shop.example/", nil)
+	prev := app.Lookup(r, snap)
+	fmt.Println("browsing:", prev.Status)
+	serve(r, prev, "")
+
+	// They log in: the application starts a 30-minute session, and the
+	// client is bound to app1 for as long.
+	fmt.Println("login:")
+	jar := serve(r, prev, "PHPSESSID=s3ss10n; Path=/; Max-Age=1800; HttpOnly")
+
+	r2 := httptest.NewRequest(http.MethodGet, "http://shop.example/cart", nil)
+	for _, c := range jar {
+		r2.AddCookie(c)
+	}
+	b := app.Lookup(r2, snap)
+	fmt.Println("next request:", b.Status, b.ID)
+
+	// They log out: the application deletes its cookie, and the balancer
+	// deletes its own.
+	fmt.Println("logout:")
+	serve(r2, b, "PHPSESSID=; Path=/; Max-Age=0")
+
+	// Output:
+	// browsing: none
+	// login:
+	//   Set-Cookie: PHPSESSID=s3ss10n; Path=/; Max-Age=1800; HttpOnly
+	//   Set-Cookie: affinity=<44 opaque characters>; Path=/; Expires=Sun, 01 Jun 2025 12:30:00 GMT; Max-Age=1800; HttpOnly; SameSite=Lax
+	// next request: valid app1
+	// logout:
+	//   Set-Cookie: PHPSESSID=; Path=/; Max-Age=0
+	//   Set-Cookie: affinity=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax
+}
+
+func ExampleChain() {
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "app1", URL: "http://10.0.0.1:8080"},
+		{ID: "app2", URL: "http://10.0.0.2:8080"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cookie, err := policy.NewCookie([][]byte{[]byte("a secret of at least 16 bytes")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	clientID, err := policy.HeaderKey("X-Client-ID")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Browsers are bound by the balancer's cookie; API clients, which keep
+	// no cookies, by their X-Client-ID; anything else goes to the picker.
+	chain, err := policy.NewChain(cookie, clientID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	snap := set.Snapshot()
+
+	// An API client is placed by its key: a hashing picker maps the same
+	// key to the same backend, app2 say.
+	api := httptest.NewRequest(http.MethodGet, "http://shop.example/api/orders", nil)
+	api.Header.Set("X-Client-ID", "build-bot-7")
+	b := chain.Lookup(api, snap)
+	fmt.Println("API client:", b.Status)
+	fmt.Println("same key, same Key:", b.Key == chain.Lookup(api, snap).Key)
+
+	// Placed by its key, it is given a cookie too, which binds it once
+	// it sends the cookie back, even if membership changes move its key.
+	resp := &http.Response{Header: http.Header{}}
+	chain.Save(api, resp, snap.Lookup("app2"), b)
+	for _, c := range resp.Cookies() {
+		api.AddCookie(c)
+	}
+	b = chain.Lookup(api, snap)
+	fmt.Println("with its cookie:", b.Status, b.ID)
+
+	// A browser sending a tampered cookie and no key is left to the
+	// picker, and observers see why.
+	browser := httptest.NewRequest(http.MethodGet, "http://shop.example/", nil)
+	browser.Header.Set("Cookie", "affinity=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	fmt.Println("tampered cookie:", chain.Lookup(browser, snap).Status)
+
+	// Output:
+	// API client: keyed
+	// same key, same Key: true
+	// with its cookie: valid app2
+	// tampered cookie: forged
 }

@@ -49,6 +49,10 @@ func (s Status) String() string {
 }
 
 // Binding is what a [Policy] read from a request.
+//
+// A binding returned by a [Chain] also records, unexported, which member
+// produced it, for the Chain's Save: hand Save the Binding Lookup returned,
+// whole, and compare Bindings by their fields rather than with ==.
 type Binding struct {
 	// ID is the backend the request is bound to; set only when Status is
 	// Valid.
@@ -64,6 +68,8 @@ type Binding struct {
 	// Keyed. Requests with the same key have the same Key, so a hashing
 	// picker sends them to the same backend.
 	Key uint64
+
+	from chainPath // which Chain members produced the binding; see Chain
 }
 
 // Policy binds clients to backends. Lookup reads a request's binding; Save

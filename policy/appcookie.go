@@ -1,0 +1,171 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// AppCookie is a [Policy] that keeps a client on a backend for as long as
+// the application's own session cookie lives (PHPSESSID, JSESSIONID...),
+// like AWS ALB's application-based stickiness. The binding is the signed
+// balancer cookie of [Cookie], with the same format, keys, name and
+// attributes, so a Cookie and an AppCookie configured alike accept each
+// other's cookies; only its lifetime differs: it follows the application
+// cookie's, read from the backend's Set-Cookie lines.
+//
+// Until the application sets its cookie no balancer cookie is set, and
+// requests go to the picker. The application's cookie is never read on
+// requests nor changed on responses: AppCookie only adds Set-Cookie lines of
+// its own.
+//
+// An AppCookie is safe for concurrent use. Its Lookup is [Cookie.Lookup]'s,
+// with the same guarantees: it never panics and allocates nothing once the
+// snapshot's index is built.
+type AppCookie struct {
+	app    string
+	cookie *Cookie
+}
+
+var _ Policy = (*AppCookie)(nil)
+
+// NewAppCookie returns an AppCookie that follows the application cookie
+// called app, signing with keys[0] and accepting cookies signed with any of
+// keys, as [NewCookie] does.
+//
+// The options are [Cookie]'s: the name, Path, Domain, SameSite, HttpOnly and
+// Secure attributes, and the clock. [WithTTL] and [WithSliding] do not
+// apply, the lifetime being the application's: NewAppCookie returns an
+// error if either is given, rather than ignore it.
+//
+// It also returns an error, naming the value at fault, for bad keys, an
+// option out of range, an app that is not a valid cookie name, or an app
+// equal to the balancer cookie's name.
+func NewAppCookie(app string, keys [][]byte, opts ...CookieOption) (*AppCookie, error) {
+	cfg := defaultCookieConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case cfg.ttlSet:
+		return nil, errors.New("policy: WithTTL does not apply to an AppCookie: its cookie lives as long as the application's")
+	case cfg.slidingSet:
+		return nil, errors.New("policy: WithSliding does not apply to an AppCookie: its cookie lives as long as the application's")
+	}
+	if err := validToken("application cookie name", app); err != nil {
+		return nil, err
+	}
+	if app == cfg.name {
+		return nil, fmt.Errorf("policy: application cookie name %q is also the balancer cookie's; rename the balancer's with WithName", app)
+	}
+	c, err := newCookie(keys, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &AppCookie{app: app, cookie: c}, nil
+}
+
+// Name returns the balancer cookie's name.
+func (a *AppCookie) Name() string { return a.cookie.Name() }
+
+// App returns the name of the application cookie a follows.
+func (a *AppCookie) App() string { return a.app }
+
+// Lookup returns the binding carried by r's balancer cookie, exactly as
+// [Cookie.Lookup] does. Refresh is set when the cookie was signed with a
+// key other than the first.
+func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
+	return a.cookie.Lookup(r, s)
+}
+
+// Save reads the application cookie's Set-Cookie lines in resp (the last
+// one wins) and adds the balancer cookie's to match:
+//
+//   - set with a lifetime (Max-Age, or else Expires in the future): the
+//     client is bound to b for as long, capped at 400 days and rounded
+//     down to whole seconds, at least one;
+//   - set for the browser session (neither attribute): the client is bound
+//     to b for the session;
+//   - deleted (Max-Age zero or negative, or Expires in the past): the
+//     balancer cookie is deleted;
+//   - not set at all: the binding is left as it is, except that a valid
+//     cookie for b signed with an old key (prev is Valid and names b, and
+//     Refresh is set) is signed again with the first, expiring when it
+//     did.
+//
+// Save never changes or removes other Set-Cookie lines.
+func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
+	switch ttl, set := a.appLifetime(resp.Header); {
+	case set && ttl < 0:
+		addSetCookie(resp, a.cookie.header(nil, -1, a.cookie.secure(r)))
+	case set:
+		addSetCookie(resp, a.cookie.bind(b.ID(), ttl, a.cookie.secure(r)))
+	case prev.Status == Valid && prev.ID == b.ID() && prev.Refresh:
+		if line, ok := a.resign(r, b); ok {
+			addSetCookie(resp, line)
+		}
+	}
+}
+
+// appLifetime reports whether h sets the application cookie and, if it
+// does, the lifetime its last Set-Cookie line gives it, in seconds: over 0,
+// that many; 0, the browser session; under 0, it is deleted.
+func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
+	var last string
+	for _, line := range h["Set-Cookie"] {
+		name, _, ok := strings.Cut(line, "=")
+		if ok && textproto.TrimString(name) == a.app {
+			last, set = line, true
+		}
+	}
+	if !set {
+		return 0, false
+	}
+	// Only the attributes matter. Parse them under a stand-in name and
+	// value: the application's value is its own business and may hold
+	// bytes a browser takes but net/http refuses.
+	attrs := ""
+	if i := strings.IndexByte(last, ';'); i >= 0 {
+		attrs = last[i:]
+	}
+	c, err := http.ParseSetCookie("v=v" + attrs)
+	if err != nil {
+		return 0, true // unreachable with the stand-in; a session cookie
+	}
+	limit := int64(maxTTL / time.Second)
+	switch {
+	case c.MaxAge > 0:
+		return min(int64(c.MaxAge), limit), true
+	case c.MaxAge < 0:
+		return -1, true
+	case c.Expires.IsZero():
+		return 0, true
+	}
+	d := c.Expires.Sub(a.cookie.cfg.now())
+	if d <= 0 {
+		return -1, true
+	}
+	return min(max(int64(d/time.Second), 1), limit), true
+}
+
+// resign returns a Set-Cookie header binding the client to b until the
+// request's cookie expires, signed with the first key, and whether the
+// request's cookie was authentic and unexpired.
+func (a *AppCookie) resign(r *http.Request, b *backend.Backend) (string, bool) {
+	c := a.cookie
+	p, _, now, st := c.read(r)
+	if st != Valid {
+		return "", false
+	}
+	var ttl int64 // a session cookie stays one
+	if exp := p.expires(); exp != 0 {
+		ttl = exp - now // over 0: read checked it is unexpired
+	}
+	q := c.issue(b.ID(), now, uint32(p.expires()))
+	return c.header(&q, ttl, c.secure(r)), true
+}

@@ -1,0 +1,311 @@
+package policy_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/policy"
+)
+
+func newAppCookie(t testing.TB, keys [][]byte, opts ...policy.CookieOption) *policy.AppCookie {
+	t.Helper()
+	a, err := policy.NewAppCookie("PHPSESSID", keys, opts...)
+	require.NoError(t, err)
+	return a
+}
+
+// appSave calls a.Save on a response carrying the given Set-Cookie lines
+// and returns the lines it added, after checking it left those alone.
+func appSave(t *testing.T, a *policy.AppCookie, r *http.Request, b string, prev policy.Binding, lines ...string) []string {
+	t.Helper()
+	resp := &http.Response{Header: http.Header{}}
+	for _, l := range lines {
+		resp.Header.Add("Set-Cookie", l)
+	}
+	a.Save(r, resp, newSet(t).Snapshot().Lookup(b), prev)
+	got := resp.Header.Values("Set-Cookie")
+	require.GreaterOrEqual(t, len(got), len(lines))
+	assert.Equal(t, lines, got[:len(lines)], "the application's lines, byte for byte")
+	return got[len(lines):]
+}
+
+func TestAppCookieFollowsLifetime(t *testing.T) {
+	httpDate := func(d time.Duration) string { return t0.Add(d).Format(http.TimeFormat) }
+	const (
+		kept    = -2 // no balancer cookie added
+		deleted = -1
+		session = 0
+	)
+	tests := []struct {
+		name  string
+		skew  time.Duration // of the clock past t0
+		lines []string      // the application's Set-Cookie lines
+		want  int64         // the balancer cookie's Max-Age, or kept, deleted or session
+	}{
+		{"Max-Age", 0, []string{"PHPSESSID=abc; Path=/; Max-Age=120; HttpOnly"}, 120},
+		{"Max-Age wins over Expires", 0, []string{"PHPSESSID=abc; Expires=" + httpDate(-time.Hour) + "; Max-Age=60"}, 60},
+		{"Max-Age over 400 days", 0, []string{"PHPSESSID=abc; Max-Age=99999999"}, 400 * 24 * 3600},
+		{"Expires", 0, []string{"PHPSESSID=abc; Expires=" + httpDate(time.Hour)}, 3600},
+		{"Expires, old date format", 0, []string{"PHPSESSID=abc; expires=" + t0.Add(time.Hour).Format("Mon, 02-Jan-2006 15:04:05 MST")}, 3600},
+		{"Expires rounded down", 500 * time.Millisecond, []string{"PHPSESSID=abc; Expires=" + httpDate(10*time.Second)}, 9},
+		{"Expires within a second", 500 * time.Millisecond, []string{"PHPSESSID=abc; Expires=" + httpDate(time.Second)}, 1},
+		{"session", 0, []string{"PHPSESSID=abc; Path=/; HttpOnly"}, session},
+		{"unreadable Expires is a session", 0, []string{"PHPSESSID=abc; Expires=tomorrow"}, session},
+		{"Max-Age=0", 0, []string{"PHPSESSID=; Max-Age=0"}, deleted},
+		{"negative Max-Age", 0, []string{"PHPSESSID=x; Max-Age=-1"}, deleted},
+		{"Expires past, PHP style", 0, []string{"PHPSESSID=deleted; expires=Thu, 01-Jan-1970 00:00:01 GMT; Max-Age=0; path=/"}, deleted},
+		{"Expires past", 0, []string{"PHPSESSID=abc; Expires=" + httpDate(-time.Second)}, deleted},
+		{"Expires now", 0, []string{"PHPSESSID=abc; Expires=" + httpDate(0)}, deleted},
+		{"value net/http refuses", 0, []string{`PHPSESSID=caf` + "\xc3\xa9" + `"x; Max-Age=60`}, 60},
+		{"spaces around the name", 0, []string{" PHPSESSID =abc; Max-Age=60"}, 60},
+		{"among other cookies", 0, []string{"theme=dark; Max-Age=9", "PHPSESSID=abc; Max-Age=120", "lang=en"}, 120},
+		{"last wins: deleted", 0, []string{"PHPSESSID=a; Max-Age=60", "PHPSESSID=; Max-Age=0"}, deleted},
+		{"last wins: set", 0, []string{"PHPSESSID=; Max-Age=0", "PHPSESSID=b; Max-Age=60"}, 60},
+		{"untouched", 0, nil, kept},
+		{"other cookies only", 0, []string{"theme=dark; Max-Age=60"}, kept},
+		{"longer name", 0, []string{"PHPSESSIDX=abc; Max-Age=60"}, kept},
+		{"shorter name", 0, []string{"PHPSESS=abc; Max-Age=60"}, kept},
+		{"name without value", 0, []string{"PHPSESSID; Max-Age=60"}, kept},
+		{"name in another cookie's value", 0, []string{"a=PHPSESSID=x; Max-Age=60"}, kept},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{now: t0.Add(tt.skew)}
+			a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+			added := appSave(t, a, request(), "b", policy.Binding{Status: policy.None}, tt.lines...)
+			if tt.want == kept {
+				assert.Empty(t, added)
+				return
+			}
+			require.Len(t, added, 1)
+			ck, err := http.ParseSetCookie(added[0])
+			require.NoError(t, err)
+			assert.Equal(t, "affinity", ck.Name)
+			assert.Equal(t, "/", ck.Path)
+			switch tt.want {
+			case deleted:
+				assert.Equal(t, "affinity=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax", added[0])
+				return
+			case session:
+				assert.Zero(t, ck.MaxAge)
+				assert.NotContains(t, added[0], "Expires")
+			default:
+				assert.Equal(t, int(tt.want), ck.MaxAge)
+				wantExp := clk.now.Add(time.Duration(tt.want) * time.Second).Truncate(time.Second)
+				assert.True(t, wantExp.Equal(ck.Expires), "Expires %v, want %v", ck.Expires, wantExp)
+			}
+
+			// The value is a balancer cookie binding to b, expiring when
+			// the browser drops it.
+			set := newSet(t)
+			r := request(ck.String())
+			assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(r, set.Snapshot()))
+			if tt.want > 0 {
+				clk.Advance(time.Duration(tt.want) * time.Second)
+				assert.Equal(t, policy.Expired, a.Lookup(r, set.Snapshot()).Status)
+			} else {
+				clk.Advance(365 * 24 * time.Hour)
+				assert.Equal(t, policy.Valid, a.Lookup(r, set.Snapshot()).Status, "a session cookie has no expiry of its own")
+			}
+		})
+	}
+}
+
+func TestAppCookieMaxAgeExact(t *testing.T) {
+	clk := &clock{now: t0}
+	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	added := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=s1; Max-Age=120")
+	require.Len(t, added, 1)
+	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Path=/; Expires=Sun, 01 Jun 2025 12:02:00 GMT; Max-Age=120; HttpOnly; SameSite=Lax$`, added[0])
+}
+
+func TestAppCookieAttributes(t *testing.T) {
+	a := newAppCookie(t, [][]byte{key1},
+		policy.WithName("lb"), policy.WithPath("/shop"), policy.WithDomain("example.com"),
+		policy.WithSameSite(http.SameSiteNoneMode), policy.WithHTTPOnly(false))
+	assert.Equal(t, "lb", a.Name())
+	assert.Equal(t, "PHPSESSID", a.App())
+
+	set := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=s1")
+	require.Len(t, set, 1)
+	assert.Regexp(t, `^lb=[A-Za-z0-9_-]{44}; Path=/shop; Domain=example.com; Secure; SameSite=None$`, set[0])
+
+	del := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=; Max-Age=0")
+	assert.Equal(t, []string{"lb=; Path=/shop; Domain=example.com; Max-Age=0; Secure; SameSite=None"}, del,
+		"deleted on the Path and Domain it was set with")
+}
+
+func TestAppCookieBeforeTheApplication(t *testing.T) {
+	set := newSet(t)
+	a := newAppCookie(t, [][]byte{key1})
+
+	// The application's cookie alone binds nothing.
+	r := request("PHPSESSID=abc")
+	prev := a.Lookup(r, set.Snapshot())
+	assert.Equal(t, policy.Binding{Status: policy.None}, prev)
+	assert.Empty(t, appSave(t, a, r, "a", prev), "no balancer cookie until the application sets its own")
+	assert.Empty(t, appSave(t, a, r, "a", prev, "theme=dark"))
+}
+
+func TestAppCookieUntouched(t *testing.T) {
+	set := newSet(t)
+	a := newAppCookie(t, [][]byte{key1})
+	issuer := newCookie(t, [][]byte{key1})
+	other := newCookie(t, [][]byte{key2})
+	tests := []struct {
+		name   string
+		cookie string
+		served string
+	}{
+		{"bound here", issuer.Issue("a"), "a"},
+		{"bound elsewhere", issuer.Issue("b"), "a"},
+		{"forged", other.Issue("a"), "a"},
+		{"malformed", "garbage", "a"},
+		{"unknown backend", issuer.Issue("z"), "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := request("PHPSESSID=abc; affinity=" + tt.cookie)
+			prev := a.Lookup(r, set.Snapshot())
+			assert.Empty(t, appSave(t, a, r, tt.served, prev, "theme=dark"))
+			assert.Equal(t, prev, a.Lookup(r, set.Snapshot()), "the binding is as it was")
+		})
+	}
+}
+
+func TestAppCookieSharesCookieFormat(t *testing.T) {
+	set := newSet(t)
+	a := newAppCookie(t, [][]byte{key1})
+	c := newCookie(t, [][]byte{key1})
+
+	added := appSave(t, a, request(), "c", policy.Binding{}, "PHPSESSID=s1; Max-Age=60")
+	require.Len(t, added, 1)
+	ck, err := http.ParseSetCookie(added[0])
+	require.NoError(t, err)
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, c.Lookup(request(ck.String()), set.Snapshot()), "a Cookie reads an AppCookie's cookie")
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(request("affinity="+c.Issue("b")), set.Snapshot()), "and the other way round")
+}
+
+func TestAppCookieKeyRotation(t *testing.T) {
+	set := newSet(t)
+	clk := &clock{now: t0}
+	old := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	rotating := newAppCookie(t, [][]byte{key2, key1}, policy.WithClock(clk.Now))
+	rotated := newAppCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+
+	tests := []struct {
+		name       string
+		appLine    string        // the login response's application cookie
+		wantMaxAge int           // of the re-signed cookie, 100s on
+		wantExp    time.Duration // from t0, or 0 for none
+	}{
+		{"timed", "PHPSESSID=s1; Max-Age=600", 500, 600 * time.Second},
+		{"session", "PHPSESSID=s1", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk.now = t0
+			// Before the rotation: the application logs the client in on c.
+			login := appSave(t, old, request(), "c", policy.Binding{}, tt.appLine)
+			require.Len(t, login, 1)
+			ck, err := http.ParseSetCookie(login[0])
+			require.NoError(t, err)
+			r := request("PHPSESSID=s1; " + ck.String())
+
+			// The new key comes first; the old one still verifies.
+			clk.Advance(100 * time.Second)
+			prev := rotating.Lookup(r, set.Snapshot())
+			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, prev)
+			assert.Equal(t, policy.Forged, rotated.Lookup(r, set.Snapshot()).Status)
+
+			// A response that leaves the application cookie alone re-signs
+			// the balancer's, keeping its expiry.
+			resigned := appSave(t, rotating, r, "c", prev, "theme=dark")
+			require.Len(t, resigned, 1)
+			ck2, err := http.ParseSetCookie(resigned[0])
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantMaxAge, ck2.MaxAge)
+			if tt.wantExp != 0 {
+				assert.True(t, t0.Add(tt.wantExp).Equal(ck2.Expires), "Expires %v", ck2.Expires)
+			} else {
+				assert.NotContains(t, resigned[0], "Expires")
+			}
+			r2 := request("PHPSESSID=s1; " + ck2.String())
+			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotated.Lookup(r2, set.Snapshot()), "signed with the new key")
+			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotating.Lookup(r2, set.Snapshot()), "no further refresh")
+			assert.Empty(t, appSave(t, rotating, r2, "c", rotating.Lookup(r2, set.Snapshot())))
+			if tt.wantExp != 0 {
+				clk.now = t0.Add(tt.wantExp)
+				assert.Equal(t, policy.Expired, rotated.Lookup(r2, set.Snapshot()).Status, "as long-lived as before")
+			}
+
+			// Served elsewhere, the old binding is left alone, not moved.
+			assert.Empty(t, appSave(t, rotating, r, "a", prev))
+		})
+	}
+	t.Run("application sets its cookie", func(t *testing.T) {
+		clk.now = t0
+		r := request("affinity=" + newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now)).Issue("c"))
+		prev := rotating.Lookup(r, set.Snapshot())
+		require.True(t, prev.Refresh)
+		added := appSave(t, rotating, r, "c", prev, "PHPSESSID=s2; Max-Age=30")
+		require.Len(t, added, 1)
+		ck, err := http.ParseSetCookie(added[0])
+		require.NoError(t, err)
+		assert.Equal(t, 30, ck.MaxAge, "the application's lifetime wins")
+		assert.Equal(t, policy.Valid, rotated.Lookup(request(ck.String()), set.Snapshot()).Status)
+	})
+	t.Run("refresh asked for but cookie gone", func(t *testing.T) {
+		// prev says Refresh, but the request's cookie does not verify (a
+		// caller's mistake): nothing is signed.
+		prev := policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}
+		assert.Empty(t, appSave(t, rotating, request("affinity=garbage"), "c", prev))
+		assert.Empty(t, appSave(t, rotating, request(), "c", prev))
+	})
+}
+
+func TestAppCookieNilHeader(t *testing.T) {
+	set := newSet(t)
+	a := newAppCookie(t, [][]byte{key1})
+	resp := &http.Response{}
+	a.Save(request(), resp, set.Snapshot().Lookup("a"), policy.Binding{})
+	assert.Nil(t, resp.Header, "nothing to follow, nothing written")
+}
+
+func TestNewAppCookieErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		app     string
+		keys    [][]byte
+		opts    []policy.CookieOption
+		wantErr string
+	}{
+		{"WithTTL", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(time.Hour)}, "WithTTL does not apply to an AppCookie"},
+		{"WithTTL zero", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(0)}, "WithTTL does not apply"},
+		{"WithSliding", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithSliding(true)}, "WithSliding does not apply to an AppCookie"},
+		{"empty app name", "", [][]byte{key1}, nil, "empty application cookie name"},
+		{"app name with space", "my sid", [][]byte{key1}, nil, `application cookie name "my sid": character ' '`},
+		{"app name with equals", "a=b", [][]byte{key1}, nil, `application cookie name "a=b": character '='`},
+		{"app name is the default balancer name", "affinity", [][]byte{key1}, nil, `application cookie name "affinity" is also the balancer cookie's`},
+		{"app name is the balancer name", "lb", [][]byte{key1}, []policy.CookieOption{policy.WithName("lb")}, `"lb" is also the balancer cookie's`},
+		{"no keys", "sid", nil, nil, "no signing keys"},
+		{"short key", "sid", [][]byte{[]byte("short")}, nil, "keys[0] is 5 bytes"},
+		{"bad balancer name", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithName("a b")}, `cookie name "a b"`},
+		{"bad path", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithPath("x")}, `cookie path "x"`},
+		{"SameSite None, never Secure", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithSameSite(http.SameSiteNoneMode), policy.WithSecure(policy.SecureNever)}, "SameSite=None requires Secure"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := policy.NewAppCookie(tt.app, tt.keys, tt.opts...)
+			assert.Nil(t, a)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.True(t, strings.HasPrefix(err.Error(), "policy: "), err.Error())
+		})
+	}
+}

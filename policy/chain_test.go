@@ -1,0 +1,338 @@
+package policy_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/policy"
+)
+
+// fields returns b's exported fields: what a caller can compare.
+func fields(b policy.Binding) policy.Binding {
+	return policy.Binding{ID: b.ID, Status: b.Status, Refresh: b.Refresh, Key: b.Key}
+}
+
+func newChain(t testing.TB, ps ...policy.Policy) *policy.Chain {
+	t.Helper()
+	c, err := policy.NewChain(ps...)
+	require.NoError(t, err)
+	return c
+}
+
+// fake is a Policy with a fixed Lookup that records its calls.
+type fake struct {
+	name   string
+	lookup policy.Binding
+	log    *[]string // "name.Lookup" and "name.Save(prev status)" calls, in order
+	saved  []policy.Binding
+}
+
+func (f *fake) Lookup(*http.Request, *backend.Snapshot) policy.Binding {
+	*f.log = append(*f.log, f.name+".Lookup")
+	return f.lookup
+}
+
+func (f *fake) Save(_ *http.Request, _ *http.Response, _ *backend.Backend, prev policy.Binding) {
+	*f.log = append(*f.log, f.name+".Save("+prev.Status.String()+")")
+	f.saved = append(f.saved, fields(prev))
+}
+
+// wrapper is a Policy of the user's that wraps another, passing bindings
+// through whole.
+type wrapper struct{ policy.Policy }
+
+func TestChainLookup(t *testing.T) {
+	set := newSet(t)
+	cookie := newCookie(t, [][]byte{key1})
+	other := newCookie(t, [][]byte{key2})
+	renamed := newCookie(t, [][]byte{key1}, policy.WithName("lb2"))
+	header, err := policy.HeaderKey("X-Client")
+	require.NoError(t, err)
+
+	const client = "X-Client: c-42"
+	tests := []struct {
+		name  string
+		chain []policy.Policy
+		lines []string // "Cookie: ..." or "X-Client: ..."
+		want  policy.Binding
+	}{
+		{"valid cookie wins over the key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + cookie.Issue("b"), client}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"key without a cookie", []policy.Policy{cookie, header}, []string{client}, keyed("c-42")},
+		{"nothing", []policy.Policy{cookie, header}, nil, none},
+		{"forged cookie, no key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + other.Issue("b")}, policy.Binding{Status: policy.Forged}},
+		{"forged cookie, key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + other.Issue("b"), client}, keyed("c-42")},
+		{"unknown backend, no key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + cookie.Issue("z")}, policy.Binding{Status: policy.Unknown}},
+		{"order matters: key first", []policy.Policy{header, cookie}, []string{"Cookie: affinity=" + cookie.Issue("b"), client}, keyed("c-42")},
+		{"old key asks for a refresh", []policy.Policy{newCookie(t, [][]byte{key2, key1}), header}, []string{"Cookie: affinity=" + cookie.Issue("c")}, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}},
+		{"first rejection reported", []policy.Policy{cookie, renamed}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
+		{"first rejection reported, reversed", []policy.Policy{renamed, cookie}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Forged}},
+		{"valid after a rejection", []policy.Policy{renamed, cookie}, []string{"Cookie: affinity=" + cookie.Issue("a") + "; lb2=garbage"}, policy.Binding{ID: "a", Status: policy.Valid}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ipRequest("192.0.2.1:1", tt.lines...)
+			got := newChain(t, tt.chain...).Lookup(r, set.Snapshot())
+			assert.Equal(t, tt.want, fields(got))
+		})
+	}
+}
+
+func TestChainSave(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	cookie := newCookie(t, [][]byte{key2, key1})
+	old := newCookie(t, [][]byte{key1})
+	other := newCookie(t, [][]byte{key2}, policy.WithName("other"))
+	header, err := policy.HeaderKey("X-Client")
+	require.NoError(t, err)
+
+	tests := []struct {
+		name    string
+		chain   []policy.Policy
+		cookie  string // the request's affinity cookie
+		client  string // its X-Client header
+		served  string // the backend that served it
+		wantSet bool   // whether a cookie is issued, binding to served
+	}{
+		{"valid cookie placed it: kept", []policy.Policy{cookie, header}, cookie.Issue("a"), "c-42", "a", false},
+		{"valid cookie, old key: re-signed", []policy.Policy{cookie, header}, old.Issue("a"), "c-42", "a", true},
+		{"valid cookie, other backend served: issued", []policy.Policy{cookie, header}, cookie.Issue("b"), "", "a", true},
+		{"placed by the key: issued", []policy.Policy{cookie, header}, "", "c-42", "a", true},
+		{"placed by the picker: issued", []policy.Policy{cookie, header}, "", "", "a", true},
+		{"forged cookie: issued", []policy.Policy{cookie, header}, other.Issue("a"), "", "a", true},
+		{"forged cookie, key: issued", []policy.Policy{cookie, header}, "garbage", "c-42", "a", true},
+		{"key first: issued every time", []policy.Policy{header, cookie}, cookie.Issue("a"), "c-42", "a", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var lines []string
+			if tt.cookie != "" {
+				lines = append(lines, "Cookie: affinity="+tt.cookie)
+			}
+			if tt.client != "" {
+				lines = append(lines, "X-Client: "+tt.client)
+			}
+			r := ipRequest("192.0.2.1:1", lines...)
+			ch := newChain(t, tt.chain...)
+			prev := ch.Lookup(r, snap)
+			resp := &http.Response{Header: http.Header{}}
+			ch.Save(r, resp, snap.Lookup(tt.served), prev)
+
+			got := resp.Header.Values("Set-Cookie")
+			if !tt.wantSet {
+				assert.Empty(t, got)
+				return
+			}
+			require.Len(t, got, 1)
+			ck, err := http.ParseSetCookie(got[0])
+			require.NoError(t, err)
+			assert.Equal(t, policy.Binding{ID: tt.served, Status: policy.Valid}, cookie.Lookup(request(ck.String()), snap))
+		})
+	}
+}
+
+func TestChainCallsEveryMember(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	placed := policy.Binding{Status: policy.Keyed, Key: 7}
+	forged := policy.Binding{Status: policy.Forged}
+	valid := policy.Binding{ID: "a", Status: policy.Valid}
+
+	tests := []struct {
+		name      string
+		lookups   []policy.Binding
+		want      policy.Binding
+		wantLog   []string
+		wantSaved []policy.Binding // what each member's Save was given
+	}{
+		{
+			name:      "third places",
+			lookups:   []policy.Binding{none, forged, placed, valid},
+			want:      placed,
+			wantLog:   []string{"m0.Lookup", "m1.Lookup", "m2.Lookup", "m0.Save(none)", "m1.Save(none)", "m2.Save(keyed)", "m3.Save(none)"},
+			wantSaved: []policy.Binding{none, none, placed, none},
+		},
+		{
+			name:      "none places, one rejects",
+			lookups:   []policy.Binding{none, forged, {Status: policy.Expired}},
+			want:      forged,
+			wantLog:   []string{"m0.Lookup", "m1.Lookup", "m2.Lookup", "m0.Save(none)", "m1.Save(forged)", "m2.Save(none)"},
+			wantSaved: []policy.Binding{none, forged, none},
+		},
+		{
+			name:      "none at all",
+			lookups:   []policy.Binding{none, none},
+			want:      none,
+			wantLog:   []string{"m0.Lookup", "m1.Lookup", "m0.Save(none)", "m1.Save(none)"},
+			wantSaved: []policy.Binding{none, none},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log []string
+			var members []policy.Policy
+			var fakes []*fake
+			for i, b := range tt.lookups {
+				f := &fake{name: "m" + string(rune('0'+i)), lookup: b, log: &log}
+				fakes = append(fakes, f)
+				members = append(members, f)
+			}
+			ch := newChain(t, members...)
+			prev := ch.Lookup(request(), snap)
+			assert.Equal(t, tt.want, fields(prev))
+			ch.Save(request(), &http.Response{Header: http.Header{}}, snap.Lookup("a"), prev)
+			assert.Equal(t, tt.wantLog, log)
+			for i, f := range fakes {
+				assert.Equal(t, []policy.Binding{tt.wantSaved[i]}, f.saved, "member %d", i)
+			}
+		})
+	}
+}
+
+func TestChainNested(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	placed := policy.Binding{Status: policy.Keyed, Key: 7}
+
+	build := func(t *testing.T, wrap func(*policy.Chain) policy.Policy) (*policy.Chain, []*fake) {
+		var log []string
+		fs := []*fake{
+			{name: "a", lookup: none, log: &log},
+			{name: "b", lookup: placed, log: &log},
+			{name: "c", lookup: none, log: &log},
+			{name: "d", lookup: none, log: &log},
+		}
+		// The inner chain's member b is not at b's index in the outer one.
+		inner := newChain(t, fs[0], fs[1])
+		return newChain(t, fs[2], fs[3], wrap(inner)), fs
+	}
+	tests := []struct {
+		name string
+		wrap func(*policy.Chain) policy.Policy
+	}{
+		{"directly", func(c *policy.Chain) policy.Policy { return c }},
+		{"wrapped", func(c *policy.Chain) policy.Policy { return wrapper{c} }},
+		{"wrapped twice", func(c *policy.Chain) policy.Policy { return wrapper{wrapper{c}} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outer, fs := build(t, tt.wrap)
+			prev := outer.Lookup(request(), snap)
+			require.Equal(t, placed, fields(prev))
+			outer.Save(request(), &http.Response{Header: http.Header{}}, snap.Lookup("a"), prev)
+			assert.Equal(t, []policy.Binding{none}, fs[0].saved)
+			assert.Equal(t, []policy.Binding{placed}, fs[1].saved, "the member that placed the request gets its binding back")
+			assert.Equal(t, []policy.Binding{none}, fs[2].saved)
+			assert.Equal(t, []policy.Binding{none}, fs[3].saved)
+		})
+	}
+}
+
+func TestChainAppCookieAndKey(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	app := newAppCookie(t, [][]byte{key1})
+	header, err := policy.HeaderKey("X-Client")
+	require.NoError(t, err)
+	ch := newChain(t, app, header)
+
+	// Placed by its key; the application logs the client in.
+	r := ipRequest("192.0.2.1:1", "X-Client: c-42")
+	prev := ch.Lookup(r, snap)
+	require.Equal(t, keyed("c-42"), fields(prev))
+	resp := &http.Response{Header: http.Header{"Set-Cookie": {"PHPSESSID=s1; Max-Age=60"}}}
+	ch.Save(r, resp, snap.Lookup("b"), prev)
+	lines := resp.Header.Values("Set-Cookie")
+	require.Len(t, lines, 2)
+	ck, err := http.ParseSetCookie(lines[1])
+	require.NoError(t, err)
+
+	// From now on the cookie binds it, key or not.
+	r2 := ipRequest("192.0.2.1:1", "Cookie: "+ck.String(), "X-Client: c-42")
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, fields(ch.Lookup(r2, snap)))
+}
+
+func TestNewChainErrors(t *testing.T) {
+	cookie := newCookie(t, [][]byte{key1})
+	var nilCookie *policy.Cookie
+	var nilKey *policy.Key
+	many := make([]policy.Policy, 200)
+	for i := range many {
+		many[i] = cookie
+	}
+	tests := []struct {
+		name     string
+		policies []policy.Policy
+		wantErr  string
+	}{
+		{"empty", nil, "empty chain"},
+		{"nil", []policy.Policy{cookie, nil}, "chain member 1 is nil"},
+		{"nil Cookie", []policy.Policy{nilCookie}, "chain member 0 is nil"},
+		{"nil Key", []policy.Policy{cookie, nilKey}, "chain member 1 is nil"},
+		{"too long once flattened", []policy.Policy{newChain(t, many...), newChain(t, many...)}, "chain of 400 policies; at most 255"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := policy.NewChain(tt.policies...)
+			assert.Nil(t, c)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.True(t, strings.HasPrefix(err.Error(), "policy: "), err.Error())
+		})
+	}
+}
+
+func TestChainConcurrent(t *testing.T) {
+	set := newSet(t)
+	app := newAppCookie(t, [][]byte{key2, key1})
+	header, err := policy.HeaderKey("X-Client")
+	require.NoError(t, err)
+	ch := newChain(t, app, header, newClientIPKey(t, "10.0.0.0/8"))
+	old := newCookie(t, [][]byte{key1})
+	requests := []*http.Request{
+		ipRequest("10.0.0.1:1", "Cookie: affinity="+old.Issue("a")),
+		ipRequest("10.0.0.1:1", "X-Client: c-42"),
+		ipRequest("10.0.0.1:1", "X-Forwarded-For: 203.0.113.7"),
+		ipRequest("192.0.2.1:1", "Cookie: affinity=garbage"),
+	}
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() { // membership churn: d comes and goes
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := set.Add(backend.Config{ID: "d", URL: "http://127.0.0.1:4"}); err == nil {
+				_, _ = set.Remove("d")
+			}
+		}
+	})
+	var clients sync.WaitGroup
+	for g := range 8 {
+		clients.Go(func() {
+			for i := range 300 {
+				r := requests[(g+i)%len(requests)]
+				snap := set.Snapshot()
+				prev := ch.Lookup(r, snap)
+				if prev.Status != policy.Valid && prev.Status != policy.Keyed && prev.Status != policy.Malformed {
+					t.Errorf("lookup: %v", prev.Status)
+					return
+				}
+				resp := &http.Response{Header: http.Header{"Set-Cookie": {"PHPSESSID=s; Max-Age=60"}}}
+				ch.Save(r, resp, snap.Backends()[i%3], prev)
+			}
+		})
+	}
+	clients.Wait()
+	close(stop)
+	wg.Wait()
+}
