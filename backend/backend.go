@@ -75,16 +75,20 @@ type Backend struct {
 	id     string
 	url    *url.URL
 	weight int64
+	set    *Set
 
-	state    atomic.Int32
+	state    atomic.Int32 // a State, derived from health by Set.refresh
 	inflight atomic.Int64
+	requests atomic.Int64
 	removed  atomic.Bool
-	total    *atomic.Int64 // the set's in-flight count, shared by its members
+	fails    atomic.Int32 // consecutive failures reported, for passive health
+	ramp     ramp         // slow start
+
+	health health // guarded by set.mu
 }
 
-// newBackend validates c and builds a healthy backend from it, counting its
-// requests in flight in total as well as its own.
-func newBackend(c Config, total *atomic.Int64) (*Backend, error) {
+// newBackend validates c and builds a healthy backend of s from it.
+func newBackend(c Config, s *Set) (*Backend, error) {
 	u, err := parseURL(c.URL)
 	if err != nil {
 		return nil, err
@@ -102,7 +106,7 @@ func newBackend(c Config, total *atomic.Int64) (*Backend, error) {
 	case w < 0 || w > MaxWeight:
 		return nil, fmt.Errorf("backend: %s: weight %d out of range 1..%d", id, w, MaxWeight)
 	}
-	return &Backend{id: id, url: u, weight: int64(w), total: total}, nil
+	return &Backend{id: id, url: u, weight: int64(w), set: s}, nil
 }
 
 // ID returns the backend's stable identifier.
@@ -121,7 +125,8 @@ func (b *Backend) State() State { return State(b.state.Load()) }
 func (b *Backend) Routable() bool { return b.State() == Healthy }
 
 // Serving reports whether b serves the clients already bound to it: it is
-// healthy or draining.
+// healthy or draining. (When no backend of a set is healthy and the set
+// fails open, unhealthy ones serve too: see [Snapshot.Serves].)
 func (b *Backend) Serving() bool {
 	s := b.State()
 	return s == Healthy || s == Draining
@@ -129,6 +134,9 @@ func (b *Backend) Serving() bool {
 
 // InFlight returns the number of requests b is serving now.
 func (b *Backend) InFlight() int64 { return b.inflight.Load() }
+
+// Requests returns the number of requests b has admitted so far.
+func (b *Backend) Requests() int64 { return b.requests.Load() }
 
 // Removed reports whether b has been removed from its set. A removed backend
 // admits no new requests; those admitted before finish normally.
@@ -145,13 +153,14 @@ func (b *Backend) Acquire() bool {
 		b.inflight.Add(-1)
 		return false
 	}
-	b.total.Add(1)
+	b.set.inflight.Add(1)
+	b.requests.Add(1)
 	return true
 }
 
 // Release ends a request counted by a successful [Backend.Acquire].
 func (b *Backend) Release() {
-	b.total.Add(-1)
+	b.set.inflight.Add(-1)
 	b.inflight.Add(-1)
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrNotFound is returned for an ID that is not in the set.
@@ -14,39 +15,99 @@ var ErrNotFound = errors.New("backend: no such id")
 // ErrDuplicate is returned when a backend's ID is already in the set.
 var ErrDuplicate = errors.New("backend: duplicate id")
 
-// Set is the membership of a pool of backends. Its methods are safe for
-// concurrent use. Readers call [Set.Snapshot], which takes no lock; writers
-// (Add, Remove, SetState) serialize on a mutex, build a new snapshot and
-// publish it atomically, so a reader never sees a half-made change.
+// Set is the membership of a pool of backends and their health. Its methods
+// are safe for concurrent use. Readers call [Set.Snapshot], which takes no
+// lock; writers (membership and state changes, health checks, passive
+// ejection, drains) serialize on a mutex, build a new snapshot and publish
+// it atomically, so a reader never sees a half-made change.
 //
-// The zero Set is empty and ready to use.
+// The zero Set is empty and ready to use, with the defaults of [NewSet]
+// except passive ejection, which it does not do.
 type Set struct {
 	mu       sync.Mutex // serializes writers
 	cur      atomic.Pointer[Snapshot]
 	inflight atomic.Int64 // requests in flight on all members, and on removed ones until they finish
-	logger   *slog.Logger
+
+	// Configuration, fixed by NewSet.
+	logger     *slog.Logger
+	ejection   Ejection
+	slowStart  time.Duration
+	failClosed bool
+	drainIdle  time.Duration
 }
 
-// Option configures a [Set].
-type Option func(*Set)
+// Option configures a [Set]; [NewSet] reports an invalid one.
+type Option func(*Set) error
 
 // WithLogger sets the logger that receives membership and state changes, at
-// Info. By default nothing is logged.
+// Info (ejections at Warn). By default nothing is logged.
 func WithLogger(l *slog.Logger) Option {
-	return func(s *Set) { s.logger = l }
+	return func(s *Set) error { s.logger = l; return nil }
 }
 
-// NewSet returns a set holding the given backends, all healthy.
-// It fails if any config is invalid or two share an ID.
+// WithEjection configures passive health checking; the default is
+// [DefaultEjection], and Ejection{} turns it off.
+func WithEjection(e Ejection) Option {
+	return func(s *Set) error {
+		if err := e.validate(); err != nil {
+			return err
+		}
+		s.ejection = e
+		return nil
+	}
+}
+
+// WithSlowStart makes a backend that joins the set, or becomes healthy
+// again, ramp its [Backend.EffectiveWeight] from a tenth to all of its
+// weight over window, so that least-connections picking does not flood it
+// with every new client while its load is still zero. 0, the default, turns
+// slow start off.
+func WithSlowStart(window time.Duration) Option {
+	return func(s *Set) error {
+		if window < 0 {
+			return fmt.Errorf("backend: slow start window %v is negative", window)
+		}
+		s.slowStart = window
+		return nil
+	}
+}
+
+// WithFailOpen sets what happens when no member is healthy. Failing open,
+// the default, routes to every member that is not draining, unhealthy or
+// not, rather than to none (ELB's fail-open, Envoy's panic mode): a health
+// check that wrongly fails everywhere does not take the service down.
+// Failing closed answers such requests with "no backend".
+func WithFailOpen(open bool) Option {
+	return func(s *Set) error { s.failClosed = !open; return nil }
+}
+
+// WithDrainIdle sets how long a draining backend must have served no
+// request before it leaves the set; see [Set.Drain]. The default is
+// [DefaultDrainIdle].
+func WithDrainIdle(d time.Duration) Option {
+	return func(s *Set) error {
+		if d <= 0 {
+			return fmt.Errorf("backend: drain idle time %v must be positive", d)
+		}
+		s.drainIdle = d
+		return nil
+	}
+}
+
+// NewSet returns a set holding the given backends, all healthy, configured
+// by opts. It fails if an option or a config is invalid or two configs share
+// an ID.
 func NewSet(backends []Config, opts ...Option) (*Set, error) {
-	s := &Set{}
+	s := &Set{ejection: DefaultEjection}
 	for _, o := range opts {
-		o(s)
+		if err := o(s); err != nil {
+			return nil, err
+		}
 	}
 	bs := make([]*Backend, 0, len(backends))
 	seen := make(map[string]bool, len(backends))
 	for _, c := range backends {
-		b, err := newBackend(c, &s.inflight)
+		b, err := newBackend(c, s)
 		if err != nil {
 			return nil, err
 		}
@@ -56,7 +117,7 @@ func NewSet(backends []Config, opts ...Option) (*Set, error) {
 		seen[b.id] = true
 		bs = append(bs, b)
 	}
-	s.cur.Store(newSnapshot(1, bs, &s.inflight))
+	s.cur.Store(s.newSnapshot(1, bs))
 	return s, nil
 }
 
@@ -67,13 +128,14 @@ func (s *Set) Snapshot() *Snapshot {
 		return p
 	}
 	// The zero Set: publish an empty snapshot, once.
-	s.cur.CompareAndSwap(nil, newSnapshot(0, nil, &s.inflight))
+	s.cur.CompareAndSwap(nil, s.newSnapshot(0, nil))
 	return s.cur.Load()
 }
 
-// Add adds a healthy backend built from c and returns it.
+// Add adds a healthy backend built from c and returns it. With slow start
+// on, it starts ramping up.
 func (s *Set) Add(c Config) (*Backend, error) {
-	b, err := newBackend(c, &s.inflight)
+	b, err := newBackend(c, s)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +147,7 @@ func (s *Set) Add(c Config) (*Backend, error) {
 	}
 	bs := make([]*Backend, len(old.all), len(old.all)+1)
 	copy(bs, old.all)
+	b.ramp.start(s.slowStart)
 	s.publish(old, append(bs, b))
 	s.log("backend added", "id", b.id, "url", b.url.String(), "weight", b.weight)
 	return b, nil
@@ -97,11 +160,18 @@ func (s *Set) Add(c Config) (*Backend, error) {
 func (s *Set) Remove(id string) (*Backend, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.Snapshot()
-	b := old.Lookup(id)
+	b := s.Snapshot().Lookup(id)
 	if b == nil {
 		return nil, fmt.Errorf("%w %q", ErrNotFound, id)
 	}
+	s.remove(b)
+	s.log("backend removed", "id", id, "inflight", b.InFlight())
+	return b, nil
+}
+
+// remove takes the member b out of the set; the caller holds s.mu.
+func (s *Set) remove(b *Backend) {
+	old := s.Snapshot()
 	bs := make([]*Backend, 0, len(old.all)-1)
 	for _, x := range old.all {
 		if x != b {
@@ -109,41 +179,62 @@ func (s *Set) Remove(id string) (*Backend, error) {
 		}
 	}
 	s.publish(old, bs)
-	b.removed.Store(true)
-	s.log("backend removed", "id", id, "inflight", b.InFlight())
-	return b, nil
+	s.retire(b)
 }
 
-// SetState changes the state of the backend with the given ID. Setting the
-// state a backend already has is a no-op.
+// retire marks b, no longer a member, removed: it admits no more requests,
+// and its ejection timer and drain end. The caller holds s.mu.
+func (s *Set) retire(b *Backend) {
+	b.removed.Store(true)
+	s.endEjection(b)
+	b.health.drainGen++
+}
+
+// SetState sets the state of the backend with the given ID, as an
+// operator would: Healthy clears whatever held it out of rotation (a failed
+// health check, an ejection, a drain); Unhealthy marks it down until a
+// health check or SetState says otherwise; Draining drains it without
+// removing it (see [Set.Drain] for a drain that ends in removal). Setting
+// the state a backend already has is a no-op.
 func (s *Set) SetState(id string, st State) error {
 	if st != Healthy && st != Unhealthy && st != Draining {
 		return fmt.Errorf("backend: %s: invalid state %d", id, int32(st))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.Snapshot()
-	b := old.Lookup(id)
+	b := s.Snapshot().Lookup(id)
 	if b == nil {
 		return fmt.Errorf("%w %q", ErrNotFound, id)
 	}
-	prev := State(b.state.Swap(int32(st)))
-	if prev == st {
-		return nil
+	h := &b.health
+	switch st {
+	case Healthy:
+		h.down, h.draining = false, false
+		h.drainGen++
+		s.endEjection(b)
+	case Unhealthy:
+		h.down = true
+	case Draining:
+		h.draining = true
 	}
-	s.publish(old, old.all)
-	s.log("backend state changed", "id", id, "from", prev.String(), "to", st.String())
+	s.refresh(b)
 	return nil
 }
 
 // publish replaces the current snapshot; the caller holds s.mu.
 func (s *Set) publish(old *Snapshot, bs []*Backend) {
-	s.cur.Store(newSnapshot(old.version+1, bs, &s.inflight))
+	s.cur.Store(s.newSnapshot(old.version+1, bs))
 }
 
 func (s *Set) log(msg string, args ...any) {
 	if s.logger != nil {
 		s.logger.Info(msg, args...)
+	}
+}
+
+func (s *Set) logWarn(msg string, args ...any) {
+	if s.logger != nil {
+		s.logger.Warn(msg, args...)
 	}
 }
 
@@ -157,7 +248,7 @@ func (s *Set) Update(cfgs []Config) error {
 	want := make([]*Backend, 0, len(cfgs))
 	seen := make(map[string]bool, len(cfgs))
 	for _, c := range cfgs {
-		b, err := newBackend(c, &s.inflight)
+		b, err := newBackend(c, s)
 		if err != nil {
 			return err
 		}
@@ -177,6 +268,7 @@ func (s *Set) Update(cfgs []Config) error {
 		switch {
 		case cur == nil:
 			added = append(added, b.id)
+			b.ramp.start(s.slowStart)
 		case cur.url.String() == b.url.String() && cur.weight == b.weight:
 			want[i] = cur
 		default:
@@ -201,7 +293,7 @@ func (s *Set) Update(cfgs []Config) error {
 	}
 	s.publish(old, want)
 	for _, b := range gone {
-		b.removed.Store(true)
+		s.retire(b)
 	}
 	s.log("backends updated", "added", added, "replaced", replaced, "removed", removed, "total", len(want))
 	return nil

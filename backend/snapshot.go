@@ -16,21 +16,35 @@ type Snapshot struct {
 	all      []*Backend
 	routable []*Backend
 	byID     map[string]*Backend
+	weight   int64 // total weight of the routable members
+	failOpen bool
 	total    *atomic.Int64 // the set's in-flight count
 }
 
-func newSnapshot(version uint64, all []*Backend, total *atomic.Int64) *Snapshot {
+// newSnapshot returns the snapshot of members all, numbered version.
+func (set *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
 	s := &Snapshot{
 		version: version,
 		all:     all,
 		byID:    make(map[string]*Backend, len(all)),
-		total:   total,
+		total:   &set.inflight,
 	}
 	for _, b := range all {
 		s.byID[b.id] = b
 		if b.Routable() {
 			s.routable = append(s.routable, b)
 		}
+	}
+	if len(s.routable) == 0 && !set.failClosed {
+		for _, b := range all {
+			if b.State() == Unhealthy {
+				s.routable = append(s.routable, b)
+			}
+		}
+		s.failOpen = len(s.routable) > 0
+	}
+	for _, b := range s.routable {
+		s.weight += b.weight
 	}
 	return s
 }
@@ -42,9 +56,40 @@ func (s *Snapshot) Version() uint64 { return s.version }
 // Backends returns every member, in the order they were added.
 func (s *Snapshot) Backends() []*Backend { return s.all }
 
-// Routable returns the members that take new clients (healthy), in the order
-// they were added. A picker chooses among these.
+// Routable returns the members that take new clients, in the order they
+// were added: the healthy ones, or, when there are none and the set fails
+// open (see [WithFailOpen]), the unhealthy ones. A picker chooses among
+// these.
 func (s *Snapshot) Routable() []*Backend { return s.routable }
+
+// FailOpen reports whether no member was healthy and the snapshot routes to
+// unhealthy ones instead.
+func (s *Snapshot) FailOpen() bool { return s.failOpen }
+
+// EffectiveInFlight returns b's in-flight count as a load-aware picker
+// should weigh it. It is [Backend.InFlight], except while b is in slow
+// start (see [WithSlowStart]): then it adds the part of b's fair share of
+// the set's load ([Snapshot.InFlight] in proportion to weight) that the ramp
+// has yet to cover, from all of it when b joins to none when the ramp is
+// over. Least connections then gives a newcomer a growing fraction of its
+// share rather than every new client while its own count is zero. At no
+// load there is nothing to add, and the newcomer takes its turn at once.
+// Only backends in slow start cost a clock read.
+func (s *Snapshot) EffectiveInFlight(b *Backend) int64 {
+	n := b.inflight.Load()
+	left := b.ramp.remaining()
+	if left == 0 || s.weight == 0 {
+		return n
+	}
+	total := max(s.total.Load(), 0)
+	return n + (left*total*b.weight+999*s.weight)/(1000*s.weight)
+}
+
+// Serves reports whether b serves the clients bound to it, as seen from s:
+// it is healthy or draining, or the snapshot fails open and b is unhealthy.
+func (s *Snapshot) Serves(b *Backend) bool {
+	return b.Serving() || s.failOpen && b.State() == Unhealthy
+}
 
 // Lookup returns the member with the given ID, or nil.
 func (s *Snapshot) Lookup(id string) *Backend { return s.byID[id] }

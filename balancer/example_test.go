@@ -29,7 +29,8 @@ func ExamplePickerFunc() {
 	set, err := backend.NewSet([]backend.Config{
 		{ID: "web-2", URL: "http://10.0.0.2:8080"},
 		{ID: "web-1", URL: "http://10.0.0.1:8080"},
-	})
+	}, backend.WithFailOpen(false)) // no healthy backend: none routable
+
 	if err != nil {
 		log.Fatal(err)
 	}

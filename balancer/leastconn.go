@@ -11,7 +11,10 @@ import (
 // serving n requests has load n/w. Loads are compared by cross-multiplying
 // ([backend.Backend.InFlight] times the other's [backend.Backend.Weight]),
 // without division or floating point. A backend with strictly less load is
-// always chosen over busier ones.
+// always chosen over busier ones. A backend in slow start counts as busier
+// than it is, less so as its ramp goes on (see
+// [backend.Snapshot.EffectiveInFlight]), so it is not flooded with every new
+// client while its own count is still zero.
 //
 // Ties are spread by weight: a counter shared by all picks selects among the
 // least-loaded backends in proportion to their weights. With equal weights
@@ -40,10 +43,10 @@ func (lc *LeastConnections) Pick(info Info) (*backend.Backend, error) {
 	// First pass: the least load, and the total weight of the backends
 	// that share it.
 	best := bs[0]
-	bestN, bestW := best.InFlight(), best.Weight()
+	bestN, bestW := info.Snapshot.EffectiveInFlight(best), best.Weight()
 	tied, tiedW := 1, bestW
 	for _, b := range bs[1:] {
-		n, w := b.InFlight(), b.Weight()
+		n, w := info.Snapshot.EffectiveInFlight(b), b.Weight()
 		switch l, r := n*bestW, bestN*w; {
 		case l < r:
 			best, bestN, bestW = b, n, w
@@ -63,7 +66,7 @@ func (lc *LeastConnections) Pick(info Info) (*backend.Backend, error) {
 	// fall back to best.
 	k := int64((lc.next.Add(1) - 1) % uint64(tiedW))
 	for _, b := range bs {
-		n, w := b.InFlight(), b.Weight()
+		n, w := info.Snapshot.EffectiveInFlight(b), b.Weight()
 		if n*bestW > bestN*w {
 			continue
 		}

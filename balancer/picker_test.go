@@ -21,14 +21,15 @@ type node struct {
 }
 
 // newSnapshot builds a set from nodes, puts each node's load in flight until
-// the test ends, and returns the set's snapshot.
+// the test ends, and returns the set's snapshot. The set fails closed, so
+// that its Routable backends are exactly the healthy nodes.
 func newSnapshot(t testing.TB, nodes ...node) *backend.Snapshot {
 	t.Helper()
 	cfgs := make([]backend.Config, len(nodes))
 	for i, n := range nodes {
 		cfgs[i] = backend.Config{ID: n.id, URL: "http://127.0.0.1:1/" + n.id, Weight: n.weight}
 	}
-	set, err := backend.NewSet(cfgs)
+	set, err := backend.NewSet(cfgs, backend.WithFailOpen(false))
 	require.NoError(t, err)
 	for _, n := range nodes {
 		require.NoError(t, set.SetState(n.id, n.state))

@@ -52,7 +52,7 @@ func (f *firstPicks) choose(r *http.Request, snap *backend.Snapshot, pick func()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if e, ok := f.entries[r.RemoteAddr]; ok && now.Before(e.expires) {
-		if b := snap.Lookup(e.id); b != nil && b.Serving() && b.Acquire() {
+		if b := snap.Lookup(e.id); b != nil && snap.Serves(b) && b.Acquire() {
 			return b, nil
 		}
 	}

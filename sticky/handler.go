@@ -25,7 +25,7 @@ const maxPicks = 3
 //  1. loads the set's current snapshot (package backend);
 //  2. asks the policy what the request is bound to (package policy);
 //  3. uses that backend if it still serves its clients (healthy or
-//     draining), else asks the picker (package balancer), handing it the
+//     draining; see [backend.Snapshot.Serves]), else asks the picker (package balancer), handing it the
 //     request's affinity key if the policy found one;
 //  4. counts the request in flight on the backend and forwards it with
 //     [httputil.ReverseProxy], counting it out when it is over, whatever
@@ -115,7 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the unbound requests that arrive together on one HTTP/2 connection.
 func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
 	if bound.Status == policy.Valid {
-		if b := snap.Lookup(bound.ID); b != nil && b.Serving() && b.Acquire() {
+		if b := snap.Lookup(bound.ID); b != nil && snap.Serves(b) && b.Acquire() {
 			return b, nil
 		}
 	}

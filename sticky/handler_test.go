@@ -285,7 +285,7 @@ func TestNoBackendAnswers503(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPool(t, 2)
+			p := newPool(t, 2, backend.WithFailOpen(false))
 			tc.setup(t, p)
 			h, err := sticky.New(p.set, newCookie(t))
 			require.NoError(t, err)
@@ -294,6 +294,26 @@ func TestNoBackendAnswers503(t *testing.T) {
 			assert.Nil(t, balancerCookie(w.header, "affinity"))
 		})
 	}
+}
+
+func TestAllUnhealthyFailsOpen(t *testing.T) {
+	p := newPool(t, 3) // failing open is the default
+	h, err := sticky.New(p.set, newCookie(t))
+	require.NoError(t, err)
+	base := front(t, h)
+	c := newClient(t, true)
+	first := get(t, c, base+"/whoami")
+	for _, cfg := range p.cfgs {
+		require.NoError(t, p.set.SetState(cfg.ID, backend.Unhealthy))
+	}
+	require.True(t, p.set.Snapshot().FailOpen())
+
+	for range 5 {
+		w := get(t, c, base+"/whoami")
+		assert.Equal(t, http.StatusOK, w.status)
+		assert.Equal(t, first.server, w.server, "bound client moved though every backend is unhealthy")
+	}
+	assert.Equal(t, http.StatusOK, get(t, newClient(t, false), base+"/whoami").status, "new client refused")
 }
 
 func TestDeadBackendAnswers502(t *testing.T) {

@@ -28,13 +28,13 @@ type pool struct {
 	cfgs []backend.Config
 }
 
-func newPool(t *testing.T, n int) *pool {
+func newPool(t *testing.T, n int, opts ...backend.Option) *pool {
 	t.Helper()
 	p := &pool{apps: map[string]*demoapp.App{}}
 	for i := 1; i <= n; i++ {
 		p.cfgs = append(p.cfgs, p.start(t, fmt.Sprintf("app%d", i)))
 	}
-	set, err := backend.NewSet(p.cfgs)
+	set, err := backend.NewSet(p.cfgs, opts...)
 	require.NoError(t, err)
 	p.set = set
 	return p
