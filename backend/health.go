@@ -191,3 +191,19 @@ func (r *ramp) remaining() int64 {
 	}
 	return 1000 * (end - max(now, start)) / (end - start)
 }
+
+// setHealthy records an active health check's verdict on b: down or not.
+// A healthy verdict also ends an ejection, since the backend has just shown
+// it answers.
+func (s *Set) setHealthy(b *Backend, healthy bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b.Removed() {
+		return
+	}
+	b.health.down = !healthy
+	if healthy {
+		s.endEjection(b)
+	}
+	s.refresh(b)
+}
