@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"time"
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
@@ -41,6 +42,11 @@ type Handler struct {
 	logger *slog.Logger
 	proxy  httputil.ReverseProxy
 	firsts firstPicks
+
+	retries       int
+	retryWithin   time.Duration
+	strict        bool
+	failureStatus func(code int) bool
 }
 
 // New returns a handler balancing over set, binding clients with p.
@@ -52,7 +58,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if p == nil {
 		return nil, errors.New("sticky: nil policy")
 	}
-	o := options{}
+	o := options{retries: defaultRetries, retryWithin: defaultRetryWithin}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -68,10 +74,13 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{set: set, policy: p, picker: o.picker, logger: o.logger}
+	h := &Handler{
+		set: set, policy: p, picker: o.picker, logger: o.logger,
+		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
+	}
 	h.proxy = httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
-		Transport:      o.transport,
+		Transport:      &retrier{h: h, next: o.transport},
 		BufferPool:     &bufferPool{},
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.proxyError,
@@ -84,8 +93,9 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 // ReverseProxy's hooks in the request context.
 type exchange struct {
 	in      *http.Request
-	backend *backend.Backend
-	bound   policy.Binding
+	backend *backend.Backend   // counted in flight until the request is over
+	bound   policy.Binding     // what the policy read from the request
+	tried   []*backend.Backend // backends that failed it, when retried
 }
 
 type exchangeKey struct{}
@@ -105,10 +115,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
 		return
 	}
-	defer b.Release()
 	x := &exchange{in: r, backend: b, bound: bound}
+	defer x.release()
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
+
+// release counts the request out of its backend, the last one it was sent
+// to if it was retried.
+func (x *exchange) release() { x.backend.Release() }
+
+// errBindingLost answers a request bound to a backend that no longer serves
+// its clients, when bindings are strict.
+var errBindingLost = errors.New("sticky: the bound backend is unavailable")
 
 // choose returns the backend for r, already counted in flight: the bound
 // one if it still serves its clients, else the picker's choice, shared by
@@ -118,6 +136,9 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 		if b := snap.Lookup(bound.ID); b != nil && snap.Serves(b) && b.Acquire() {
 			return b, nil
 		}
+	}
+	if h.strict && (bound.Status == policy.Valid || bound.Status == policy.Unknown) {
+		return nil, errBindingLost
 	}
 	info := balancer.Info{Request: r, Snapshot: snap, Key: bound.Key, Keyed: bound.Status == policy.Keyed}
 	if !info.Keyed && h.firsts.applies(r) {
@@ -154,11 +175,19 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 }
 
-// modifyResponse lets the policy write its binding on the response.
+// modifyResponse reports the answer for passive health checking and lets
+// the policy write its binding on the response.
 func (h *Handler) modifyResponse(resp *http.Response) error {
-	if x := exchangeFrom(resp.Request.Context()); x != nil {
-		h.policy.Save(x.in, resp, x.backend, x.bound)
+	x := exchangeFrom(resp.Request.Context())
+	if x == nil {
+		return nil
 	}
+	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
+		x.backend.ReportFailure()
+	} else {
+		x.backend.ReportSuccess()
+	}
+	h.policy.Save(x.in, resp, x.backend, x.bound)
 	return nil
 }
 

@@ -23,14 +23,15 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 
 // pool is a set of demo app servers on 127.0.0.1 and a backend set over them.
 type pool struct {
-	set  *backend.Set
-	apps map[string]*demoapp.App
-	cfgs []backend.Config
+	set     *backend.Set
+	apps    map[string]*demoapp.App
+	servers map[string]*httptest.Server
+	cfgs    []backend.Config
 }
 
 func newPool(t *testing.T, n int, opts ...backend.Option) *pool {
 	t.Helper()
-	p := &pool{apps: map[string]*demoapp.App{}}
+	p := &pool{apps: map[string]*demoapp.App{}, servers: map[string]*httptest.Server{}}
 	for i := 1; i <= n; i++ {
 		p.cfgs = append(p.cfgs, p.start(t, fmt.Sprintf("app%d", i)))
 	}
@@ -47,7 +48,17 @@ func (p *pool) start(t *testing.T, name string) backend.Config {
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
 	p.apps[name] = app
+	p.servers[name] = srv
 	return backend.Config{ID: name, URL: srv.URL}
+}
+
+// kill stops the named server as a crash would: no new connections, and
+// those open are cut.
+func (p *pool) kill(t *testing.T, name string) {
+	t.Helper()
+	srv := p.servers[name]
+	require.NoError(t, srv.Listener.Close())
+	srv.CloseClientConnections()
 }
 
 // clock is a settable time source for cookie expiry.

@@ -2,8 +2,10 @@ package sticky
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/affinitylb/affinity/balancer"
 )
@@ -12,10 +14,57 @@ import (
 type Option func(*options)
 
 type options struct {
-	picker    balancer.Picker
-	transport http.RoundTripper
-	logger    *slog.Logger
-	errs      []error
+	picker        balancer.Picker
+	transport     http.RoundTripper
+	logger        *slog.Logger
+	retries       int
+	retryWithin   time.Duration
+	strict        bool
+	failureStatus func(code int) bool
+	errs          []error
+}
+
+// Retries are bounded by default as HAProxy's "retries 3" and Envoy's
+// default retry policy are, in count and in time.
+const (
+	defaultRetries     = 2
+	defaultRetryWithin = 10 * time.Second
+)
+
+// WithRetries sets how many other backends a request is tried on when its
+// backend cannot be reached (the connection is refused or fails, or is
+// reset before any response), and for how long after the first failure
+// retries may start. A request is retried only if it is safe to: its body
+// can be sent again (it has none), and it never reached the backend or its
+// method is idempotent. A retried request is bound to the backend that
+// answered it. The default is 2 retries within 10 seconds; WithRetries(0, 0)
+// turns retries off.
+func WithRetries(n int, within time.Duration) Option {
+	return func(o *options) {
+		if n < 0 || within < 0 || n > 0 && within == 0 {
+			o.errs = append(o.errs, fmt.Errorf("sticky: WithRetries(%d, %v): want n ≥ 0 and, with retries, a positive time", n, within))
+			return
+		}
+		o.retries, o.retryWithin = n, within
+	}
+}
+
+// WithStrictBinding makes a request bound to a backend that no longer
+// serves its clients (unhealthy, ejected or gone) fail with 503 instead of
+// being placed on another backend and re-bound, and turns retries off, for
+// applications that would rather show an error than lose a session.
+// Draining backends still serve their clients.
+func WithStrictBinding(strict bool) Option {
+	return func(o *options) { o.strict = strict }
+}
+
+// WithFailureStatus makes answers with a status for which failure returns
+// true count as failures of their backend for passive health checking
+// ([backend.Ejection]), as transport errors always do. For example,
+// func(code int) bool { return code >= 500 } counts every 5xx. By default
+// no answer counts as a failure.
+func WithFailureStatus(failure func(code int) bool) Option {
+	return func(o *options) { o.failureStatus = failure }
 }
 
 // WithPicker sets the picker that places requests not bound to a backend.

@@ -1,0 +1,144 @@
+package sticky
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"syscall"
+	"time"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/policy"
+)
+
+// retrier is the handler's transport: it forwards a request to its backend
+// and, when the backend cannot be reached, to others, within the handler's
+// bounds. It also reports each backend's transport failures for passive
+// health checking.
+type retrier struct {
+	h    *Handler
+	next http.RoundTripper
+}
+
+func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	x := exchangeFrom(req.Context())
+	if err == nil || x == nil {
+		return resp, err
+	}
+	h := t.h
+	var deadline time.Time
+	for attempt := 1; err != nil; attempt++ {
+		if req.Context().Err() != nil {
+			return nil, err // the client left: not the backend's fault
+		}
+		x.backend.ReportFailure()
+		if deadline.IsZero() {
+			deadline = time.Now().Add(h.retryWithin)
+		}
+		if attempt > h.retries || h.strict || !replayable(req, err) || time.Now().After(deadline) {
+			return nil, err
+		}
+		b := h.repick(x)
+		if b == nil {
+			return nil, err
+		}
+		h.logger.Debug("retrying on another backend", "from", x.backend.ID(), "to", b.ID(), "err", err)
+		x.tried = append(x.tried, x.backend)
+		x.backend.Release()
+		x.backend = b
+		if req, err = retarget(req, x); err != nil {
+			return nil, err
+		}
+		resp, err = t.next.RoundTrip(req)
+	}
+	return resp, nil
+}
+
+// replayable reports whether req, which failed with err, may be sent to
+// another backend: its body can be sent again (it has none, or GetBody),
+// and either it never reached the backend (the connection could not be
+// made) or repeating it is harmless (an idempotent method, or an
+// Idempotency-Key, as net/http's own retries allow) and it failed before
+// any response arrived.
+func replayable(req *http.Request, err error) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	if !idempotent(req) {
+		return false
+	}
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// repick chooses, for a request whose backend failed, another backend that
+// takes new clients and that the request has not tried, counted in flight;
+// nil if there is none. The picker is asked first; if it insists on a
+// backend already tried, the least loaded of the others is used.
+func (h *Handler) repick(x *exchange) *backend.Backend {
+	snap := h.set.Snapshot()
+	tried := func(b *backend.Backend) bool {
+		if b == x.backend {
+			return true
+		}
+		for _, t := range x.tried {
+			if b == t {
+				return true
+			}
+		}
+		return false
+	}
+	info := balancer.Info{Request: x.in, Snapshot: snap, Key: x.bound.Key, Keyed: x.bound.Status == policy.Keyed}
+	if b, err := h.picker.Pick(info); err == nil && b != nil && !tried(b) && b.Acquire() {
+		return b
+	}
+	var best *backend.Backend
+	for _, b := range snap.Routable() {
+		if tried(b) {
+			continue
+		}
+		if best == nil || b.InFlight()*best.Weight() < best.InFlight()*b.Weight() {
+			best = b
+		}
+	}
+	if best != nil && best.Acquire() {
+		return best
+	}
+	return nil
+}
+
+// retarget returns a copy of the outgoing request out aimed at x's backend,
+// rewritten from the client's request as the first attempt was.
+func retarget(out *http.Request, x *exchange) (*http.Request, error) {
+	next := out.Clone(out.Context())
+	u := *x.in.URL
+	next.URL = &u
+	if out.GetBody != nil {
+		body, err := out.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		next.Body = body
+	}
+	pr := &httputil.ProxyRequest{In: x.in, Out: next}
+	pr.SetURL(x.backend.URL())
+	return next, nil
+}
