@@ -166,6 +166,6 @@ func (a *AppCookie) resign(r *http.Request, b *backend.Backend) (string, bool) {
 	if exp := p.expires(); exp != 0 {
 		ttl = exp - now // over 0: read checked it is unexpired
 	}
-	q := c.issue(b.ID(), now, uint32(p.expires()))
+	q := c.issue(b.ID(), p.issued(), uint32(p.expires()))
 	return c.header(&q, ttl, c.secure(r)), true
 }

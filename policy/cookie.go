@@ -85,6 +85,9 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	if !ok {
 		return Binding{Status: Unknown}
 	}
+	if c.aged(&p, now) {
+		return Binding{Status: Expired}
+	}
 	return Binding{ID: id, Status: Valid, Refresh: key != 0 || c.slides(&p, now)}
 }
 
@@ -112,21 +115,37 @@ func (c *Cookie) read(r *http.Request) (p payload, key int, now int64, st Status
 	return p, key, now, Valid
 }
 
-// slides reports whether sliding expiry wants p re-issued at now: more than
-// half its lifetime has passed.
+// slides reports whether sliding expiry wants p re-issued at now: less than
+// half a TTL is left of it.
 func (c *Cookie) slides(p *payload, now int64) bool {
-	return c.cfg.sliding && p.expires() != 0 && now-p.issued() > p.lifetime()/2
+	ttl := c.ttlSeconds()
+	return c.cfg.sliding && ttl > 0 && p.expires() != 0 && p.expires()-now < ttl/2
+}
+
+// aged reports whether p's binding is older than the maximum life.
+func (c *Cookie) aged(p *payload, now int64) bool {
+	return c.cfg.maxLife > 0 && now-p.issued() >= int64(c.cfg.maxLife/time.Second)
 }
 
 // Save binds the client to b by adding a Set-Cookie header to resp, unless
 // the request already carried a cookie for b that needs no refresh (prev is
 // Valid, names b and Refresh is false), in which case it does nothing. The
-// new cookie is issued now, signed with the first key.
+// new cookie expires a TTL from now and is signed with the first key; when
+// it refreshes the request's binding to b, it keeps the binding's age.
 func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
-	if prev.Status == Valid && prev.ID == b.ID() && !prev.Refresh {
-		return
+	now := c.cfg.now().Unix()
+	born := now
+	if prev.Status == Valid && prev.ID == b.ID() {
+		if !prev.Refresh {
+			return
+		}
+		if p, _, _, st := c.read(r); st == Valid {
+			born = p.issued()
+		}
 	}
-	addSetCookie(resp, c.bind(b.ID(), c.ttlSeconds(), c.secure(r)))
+	ttl := c.ttlSeconds()
+	p := c.issue(b.ID(), born, expiry(now, ttl))
+	addSetCookie(resp, c.header(&p, ttl, c.secure(r)))
 }
 
 // Issue returns a cookie value binding its bearer to the backend with ID
@@ -154,10 +173,10 @@ func expiry(now, ttl int64) uint32 {
 	return max(timestamp(now+ttl), 1)
 }
 
-// issue returns a payload naming id, issued at now and expiring at exp,
-// signed with the first key.
-func (c *Cookie) issue(id string, now int64, exp uint32) payload {
-	p := newPayload(c.token(id), timestamp(now), exp)
+// issue returns a payload naming id, for a binding made at born and
+// expiring at exp, signed with the first key.
+func (c *Cookie) issue(id string, born int64, exp uint32) payload {
+	p := newPayload(c.token(id), timestamp(born), exp)
 	c.signer.sign(&p)
 	return p
 }

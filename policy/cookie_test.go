@@ -505,6 +505,48 @@ func TestCookieSliding(t *testing.T) {
 	})
 }
 
+func TestCookieMaxLife(t *testing.T) {
+	set := newSet(t)
+	const ttl, maxLife = 10 * time.Minute, 30 * time.Minute
+	clk := &clock{now: t0}
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl),
+		policy.WithSliding(true), policy.WithMaxLife(maxLife))
+	r := request("affinity=" + c.Issue("b"))
+
+	// Sliding keeps the binding alive past its TTL, refresh after refresh,
+	// but each refresh keeps the binding's age.
+	var elapsed time.Duration
+	for elapsed+6*time.Minute < maxLife {
+		clk.Advance(6 * time.Minute)
+		elapsed += 6 * time.Minute
+		prev := c.Lookup(r, set.Snapshot())
+		require.Equal(t, policy.Valid, prev.Status, "after %v", elapsed)
+		if prev.Refresh {
+			lines := save(c, r, set.Snapshot().Lookup("b"), prev)
+			require.Len(t, lines, 1)
+			ck, err := http.ParseSetCookie(lines[0])
+			require.NoError(t, err)
+			r = request(ck.Name + "=" + ck.Value)
+		}
+	}
+	clk.Advance(maxLife - elapsed)
+	assert.Equal(t, policy.Binding{Status: policy.Expired}, c.Lookup(r, set.Snapshot()), "binding outlived its max life")
+
+	t.Run("a new binding starts a new life", func(t *testing.T) {
+		lines := save(c, r, set.Snapshot().Lookup("b"), policy.Binding{Status: policy.Expired})
+		require.Len(t, lines, 1)
+		ck, err := http.ParseSetCookie(lines[0])
+		require.NoError(t, err)
+		assert.Equal(t, policy.Valid, c.Lookup(request(ck.Name+"="+ck.Value), set.Snapshot()).Status)
+	})
+	t.Run("validation", func(t *testing.T) {
+		for _, d := range []time.Duration{-time.Second, time.Millisecond} {
+			_, err := policy.NewCookie([][]byte{key1}, policy.WithMaxLife(d))
+			assert.ErrorContains(t, err, "max life "+d.String())
+		}
+	})
+}
+
 func TestCookieIsOpaque(t *testing.T) {
 	set, err := backend.NewSet([]backend.Config{{ID: "checkout-7", URL: "http://10.1.2.3:8080/api"}})
 	require.NoError(t, err)

@@ -40,6 +40,7 @@ type cookieConfig struct {
 	httpOnly bool
 	secure   SecureMode
 	sliding  bool
+	maxLife  time.Duration
 	now      func() time.Time
 
 	// Whether WithTTL and WithSliding were given: an AppCookie refuses them.
@@ -110,14 +111,25 @@ func WithSecure(m SecureMode) CookieOption {
 }
 
 // WithSliding turns on sliding expiry, off by default. A client bound by a
-// cookie more than half of whose lifetime has passed gets a new one, issued
-// now, on its next response ([Binding.Refresh] is set by Lookup), so a
+// cookie less than half of whose lifetime is left gets a new one, expiring a
+// full TTL from now, on its next response ([Binding.Refresh] is set by Lookup), so a
 // client active at least once per half TTL stays bound indefinitely. Without
 // it a binding ends a TTL after it was made, however active the client.
 //
 // WithSliding does not apply to an [AppCookie]: [NewAppCookie] refuses it.
 func WithSliding(on bool) CookieOption {
 	return func(c *cookieConfig) { c.sliding, c.slidingSet = on, true }
+}
+
+// WithMaxLife bounds how long a binding lasts, however often it is
+// refreshed (HAProxy's maxlife): a cookie whose binding was made more than
+// d ago is treated as expired, and the client is placed afresh by the
+// picker, which may choose the same backend. Long-lived sessions then give
+// backends added by a scale-out their share. Refreshing a cookie (sliding
+// expiry, re-signing with a new key) keeps the binding's age. 0, the
+// default, sets no bound.
+func WithMaxLife(d time.Duration) CookieOption {
+	return func(c *cookieConfig) { c.maxLife = d }
 }
 
 // WithClock sets the clock cookies are issued and checked with, [time.Now]
@@ -139,6 +151,9 @@ func (c *cookieConfig) validate() error {
 		return fmt.Errorf("policy: cookie TTL %v is under a second; use 0 for a session cookie", c.ttl)
 	case c.ttl > maxTTL:
 		return fmt.Errorf("policy: cookie TTL %v is over 400 days, the most browsers keep a cookie", c.ttl)
+	}
+	if c.maxLife < 0 || c.maxLife > 0 && c.maxLife < time.Second {
+		return fmt.Errorf("policy: cookie max life %v: want 0 (none) or at least a second", c.maxLife)
 	}
 	if err := validPath(c.path); err != nil {
 		return err

@@ -63,7 +63,6 @@ func (p *payload) issued() int64   { return int64(binary.BigEndian.Uint32(p[9:13
 func (p *payload) expires() int64  { return int64(binary.BigEndian.Uint32(p[13:17])) }
 func (p *payload) signed() []byte  { return p[:signedLen] }
 func (p *payload) tag() []byte     { return p[signedLen:] }
-func (p *payload) lifetime() int64 { return p.expires() - p.issued() }
 
 // timestamp converts Unix seconds to the payload's uint32, clamping times
 // before 1970 to 0 and after 2106 to the largest.
