@@ -57,12 +57,12 @@ func (p *payload) appendEncoded(dst []byte) []byte {
 	return base64.RawURLEncoding.AppendEncode(dst, p[:])
 }
 
-func (p *payload) version() byte   { return p[0] }
-func (p *payload) token() uint64   { return binary.BigEndian.Uint64(p[1:9]) }
-func (p *payload) issued() int64   { return int64(binary.BigEndian.Uint32(p[9:13])) }
-func (p *payload) expires() int64  { return int64(binary.BigEndian.Uint32(p[13:17])) }
-func (p *payload) signed() []byte  { return p[:signedLen] }
-func (p *payload) tag() []byte     { return p[signedLen:] }
+func (p *payload) version() byte  { return p[0] }
+func (p *payload) token() uint64  { return binary.BigEndian.Uint64(p[1:9]) }
+func (p *payload) issued() int64  { return int64(binary.BigEndian.Uint32(p[9:13])) }
+func (p *payload) expires() int64 { return int64(binary.BigEndian.Uint32(p[13:17])) }
+func (p *payload) signed() []byte { return p[:signedLen] }
+func (p *payload) tag() []byte    { return p[signedLen:] }
 
 // timestamp converts Unix seconds to the payload's uint32, clamping times
 // before 1970 to 0 and after 2106 to the largest.
