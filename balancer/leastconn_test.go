@@ -1,6 +1,8 @@
 package balancer_test
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -100,4 +102,51 @@ func TestLeastConnectionsAccounted(t *testing.T) {
 		got[b.ID()] = b.InFlight()
 	}
 	assert.Equal(t, map[string]int64{"a": 10, "b": 20, "c": 0, "d": 10}, got)
+}
+
+func TestLeastConnectionsSlowStart(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      []backend.Option
+		wantFewer bool
+	}{
+		{"without slow start the newcomer takes every new client", nil, false},
+		{"with slow start it takes a few", []backend.Option{backend.WithSlowStart(time.Hour)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := backend.NewSet([]backend.Config{
+				{ID: "a", URL: "http://127.0.0.1:1"},
+				{ID: "b", URL: "http://127.0.0.1:2"},
+				{ID: "c", URL: "http://127.0.0.1:3"},
+			}, tc.opts...)
+			require.NoError(t, err)
+			for _, b := range set.Snapshot().Backends() {
+				for range 10 {
+					require.True(t, b.Acquire())
+					t.Cleanup(b.Release)
+				}
+			}
+			_, err = set.Add(backend.Config{ID: "new", URL: "http://127.0.0.1:4"})
+			require.NoError(t, err)
+
+			// Twelve new clients, each held in flight, as under load.
+			lc := &balancer.LeastConnections{}
+			got := 0
+			for range 12 {
+				b, err := lc.Pick(balancer.Info{Snapshot: set.Snapshot()})
+				require.NoError(t, err)
+				require.True(t, b.Acquire())
+				t.Cleanup(b.Release)
+				if b.ID() == "new" {
+					got++
+				}
+			}
+			if tc.wantFewer {
+				assert.Positive(t, got, "the newcomer got nothing")
+				assert.LessOrEqual(t, got, 5, "the newcomer was flooded")
+			} else {
+				assert.GreaterOrEqual(t, got, 10)
+			}
+		})
+	}
 }
