@@ -7,6 +7,11 @@
 // state. A request loads one snapshot and sees one consistent membership for
 // its whole way through the balancer.
 //
+// A backend's state is decided by active health checks ([Set.CheckHealth]),
+// by passive ejection on failures seen in live traffic ([Ejection]) and by
+// the operator ([Set.SetState], [Set.Drain]). Membership can follow a
+// [Source], such as [DNS], with [Set.Sync].
+//
 // IDs come from configuration (a given name, else a digest of the URL), so
 // two processes configured alike agree on them; stickiness policies name
 // backends by ID.
