@@ -90,8 +90,11 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 }
 
 // exchange is one request's routing decision, carried through
-// ReverseProxy's hooks in the request context.
+// ReverseProxy's hooks as the request's context: it wraps the client
+// request's context and answers Value(exchangeKey{}) with itself, so that
+// one allocation serves as both.
 type exchange struct {
+	context.Context
 	in      *http.Request
 	backend *backend.Backend   // counted in flight until the request is over
 	bound   policy.Binding     // what the policy read from the request
@@ -99,6 +102,15 @@ type exchange struct {
 }
 
 type exchangeKey struct{}
+
+// Value returns x for exchangeKey{}, and otherwise what the client
+// request's context holds.
+func (x *exchange) Value(key any) any {
+	if _, ok := key.(exchangeKey); ok {
+		return x
+	}
+	return x.Context.Value(key)
+}
 
 func exchangeFrom(ctx context.Context) *exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*exchange)
@@ -115,9 +127,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
 		return
 	}
-	x := &exchange{in: r, backend: b, bound: bound}
+	x := &exchange{Context: r.Context(), in: r, backend: b, bound: bound}
 	defer x.release()
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+	h.proxy.ServeHTTP(w, r.WithContext(x))
 }
 
 // release counts the request out of its backend, the last one it was sent
