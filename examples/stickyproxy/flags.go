@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -8,15 +9,22 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/policy"
 )
 
-// minKeyLen is the shortest signing key the cookie policy accepts.
+// minKeyLen is the shortest signing key the cookie policies accept.
 const minKeyLen = 16
+
+// defaultCookieName is the affinity cookie's name when -cookie-name is not
+// given: the library's default, [policy.WithName]'s.
+const defaultCookieName = "affinity"
 
 // pickers maps the values of -picker to the pickers they choose.
 var pickers = map[string]func() balancer.Picker{
@@ -24,16 +32,52 @@ var pickers = map[string]func() balancer.Picker{
 	"roundrobin": func() balancer.Picker { return &balancer.RoundRobin{} },
 }
 
+// The values of -policy.
+const (
+	policyCookie    = "cookie"    // the proxy's own signed cookie
+	policyAppCookie = "appcookie" // the proxy's cookie, living as long as the application's
+	policyHeader    = "header"    // a request header is the affinity key
+	policyQuery     = "query"     // a query parameter is the affinity key
+	policyIP        = "ip"        // the client's address is the affinity key
+)
+
+// policyFlags lists the flags that apply to some policies only, with those
+// policies: giving one with another policy is an error, most likely a typo.
+// -key is not among them: it is ignored by the key policies, since scripts
+// may pass it whatever the policy.
+var policyFlags = []struct {
+	flag     string
+	policies []string
+}{
+	{"cookie-name", []string{policyCookie, policyAppCookie}},
+	{"cookie-ttl", []string{policyCookie}},
+	{"app-cookie", []string{policyAppCookie}},
+	{"header", []string{policyHeader}},
+	{"query", []string{policyQuery}},
+	{"trusted-proxies", []string{policyIP}},
+}
+
 // config is the proxy's configuration, read from its command line and
 // checked: every field is valid.
 type config struct {
 	listen     string
 	backends   []backend.Config // empty: run the demo servers
-	keys       [][]byte         // cookie signing keys, each at least minKeyLen bytes
-	cookieName string           // "": the policy's default
-	cookieTTL  time.Duration    // 0: a session cookie
+	policy     string           // one of the policy* constants
+	keys       [][]byte         // cookie signing keys, the first signs, each at least minKeyLen bytes; nil for key policies
+	cookieName string           // cookie and appcookie; "": defaultCookieName
+	cookieTTL  time.Duration    // cookie only; 0: a session cookie
+	appCookie  string           // appcookie: the application's session cookie
+	header     string           // header: the request header holding the key
+	query      string           // query: the query parameter holding the key
+	trusted    []netip.Prefix   // ip: the proxies whose X-Forwarded-For is believed
 	picker     string           // a key of pickers
 	warnings   []string         // for the operator, logged at startup
+}
+
+// usesCookie reports whether the policy binds clients with the proxy's
+// signed cookie, and so needs keys.
+func (c *config) usesCookie() bool {
+	return c.policy == policyCookie || c.policy == policyAppCookie
 }
 
 // parseFlags reads the command line. It writes nothing but the usage, to
@@ -44,15 +88,21 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		cfg      config
 		backends string
 		key      string
+		trusted  string
 	)
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "`address` to listen on")
 	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL or NAME=URL;\nempty: start three demo servers, app1 to app3")
-	fs.StringVar(&key, "key", "", "`secret` that signs the affinity cookie; the same on every replica.\nAt least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent: a random key, so cookies die with the process")
-	fs.StringVar(&cfg.cookieName, "cookie-name", "", "affinity cookie `name` (default \"affinity\", the library's)")
-	fs.DurationVar(&cfg.cookieTTL, "cookie-ttl", 15*time.Minute, "affinity cookie lifetime; 0 makes it a session cookie")
-	fs.StringVar(&cfg.picker, "picker", "leastconn", "`picker` for new clients: leastconn or roundrobin")
+	fs.StringVar(&cfg.policy, "policy", policyCookie, "`policy` that keeps a client on its backend: cookie (the proxy's signed cookie),\nappcookie (the proxy's cookie, living as long as the application's -app-cookie),\nheader (the value of the -header header), query (the value of the -query parameter)\nor ip (the client's address; see -trusted-proxies)")
+	fs.StringVar(&key, "key", "", "comma-separated `secrets` signing the affinity cookie (cookie, appcookie): the first signs,\nall are accepted, for rotation; the same on every replica.\nEach at least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent: a random key, so cookies die with the process. Ignored by the other policies")
+	fs.StringVar(&cfg.cookieName, "cookie-name", "", "affinity cookie `name` (default \"affinity\", the library's); cookie, appcookie")
+	fs.DurationVar(&cfg.cookieTTL, "cookie-ttl", 15*time.Minute, "affinity cookie lifetime; 0 makes it a session cookie; cookie only")
+	fs.StringVar(&cfg.appCookie, "app-cookie", "", "`name` of the application's session cookie; required by and only for appcookie")
+	fs.StringVar(&cfg.header, "header", "", "request header `name` holding the affinity key; required by and only for header")
+	fs.StringVar(&cfg.query, "query", "", "query parameter `name` holding the affinity key; required by and only for query")
+	fs.StringVar(&trusted, "trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed; ip only.\nEmpty: the socket peer's address is the key")
+	fs.StringVar(&cfg.picker, "picker", "leastconn", "`picker` for new clients and requests without a key: leastconn or roundrobin")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,13 +128,18 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		}
 		cfg.backends = bs
 	}
-	if given["key"] {
+	if err := checkPolicyFlags(&cfg, given); err != nil {
+		return config{}, err
+	}
+	switch {
+	case !cfg.usesCookie(): // -key is ignored
+	case given["key"]:
 		ks, warnings, err := parseKeys(key)
 		if err != nil {
 			return config{}, err
 		}
 		cfg.keys, cfg.warnings = ks, append(cfg.warnings, warnings...)
-	} else {
+	default:
 		cfg.keys = [][]byte{randomKey()}
 		cfg.warnings = append(cfg.warnings, "no -key: signing with a random key; replicas will not agree on cookies, and cookies die with the process")
 	}
@@ -94,10 +149,53 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	if cfg.cookieTTL < 0 {
 		return config{}, fmt.Errorf("invalid value %q for -cookie-ttl: negative", cfg.cookieTTL)
 	}
+	if cfg.policy == policyAppCookie && cfg.appCookie == cmp.Or(cfg.cookieName, defaultCookieName) {
+		return config{}, fmt.Errorf("invalid value %q for -app-cookie: it is the affinity cookie's name too; give that another with -cookie-name", cfg.appCookie)
+	}
+	if cfg.policy == policyIP {
+		ps, err := policy.ParsePrefixes(trusted)
+		if err != nil {
+			return config{}, fmt.Errorf("invalid value %q for -trusted-proxies: %w", trusted, err)
+		}
+		cfg.trusted = ps
+	}
 	if _, ok := pickers[cfg.picker]; !ok {
 		return config{}, fmt.Errorf("invalid value %q for -picker: want leastconn or roundrobin", cfg.picker)
 	}
 	return cfg, nil
+}
+
+// checkPolicyFlags checks -policy, and that the flags given are those it
+// takes: the flags it requires are given and not empty, and no flag for
+// another policy is.
+func checkPolicyFlags(cfg *config, given map[string]bool) error {
+	switch cfg.policy {
+	case policyCookie, policyAppCookie, policyHeader, policyQuery, policyIP:
+	default:
+		return fmt.Errorf("invalid value %q for -policy: want cookie, appcookie, header, query or ip", cfg.policy)
+	}
+	if cfg.policy == policyAppCookie && given["cookie-ttl"] {
+		return errors.New("-cookie-ttl does not apply to -policy appcookie: the affinity cookie lives as long as the application's")
+	}
+	for _, pf := range policyFlags {
+		if given[pf.flag] && !slices.Contains(pf.policies, cfg.policy) {
+			return fmt.Errorf("-%s needs -policy %s", pf.flag, strings.Join(pf.policies, " or "))
+		}
+	}
+	for _, r := range []struct{ policy, flag, value string }{
+		{policyAppCookie, "app-cookie", cfg.appCookie},
+		{policyHeader, "header", cfg.header},
+		{policyQuery, "query", cfg.query},
+	} {
+		switch {
+		case r.policy != cfg.policy || r.value != "":
+		case given[r.flag]:
+			return fmt.Errorf(`invalid value "" for -%s: empty`, r.flag)
+		default:
+			return fmt.Errorf("-policy %s needs -%s NAME", r.policy, r.flag)
+		}
+	}
+	return nil
 }
 
 // parseBackends reads a comma-separated list of backends, each a URL or
@@ -130,18 +228,27 @@ func parseBackends(list string) ([]backend.Config, error) {
 	return cs, nil
 }
 
-// parseKeys turns the value of -key into signing keys, and warnings for the
-// operator. Today the value is one key; it is a list so that key rotation
-// (several keys, the first signs) can come without changing callers.
+// parseKeys turns the value of -key, a comma-separated list of secrets,
+// into signing keys (the first signs, all verify), and warnings for the
+// operator. Secrets are taken verbatim, spaces included. Errors and warnings
+// name a secret by its position, never by its value.
 func parseKeys(value string) (keys [][]byte, warnings []string, err error) {
-	k, weak, err := parseKey(value)
-	if err != nil {
-		return nil, nil, err
+	secrets := strings.Split(value, ",")
+	for i, s := range secrets {
+		k, weak, err := parseKey(s)
+		switch {
+		case err != nil && len(secrets) == 1:
+			return nil, nil, fmt.Errorf("invalid value %q for -key: %w", value, err)
+		case err != nil:
+			return nil, nil, fmt.Errorf("invalid value for -key: secret %d of %d: %w", i+1, len(secrets), err)
+		case weak && len(secrets) == 1:
+			warnings = append(warnings, fmt.Sprintf("-key is shorter than %d bytes: signing with its SHA-256; a short key is weak, use 32 random bytes", minKeyLen))
+		case weak:
+			warnings = append(warnings, fmt.Sprintf("-key: secret %d of %d is shorter than %d bytes: using its SHA-256; a short key is weak, use 32 random bytes", i+1, len(secrets), minKeyLen))
+		}
+		keys = append(keys, k)
 	}
-	if weak {
-		warnings = append(warnings, fmt.Sprintf("-key is shorter than %d bytes: signing with its SHA-256; a short key is weak, use 32 random bytes", minKeyLen))
-	}
-	return [][]byte{k}, warnings, nil
+	return keys, warnings, nil
 }
 
 // parseKey returns the signing key for one secret. A secret shorter than
@@ -151,7 +258,7 @@ func parseKeys(value string) (keys [][]byte, warnings []string, err error) {
 func parseKey(secret string) (key []byte, weak bool, err error) {
 	switch {
 	case secret == "":
-		return nil, false, errors.New(`invalid value "" for -key: empty`)
+		return nil, false, errors.New("empty")
 	case len(secret) < minKeyLen:
 		sum := sha256.Sum256([]byte(secret))
 		return sum[:], true, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"flag"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -14,10 +15,14 @@ import (
 	"github.com/affinitylb/affinity/backend"
 )
 
-const testKey = "0123456789abcdef0123456789abcdef"
+const (
+	testKey = "0123456789abcdef0123456789abcdef"
+	oldKey  = "fedcba9876543210fedcba9876543210"
+)
 
 func TestParseFlags(t *testing.T) {
 	short := sha256.Sum256([]byte("hunter2"))
+	abc := sha256.Sum256([]byte("abc"))
 	tests := []struct {
 		name     string
 		args     []string
@@ -26,11 +31,12 @@ func TestParseFlags(t *testing.T) {
 	}{{
 		name: "defaults with a key",
 		args: []string{"-key", testKey},
-		want: config{listen: "127.0.0.1:8080", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
 	}, {
 		name: "every flag",
 		args: []string{
 			"-listen", ":9000",
+			"-policy", "cookie",
 			"-backends", "a=http://10.0.0.1:81, http://10.0.0.2:82",
 			"-key", testKey,
 			"-cookie-name", "lb",
@@ -39,6 +45,7 @@ func TestParseFlags(t *testing.T) {
 		},
 		want: config{
 			listen:     ":9000",
+			policy:     "cookie",
 			backends:   []backend.Config{{ID: "a", URL: "http://10.0.0.1:81"}, {URL: "http://10.0.0.2:82"}},
 			keys:       [][]byte{[]byte(testKey)},
 			cookieName: "lb",
@@ -47,16 +54,63 @@ func TestParseFlags(t *testing.T) {
 	}, {
 		name: "blank backends mean demo servers",
 		args: []string{"-key", testKey, "-backends", "  ", "-cookie-ttl", "1h"},
-		want: config{listen: "127.0.0.1:8080", keys: [][]byte{[]byte(testKey)}, cookieTTL: time.Hour, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: time.Hour, picker: "leastconn"},
 	}, {
 		name:     "short key is hashed, with a warning",
 		args:     []string{"-key", "hunter2"},
-		want:     config{listen: "127.0.0.1:8080", keys: [][]byte{short[:]}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{short[:]}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
 		warnings: []string{"weak"},
 	}, {
 		name: "16-byte key is used as is",
 		args: []string{"-key", testKey[:16]},
-		want: config{listen: "127.0.0.1:8080", keys: [][]byte{[]byte(testKey[:16])}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey[:16])}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "key list: the first signs",
+		args: []string{"-key", testKey + "," + oldKey},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name:     "key list with short secrets, each hashed with a warning",
+		args:     []string{"-key", testKey + ",hunter2,abc"},
+		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), short[:], abc[:]}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		warnings: []string{"secret 2 of 3 is shorter than 16 bytes", "secret 3 of 3 is shorter than 16 bytes"},
+	}, {
+		name: "key list secrets are verbatim, spaces included",
+		args: []string{"-key", testKey + ", " + oldKey},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(" " + oldKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "appcookie",
+		args: []string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-cookie-name", "lb", "-key", testKey + "," + oldKey},
+		want: config{listen: "127.0.0.1:8080", policy: "appcookie", appCookie: "JSESSIONID", cookieName: "lb", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "header",
+		args: []string{"-policy", "header", "-header", "X-Api-Key", "-picker", "roundrobin"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, picker: "roundrobin"},
+	}, {
+		name: "query",
+		args: []string{"-policy", "query", "-query", "tenant id"},
+		want: config{listen: "127.0.0.1:8080", policy: "query", query: "tenant id", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "ip, trusting nobody",
+		args: []string{"-policy", "ip"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "ip, empty trusted proxies",
+		args: []string{"-policy", "ip", "-trusted-proxies", " , "},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "ip with trusted proxies",
+		args: []string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8, 192.0.2.7,2001:db8::/32"},
+		want: config{
+			listen:    "127.0.0.1:8080",
+			policy:    "ip",
+			trusted:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32")},
+			cookieTTL: 15 * time.Minute,
+			picker:    "leastconn",
+		},
+	}, {
+		name: "-key is ignored by key policies, unchecked and without warnings",
+		args: []string{"-policy", "header", "-header", "X-Api-Key", "-key", "hunter2,,"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, picker: "leastconn"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +141,34 @@ func TestParseFlagsRandomKey(t *testing.T) {
 	assert.Contains(t, a.warnings[0], "replicas will not agree")
 }
 
+func TestParseFlagsRandomKeyByPolicy(t *testing.T) {
+	tests := []struct {
+		args   []string
+		random bool // a random key, with a warning; else no key and no warning
+	}{
+		{[]string{"-policy", "cookie"}, true},
+		{[]string{"-policy", "appcookie", "-app-cookie", "PHPSESSID"}, true},
+		{[]string{"-policy", "header", "-header", "X-Api-Key"}, false},
+		{[]string{"-policy", "query", "-query", "key"}, false},
+		{[]string{"-policy", "ip"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[1], func(t *testing.T) {
+			got, err := parseFlags(tt.args, nil)
+			require.NoError(t, err)
+			if !tt.random {
+				assert.Nil(t, got.keys)
+				assert.Empty(t, got.warnings)
+				return
+			}
+			require.Len(t, got.keys, 1)
+			assert.Len(t, got.keys[0], 32)
+			require.Len(t, got.warnings, 1)
+			assert.Contains(t, got.warnings[0], "random key")
+		})
+	}
+}
+
 func TestParseFlagsInvalid(t *testing.T) {
 	tests := []struct {
 		name string
@@ -105,6 +187,30 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"empty cookie name", []string{"-cookie-name", ""}, `"" for -cookie-name`},
 		{"unknown flag", []string{"-port", "80"}, "-port"},
 		{"stray argument", []string{"-key", testKey, "extra"}, `"extra"`},
+
+		{"unknown policy", []string{"-policy", "sticky"}, `"sticky" for -policy`},
+		{"empty policy", []string{"-policy", ""}, `"" for -policy`},
+		{"appcookie without -app-cookie", []string{"-policy", "appcookie"}, "-policy appcookie needs -app-cookie"},
+		{"empty -app-cookie", []string{"-policy", "appcookie", "-app-cookie", ""}, `"" for -app-cookie`},
+		{"-app-cookie named like the affinity cookie", []string{"-policy", "appcookie", "-app-cookie", "affinity"}, `"affinity" for -app-cookie`},
+		{"-app-cookie named like -cookie-name", []string{"-policy", "appcookie", "-app-cookie", "lb", "-cookie-name", "lb"}, `"lb" for -app-cookie`},
+		{"-cookie-ttl with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-ttl", "15m"}, "-cookie-ttl does not apply to -policy appcookie"},
+		{"header without -header", []string{"-policy", "header"}, "-policy header needs -header"},
+		{"empty -header", []string{"-policy", "header", "-header", ""}, `"" for -header`},
+		{"query without -query", []string{"-policy", "query"}, "-policy query needs -query"},
+		{"empty -query", []string{"-policy", "query", "-query", ""}, `"" for -query`},
+		{"unparsable trusted proxy", []string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8,banana"}, `prefix "banana"`},
+		{"trusted proxy with host bits", []string{"-policy", "ip", "-trusted-proxies", "10.0.0.1/8"}, "prefix 10.0.0.1/8"},
+		{"-header with cookie", []string{"-header", "X-Api-Key"}, "-header needs -policy header"},
+		{"-query with header", []string{"-policy", "header", "-header", "X", "-query", "key"}, "-query needs -policy query"},
+		{"-app-cookie with cookie", []string{"-app-cookie", "s"}, "-app-cookie needs -policy appcookie"},
+		{"-trusted-proxies with header", []string{"-policy", "header", "-header", "X", "-trusted-proxies", "10.0.0.0/8"}, "-trusted-proxies needs -policy ip"},
+		{"-trusted-proxies with cookie, even empty", []string{"-trusted-proxies", ""}, "-trusted-proxies needs -policy ip"},
+		{"-cookie-name with ip", []string{"-policy", "ip", "-cookie-name", "lb"}, "-cookie-name needs -policy cookie or appcookie"},
+		{"-cookie-ttl with query", []string{"-policy", "query", "-query", "k", "-cookie-ttl", "1h"}, "-cookie-ttl needs -policy cookie"},
+		{"key list with an empty secret", []string{"-key", testKey + ",," + oldKey}, "invalid value for -key: secret 2 of 3: empty"},
+		{"key list with a trailing comma", []string{"-key", testKey + ","}, "secret 2 of 2: empty"},
+		{"key list with a leading comma", []string{"-key", "," + testKey}, "secret 1 of 2: empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +219,7 @@ func TestParseFlagsInvalid(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.NotContains(t, err.Error(), "\n", "one line")
+			assert.NotContains(t, err.Error(), testKey, "errors never show a key")
 			assert.Empty(t, help.String(), "no usage on errors")
 		})
 	}
@@ -122,7 +229,7 @@ func TestParseFlagsHelp(t *testing.T) {
 	var help bytes.Buffer
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
-	for _, f := range []string{"-listen", "-backends", "-key", "-cookie-name", "-cookie-ttl", "-picker"} {
+	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker"} {
 		assert.Contains(t, help.String(), f)
 	}
 }

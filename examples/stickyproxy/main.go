@@ -1,8 +1,10 @@
 // Command stickyproxy is a sticky-session reverse proxy built on the
 // affinity library: each client stays on the backend it first reached,
-// bound by a signed cookie. Without -backends it runs three demo
-// application servers in-process that keep their login sessions in memory,
-// so stickiness, or its absence, is plain to see.
+// bound by a signed cookie of the proxy's (-policy cookie or appcookie) or
+// by an affinity key the requests carry: a header, a query parameter or the
+// client's address (-policy header, query or ip). Without -backends it runs
+// three demo application servers in-process that keep their login sessions
+// in memory, so stickiness, or its absence, is plain to see.
 //
 // See README.md for the flags and a session with curl.
 package main
@@ -16,13 +18,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/balancer"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
@@ -67,13 +72,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	return 0
 }
 
-// newPolicy returns the cookie policy cfg describes.
-func newPolicy(cfg config) (*policy.Cookie, error) {
-	opts := []policy.CookieOption{policy.WithTTL(cfg.cookieTTL)}
+// newPolicy returns the policy cfg describes. Its errors name the value
+// the library refused.
+func newPolicy(cfg config) (policy.Policy, error) {
+	var opts []policy.CookieOption
 	if cfg.cookieName != "" {
 		opts = append(opts, policy.WithName(cfg.cookieName))
 	}
-	return policy.NewCookie(cfg.keys, opts...)
+	switch cfg.policy {
+	case policyAppCookie: // no WithTTL: the application's cookie sets the lifetime
+		return asPolicy(policy.NewAppCookie(cfg.appCookie, cfg.keys, opts...))
+	case policyHeader:
+		return asPolicy(policy.HeaderKey(cfg.header))
+	case policyQuery:
+		return asPolicy(policy.QueryKey(cfg.query))
+	case policyIP:
+		return asPolicy(policy.ClientIPKey(cfg.trusted))
+	}
+	return asPolicy(policy.NewCookie(cfg.keys, append(opts, policy.WithTTL(cfg.cookieTTL))...))
+}
+
+// asPolicy returns what a policy constructor returned, with no policy
+// (rather than a nil pointer in the interface) on error.
+func asPolicy[P policy.Policy](p P, err error) (policy.Policy, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// newPicker returns the picker cfg describes: consistent hashing for the
+// requests that carry an affinity key, the -picker one for the others,
+// which include every new client of the cookie policies.
+func newPicker(cfg config) (balancer.Picker, error) {
+	return balancer.NewConsistentHash(balancer.WithFallback(pickers[cfg.picker]()))
 }
 
 // serve listens, starts the demo servers if cfg has no backends, and proxies
@@ -97,9 +129,13 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	if err != nil {
 		return err
 	}
+	picker, err := newPicker(cfg)
+	if err != nil {
+		return err
+	}
 	transport := sticky.DefaultTransport()
 	h, err := sticky.New(set, pol,
-		sticky.WithPicker(pickers[cfg.picker]()),
+		sticky.WithPicker(picker),
 		sticky.WithTransport(transport),
 		sticky.WithLogger(logger))
 	if err != nil {
@@ -109,8 +145,8 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	printUsage(stdout, displayAddr(ln.Addr()), set.Snapshot().Backends(), len(cfg.backends) == 0)
-	logger.Info("proxy listening", "addr", ln.Addr().String(), "picker", cfg.picker, "backends", set.Snapshot().Len())
+	printUsage(stdout, cfg, displayAddr(ln.Addr()), set.Snapshot().Backends(), len(cfg.backends) == 0)
+	logger.Info("proxy listening", "addr", ln.Addr().String(), "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len())
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -146,22 +182,71 @@ func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 }
 
 // printUsage tells the operator where the proxy listens, where it sends
-// traffic, and how to try it.
-func printUsage(w io.Writer, addr string, bs []*backend.Backend, demo bool) {
+// traffic, and how to try it with curl.
+func printUsage(w io.Writer, cfg config, addr string, bs []*backend.Backend, demo bool) {
 	fmt.Fprintf(w, "stickyproxy listening on http://%s\nbackends:\n", addr)
 	for _, b := range bs {
 		fmt.Fprintf(w, "  %-12s %s\n", b.ID(), b.URL())
 	}
-	if !demo {
-		fmt.Fprintf(w, "try it:\n  curl -c jar -b jar http://%s/\n", addr)
-		return
+	cmds := tryCommands(cfg, "http://"+addr, demo)
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c[0]))
 	}
-	fmt.Fprintf(w, `try it:
-  curl -c jar -b jar http://%[1]s/                     # login page; the proxy binds you to a backend
-  curl -c jar -b jar -d name=alice http://%[1]s/login  # log in there
-  curl -b jar http://%[1]s/whoami                      # same backend, still alice
-  curl http://%[1]s/whoami                             # no cookies: maybe another backend, nobody
-`, addr)
+	fmt.Fprintln(w, "try it:")
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-*s  # %s\n", width, c[0], c[1])
+	}
+}
+
+// tryCommands returns curl commands, with comments, that show cfg's policy
+// at work on the proxy at base, on the demo servers if demo.
+func tryCommands(cfg config, base string, demo bool) [][2]string {
+	path := "/"
+	if demo {
+		path = "/whoami"
+	}
+	unkeyed := [2]string{"curl " + base + path, "no key: placed by the picker, " + cfg.picker}
+	switch cfg.policy {
+	case policyHeader:
+		h := func(v string) string { return "curl -H " + shellQuote(cfg.header+": "+v) + " " + base + path }
+		return [][2]string{
+			{h("k1"), "a key: always the same backend"},
+			{h("k2"), "another key: maybe another backend"},
+			unkeyed,
+		}
+	case policyQuery:
+		q := func(v string) string { return "curl " + shellQuote(base+path+"?"+url.Values{cfg.query: {v}}.Encode()) }
+		return [][2]string{
+			{q("k1"), "a key: always the same backend"},
+			{q("k2"), "another key: maybe another backend"},
+			unkeyed,
+		}
+	case policyIP:
+		cmds := [][2]string{{"curl " + base + path, "your address is the key: the same backend every time"}}
+		if len(cfg.trusted) > 0 {
+			cmds = append(cmds, [2]string{"curl -H 'X-Forwarded-For: 192.0.2.1' " + base + path, "believed only from -trusted-proxies"})
+		}
+		return cmds
+	}
+	// The cookie policies.
+	switch {
+	case !demo && cfg.policy == policyAppCookie:
+		return [][2]string{{"curl -c jar -b jar " + base + "/", "bound once the application sets " + cfg.appCookie}}
+	case !demo:
+		return [][2]string{{"curl -c jar -b jar " + base + "/", "the proxy's cookie binds you to a backend"}}
+	}
+	return [][2]string{
+		{"curl -c jar -b jar " + base + "/", "login page; the proxy binds you to a backend"},
+		{"curl -c jar -b jar -d name=alice " + base + "/login", "log in there"},
+		{"curl -b jar " + base + "/whoami", "same backend, still alice"},
+		{"curl " + base + "/whoami", "no cookies: maybe another backend, nobody"},
+	}
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // displayAddr returns the address a client on this machine dials to reach

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -177,15 +180,22 @@ func TestEndToEnd(t *testing.T) {
 	assert.NotContains(t, logs, "random key", "a -key was given")
 }
 
-func TestEndToEndOwnBackends(t *testing.T) {
+// demoBackends starts a demo app for each name and returns the value of
+// -backends that reaches them.
+func demoBackends(t *testing.T, names ...string) string {
+	t.Helper()
 	var urls []string
-	for _, name := range []string{"one", "two"} {
+	for _, name := range names {
 		srv := httptest.NewServer(demoapp.New(name))
 		t.Cleanup(srv.Close)
 		urls = append(urls, name+"="+srv.URL)
 	}
+	return strings.Join(urls, ",")
+}
+
+func TestEndToEndOwnBackends(t *testing.T) {
 	p := startProxy(t,
-		"-backends", strings.Join(urls, ","),
+		"-backends", demoBackends(t, "one", "two"),
 		"-picker", "roundrobin",
 		"-cookie-name", "lb",
 		"-cookie-ttl", "0")
@@ -200,6 +210,231 @@ func TestEndToEndOwnBackends(t *testing.T) {
 		assert.Equal(t, "server="+server+" user=carol\n", body)
 	}
 	assert.Equal(t, 0, p.stop(t))
+}
+
+// response is what the tests read of a response.
+type response struct {
+	status  int
+	server  string // X-Served-By
+	body    string
+	cookies []*http.Cookie // set by the response
+}
+
+// do sends req with c, and returns the response, its body read.
+func do(t *testing.T, c *http.Client, req *http.Request) response {
+	t.Helper()
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{resp.StatusCode, resp.Header.Get("X-Served-By"), string(b), resp.Cookies()}
+}
+
+// get returns a GET request for u carrying cookies.
+func get(t *testing.T, u string, cookies ...*http.Cookie) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(t, err)
+	for _, c := range cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	return req
+}
+
+// findCookie returns the cookie called name in cs, or nil.
+func findCookie(cs []*http.Cookie, name string) *http.Cookie {
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// newPlainClient returns a client without cookies, which does not follow
+// redirects.
+func newPlainClient(t *testing.T) *http.Client {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// serversByKey sends n requests for each key, each made by newReq, from a
+// client without cookies, and checks that each is served, that no cookie
+// is set, and that the requests for a key all reach the same server. It
+// returns the server of each key.
+func serversByKey(t *testing.T, keys []string, n int, newReq func(key string) *http.Request) map[string]string {
+	t.Helper()
+	c := newPlainClient(t)
+	servers := map[string]string{}
+	for _, k := range keys {
+		for i := range n {
+			r := do(t, c, newReq(k))
+			require.Equal(t, http.StatusOK, r.status, "key %q", k)
+			assert.Empty(t, r.cookies, "key %q: key policies set no cookie", k)
+			if i == 0 {
+				servers[k] = r.server
+				continue
+			}
+			assert.Equal(t, servers[k], r.server, "key %q moved on request %d", k, i+1)
+		}
+	}
+	return servers
+}
+
+// distinct returns the distinct values of m.
+func distinct(m map[string]string) []string {
+	var vs []string
+	for _, v := range m {
+		if !slices.Contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// keys returns n keys, "prefix0" to "prefix<n-1>".
+func keys(prefix string, n int) []string {
+	ks := make([]string, n)
+	for i := range ks {
+		ks[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return ks
+}
+
+func TestEndToEndHeaderKey(t *testing.T) {
+	p := startProxy(t, "-policy", "header", "-header", "X-Api-Key")
+
+	servers := serversByKey(t, keys("key-", 40), 3, func(k string) *http.Request {
+		req := get(t, p.url+"/whoami")
+		req.Header.Set("X-Api-Key", k)
+		return req
+	})
+	assert.Greater(t, len(distinct(servers)), 1, "every key on one server: %v", servers)
+
+	r := do(t, newPlainClient(t), get(t, p.url+"/whoami"))
+	assert.Equal(t, http.StatusOK, r.status, "a request without the key is served too")
+	assert.NotEmpty(t, r.server)
+
+	assert.Contains(t, p.stdout.String(), "curl -H 'X-Api-Key: k1' "+p.url+"/whoami")
+	assert.NotContains(t, p.stderr.String(), "random key", "no cookie, no key")
+}
+
+func TestEndToEndQueryKey(t *testing.T) {
+	p := startProxy(t, "-policy", "query", "-query", "key")
+
+	servers := serversByKey(t, keys("k", 12), 3, func(k string) *http.Request {
+		return get(t, p.url+"/whoami?page=1&key="+k)
+	})
+	assert.Greater(t, len(distinct(servers)), 1, "every key on one server: %v", servers)
+
+	r := do(t, newPlainClient(t), get(t, p.url+"/whoami?page=1"))
+	assert.Equal(t, http.StatusOK, r.status, "a request without the key is served too")
+
+	assert.Contains(t, p.stdout.String(), "curl '"+p.url+"/whoami?key=k1'")
+}
+
+func TestEndToEndClientIP(t *testing.T) {
+	withXFF := func(p *proxy) func(string) *http.Request {
+		return func(addr string) *http.Request {
+			req := get(t, p.url+"/whoami")
+			req.Header.Set("X-Forwarded-For", addr)
+			return req
+		}
+	}
+	clients := keys("192.0.2.", 20)
+
+	t.Run("untrusted peer: forwarding headers ignored", func(t *testing.T) {
+		p := startProxy(t, "-policy", "ip")
+		servers := serversByKey(t, clients, 2, withXFF(p))
+		assert.Len(t, distinct(servers), 1, "spoofed X-Forwarded-For moved the client: %v", servers)
+	})
+	t.Run("trusted peer: the forwarded client is the key", func(t *testing.T) {
+		p := startProxy(t, "-policy", "ip", "-trusted-proxies", "127.0.0.1/32")
+		servers := serversByKey(t, clients, 3, withXFF(p))
+		assert.Greater(t, len(distinct(servers)), 1, "every client on one server: %v", servers)
+	})
+}
+
+func TestEndToEndAppCookie(t *testing.T) {
+	p := startProxy(t, "-policy", "appcookie", "-app-cookie", demoapp.SessionCookie, "-key", testKey)
+
+	// The demo app starts its session on the first page; the proxy binds
+	// the client there.
+	alice := newClient(t)
+	status, server, _ := send(t, alice, p.url+"/", nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.ElementsMatch(t, []string{demoapp.SessionCookie, "affinity"}, cookieNames(t, alice, p.url))
+
+	_, got, body := send(t, alice, p.url+"/login", url.Values{"name": {"alice"}})
+	assert.Equal(t, server, got)
+	assert.Contains(t, body, "hello alice")
+	for i := range 20 {
+		_, got, body := send(t, alice, p.url+"/whoami", nil)
+		require.Equal(t, "server="+server+" user=alice\n", body, "request %d", i)
+		assert.Equal(t, server, got)
+	}
+
+	// The app deletes its cookie on logout, and the proxy its own.
+	noFollow := *alice
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, err := http.NewRequest(http.MethodPost, p.url+"/logout", nil)
+	require.NoError(t, err)
+	r := do(t, &noFollow, req)
+	require.Equal(t, http.StatusSeeOther, r.status)
+	assert.Equal(t, server, r.server)
+	gone := findCookie(r.cookies, "affinity")
+	require.NotNil(t, gone, "the app deleted its cookie but the binding stayed")
+	assert.Negative(t, gone.MaxAge, "binding not deleted (Max-Age=0)")
+	assert.NotContains(t, cookieNames(t, alice, p.url), "affinity")
+}
+
+func TestEndToEndKeyRotation(t *testing.T) {
+	backends := demoBackends(t, "one", "two")
+	before := startProxy(t, "-backends", backends, "-key", oldKey)
+	// Round robin places a client it does not know on each backend in turn,
+	// so only a cookie it honours keeps alice on hers.
+	after := startProxy(t, "-backends", backends, "-key", testKey+","+oldKey, "-picker", "roundrobin")
+
+	// Log in through the proxy that knows only the old key.
+	alice := newClient(t)
+	_, server, _ := send(t, alice, before.url+"/", nil)
+	send(t, alice, before.url+"/login", url.Values{"name": {"alice"}})
+	u, err := url.Parse(before.url)
+	require.NoError(t, err)
+	jar := alice.Jar.Cookies(u)
+	old := findCookie(jar, "affinity")
+	require.NotNil(t, old)
+	session := findCookie(jar, demoapp.SessionCookie)
+	require.NotNil(t, session)
+
+	// The rotated proxy honours the old cookie, and signs it anew each
+	// time, the client not keeping the new one.
+	c := newPlainClient(t)
+	var renewed *http.Cookie
+	for i := range 4 {
+		r := do(t, c, get(t, after.url+"/whoami", session, old))
+		require.Equal(t, "server="+server+" user=alice\n", r.body, "old cookie not honoured, request %d", i)
+		renewed = findCookie(r.cookies, "affinity")
+		require.NotNil(t, renewed, "old cookie not re-issued")
+		assert.NotEqual(t, old.Value, renewed.Value)
+	}
+
+	// Signed with the new key, the cookie needs no refresh; the proxy with
+	// only the old key does not know it.
+	for i := range 4 {
+		r := do(t, c, get(t, after.url+"/whoami", session, renewed))
+		require.Equal(t, "server="+server+" user=alice\n", r.body, "request %d", i)
+		assert.Nil(t, findCookie(r.cookies, "affinity"), "cookie signed with the first key re-issued")
+	}
+	r := do(t, c, get(t, before.url+"/whoami", renewed))
+	assert.NotNil(t, findCookie(r.cookies, "affinity"), "the old proxy took a cookie signed with the new key")
 }
 
 func TestRunExitStatus(t *testing.T) {
@@ -220,6 +455,10 @@ func TestRunExitStatus(t *testing.T) {
 		{"bad backend", []string{"-backends", "app1=gopher://h:70"}, 2, `"gopher://h:70"`, ""},
 		{"ttl the policy refuses", []string{"-cookie-ttl", "10ms"}, 2, "10ms", ""},
 		{"cookie name the policy refuses", []string{"-cookie-name", "a;b"}, 2, `"a;b"`, ""},
+		{"missing -header", []string{"-policy", "header"}, 2, "-policy header needs -header NAME", ""},
+		{"header name the policy refuses", []string{"-policy", "header", "-header", "X Y"}, 2, `"X Y"`, ""},
+		{"app cookie name the policy refuses", []string{"-policy", "appcookie", "-app-cookie", "a;b"}, 2, `"a;b"`, ""},
+		{"flag for another policy", []string{"-policy", "ip", "-query", "key"}, 2, "-query needs -policy query", ""},
 		{"address in use", []string{"-key", testKey, "-listen", busy.Addr().String()}, 1, "address already in use", ""},
 	}
 	for _, tt := range tests {
@@ -234,6 +473,40 @@ func TestRunExitStatus(t *testing.T) {
 			if tt.status == 2 {
 				assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
 			}
+		})
+	}
+}
+
+func TestTryCommands(t *testing.T) {
+	const base = "http://127.0.0.1:8080"
+	tests := []struct {
+		name  string
+		cfg   config
+		demo  bool
+		first string // the first command
+		lines int
+		also  string // in a command or comment
+	}{
+		{"cookie, demo", config{policy: "cookie"}, true, "curl -c jar -b jar " + base + "/", 4, "-d name=alice"},
+		{"cookie", config{policy: "cookie"}, false, "curl -c jar -b jar " + base + "/", 1, "the proxy's cookie"},
+		{"appcookie", config{policy: "appcookie", appCookie: "JSESSIONID"}, false, "curl -c jar -b jar " + base + "/", 1, "JSESSIONID"},
+		{"header, demo", config{policy: "header", header: "X-Api-Key", picker: "leastconn"}, true, "curl -H 'X-Api-Key: k1' " + base + "/whoami", 3, "leastconn"},
+		{"header with a quote", config{policy: "header", header: "X'Key"}, false, `curl -H 'X'\''Key: k1' ` + base + "/", 3, ""},
+		{"query, demo", config{policy: "query", query: "key"}, true, "curl '" + base + "/whoami?key=k1'", 3, ""},
+		{"query with a space", config{policy: "query", query: "tenant id"}, false, "curl '" + base + "/?tenant+id=k1'", 3, ""},
+		{"ip", config{policy: "ip"}, true, "curl " + base + "/whoami", 1, "your address"},
+		{"ip behind proxies", config{policy: "ip", trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, true, "curl " + base + "/whoami", 2, "X-Forwarded-For"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tryCommands(tt.cfg, base, tt.demo)
+			require.Len(t, got, tt.lines)
+			assert.Equal(t, tt.first, got[0][0])
+			var all strings.Builder
+			for _, c := range got {
+				all.WriteString(c[0] + " # " + c[1] + "\n")
+			}
+			assert.Contains(t, all.String(), tt.also)
 		})
 	}
 }
