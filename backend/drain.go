@@ -40,6 +40,7 @@ func (s *Set) Drain(id string, timeout time.Duration) (<-chan struct{}, error) {
 		idle = DefaultDrainIdle
 	}
 	s.log("backend draining", "id", id, "timeout", timeout, "idle", idle)
+	s.emit(Event{Kind: EventDrainStart, Backend: b})
 	done := make(chan struct{})
 	go s.watchDrain(b, h.drainGen, time.Now().Add(timeout), idle, done)
 	return done, nil
@@ -71,13 +72,20 @@ func (s *Set) watchDrain(b *Backend, gen uint64, deadline time.Time, idle time.D
 			why = "idle"
 		}
 		s.mu.Lock()
-		if b.health.drainGen != gen || b.Removed() {
+		switch {
+		case b.Removed():
+			why = "removed"
+		case b.health.drainGen != gen && b.health.draining:
 			s.mu.Unlock()
-			return
-		}
-		if why != "" {
+			return // a new drain took over; its watcher reports the end
+		case b.health.drainGen != gen:
+			why = "undone"
+		case why != "":
 			s.remove(b)
 			s.log("backend drained", "id", b.id, "why", why, "inflight", b.InFlight())
+		}
+		if why != "" {
+			s.emit(Event{Kind: EventDrainEnd, Backend: b, Reason: why})
 			s.mu.Unlock()
 			return
 		}

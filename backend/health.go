@@ -155,6 +155,7 @@ func (s *Set) refresh(b *Backend) {
 		b.ramp.start(s.slowStart)
 	}
 	s.log("backend state changed", "id", b.id, "from", prev.String(), "to", st.String())
+	s.emit(Event{Kind: EventStateChange, Backend: b, From: prev, To: st})
 	old := s.Snapshot()
 	s.publish(old, old.all)
 }

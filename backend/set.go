@@ -34,6 +34,7 @@ type Set struct {
 	slowStart  time.Duration
 	failClosed bool
 	drainIdle  time.Duration
+	observer   Observer
 }
 
 // Option configures a [Set]; [NewSet] reports an invalid one.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"runtime/debug"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
@@ -47,6 +48,7 @@ type Handler struct {
 	retryWithin   time.Duration
 	strict        bool
 	failureStatus func(code int) bool
+	observer      backend.Observer
 }
 
 // New returns a handler balancing over set, binding clients with p.
@@ -77,6 +79,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	h := &Handler{
 		set: set, policy: p, picker: o.picker, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
+		observer: o.observer,
 	}
 	h.proxy = httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
@@ -119,8 +122,12 @@ func exchangeFrom(ctx context.Context) *exchange {
 
 // ServeHTTP routes and proxies one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer h.recoverPanic(w)
 	snap := h.set.Snapshot()
 	bound := h.policy.Lookup(r, snap)
+	if h.observer != nil && rejected(bound.Status) {
+		h.observer.Observe(backend.Event{Kind: backend.EventRejected, Reason: bound.Status.String()})
+	}
 	b, err := h.choose(r, snap, bound)
 	if err != nil {
 		h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -130,6 +137,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{Context: r.Context(), in: r, backend: b, bound: bound}
 	defer x.release()
 	h.proxy.ServeHTTP(w, r.WithContext(x))
+}
+
+// rejected reports whether s is a binding the policy refused to honour.
+func rejected(s policy.Status) bool {
+	switch s {
+	case policy.Malformed, policy.Forged, policy.Expired, policy.Unknown:
+		return true
+	}
+	return false
+}
+
+// recoverPanic turns a panic in a user-supplied policy or picker into a 500
+// answer and a logged, observed event, rather than a dropped connection
+// and a stack trace on stderr. ReverseProxy's own way of aborting a
+// response, http.ErrAbortHandler, is let through.
+func (h *Handler) recoverPanic(w http.ResponseWriter) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	h.logger.Error("panic serving a request", "panic", p, "stack", string(debug.Stack()))
+	h.observe(backend.Event{Kind: backend.EventPanic, Reason: fmt.Sprint(p)})
+	http.Error(w, "500 internal server error", http.StatusInternalServerError)
+}
+
+// observe hands e to the observer, if there is one.
+func (h *Handler) observe(e backend.Event) {
+	if h.observer != nil {
+		h.observer.Observe(e)
+	}
 }
 
 // release counts the request out of its backend, the last one it was sent
@@ -144,19 +184,33 @@ var errBindingLost = errors.New("sticky: the bound backend is unavailable")
 // one if it still serves its clients, else the picker's choice, shared by
 // the unbound requests that arrive together on one HTTP/2 connection.
 func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
+	var prev *backend.Backend
 	if bound.Status == policy.Valid {
-		if b := snap.Lookup(bound.ID); b != nil && snap.Serves(b) && b.Acquire() {
-			return b, nil
+		prev = snap.Lookup(bound.ID)
+		if prev != nil && snap.Serves(prev) && prev.Acquire() {
+			h.observe(backend.Event{Kind: backend.EventBoundHit, Backend: prev})
+			return prev, nil
 		}
 	}
 	if h.strict && (bound.Status == policy.Valid || bound.Status == policy.Unknown) {
 		return nil, errBindingLost
 	}
 	info := balancer.Info{Request: r, Snapshot: snap, Key: bound.Key, Keyed: bound.Status == policy.Keyed}
+	var b *backend.Backend
+	var err error
 	if !info.Keyed && h.firsts.applies(r) {
-		return h.firsts.choose(r, snap, func() (*backend.Backend, error) { return h.pick(info) })
+		b, err = h.firsts.choose(r, snap, func() (*backend.Backend, error) { return h.pick(info) })
+	} else {
+		b, err = h.pick(info)
 	}
-	return h.pick(info)
+	if err == nil && h.observer != nil {
+		if bound.Status == policy.Valid {
+			h.observer.Observe(backend.Event{Kind: backend.EventRedispatch, Backend: b, Prev: prev})
+		} else {
+			h.observer.Observe(backend.Event{Kind: backend.EventPick, Backend: b})
+		}
+	}
+	return b, err
 }
 
 // pick asks the picker for a backend and counts the request in flight on
@@ -199,7 +253,11 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	} else {
 		x.backend.ReportSuccess()
 	}
+	n := len(resp.Header["Set-Cookie"])
 	h.policy.Save(x.in, resp, x.backend, x.bound)
+	if len(resp.Header["Set-Cookie"]) > n {
+		h.observe(backend.Event{Kind: backend.EventBind, Backend: x.backend})
+	}
 	return nil
 }
 

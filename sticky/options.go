@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
 )
 
@@ -21,6 +22,7 @@ type options struct {
 	retryWithin   time.Duration
 	strict        bool
 	failureStatus func(code int) bool
+	observer      backend.Observer
 	errs          []error
 }
 
@@ -56,6 +58,15 @@ func WithRetries(n int, within time.Duration) Option {
 // Draining backends still serve their clients.
 func WithStrictBinding(strict bool) Option {
 	return func(o *options) { o.strict = strict }
+}
+
+// WithObserver sets the observer that receives the handler's events: picks,
+// bound hits, bindings, redispatches, rejected bindings, retries and
+// panics. The set's own events (state changes, drains) are configured on
+// the set with [backend.WithObserver]; one observer may serve both. By
+// default there is none, and no event is built.
+func WithObserver(o backend.Observer) Option {
+	return func(o2 *options) { o2.observer = o }
 }
 
 // WithFailureStatus makes answers with a status for which failure returns

@@ -47,6 +47,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		h.logger.Debug("retrying on another backend", "from", x.backend.ID(), "to", b.ID(), "err", err)
+		h.observe(backend.Event{Kind: backend.EventRetry, Backend: b, Prev: x.backend})
 		x.tried = append(x.tried, x.backend)
 		x.backend.Release()
 		x.backend = b
