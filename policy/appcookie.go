@@ -34,6 +34,10 @@ type AppCookie struct {
 
 var _ Policy = (*AppCookie)(nil)
 
+// Strip removes the balancer's cookie, not the application's, from the
+// Cookie header h. It implements [Stripper].
+func (a *AppCookie) Strip(h http.Header) { a.cookie.Strip(h) }
+
 // NewAppCookie returns an AppCookie that follows the application cookie
 // called app, signing with keys[0] and accepting cookies signed with any of
 // keys, as [NewCookie] does.

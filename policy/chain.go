@@ -113,6 +113,15 @@ func (c *Chain) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	return rejected
 }
 
+// Strip calls Strip on each member that implements [Stripper].
+func (c *Chain) Strip(h http.Header) {
+	for _, m := range c.members {
+		if s, ok := m.(Stripper); ok {
+			s.Strip(h)
+		}
+	}
+}
+
 // Save calls each member's Save: with prev for the member that produced
 // it, with Binding{Status: None} for the others. prev must be the Binding
 // c.Lookup returned, unaltered.

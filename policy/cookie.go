@@ -64,6 +64,10 @@ func newCookie(keys [][]byte, cfg cookieConfig) (*Cookie, error) {
 // Name returns the cookie's name.
 func (c *Cookie) Name() string { return c.cfg.name }
 
+// Strip removes the cookie from the Cookie header h, so that it is not
+// forwarded to the backend. It implements [Stripper].
+func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
+
 // Lookup returns the binding carried by r's cookie, resolved against s:
 // Valid with the backend's ID, or None when r has no such cookie, or
 // Malformed, Forged, Expired or Unknown (authentic, but naming no backend

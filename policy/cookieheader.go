@@ -60,3 +60,45 @@ func trimBlanks(s string) string {
 	}
 	return s
 }
+
+// stripCookie removes every cookie called name from h's Cookie lines,
+// leaving the other cookies as they were and dropping lines left empty. It
+// allocates only when there is something to remove.
+func stripCookie(h http.Header, name string) {
+	lines := h["Cookie"]
+	kept := lines[:0:0]
+	changed := false
+	for _, line := range lines {
+		if !strings.Contains(line, name) {
+			kept = append(kept, line)
+			continue
+		}
+		var b strings.Builder
+		for rest := line; rest != ""; {
+			var pair string
+			pair, rest, _ = strings.Cut(rest, ";")
+			if k, _, _ := strings.Cut(trimBlanks(pair), "="); k == name && strings.Contains(pair, "=") {
+				changed = true
+				continue
+			}
+			if trimBlanks(pair) == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(trimBlanks(pair))
+		}
+		if b.Len() > 0 {
+			kept = append(kept, b.String())
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = kept
+}

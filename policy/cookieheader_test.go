@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,4 +90,30 @@ func TestCookieValueAllocs(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs)
+}
+
+func TestStripCookie(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  []string
+	}{
+		{"absent", []string{"a=1; b=2"}, []string{"a=1; b=2"}},
+		{"alone", []string{"affinity=xyz"}, nil},
+		{"first", []string{"affinity=xyz; PHPSESSID=abc"}, []string{"PHPSESSID=abc"}},
+		{"middle", []string{"a=1; affinity=xyz;  b=2"}, []string{"a=1; b=2"}},
+		{"twice, over two lines", []string{"affinity=1", "x=2; affinity=3"}, []string{"x=2"}},
+		{"prefix of another name", []string{"affinityX=1; xaffinity=2"}, []string{"affinityX=1; xaffinity=2"}},
+		{"as a value only", []string{"a=affinity"}, []string{"a=affinity"}},
+		{"no line", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.lines != nil {
+				h["Cookie"] = slices.Clone(tc.lines)
+			}
+			stripCookie(h, "affinity")
+			assert.Equal(t, tc.want, h["Cookie"])
+		})
+	}
 }

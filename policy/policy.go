@@ -86,3 +86,13 @@ type Policy interface {
 	// editing resp.Header; it must not read resp.Body.
 	Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding)
 }
+
+// Stripper is implemented by policies whose binding travels in the request
+// itself, a cookie of the balancer's own, and that can remove it from the
+// request before the request is forwarded, so that the backend never sees
+// it (HAProxy's "indirect" cookies). The handler calls Strip on the
+// outgoing request's header when stripping is on, as it is by default. The
+// application's own cookies must be left as they are.
+type Stripper interface {
+	Strip(h http.Header)
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -49,6 +50,8 @@ type Handler struct {
 	strict        bool
 	failureStatus func(code int) bool
 	observer      backend.Observer
+	stripper      policy.Stripper // nil when the binding is forwarded
+	trusted       []netip.Prefix
 }
 
 // New returns a handler balancing over set, binding clients with p.
@@ -79,7 +82,10 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	h := &Handler{
 		set: set, policy: p, picker: o.picker, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
-		observer: o.observer,
+		observer: o.observer, trusted: o.trusted,
+	}
+	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
+		h.stripper = s
 	}
 	h.proxy = httputil.ReverseProxy{
 		Rewrite:        h.rewrite,
@@ -234,11 +240,37 @@ func (h *Handler) pick(info balancer.Info) (*backend.Backend, error) {
 	return nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
 }
 
-// rewrite points the outgoing request at the chosen backend.
+// rewrite points the outgoing request at the chosen backend, removes the
+// policy's binding from it, and sets the X-Forwarded headers, extending
+// X-Forwarded-For only when the peer is a trusted proxy.
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
 	pr.SetURL(x.backend.URL())
+	if h.stripper != nil {
+		h.stripper.Strip(pr.Out.Header)
+	}
+	if xff, ok := pr.In.Header["X-Forwarded-For"]; ok && h.trustsPeer(pr.In) {
+		pr.Out.Header["X-Forwarded-For"] = xff
+	}
 	pr.SetXForwarded()
+}
+
+// trustsPeer reports whether r comes straight from a trusted proxy.
+func (h *Handler) trustsPeer(r *http.Request) bool {
+	if len(h.trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range h.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // modifyResponse reports the answer for passive health checking and lets
@@ -256,6 +288,9 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	n := len(resp.Header["Set-Cookie"])
 	h.policy.Save(x.in, resp, x.backend, x.bound)
 	if len(resp.Header["Set-Cookie"]) > n {
+		// A shared cache that kept this response would hand the binding
+		// to everyone behind it.
+		privatize(resp.Header)
 		h.observe(backend.Event{Kind: backend.EventBind, Backend: x.backend})
 	}
 	return nil

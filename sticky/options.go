@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
@@ -23,6 +24,8 @@ type options struct {
 	strict        bool
 	failureStatus func(code int) bool
 	observer      backend.Observer
+	keepBinding   bool
+	trusted       []netip.Prefix
 	errs          []error
 }
 
@@ -58,6 +61,33 @@ func WithRetries(n int, within time.Duration) Option {
 // Draining backends still serve their clients.
 func WithStrictBinding(strict bool) Option {
 	return func(o *options) { o.strict = strict }
+}
+
+// WithForwardedBinding(true) forwards the policy's own binding (its cookie)
+// to the backend with the rest of the request. By default it is removed
+// first (HAProxy's "indirect" cookies): the application has no use for it,
+// and a backend that logs or echoes cookies should not see it. Policies
+// that implement [policy.Stripper] know how to remove theirs.
+func WithForwardedBinding(forward bool) Option {
+	return func(o *options) { o.keepBinding = forward }
+}
+
+// WithTrustedProxies names the proxies in front of the handler whose
+// X-Forwarded-For the handler extends: a request from one of them is
+// forwarded with its X-Forwarded-For and the proxy's address appended. From
+// any other peer, X-Forwarded-For is replaced by the peer's address alone,
+// so a client cannot make the backend believe it comes from elsewhere. By
+// default no proxy is trusted.
+func WithTrustedProxies(prefixes ...netip.Prefix) Option {
+	return func(o *options) {
+		for _, p := range prefixes {
+			if !p.IsValid() {
+				o.errs = append(o.errs, fmt.Errorf("sticky: WithTrustedProxies: invalid prefix %v", p))
+				return
+			}
+		}
+		o.trusted = append(o.trusted, prefixes...)
+	}
 }
 
 // WithObserver sets the observer that receives the handler's events: picks,

@@ -10,10 +10,12 @@ import (
 // DefaultTransport returns the transport a [Handler] uses unless
 // [WithTransport] gives another. Unlike [http.DefaultTransport] it keeps up
 // to 256 idle connections per backend (Go's default keeps 2, so a busy
-// proxy opens and closes a connection for most requests), never routes
-// backend traffic through an HTTP proxy from the environment, and gives up
-// on a connection attempt after 5 seconds. Each call returns a new
-// transport.
+// proxy opens and closes a connection for most requests) and never routes
+// backend traffic through an HTTP proxy from the environment. Its time
+// limits: 5 seconds to connect, 10 for a TLS handshake, 60 for a backend's
+// response header once the request is sent (as nginx's proxy_read_timeout;
+// a streamed body may take longer), 90 before an idle connection is
+// closed. Each call returns a new transport.
 func DefaultTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -23,6 +25,7 @@ func DefaultTransport() *http.Transport {
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
 	}
 }
