@@ -77,7 +77,9 @@ func stripCookie(h http.Header, name string) {
 		for rest := line; rest != ""; {
 			var pair string
 			pair, rest, _ = strings.Cut(rest, ";")
-			if k, _, _ := strings.Cut(trimBlanks(pair), "="); k == name && strings.Contains(pair, "=") {
+			// Match names as cookieValue does, so that whatever it finds
+			// is stripped.
+			if k, _, ok := strings.Cut(pair, "="); ok && trimBlanks(k) == name {
 				changed = true
 				continue
 			}
