@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -71,7 +72,12 @@ type config struct {
 	query      string           // query: the query parameter holding the key
 	trusted    []netip.Prefix   // ip: the proxies whose X-Forwarded-For is believed
 	picker     string           // a key of pickers
-	warnings   []string         // for the operator, logged at startup
+	admin      string           // the admin API's address; "": none
+	// Active health checks: GET healthPath on every backend each
+	// healthInterval. Both zero: no active checks.
+	healthPath     string
+	healthInterval time.Duration
+	warnings       []string // for the operator, logged at startup
 }
 
 // usesCookie reports whether the policy binds clients with the proxy's
@@ -89,6 +95,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		backends string
 		key      string
 		trusted  string
+		interval time.Duration
 	)
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
@@ -103,6 +110,9 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.query, "query", "", "query parameter `name` holding the affinity key; required by and only for query")
 	fs.StringVar(&trusted, "trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed; ip only.\nEmpty: the socket peer's address is the key")
 	fs.StringVar(&cfg.picker, "picker", "leastconn", "`picker` for new clients and requests without a key: leastconn or roundrobin")
+	fs.StringVar(&cfg.admin, "admin", "", "`address` of the JSON admin API (GET /backends...), a listener of its own;\nempty: none. It has no authentication: keep it on loopback")
+	fs.StringVar(&cfg.healthPath, "health-path", "", "`path` to GET on every backend for active health checks, such as /healthz;\nempty: no active checks")
+	fs.DurationVar(&interval, "health-interval", defaultHealthInterval, "time between two health checks of a backend; needs -health-path")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -162,7 +172,67 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	if _, ok := pickers[cfg.picker]; !ok {
 		return config{}, fmt.Errorf("invalid value %q for -picker: want leastconn or roundrobin", cfg.picker)
 	}
+	if err := checkAdminFlag(&cfg); err != nil {
+		return config{}, err
+	}
+	if err := checkHealthFlags(&cfg, interval, given); err != nil {
+		return config{}, err
+	}
 	return cfg, nil
+}
+
+// checkAdminFlag checks -admin, and warns when it is not on loopback.
+func checkAdminFlag(cfg *config) error {
+	if cfg.admin == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(cfg.admin)
+	if err != nil {
+		return fmt.Errorf("invalid value %q for -admin: %w", cfg.admin, err)
+	}
+	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+		cfg.warnings = append(cfg.warnings, fmt.Sprintf("-admin %s is not a loopback address: the admin API has no authentication, so whoever reaches it can change the backends", cfg.admin))
+	}
+	return nil
+}
+
+// defaultHealthInterval is the default of -health-interval.
+const defaultHealthInterval = 5 * time.Second
+
+// checkHealthFlags checks -health-path and -health-interval, whose value is
+// interval, as [backend.Set.CheckHealth] will, and sets
+// cfg.healthInterval when health checks are on.
+func checkHealthFlags(cfg *config, interval time.Duration, given map[string]bool) error {
+	if cfg.healthPath == "" {
+		if given["health-interval"] {
+			return errors.New("-health-interval needs -health-path")
+		}
+		return nil
+	}
+	if err := checkHealthCheck(backend.HealthCheck{Path: cfg.healthPath}); err != nil {
+		return fmt.Errorf("invalid value %q for -health-path: %w", cfg.healthPath, err)
+	}
+	if interval <= 0 {
+		return fmt.Errorf("invalid value %q for -health-interval: must be positive", interval)
+	}
+	if err := checkHealthCheck(backend.HealthCheck{Interval: interval}); err != nil {
+		return fmt.Errorf("invalid value %q for -health-interval: %w", interval, err)
+	}
+	cfg.healthInterval = interval
+	return nil
+}
+
+// checkHealthCheck returns the error [backend.Set.CheckHealth] returns for
+// hc before it probes anything, or nil if it takes hc. It asks an empty set
+// with a context already done, so nothing is probed and nothing keeps
+// running.
+func checkHealthCheck(hc backend.HealthCheck) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := new(backend.Set).CheckHealth(ctx, hc); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // checkPolicyFlags checks -policy, and that the flags given are those it

@@ -111,6 +111,33 @@ func TestParseFlags(t *testing.T) {
 		name: "-key is ignored by key policies, unchecked and without warnings",
 		args: []string{"-policy", "header", "-header", "X-Api-Key", "-key", "hunter2,,"},
 		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "admin API and health checks",
+		args: []string{"-key", testKey, "-admin", "127.0.0.1:9090", "-health-path", "/whoami", "-health-interval", "50ms"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn",
+			admin: "127.0.0.1:9090", healthPath: "/whoami", healthInterval: 50 * time.Millisecond},
+	}, {
+		name: "health checks every 5s by default; a query is allowed",
+		args: []string{"-policy", "ip", "-health-path", "/health?full=1"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", healthPath: "/health?full=1", healthInterval: 5 * time.Second},
+	}, {
+		name: "empty -health-path and -admin: off",
+		args: []string{"-policy", "ip", "-health-path", "", "-admin", ""},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "admin on IPv6 loopback and localhost: no warning",
+		args: []string{"-policy", "ip", "-admin", "[::1]:0", "-listen", "localhost:0"},
+		want: config{listen: "localhost:0", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", admin: "[::1]:0"},
+	}, {
+		name:     "admin on every interface, with a warning",
+		args:     []string{"-policy", "ip", "-admin", ":9090"},
+		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", admin: ":9090"},
+		warnings: []string{"-admin :9090 is not a loopback address: the admin API has no authentication"},
+	}, {
+		name:     "admin on a host name, with a warning",
+		args:     []string{"-policy", "ip", "-admin", "lb.example:9090"},
+		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", admin: "lb.example:9090"},
+		warnings: []string{"not a loopback address"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,6 +238,18 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"key list with an empty secret", []string{"-key", testKey + ",," + oldKey}, "invalid value for -key: secret 2 of 3: empty"},
 		{"key list with a trailing comma", []string{"-key", testKey + ","}, "secret 2 of 2: empty"},
 		{"key list with a leading comma", []string{"-key", "," + testKey}, "secret 1 of 2: empty"},
+
+		{"-admin without port", []string{"-admin", "localhost"}, `"localhost" for -admin`},
+		{"-admin a port only", []string{"-admin", "9090"}, `"9090" for -admin`},
+		{"-health-interval without -health-path", []string{"-health-interval", "1s"}, "-health-interval needs -health-path"},
+		{"-health-interval with an empty -health-path", []string{"-health-path", "", "-health-interval", "1s"}, "-health-interval needs -health-path"},
+		{"zero -health-interval", []string{"-health-path", "/h", "-health-interval", "0"}, `"0s" for -health-interval: must be positive`},
+		{"negative -health-interval", []string{"-health-path", "/h", "-health-interval", "-1s"}, `"-1s" for -health-interval: must be positive`},
+		{"-health-interval below the library's minimum", []string{"-health-path", "/h", "-health-interval", "5ms"}, `"5ms" for -health-interval`},
+		{"unparsable -health-interval", []string{"-health-path", "/h", "-health-interval", "soon"}, `"soon" for flag -health-interval`},
+		{"-health-path without a slash", []string{"-health-path", "whoami"}, `"whoami" for -health-path`},
+		{"-health-path naming a host", []string{"-health-path", "//evil.example/x"}, `"//evil.example/x" for -health-path`},
+		{"-health-path with a fragment", []string{"-health-path", "/h#x"}, `"/h#x" for -health-path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,7 +268,7 @@ func TestParseFlagsHelp(t *testing.T) {
 	var help bytes.Buffer
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
-	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker"} {
+	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval"} {
 		assert.Contains(t, help.String(), f)
 	}
 }

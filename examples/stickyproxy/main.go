@@ -4,7 +4,9 @@
 // by an affinity key the requests carry: a header, a query parameter or the
 // client's address (-policy header, query or ip). Without -backends it runs
 // three demo application servers in-process that keep their login sessions
-// in memory, so stickiness, or its absence, is plain to see.
+// in memory, so stickiness, or its absence, is plain to see. With -admin it
+// serves a JSON API to list, add, remove and drain backends at run time;
+// with -health-path it checks their health actively.
 //
 // See README.md for the flags and a session with curl.
 package main
@@ -30,6 +32,8 @@ import (
 	"github.com/affinitylb/affinity/balancer"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // shutdownTimeout bounds how long a graceful shutdown waits for requests
@@ -45,9 +49,9 @@ func main() {
 // run runs the proxy with the command-line arguments args until ctx is
 // done, then shuts it down gracefully, and returns the exit status: 0 after
 // a clean shutdown or -h, 2 for an invalid command line, 1 for any other
-// failure. When ready is not nil, run calls it with the proxy's address
-// once the proxy accepts connections.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) int {
+// failure. When ready is not nil, run calls it with the addresses the
+// proxy listens on once it accepts connections.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(listening)) int {
 	cfg, err := parseFlags(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -108,15 +112,29 @@ func newPicker(cfg config) (balancer.Picker, error) {
 	return balancer.NewConsistentHash(balancer.WithFallback(pickers[cfg.picker]()))
 }
 
+// listening is the addresses, host:port, the proxy listens on.
+type listening struct {
+	proxy string
+	admin string // "": no admin API (-admin)
+}
+
 // serve listens, starts the demo servers if cfg has no backends, and proxies
-// until ctx is done; then it shuts everything down, waiting up to
-// shutdownTimeout for requests in flight.
-func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer, logger *slog.Logger, ready func(string)) error {
+// until ctx is done, serving the admin API and running health checks if cfg
+// says so; then it shuts everything down, waiting up to shutdownTimeout for
+// requests in flight. A server that fails shuts the others down too.
+func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer, logger *slog.Logger, ready func(listening)) error {
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // in case we return before serving; Serve closes it too
+	var adminLn net.Listener
+	if cfg.admin != "" {
+		if adminLn, err = net.Listen("tcp", cfg.admin); err != nil {
+			return fmt.Errorf("admin API: %w", err)
+		}
+		defer adminLn.Close()
+	}
 
 	backends, d := cfg.backends, &demo{} // an empty demo shuts down at once
 	if len(backends) == 0 {
@@ -141,31 +159,62 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	if err != nil {
 		return err
 	}
+	g, gctx := errgroup.WithContext(ctx)
 	srv := newServer(h, logger)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	g.Go(func() error { return serveUntilShutdown(srv, ln, "proxy") })
+	var (
+		adminSrv  *http.Server
+		adminAddr net.Addr
+		addrs     = listening{proxy: ln.Addr().String()}
+	)
+	if adminLn != nil {
+		adminSrv, adminAddr = newServer(newAdmin(set, logger), logger), adminLn.Addr()
+		g.Go(func() error { return serveUntilShutdown(adminSrv, adminLn, "admin API") })
+		addrs.admin = adminAddr.String()
+		logger.Info("admin API listening", "addr", addrs.admin)
+	}
+	if cfg.healthPath != "" {
+		hc := backend.HealthCheck{Path: cfg.healthPath, Interval: cfg.healthInterval, Logger: logger}
+		g.Go(func() error {
+			if err := set.CheckHealth(gctx, hc); gctx.Err() == nil {
+				return fmt.Errorf("health checks: %w", err)
+			}
+			return nil // stopped by the shutdown
+		})
+	}
 
-	printUsage(stdout, cfg, displayAddr(ln.Addr()), set.Snapshot().Backends(), len(cfg.backends) == 0)
-	logger.Info("proxy listening", "addr", ln.Addr().String(), "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len())
+	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot().Backends(), len(cfg.backends) == 0)
+	logger.Info("proxy listening", "addr", addrs.proxy, "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len())
 	if ready != nil {
-		ready(ln.Addr().String())
+		ready(addrs)
 	}
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
+	<-gctx.Done() // the signal, or a failure
 	logger.Info("shutting down", "timeout", shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	if adminSrv != nil {
+		err = errors.Join(err, adminSrv.Shutdown(sctx))
+	}
 	transport.CloseIdleConnections()
 	err = errors.Join(err, d.shutdown(sctx))
+	if ferr := g.Wait(); ferr != nil {
+		return errors.Join(ferr, err)
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// serveUntilShutdown serves srv on ln, and returns nil once srv is shut
+// down, or why it failed, naming the server what.
+func serveUntilShutdown(srv *http.Server, ln net.Listener, what string) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", what, err)
+	}
 	return nil
 }
 
@@ -181,10 +230,20 @@ func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-// printUsage tells the operator where the proxy listens, where it sends
-// traffic, and how to try it with curl.
-func printUsage(w io.Writer, cfg config, addr string, bs []*backend.Backend, demo bool) {
-	fmt.Fprintf(w, "stickyproxy listening on http://%s\nbackends:\n", addr)
+// printUsage tells the operator where the proxy listens (and its admin
+// API, if admin is not nil), where it sends traffic, and how to try it with
+// curl.
+func printUsage(w io.Writer, cfg config, proxy, admin net.Addr, bs []*backend.Backend, demo bool) {
+	addr := displayAddr(proxy)
+	fmt.Fprintf(w, "stickyproxy listening on http://%s\n", addr)
+	if admin != nil {
+		a := "http://" + displayAddr(admin)
+		fmt.Fprintf(w, "admin API on %s (curl -s %s/backends)\n", a, a)
+	}
+	if cfg.healthPath != "" {
+		fmt.Fprintf(w, "health checks: GET %s every %v\n", cfg.healthPath, cfg.healthInterval)
+	}
+	fmt.Fprintln(w, "backends:")
 	for _, b := range bs {
 		fmt.Fprintf(w, "  %-12s %s\n", b.ID(), b.URL())
 	}

@@ -45,6 +45,7 @@ func (s *syncBuffer) String() string {
 // proxy is a stickyproxy started in-process by a test.
 type proxy struct {
 	url            string
+	admin          string // the admin API's base URL, with -admin
 	stdout, stderr *syncBuffer
 	cancel         context.CancelFunc
 	done           chan int
@@ -56,14 +57,17 @@ func startProxy(t *testing.T, args ...string) *proxy {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	p := &proxy{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	addr := make(chan string, 1)
+	addrs := make(chan listening, 1)
 	go func() {
 		args := append([]string{"-listen", "127.0.0.1:0"}, args...)
-		p.done <- run(ctx, args, p.stdout, p.stderr, func(a string) { addr <- a })
+		p.done <- run(ctx, args, p.stdout, p.stderr, func(a listening) { addrs <- a })
 	}()
 	select {
-	case a := <-addr:
-		p.url = "http://" + a
+	case a := <-addrs:
+		p.url = "http://" + a.proxy
+		if a.admin != "" {
+			p.admin = "http://" + a.admin
+		}
 	case code := <-p.done:
 		t.Fatalf("run returned %d before serving; stderr:\n%s", code, p.stderr)
 	case <-time.After(10 * time.Second):
@@ -460,13 +464,17 @@ func TestRunExitStatus(t *testing.T) {
 		{"app cookie name the policy refuses", []string{"-policy", "appcookie", "-app-cookie", "a;b"}, 2, `"a;b"`, ""},
 		{"flag for another policy", []string{"-policy", "ip", "-query", "key"}, 2, "-query needs -policy query", ""},
 		{"address in use", []string{"-key", testKey, "-listen", busy.Addr().String()}, 1, "address already in use", ""},
+		{"admin address in use", []string{"-key", testKey, "-listen", "127.0.0.1:0", "-admin", busy.Addr().String()}, 1, "admin API: listen tcp " + busy.Addr().String(), ""},
+		{"bad -admin", []string{"-admin", "9090"}, 2, `"9090" for -admin`, ""},
+		{"-health-interval alone", []string{"-health-interval", "1s"}, 2, "-health-interval needs -health-path", ""},
+		{"zero -health-interval", []string{"-health-path", "/whoami", "-health-interval", "0s"}, 2, "must be positive", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			status := run(ctx, tt.args, &stdout, &stderr, func(string) { t.Error("proxy started") })
+			status := run(ctx, tt.args, &stdout, &stderr, func(listening) { t.Error("proxy started") })
 			assert.Equal(t, tt.status, status)
 			assert.Contains(t, stderr.String(), tt.stderr)
 			assert.Contains(t, stdout.String(), tt.stdout)
