@@ -5,11 +5,24 @@
 //
 //   - a [backend.Set]: the pool, its membership and each backend's state;
 //   - a [policy.Policy]: what binds a client to a backend (a signed cookie,
-//     for instance);
+//     an application's session cookie, a header key...);
 //   - a [balancer.Picker]: where a client that is not bound goes
-//     (least connections by default).
+//     (consistent hashing for requests with an affinity key, least
+//     connections for the others, by default).
 //
 // It forwards with [httputil.ReverseProxy], so streaming, trailers and
 // WebSocket upgrades behave as they do there, and it counts every request in
 // flight on its backend for the request's whole life.
+//
+// Around that core it does what an edge proxy must: a request bound to a
+// backend that no longer serves is placed again and re-bound (or answered
+// 503 with [WithStrictBinding]); a request whose backend cannot be reached
+// is retried on another when that is safe ([WithRetries]); transport
+// failures, and answers [WithFailureStatus] names, feed the set's passive
+// health checking; the policy's cookie is stripped before forwarding and
+// responses that set it are made private to shared caches; X-Forwarded-For
+// is extended only for trusted proxies ([WithTrustedProxies]); unbound
+// requests arriving together on one HTTP/2 connection share one binding; a
+// panic in a user's policy or picker is answered 500. Everything it decides
+// can be watched with an [backend.Observer] ([WithObserver]).
 package sticky
