@@ -1,0 +1,114 @@
+package metrics
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// BenchmarkObserve measures the hot path, one event kind at a time, for a
+// backend already seen: it must not allocate.
+func BenchmarkObserve(b *testing.B) {
+	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://127.0.0.1:1"}, {ID: "b", URL: "http://127.0.0.1:2"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, bb := set.Snapshot().Lookup("a"), set.Snapshot().Lookup("b")
+	events := []backend.Event{
+		{Kind: backend.EventPick, Backend: a},
+		{Kind: backend.EventBoundHit, Backend: a},
+		{Kind: backend.EventBind, Backend: a},
+		{Kind: backend.EventRedispatch, Backend: a, Prev: bb},
+		{Kind: backend.EventRetry, Backend: a, Prev: bb},
+		{Kind: backend.EventRejected, Reason: "forged"},
+		{Kind: backend.EventStateChange, Backend: a, From: backend.Healthy, To: backend.Unhealthy},
+	}
+	for _, e := range events {
+		b.Run(e.Kind.String(), func(b *testing.B) {
+			r := New(set)
+			r.Observe(e) // first sight
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Observe(e)
+			}
+		})
+	}
+	b.Run("bound_hit/parallel", func(b *testing.B) {
+		r := New(set)
+		e := backend.Event{Kind: backend.EventBoundHit, Backend: a}
+		r.Observe(e)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r.Observe(e)
+			}
+		})
+	})
+	b.Run("pick/parallel/16-backends", func(b *testing.B) {
+		cfgs := make([]backend.Config, 16)
+		for i := range cfgs {
+			cfgs[i] = backend.Config{ID: fmt.Sprintf("b%d", i), URL: fmt.Sprintf("http://127.0.0.1:%d", i+1)}
+		}
+		set, err := backend.NewSet(cfgs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bs := set.Snapshot().Backends()
+		r := New(set)
+		for _, x := range bs {
+			r.Observe(backend.Event{Kind: backend.EventPick, Backend: x})
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				r.Observe(backend.Event{Kind: backend.EventPick, Backend: bs[i%len(bs)]})
+				i++
+			}
+		})
+	})
+}
+
+// BenchmarkScrape measures serving each output for a set of 100 backends.
+func BenchmarkScrape(b *testing.B) {
+	cfgs := make([]backend.Config, 100)
+	for i := range cfgs {
+		cfgs[i] = backend.Config{ID: fmt.Sprintf("app%03d", i), URL: fmt.Sprintf("http://10.0.%d.%d:8080", i/250, i%250+1)}
+	}
+	set, err := backend.NewSet(cfgs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(set)
+	for _, x := range set.Snapshot().Backends() {
+		r.Observe(backend.Event{Kind: backend.EventPick, Backend: x})
+	}
+	for _, tt := range []struct {
+		name   string
+		h      http.Handler
+		target string
+	}{
+		{"metrics", r.Metrics(), "/metrics"},
+		{"status/json", r.Status(), "/status?format=json"},
+		{"status/html", r.Status(), "/status"},
+		{"expvar", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(r.Expvar().String())) }), "/"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, tt.target, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				tt.h.ServeHTTP(discard{}, req)
+			}
+		})
+	}
+}
+
+// discard is a ResponseWriter that throws the response away.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) WriteHeader(int)             {}

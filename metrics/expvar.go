@@ -1,0 +1,74 @@
+package metrics
+
+import "expvar"
+
+// Expvar returns r's numbers as an [expvar.Var] whose value is a JSON
+// object, computed each time it is read: per backend (by ID) the same
+// counters and gauges as [Recorder.Metrics], and the global counts. It is
+// not published: the caller does that, once, under a name of its choice:
+//
+//	expvar.Publish("affinity", rec.Expvar())
+func (r *Recorder) Expvar() expvar.Var {
+	return expvar.Func(func() any { return r.expvarValue() })
+}
+
+// expvarBackend is one backend in the expvar's JSON.
+type expvarBackend struct {
+	URL              string           `json:"url,omitempty"`
+	State            string           `json:"state"`
+	Weight           int64            `json:"weight"`
+	InFlight         int64            `json:"inflight"`
+	Requests         int64            `json:"requests"`
+	Picks            int64            `json:"picks"`
+	BoundHits        int64            `json:"bound_hits"`
+	Bindings         int64            `json:"bindings"`
+	RedispatchesTo   int64            `json:"redispatches_to"`
+	RedispatchesFrom int64            `json:"redispatches_from"`
+	RetriesTo        int64            `json:"retries_to"`
+	RetriesFrom      int64            `json:"retries_from"`
+	Drains           int64            `json:"drains"`
+	StateChanges     map[string]int64 `json:"state_changes"`
+}
+
+// expvarValue is the expvar's JSON.
+type expvarValue struct {
+	Backends         map[string]expvarBackend `json:"backends"`
+	FailOpen         bool                     `json:"fail_open"`
+	RejectedBindings map[string]int64         `json:"rejected_bindings"`
+	DrainEnds        map[string]int64         `json:"drain_ends"`
+	Panics           int64                    `json:"panics"`
+	UntrackedEvents  int64                    `json:"untracked_events"`
+}
+
+func (r *Recorder) expvarValue() expvarValue {
+	v := r.view(false)
+	out := expvarValue{
+		Backends:         make(map[string]expvarBackend, len(v.backends)),
+		FailOpen:         v.failOpen,
+		RejectedBindings: make(map[string]int64, len(v.rejected)),
+		DrainEnds:        make(map[string]int64, len(v.drainEnds)),
+		Panics:           v.panics,
+		UntrackedEvents:  v.untracked,
+	}
+	for i, n := range v.rejected {
+		out.RejectedBindings[rejectReasons[i]] = n
+	}
+	for i, n := range v.drainEnds {
+		out.DrainEnds[drainReasons[i]] = n
+	}
+	for i := range v.backends {
+		b := &v.backends[i]
+		eb := expvarBackend{
+			URL: b.url, State: b.stateName(v.watched), Weight: b.weight, InFlight: b.inflight,
+			Requests: b.requests, Picks: b.picks, BoundHits: b.boundHits, Bindings: b.binds,
+			RedispatchesTo: b.redispatchesTo, RedispatchesFrom: b.redispatchesFrom,
+			RetriesTo: b.retriesTo, RetriesFrom: b.retriesFrom, Drains: b.drains,
+			StateChanges: make(map[string]int64, len(states)),
+		}
+		for s, n := range b.stateChanges {
+			eb.StateChanges[states[s].String()] = n
+		}
+		out.Backends[b.id] = eb
+	}
+	return out
+}

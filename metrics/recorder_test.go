@@ -1,0 +1,225 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// backendOf returns the view of the backend id, failing if there is none.
+func backendOf(t *testing.T, v *view, id string) backendView {
+	t.Helper()
+	for _, b := range v.backends {
+		if b.id == id {
+			return b
+		}
+	}
+	t.Fatalf("no backend %q in the view", id)
+	return backendView{}
+}
+
+func TestObserveCounts(t *testing.T) {
+	set := newSet(t, "a", "b")
+	type counts struct {
+		picks, boundHits, binds, redisTo, redisFrom, retriesTo, retriesFrom, drains int64
+		toHealthy, toUnhealthy, toDraining                                          int64
+	}
+	read := func(b backendView) counts {
+		return counts{
+			b.picks, b.boundHits, b.binds, b.redispatchesTo, b.redispatchesFrom, b.retriesTo, b.retriesFrom, b.drains,
+			b.stateChanges[backend.Healthy], b.stateChanges[backend.Unhealthy], b.stateChanges[backend.Draining],
+		}
+	}
+	tests := []struct {
+		name   string
+		events []backend.Event
+		a, b   counts
+	}{
+		{"pick", []backend.Event{ev(set, backend.EventPick, "a", "")}, counts{picks: 1}, counts{}},
+		{"bound hit", []backend.Event{ev(set, backend.EventBoundHit, "b", ""), ev(set, backend.EventBoundHit, "b", "")}, counts{}, counts{boundHits: 2}},
+		{"bind", []backend.Event{ev(set, backend.EventBind, "a", "")}, counts{binds: 1}, counts{}},
+		{"redispatch counts both ends", []backend.Event{ev(set, backend.EventRedispatch, "b", "a")}, counts{redisFrom: 1}, counts{redisTo: 1}},
+		{"redispatch from nowhere", []backend.Event{ev(set, backend.EventRedispatch, "b", "")}, counts{}, counts{redisTo: 1}},
+		{"retry counts both ends", []backend.Event{ev(set, backend.EventRetry, "a", "b")}, counts{retriesTo: 1}, counts{retriesFrom: 1}},
+		{"state changes by destination", []backend.Event{
+			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("a"), From: backend.Healthy, To: backend.Unhealthy},
+			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("a"), From: backend.Unhealthy, To: backend.Healthy},
+			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("b"), From: backend.Healthy, To: backend.Draining},
+			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("b"), To: backend.State(7)}, // not a state: ignored
+		}, counts{toHealthy: 1, toUnhealthy: 1}, counts{toDraining: 1}},
+		{"drain start", []backend.Event{ev(set, backend.EventDrainStart, "b", "")}, counts{}, counts{drains: 1}},
+		{"events without a backend count nowhere", []backend.Event{{Kind: backend.EventPick}, {Kind: backend.EventBind}}, counts{}, counts{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := New(set)
+			for _, e := range tt.events {
+				r.Observe(e)
+			}
+			v := r.view(false)
+			assert.Equal(t, tt.a, read(backendOf(t, v, "a")), "a")
+			assert.Equal(t, tt.b, read(backendOf(t, v, "b")), "b")
+		})
+	}
+}
+
+func TestObserveReasons(t *testing.T) {
+	r := New(nil)
+	for _, reason := range []string{"malformed", "forged", "forged", "expired", "unknown", "unknown", "unknown", "surprise"} {
+		r.Observe(backend.Event{Kind: backend.EventRejected, Reason: reason})
+	}
+	for _, reason := range []string{"idle", "timeout", "undone", "removed", "removed", ""} {
+		r.Observe(backend.Event{Kind: backend.EventDrainEnd, Reason: reason})
+	}
+	r.Observe(backend.Event{Kind: backend.EventPanic, Reason: "runtime error: index out of range"})
+	v := r.view(false)
+	assert.Equal(t, [len(rejectReasons)]int64{1, 2, 1, 3, 1}, v.rejected, "malformed, forged, expired, unknown, other")
+	assert.Equal(t, [len(drainReasons)]int64{1, 1, 1, 2, 1}, v.drainEnds, "idle, timeout, undone, removed, other")
+	assert.Equal(t, int64(1), v.panics)
+	assert.Empty(t, v.backends, "no set, no backend events")
+}
+
+func TestView(t *testing.T) {
+	set := newSet(t, "b", "a", "c")
+	r := New(nil)
+	clk := withClock(r)
+	r.Observe(ev(set, backend.EventPick, "c", ""))
+
+	v := r.view(false)
+	require.Len(t, v.backends, 1, "without a set, only the backends seen")
+	assert.Equal(t, "unknown", v.backends[0].stateName(v.watched))
+
+	r.Watch(set)
+	require.NoError(t, set.SetState("b", backend.Draining))
+	b := set.Snapshot().Lookup("a")
+	require.True(t, b.Acquire())
+	t.Cleanup(b.Release)
+	v = r.view(false)
+	assert.True(t, start.Equal(v.at), "read at %v", v.at)
+	require.Len(t, v.backends, 3)
+	assert.Equal(t, []string{"a", "b", "c"}, []string{v.backends[0].id, v.backends[1].id, v.backends[2].id}, "sorted by ID")
+	a := backendOf(t, v, "a")
+	assert.Equal(t, "http://127.0.0.1:2", a.url)
+	assert.Equal(t, int64(1), a.inflight)
+	assert.Equal(t, int64(1), a.requests)
+	assert.Equal(t, int64(1), a.weight)
+	assert.Equal(t, "draining", backendOf(t, v, "b").stateName(v.watched))
+	assert.Equal(t, int64(1), backendOf(t, v, "c").picks)
+
+	_, err := set.Remove("c")
+	require.NoError(t, err)
+	clk.add(time.Second)
+	v = r.view(false)
+	assert.Equal(t, "removed", backendOf(t, v, "c").stateName(v.watched), "kept, for a while, once it left")
+	assert.Equal(t, int64(1), backendOf(t, v, "c").picks)
+}
+
+func TestWindows(t *testing.T) {
+	set := newSet(t, "a", "b")
+	r := New(set)
+	clk := withClock(r)
+	// Second 0: 3 requests on a, one of them bound; second 2: 1
+	// redispatched to b and 1 retried onto a.
+	for _, e := range []backend.Event{
+		ev(set, backend.EventPick, "a", ""), ev(set, backend.EventPick, "a", ""), ev(set, backend.EventBoundHit, "a", ""),
+		ev(set, backend.EventBind, "a", ""), ev(set, backend.EventBind, "a", ""),
+	} {
+		r.Observe(e)
+	}
+	clk.add(2 * time.Second)
+	r.Observe(ev(set, backend.EventRedispatch, "b", "a"))
+	r.Observe(ev(set, backend.EventRetry, "a", "b"))
+	r.Observe(ev(set, backend.EventBind, "b", ""))
+
+	clk.add(time.Second) // second 3: seconds 0 to 2 are complete
+	v := r.view(true)
+	a, b := backendOf(t, v, "a"), backendOf(t, v, "b")
+	require.Len(t, a.rps, rpsWindow)
+	assert.Equal(t, []int64{3, 0, 1}, a.rps[rpsWindow-3:], "a: the last three whole seconds")
+	assert.Equal(t, []int64{0, 0, 1}, b.rps[rpsWindow-3:])
+	assert.Equal(t, int64(2), a.bindsLastMinute)
+	assert.Equal(t, int64(1), b.bindsLastMinute)
+	assert.Equal(t, int64(1), a.errors(), "a: redispatched away once")
+	assert.Equal(t, int64(1), b.errors(), "b: retried away once")
+
+	clk.add(58 * time.Second) // second 61: second 0 is out of the minute
+	v = r.view(true)
+	assert.Zero(t, backendOf(t, v, "a").bindsLastMinute)
+	assert.Equal(t, int64(1), backendOf(t, v, "b").bindsLastMinute)
+	assert.Equal(t, int64(3), backendOf(t, v, "a").rps[rpsWindow-61], "still in the five minutes")
+
+	clk.add(5 * time.Minute)
+	v = r.view(true)
+	assert.Equal(t, make([]int64, rpsWindow), backendOf(t, v, "a").rps, "five minutes later, all quiet")
+	a = backendOf(t, v, "a")
+	assert.Equal(t, [2]int64{2, 1}, [2]int64{a.picks, a.boundHits}, "totals are kept")
+}
+
+func TestForget(t *testing.T) {
+	tests := []struct {
+		name    string
+		watch   bool
+		remove  bool          // remove "a" from the set
+		wait    time.Duration // after the last event
+		forgets bool
+	}{
+		{"member, idle for long", true, false, time.Hour, false},
+		{"left the set, recently", true, true, DefaultForgetAfter - time.Second, false},
+		{"left the set, long ago", true, true, DefaultForgetAfter + time.Second, true},
+		{"no set, seen recently", false, false, DefaultForgetAfter - time.Second, false},
+		{"no set, not seen for long", false, false, DefaultForgetAfter + time.Second, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := newSet(t, "a", "b")
+			r := New(nil)
+			clk := withClock(r)
+			if tt.watch {
+				r.Watch(set)
+			}
+			r.Observe(ev(set, backend.EventPick, "a", ""))
+			if tt.remove {
+				_, err := set.Remove("a")
+				require.NoError(t, err)
+			}
+			clk.add(tt.wait)
+			r.view(false)
+			_, kept := (*r.byID.Load())["a"]
+			assert.Equal(t, !tt.forgets, kept)
+		})
+	}
+}
+
+func TestMaxBackends(t *testing.T) {
+	set := newSet(t, "a", "b", "c")
+	r := New(nil, WithMaxBackends(2), WithForgetAfter(time.Minute))
+	clk := withClock(r)
+	for _, id := range []string{"a", "b", "c", "c"} {
+		r.Observe(ev(set, backend.EventPick, id, ""))
+	}
+	v := r.view(false)
+	assert.Len(t, v.backends, 2, "capped")
+	assert.Equal(t, int64(2), v.untracked, "the events about c")
+
+	clk.add(30 * time.Second)
+	r.Observe(ev(set, backend.EventPick, "b", "")) // a is idle, b is not
+	clk.add(31 * time.Second)
+	r.Observe(ev(set, backend.EventPick, "c", "")) // a is forgotten to make room
+	v = r.view(false)
+	assert.Equal(t, []string{"b", "c"}, []string{v.backends[0].id, v.backends[1].id})
+	assert.Equal(t, int64(1), backendOf(t, v, "c").picks)
+	assert.Equal(t, int64(2), v.untracked)
+}
+
+func TestOptionDefaults(t *testing.T) {
+	r := New(nil, WithMaxBackends(0), WithForgetAfter(-time.Second))
+	assert.Equal(t, DefaultMaxBackends, r.maxBackends)
+	assert.Equal(t, DefaultForgetAfter, r.forgetAfter)
+	r = New(nil, WithMaxBackends(5), WithForgetAfter(time.Second))
+	assert.Equal(t, 5, r.maxBackends)
+	assert.Equal(t, time.Second, r.forgetAfter)
+}

@@ -1,0 +1,152 @@
+package metrics
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Status returns a handler serving the status page to GET and HEAD
+// requests: a table of the backends (state, weight, in-flight, requests,
+// errors, bindings made in the last minute) and a chart of their requests
+// per second over the last five minutes, as HTML without JavaScript that
+// refreshes itself every 5 seconds. The table is <table id="backends">,
+// the chart <svg id="rps-chart">.
+//
+// With ?format=json, or an Accept header that names application/json
+// before text/html, it serves the same numbers as JSON:
+//
+//	{"backends": [{"id": "app1", "url": "http://10.0.0.1:8080", "state": "healthy",
+//	               "weight": 1, "inflight": 0, "requests": 42, "errors": 0,
+//	               "bindings_last_minute": 3, "rps": [0, 1, ...]}],
+//	 "fail_open": false, "generated_at": "2025-01-02T15:04:05Z"}
+//
+// rps holds 300 counts, oldest first: the requests placed on the backend
+// in each of the 300 whole seconds before generated_at's. errors counts
+// the requests that failed over from the backend: retried elsewhere after
+// a transport error, or redispatched because it no longer served its
+// clients. Backends are sorted by ID; those that left the watched set are
+// listed, as "removed", until their counters are forgotten (see
+// [WithForgetAfter]). The handler is safe for concurrent use.
+func (r *Recorder) Status() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		v := r.view(true)
+		var buf bytes.Buffer
+		var err error
+		if wantsJSON(req) {
+			w.Header().Set("Content-Type", "application/json")
+			err = json.NewEncoder(&buf).Encode(statusJSON(v))
+		} else {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			err = statusTemplate.Execute(&buf, statusData(v))
+		}
+		if err != nil { // a bug: the data is ours
+			http.Error(w, "500 internal server error: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Vary", "Accept")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+		w.Write(buf.Bytes()) // an error means the client left: nothing to do
+	})
+}
+
+// wantsJSON reports whether req asks for JSON: ?format=json, or an Accept
+// header naming application/json before any HTML type. Quality values
+// are not weighed.
+func wantsJSON(req *http.Request) bool {
+	switch req.URL.Query().Get("format") {
+	case "json":
+		return true
+	case "html":
+		return false
+	}
+	for part := range strings.SplitSeq(req.Header.Get("Accept"), ",") {
+		typ, _, _ := strings.Cut(part, ";")
+		switch strings.ToLower(strings.TrimSpace(typ)) {
+		case "application/json":
+			return true
+		case "text/html", "application/xhtml+xml":
+			return false
+		}
+	}
+	return false
+}
+
+// statusBackend is one backend in the status JSON.
+type statusBackend struct {
+	ID                 string  `json:"id"`
+	URL                string  `json:"url"`
+	State              string  `json:"state"`
+	Weight             int64   `json:"weight"`
+	InFlight           int64   `json:"inflight"`
+	Requests           int64   `json:"requests"`
+	Errors             int64   `json:"errors"`
+	BindingsLastMinute int64   `json:"bindings_last_minute"`
+	RPS                []int64 `json:"rps"`
+}
+
+// statusPage is the status JSON.
+type statusPage struct {
+	Backends    []statusBackend `json:"backends"`
+	FailOpen    bool            `json:"fail_open"`
+	GeneratedAt time.Time       `json:"generated_at"`
+}
+
+func statusJSON(v *view) statusPage {
+	p := statusPage{Backends: make([]statusBackend, len(v.backends)), FailOpen: v.failOpen, GeneratedAt: v.at.UTC()}
+	for i := range v.backends {
+		b := &v.backends[i]
+		p.Backends[i] = statusBackend{
+			ID: b.id, URL: b.url, State: b.stateName(v.watched), Weight: b.weight,
+			InFlight: b.inflight, Requests: b.requests, Errors: b.errors(),
+			BindingsLastMinute: b.bindsLastMinute, RPS: b.rps,
+		}
+	}
+	return p
+}
+
+//go:embed status.html
+var statusHTML string
+
+var statusTemplate = template.Must(template.New("status").Parse(statusHTML))
+
+// statusRow is one row of the status page's table.
+type statusRow struct {
+	B     statusBackend
+	Color string // of its line in the chart; empty if not drawn
+}
+
+// statusView is the status page's template data.
+type statusView struct {
+	Rows        []statusRow
+	FailOpen    bool
+	GeneratedAt string
+	Chart       chart
+}
+
+func statusData(v *view) statusView {
+	c, colors := newChart(v)
+	p := statusJSON(v)
+	sv := statusView{
+		Rows:        make([]statusRow, len(p.Backends)),
+		FailOpen:    p.FailOpen,
+		GeneratedAt: p.GeneratedAt.Format(time.RFC3339),
+		Chart:       c,
+	}
+	for i, b := range p.Backends {
+		sv.Rows[i] = statusRow{B: b, Color: colors[i]}
+	}
+	return sv
+}
