@@ -30,6 +30,11 @@ const (
 	// EventPanic: a user-supplied policy or picker panicked while serving a
 	// request; Reason holds the panic value, formatted.
 	EventPanic
+	// EventFailure: a request to Backend failed, as reported for passive
+	// health checking; Reason is "transport" (it could not be reached or
+	// did not answer) or "status" (an answer the handler counts as a
+	// failure).
+	EventFailure
 )
 
 var eventNames = [...]string{
@@ -43,6 +48,7 @@ var eventNames = [...]string{
 	EventDrainStart:  "drain_start",
 	EventDrainEnd:    "drain_end",
 	EventPanic:       "panic",
+	EventFailure:     "failure",
 }
 
 // String returns the kind's name in snake case, as metrics label it.
@@ -66,7 +72,8 @@ type Event struct {
 	Prev *Backend
 	// From and To are the states of an EventStateChange.
 	From, To State
-	// Reason qualifies EventRejected, EventDrainEnd and EventPanic.
+	// Reason qualifies EventRejected, EventDrainEnd, EventPanic and
+	// EventFailure.
 	Reason string
 }
 

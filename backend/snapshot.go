@@ -1,6 +1,11 @@
 package backend
 
-import "sync/atomic"
+import (
+	"maps"
+	"math"
+	"sync/atomic"
+	"time"
+)
 
 // Snapshot is an immutable view of a [Set]'s membership at one moment. It is
 // safe for concurrent use; the slices it returns are shared and must not be
@@ -15,38 +20,119 @@ type Snapshot struct {
 	version  uint64
 	all      []*Backend
 	routable []*Backend
-	byID     map[string]*Backend
-	weight   int64 // total weight of the routable members
+	byID     map[string]int // index in all; shared by snapshots with the same members
+	routes   []uint64       // bit i is set if all[i] is in routable
+	weight   int64          // total weight of the routable members
 	failOpen bool
 	total    *atomic.Int64 // the set's in-flight count
+
+	// rampEnd is when the last ramp of a routable member that was running
+	// at publication ends, in Unix nanoseconds: 0 once it has ended or if
+	// there was none; math.MaxInt64 if a member's ramp may start while s
+	// is in use, because s fails open or has been superseded. See Ramping.
+	rampEnd atomic.Int64
 }
 
-// newSnapshot returns the snapshot of members all, numbered version.
+// newSnapshot returns the snapshot of members all, numbered version. The
+// caller holds set.mu, or publishes the zero set's empty snapshot.
 func (set *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
 	s := &Snapshot{
-		version: version,
-		all:     all,
-		byID:    make(map[string]*Backend, len(all)),
-		total:   &set.inflight,
+		version:  version,
+		all:      all,
+		routable: make([]*Backend, 0, len(all)),
+		byID:     set.index(all),
+		routes:   make([]uint64, (len(all)+63)/64),
+		total:    &set.inflight,
 	}
-	for _, b := range all {
-		s.byID[b.id] = b
+	for i, b := range all {
 		if b.Routable() {
-			s.routable = append(s.routable, b)
+			s.route(i)
 		}
 	}
 	if len(s.routable) == 0 && !set.failClosed {
-		for _, b := range all {
+		for i, b := range all {
 			if b.State() == Unhealthy {
-				s.routable = append(s.routable, b)
+				s.route(i)
 			}
 		}
 		s.failOpen = len(s.routable) > 0
 	}
+	var rampEnd int64
 	for _, b := range s.routable {
 		s.weight += b.weight
+		rampEnd = max(rampEnd, b.ramp.endNs.Load())
+	}
+	if s.failOpen && set.slowStart > 0 {
+		// An unhealthy member that recovers starts its ramp before the
+		// snapshot that says so is published.
+		rampEnd = math.MaxInt64
+	}
+	s.rampEnd.Store(rampEnd)
+	if old := set.cur.Load(); old != nil {
+		// A member old routes to may go down and come back, ramping, once
+		// s is published: old no longer knows.
+		old.rampEnd.Store(math.MaxInt64)
 	}
 	return s
+}
+
+// route adds s.all[i] to the routable members.
+func (s *Snapshot) route(i int) {
+	s.routable = append(s.routable, s.all[i])
+	s.routes[i/64] |= 1 << (i % 64)
+}
+
+// index returns the map from the IDs of all to their indices in all. It
+// shares the current snapshot's map when the members are the same (a state
+// change), and clones it when all adds one member at the end or removes
+// one: cheaper than building one from scratch, which it does otherwise.
+func (set *Set) index(all []*Backend) map[string]int {
+	if old := set.cur.Load(); old != nil {
+		prev := old.all
+		switch len(all) - len(prev) {
+		case 0:
+			if same(all, prev) {
+				return old.byID
+			}
+		case 1:
+			if n := len(prev); same(all[:n], prev) {
+				m := maps.Clone(old.byID)
+				m[all[n].id] = n
+				return m
+			}
+		case -1:
+			i := 0
+			for i < len(all) && all[i] == prev[i] {
+				i++
+			}
+			if same(all[i:], prev[i+1:]) {
+				m := maps.Clone(old.byID)
+				delete(m, prev[i].id)
+				for j := i; j < len(all); j++ {
+					m[all[j].id] = j
+				}
+				return m
+			}
+		}
+	}
+	m := make(map[string]int, len(all))
+	for i, b := range all {
+		m[b.id] = i
+	}
+	return m
+}
+
+// same reports whether a and b hold the same backends in the same order.
+func same(a, b []*Backend) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Version increases with every change to the set. Two snapshots of one set
@@ -61,6 +147,17 @@ func (s *Snapshot) Backends() []*Backend { return s.all }
 // open (see [WithFailOpen]), the unhealthy ones. A picker chooses among
 // these.
 func (s *Snapshot) Routable() []*Backend { return s.routable }
+
+// Routes reports whether b is one of [Snapshot.Routable], in constant time
+// and without allocating. Like Routable, it is fixed when the snapshot is
+// published.
+func (s *Snapshot) Routes(b *Backend) bool {
+	i, ok := s.byID[b.id]
+	return ok && s.all[i] == b && s.routes[i/64]&(1<<(i%64)) != 0
+}
+
+// Weight returns the total weight of the routable members.
+func (s *Snapshot) Weight() int64 { return s.weight }
 
 // FailOpen reports whether no member was healthy and the snapshot routes to
 // unhealthy ones instead.
@@ -85,6 +182,29 @@ func (s *Snapshot) EffectiveInFlight(b *Backend) int64 {
 	return n + (left*total*b.weight+999*s.weight)/(1000*s.weight)
 }
 
+// Ramping reports whether a member of [Snapshot.Routable] may be in slow
+// start now. When it reports false, [Snapshot.EffectiveInFlight] of every
+// routable member is its [Backend.InFlight], so a load-aware picker may
+// read InFlight alone. It errs only the other way: it reports true until
+// the ramps that were running when s was published have ended, and for a
+// snapshot that has been superseded or fails open, since a member it routes
+// to may then start ramping without s showing it. It costs an atomic load,
+// and a clock read while those ramps have not been seen to end.
+func (s *Snapshot) Ramping() bool {
+	return s.rampEnd.Load() != 0 && s.ramps()
+}
+
+// ramps reports whether the ramps that were running when s was published
+// may still be, and notes when they have ended.
+func (s *Snapshot) ramps() bool {
+	end := s.rampEnd.Load()
+	if end == math.MaxInt64 || end != 0 && time.Now().UnixNano() < end {
+		return true
+	}
+	s.rampEnd.CompareAndSwap(end, 0) // ramps that ended stay ended
+	return false
+}
+
 // Serves reports whether b serves the clients bound to it, as seen from s:
 // it is healthy or draining, or the snapshot fails open and b is unhealthy.
 func (s *Snapshot) Serves(b *Backend) bool {
@@ -92,7 +212,12 @@ func (s *Snapshot) Serves(b *Backend) bool {
 }
 
 // Lookup returns the member with the given ID, or nil.
-func (s *Snapshot) Lookup(id string) *Backend { return s.byID[id] }
+func (s *Snapshot) Lookup(id string) *Backend {
+	if i, ok := s.byID[id]; ok {
+		return s.all[i]
+	}
+	return nil
+}
 
 // Len returns the number of members.
 func (s *Snapshot) Len() int { return len(s.all) }

@@ -222,9 +222,7 @@ func parseSample(t *testing.T, line, where string) (string, [][2]string, float64
 			require.Less(t, j, len(rest), "%s: unterminated label value", where)
 			labels = append(labels, [2]string{ln, val.String()})
 			rest = rest[j+1:]
-			if strings.HasPrefix(rest, ",") {
-				rest = rest[1:]
-			}
+			rest = strings.TrimPrefix(rest, ",")
 		}
 		require.True(t, strings.HasPrefix(rest, "}"), "%s: unterminated labels", where)
 		rest = rest[1:]

@@ -62,6 +62,8 @@ var perBackendMetrics = [...]perBackend{
 		func(b *backendView) int64 { return b.retriesFrom }},
 	{"affinity_drains_total", "counter", "Drains of the backend started.", false,
 		func(b *backendView) int64 { return b.drains }},
+	{"affinity_failures_total", "counter", "Requests to the backend that failed, as passive health checking counts them.", false,
+		func(b *backendView) int64 { return b.failures }},
 }
 
 // expositionSize estimates the length of v's exposition, so that its

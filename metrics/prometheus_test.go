@@ -37,6 +37,7 @@ func TestMetrics(t *testing.T) {
 		ev(set, backend.EventBind, "app1", ""), ev(set, backend.EventBind, "app2", ""),
 		ev(set, backend.EventRedispatch, "app2", "app1"),
 		ev(set, backend.EventRetry, "app3", "app2"),
+		ev(set, backend.EventFailure, "app2", ""), ev(set, backend.EventFailure, "app2", ""),
 		{Kind: backend.EventRejected, Reason: "forged"},
 		{Kind: backend.EventPanic, Reason: "boom"},
 	}
@@ -80,6 +81,8 @@ func TestMetrics(t *testing.T) {
 		{"affinity_retries_from_total", []string{"backend", "app2"}, 1},
 		{"affinity_state_changes_total", []string{"backend", "app3", "to", "unhealthy"}, 0},
 		{"affinity_drains_total", []string{"backend", "app1"}, 0},
+		{"affinity_failures_total", []string{"backend", "app2"}, 2},
+		{"affinity_failures_total", []string{"backend", "app1"}, 0},
 		{"affinity_drain_ends_total", []string{"reason", "idle"}, 1},
 		{"affinity_rejected_bindings_total", []string{"reason", "forged"}, 1},
 		{"affinity_rejected_bindings_total", []string{"reason", "malformed"}, 0},
@@ -91,7 +94,7 @@ func TestMetrics(t *testing.T) {
 			assert.Equal(t, tt.want, p.get(t, tt.name, tt.labels...))
 		})
 	}
-	assert.Len(t, p.families, 18)
+	assert.Len(t, p.families, 19)
 
 	t.Run("deterministic, sorted by backend", func(t *testing.T) {
 		_, again := scrape(t, r.Metrics(), "/metrics")

@@ -71,6 +71,7 @@ type counters struct {
 	redispatchesTo, redispatchesFrom atomic.Int64
 	retriesTo, retriesFrom           atomic.Int64
 	drains                           atomic.Int64
+	failures                         atomic.Int64
 	stateChanges                     [len(states)]atomic.Int64
 	seen                             atomic.Int64 // Unix second of the last event
 	requests                         series       // requests placed, per second
@@ -180,6 +181,8 @@ func (r *Recorder) Observe(e backend.Event) {
 		}
 	case backend.EventDrainStart:
 		c.drains.Add(1)
+	case backend.EventFailure:
+		c.failures.Add(1)
 	}
 }
 

@@ -38,6 +38,7 @@ type backendView struct {
 	redispatchesTo, redispatchesFrom int64
 	retriesTo, retriesFrom           int64
 	drains                           int64
+	failures                         int64
 	stateChanges                     [len(states)]int64
 	bindsLastMinute                  int64
 	rps                              []int64 // the last rpsWindow complete seconds, oldest first; with series only
@@ -105,6 +106,7 @@ func (r *Recorder) view(withSeries bool) *view {
 		bv.picks, bv.boundHits, bv.binds = c.picks.Load(), c.boundHits.Load(), c.binds.Load()
 		bv.redispatchesTo, bv.redispatchesFrom = c.redispatchesTo.Load(), c.redispatchesFrom.Load()
 		bv.retriesTo, bv.retriesFrom = c.retriesTo.Load(), c.retriesFrom.Load()
+		bv.failures = c.failures.Load()
 		bv.drains = c.drains.Load()
 		for s := range bv.stateChanges {
 			bv.stateChanges[s] = c.stateChanges[s].Load()

@@ -282,6 +282,7 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	}
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
 		x.backend.ReportFailure()
+		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "status"})
 	} else {
 		x.backend.ReportSuccess()
 	}

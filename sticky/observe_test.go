@@ -74,7 +74,9 @@ func TestObserverSeesWhatHappens(t *testing.T) {
 	for range 2 { // round robin: one of the two meets app1 first
 		get(t, newClient(t, false), base+"/whoami")
 	}
-	assert.Contains(t, rec.take(), "retry app1->app2", "unreachable backend")
+	ev := rec.take()
+	assert.Contains(t, ev, "failure app1 (transport)", "unreachable backend")
+	assert.Contains(t, ev, "retry app1->app2", "unreachable backend")
 }
 
 func TestPanickingPickerAnswers500(t *testing.T) {

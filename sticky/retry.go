@@ -36,6 +36,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err // the client left: not the backend's fault
 		}
 		x.backend.ReportFailure()
+		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "transport"})
 		if deadline.IsZero() {
 			deadline = time.Now().Add(h.retryWithin)
 		}
