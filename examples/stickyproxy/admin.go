@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/metrics"
 )
 
 const (
@@ -41,8 +42,11 @@ type admin struct {
 // cross-origin request from a browser, 404 for an unknown path or ID, 405
 // (with Allow) for a wrong method, 409 for a duplicate ID, 413 for a body
 // over 64 KiB.
-func newAdmin(set *backend.Set, logger *slog.Logger) http.Handler {
+func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger) http.Handler {
 	a := &admin{set: set, logger: logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+	// The status page and the Prometheus metrics.
+	a.mux.Handle("GET /{$}", rec.Status())
+	a.mux.Handle("GET /metrics", rec.Metrics())
 	// Each path has its methods' handlers, then a handler for the other
 	// methods: the mux prefers a pattern with a method to one without.
 	a.mux.HandleFunc("GET /backends", a.list)

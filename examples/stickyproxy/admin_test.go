@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/metrics"
 )
 
 // newTestAdmin returns a set of two backends, app1 and app2 (weight 3),
@@ -29,7 +30,7 @@ func newTestAdmin(t *testing.T) (*backend.Set, http.Handler) {
 			set.Remove(b.ID())
 		}
 	})
-	return set, newAdmin(set, slog.New(slog.DiscardHandler))
+	return set, newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler))
 }
 
 // adminDo sends method path with body, and the header given as name,
@@ -167,8 +168,15 @@ func TestAdmin(t *testing.T) {
 		{name: "POST /backends/{id}", method: "POST", path: "/backends/app1", body: "{}", status: 405, allow: "GET, HEAD, DELETE", want: "method POST"},
 		{name: "PATCH /backends/{id}", method: "PATCH", path: "/backends/app9", status: 405, allow: "GET, HEAD, DELETE", want: "method PATCH"},
 		{name: "GET /backends/{id}/drain", method: "GET", path: "/backends/app1/drain", status: 405, allow: "POST", want: "method GET"},
-		{name: "unknown path", method: "GET", path: "/metrics", status: 404, want: `no such path "/metrics"`},
-		{name: "root", method: "GET", path: "/", status: 404, want: "no such path"},
+		{name: "unknown path", method: "GET", path: "/nope", status: 404, want: `no such path "/nope"`},
+		{name: "status page", method: "GET", path: "/", status: 200, check: func(t *testing.T, _ *backend.Set, rec *httptest.ResponseRecorder) {
+			assert.Contains(t, rec.Header().Get("Content-Type"), "text/html")
+			assert.Contains(t, rec.Body.String(), `<table id="backends">`)
+			assert.Contains(t, rec.Body.String(), `data-backend="app1"`)
+		}},
+		{name: "metrics", method: "GET", path: "/metrics", status: 200, check: func(t *testing.T, _ *backend.Set, rec *httptest.ResponseRecorder) {
+			assert.Contains(t, rec.Body.String(), `affinity_backend_inflight{backend="app1"} 0`)
+		}},
 		{name: "trailing slash", method: "GET", path: "/backends/", status: 404, want: "no such path"},
 		{name: "below drain", method: "POST", path: "/backends/app1/drain/now", status: 404, want: "no such path"},
 	}
@@ -246,7 +254,7 @@ func TestAdminShowsState(t *testing.T) {
 }
 
 func TestAdminListsNoBackendsAsEmptyArray(t *testing.T) {
-	rec := adminDo(newAdmin(&backend.Set{}, slog.New(slog.DiscardHandler)), "GET", "/backends", "")
+	rec := adminDo(newAdmin(&backend.Set{}, metrics.New(nil), slog.New(slog.DiscardHandler)), "GET", "/backends", "")
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "[]\n", rec.Body.String())
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/metrics"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 
@@ -143,10 +144,14 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 		}
 		defer d.close() // after the graceful shutdown below: a no-op
 	}
-	set, err := backend.NewSet(backends, backend.WithLogger(logger))
+	// One recorder sees the set's events and the handler's: it serves the
+	// status page and /metrics on the admin listener.
+	rec := metrics.New(nil)
+	set, err := backend.NewSet(backends, backend.WithLogger(logger), backend.WithObserver(rec))
 	if err != nil {
 		return err
 	}
+	rec.Watch(set)
 	picker, err := newPicker(cfg)
 	if err != nil {
 		return err
@@ -155,6 +160,7 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	h, err := sticky.New(set, pol,
 		sticky.WithPicker(picker),
 		sticky.WithTransport(transport),
+		sticky.WithObserver(rec),
 		sticky.WithLogger(logger))
 	if err != nil {
 		return err
@@ -168,7 +174,7 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 		addrs     = listening{proxy: ln.Addr().String()}
 	)
 	if adminLn != nil {
-		adminSrv, adminAddr = newServer(newAdmin(set, logger), logger), adminLn.Addr()
+		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger), logger), adminLn.Addr()
 		g.Go(func() error { return serveUntilShutdown(adminSrv, adminLn, "admin API") })
 		addrs.admin = adminAddr.String()
 		logger.Info("admin API listening", "addr", addrs.admin)
