@@ -33,7 +33,14 @@ type Info struct {
 // nor allocate. It returns one of info.Snapshot.Routable(), or ErrNoBackend
 // when that is empty. Load accounting is the caller's: the handler counts
 // the request in flight on the returned backend until it is done, so
-// [backend.Backend.InFlight] is live.
+// [backend.Backend.InFlight] is live. A load-aware picker should weigh
+// loads with info.Snapshot.EffectiveInFlight(b), which is InFlight plus the
+// slow-start allowance of a backend that has just joined or recovered.
+//
+// A picker given to the handler replaces the default [ConsistentHash], and
+// with it the hashing of affinity keys (info.Keyed): to keep key
+// stickiness with a picker of your own for the other requests, use
+// NewConsistentHash(WithFallback(yours)).
 type Picker interface {
 	Pick(info Info) (*backend.Backend, error)
 }
