@@ -37,6 +37,14 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// Limits on what a client may cost the servers: a client that has not sent
+// its request's header within readHeaderTimeout is cut off (slowloris), and
+// one whose header is over maxHeaderBytes gets 431. A variable so that a
+// test can shorten it.
+var readHeaderTimeout = 10 * time.Second
+
+const maxHeaderBytes = 64 << 10
+
 // shutdownTimeout bounds how long a graceful shutdown waits for requests
 // in flight.
 const shutdownTimeout = 10 * time.Second
@@ -229,9 +237,9 @@ func serveUntilShutdown(srv *http.Server, ln net.Listener, what string) error {
 func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
