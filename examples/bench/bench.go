@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// readyTimeout bounds every wait that is not a run's load: for a helper to
+// start, for a probe, for a process to exit.
+const readyTimeout = 10 * time.Second
+
+// numBackends is how many backends the proxies spread requests over.
+const numBackends = 3
+
+// bench runs the benchmark cfg describes and collects its runs.
+type bench struct {
+	cfg      config
+	launch   launcher
+	progress io.Writer
+	rep      *report
+
+	proxyCPU, loadCPU string // CPU numbers for taskset; "" when not pinning
+	proxyCore         int    // proxyCPU as a number; -1 when not pinning
+	wrk               string // wrk's path when wrk generates the load
+	wrkThreads        int
+	dir               string // temporary: wrk's scripts
+
+	backends string // the backends' URLs, comma-separated
+	key      string // the sticky cookie's signing key, hex: the same for every sticky proxy
+	cookie   string // a Cookie header binding to a backend, for the bound scenario
+	done     int    // runs done
+}
+
+// runBench runs the benchmark and returns its report. It kills every
+// process it started before it returns, also when ctx is done first.
+func runBench(ctx context.Context, cfg config, progress io.Writer) (*report, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: cfg, launch: launcher{exe: exe}, progress: progress, proxyCore: -1}
+	b.rep = &report{
+		Machine: describeMachine(),
+		Setup: setup{
+			Command:   commandLine(os.Args[0], cfg.args),
+			Levels:    cfg.levels,
+			Rounds:    cfg.rounds,
+			Warmup:    cfg.warmup,
+			Duration:  cfg.duration,
+			Backends:  numBackends,
+			BodySize:  bodySize,
+			LoadStart: loadAverage(),
+		},
+	}
+	b.choosePinning()
+	if err := b.chooseGenerator(ctx); err != nil {
+		return nil, err
+	}
+	if b.dir, err = os.MkdirTemp("", "affinity-bench-"); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(b.dir)
+	if cfg.cpuprofile != "" {
+		if err := os.MkdirAll(cfg.cpuprofile, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	b.key = hex.EncodeToString(key)
+
+	backends, err := b.launch.start(ctx, b.loadCPU, exe, "-role", roleBackends, "-n", strconv.Itoa(numBackends))
+	if err != nil {
+		return nil, err
+	}
+	defer backends.stop()
+	if b.backends, err = backends.line(ctx, "ready ", readyTimeout); err != nil {
+		return nil, err
+	}
+	if b.cookie, err = b.fetchCookie(ctx); err != nil {
+		return nil, fmt.Errorf("fetching a sticky cookie: %w", err)
+	}
+
+	fmt.Fprintf(progress, "bench: %d runs, about %v; %s; %s\n", cfg.runs(), cfg.estimate().Round(time.Second), b.rep.Setup.Generator, b.rep.Setup.Pinning)
+	for _, sc := range cfg.scenarios {
+		res := scenarioResult{Name: sc, Description: scenarioText[sc]}
+		for _, conns := range cfg.levels {
+			lv := level{Conns: conns}
+			for round := 1; round <= cfg.rounds; round++ {
+				for _, mode := range []string{modeBaseline, modeSticky} {
+					r, err := b.once(ctx, sc, conns, mode, round)
+					if err != nil {
+						return nil, fmt.Errorf("%s c=%d %s round %d: %w", sc, conns, mode, round, err)
+					}
+					lv.Runs = append(lv.Runs, r)
+				}
+			}
+			lv.summarize()
+			res.Levels = append(res.Levels, lv)
+		}
+		b.rep.Scenarios = append(b.rep.Scenarios, res)
+	}
+	b.rep.Setup.LoadEnd = loadAverage()
+	b.rep.addNotes()
+	return b.rep, nil
+}
+
+// choosePinning decides where the processes run: the proxies on one CPU,
+// the backends and the load generator on another, when taskset is there and
+// this process may use two CPUs.
+func (b *bench) choosePinning() {
+	s := &b.rep.Setup
+	unpinned := func(why string) {
+		s.Pinning = "not pinned (" + why + ")"
+		b.rep.Notes = append(b.rep.Notes, "not pinned: the proxy, the backends and the load generator share the CPUs, so ratios swing by ±20% unpinned on 2 cores")
+	}
+	if !b.cfg.pin {
+		unpinned("-pin=false")
+		return
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		unpinned("no taskset on PATH")
+		return
+	}
+	cpus := allowedCPUs()
+	if cpus == nil && runtime.NumCPU() >= 2 {
+		cpus = []int{0, 1}
+	}
+	if len(cpus) < 2 {
+		unpinned("one CPU")
+		return
+	}
+	b.launch.taskset = taskset
+	b.proxyCore = cpus[0]
+	b.proxyCPU, b.loadCPU = strconv.Itoa(cpus[0]), strconv.Itoa(cpus[1])
+	s.Pinned = true
+	s.Pinning = fmt.Sprintf("proxy pinned to CPU %s, backends and load generator to CPU %s (taskset)", b.proxyCPU, b.loadCPU)
+}
+
+// chooseGenerator decides what generates the load: wrk when -gen says so,
+// or -gen is auto and wrk is on PATH and can run for -d and -warmup.
+func (b *bench) chooseGenerator(ctx context.Context) error {
+	s := &b.rep.Setup
+	s.Generator = "built-in Go generator (one http.Client per connection)"
+	s.GeneratorName = genGo
+	if b.cfg.gen == genGo {
+		return nil
+	}
+	path, err := exec.LookPath("wrk")
+	switch {
+	case err != nil && b.cfg.gen == genWrk:
+		return errors.New("-gen wrk: no wrk on PATH (apt-get install wrk)")
+	case err != nil:
+		s.Generator += "; wrk is not on PATH"
+		return nil
+	case !wholeSeconds(b.cfg.duration) || !wholeSeconds(b.cfg.warmup):
+		s.Generator += "; wrk counts only whole seconds"
+		return nil
+	}
+	b.wrk = path
+	b.wrkThreads = 1
+	if !s.Pinned {
+		b.wrkThreads = max(1, runtime.NumCPU()/2)
+	}
+	s.GeneratorName = genWrk
+	s.Generator = fmt.Sprintf("%s, %d thread(s)", wrkVersion(ctx, path), b.wrkThreads)
+	return nil
+}
+
+// wrkVersion returns the first line of wrk -v, "wrk" if there is none.
+func wrkVersion(ctx context.Context, path string) string {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, path, "-v").Output() // wrk -v exits 1
+	line, _, _ := strings.Cut(string(out), "\n")
+	if v, _, ok := strings.Cut(line, " ["); ok {
+		line = v
+	}
+	if line = strings.TrimSpace(line); line == "" {
+		return "wrk"
+	}
+	return line
+}
+
+// startProxy starts a proxy process and returns it with its base URL.
+func (b *bench) startProxy(ctx context.Context, mode, cpu, profile string) (*child, string, error) {
+	args := []string{"-role", roleProxy, "-mode", mode, "-backends", b.backends, "-key", b.key}
+	if profile != "" {
+		args = append(args, "-profile", profile)
+	}
+	p, err := b.launch.start(ctx, cpu, b.launch.exe, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	ready, err := p.line(ctx, "ready ", readyTimeout)
+	if err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	addr, procs, _ := strings.Cut(ready, " ")
+	if n, err := strconv.Atoi(procs); err == nil {
+		b.rep.Setup.ProxyGOMAXPROCS = n
+	}
+	return p, "http://" + addr + "/", nil
+}
+
+// fetchCookie asks a sticky proxy for a binding and returns it as a Cookie
+// header.
+func (b *bench) fetchCookie(ctx context.Context) (string, error) {
+	p, target, err := b.startProxy(ctx, modeSticky, "", "")
+	if err != nil {
+		return "", err
+	}
+	defer p.stop()
+	resp, err := probe(ctx, target, "")
+	if err != nil {
+		return "", err
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == cookieName {
+			return c.Name + "=" + c.Value, nil
+		}
+	}
+	return "", fmt.Errorf("no %s cookie in the answer", cookieName)
+}
+
+// probe sends one request to target, with cookie if it is not "", and
+// checks the answer is a backend's.
+func probe(ctx context.Context, target, cookie string) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	tr := &http.Transport{Proxy: nil}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || len(body) != bodySize {
+		return nil, fmt.Errorf("probe: %s with %d bytes, want 200 OK with %d", resp.Status, len(body), bodySize)
+	}
+	return resp, nil
+}
+
+// once makes one run: it starts a fresh proxy, checks that it answers as
+// the scenario expects, loads it, and stops it.
+func (b *bench) once(ctx context.Context, sc string, conns int, mode string, round int) (sample, error) {
+	r := sample{Mode: mode, Round: round}
+	profile := ""
+	if b.cfg.cpuprofile != "" {
+		profile = filepath.Join(b.cfg.cpuprofile, fmt.Sprintf("%s-c%d-%s-%d.pprof", sc, conns, mode, round))
+	}
+	p, target, err := b.startProxy(ctx, mode, b.proxyCPU, profile)
+	if err != nil {
+		return r, err
+	}
+	defer p.stop()
+	cookie := ""
+	if sc == scenarioBound {
+		cookie = b.cookie
+	}
+	resp, err := probe(ctx, target, cookie)
+	if err != nil {
+		return r, err
+	}
+	// Only the sticky proxy answering a new client sets a cookie; otherwise
+	// the scenario would not measure what it says.
+	if set, want := len(resp.Cookies()) > 0, mode == modeSticky && sc == scenarioNew; set != want {
+		return r, fmt.Errorf("probe: Set-Cookie %v, want %v", set, want)
+	}
+
+	m := &meter{pid: p.pid(), core: b.proxyCore}
+	var u usage
+	if b.wrk != "" {
+		r.result, u, err = b.loadWrk(ctx, m, target, cookie, conns)
+	} else {
+		r.result, u, err = b.loadGo(ctx, m, target, cookie, conns)
+	}
+	if err != nil {
+		return r, err
+	}
+	r.setRates(u)
+	p.stop() // now: a profile is complete once the proxy has exited
+	b.done++
+	cpuText := ""
+	if r.CPUUtil > 0 {
+		cpuText = fmt.Sprintf(", proxy CPU %.0f%%", 100*r.CPUUtil)
+	}
+	if r.OthersShare > 0 {
+		cpuText += fmt.Sprintf(" (others %.0f%%)", 100*r.OthersShare)
+	}
+	fmt.Fprintf(b.progress, "[%*d/%d] %-5s c=%-4d round %d/%d %-8s %8.0f req/s, p99 %s%s, %d errors\n",
+		len(strconv.Itoa(b.cfg.runs())), b.done, b.cfg.runs(), sc, conns, round, b.cfg.rounds, mode,
+		r.RPS, fmtDuration(r.P99), cpuText, r.Errors)
+	return r, nil
+}
+
+// loadGo loads target with the built-in generator and returns what it
+// measured and what m measured meanwhile.
+func (b *bench) loadGo(ctx context.Context, m *meter, target, cookie string, conns int) (result, usage, error) {
+	g, err := b.launch.start(ctx, b.loadCPU, b.launch.exe, "-role", roleLoad, "-url", target, "-cookie", cookie,
+		"-c", strconv.Itoa(conns), "-warmup", b.cfg.warmup.String(), "-d", b.cfg.duration.String())
+	if err != nil {
+		return result{}, usage{}, err
+	}
+	defer g.stop()
+	if _, err := g.line(ctx, "measuring", b.cfg.warmup+readyTimeout); err != nil {
+		return result{}, usage{}, err
+	}
+	m.start()
+	line, err := g.line(ctx, "result ", b.cfg.duration+drainGrace+readyTimeout)
+	if err != nil {
+		return result{}, usage{}, err
+	}
+	u := m.stop()
+	res, err := parseResult(line)
+	if err != nil {
+		return result{}, usage{}, err
+	}
+	if err := g.wait(ctx, readyTimeout); err != nil {
+		return result{}, usage{}, err
+	}
+	return res, u, nil
+}
+
+// loadWrk loads target with wrk, a warm-up run then a measured one, and
+// returns what wrk measured and what m measured meanwhile.
+func (b *bench) loadWrk(ctx context.Context, m *meter, target, cookie string, conns int) (result, usage, error) {
+	name := "new"
+	if cookie != "" {
+		name = "bound"
+	}
+	script, err := writeWrkScript(b.dir, name, cookie)
+	if err != nil {
+		return result{}, usage{}, err
+	}
+	wrk := func(d time.Duration) (*child, error) {
+		return b.launch.start(ctx, b.loadCPU, b.wrk, wrkArgs(target, script, conns, b.wrkThreads, d)...)
+	}
+	if b.cfg.warmup > 0 {
+		w, err := wrk(b.cfg.warmup)
+		if err != nil {
+			return result{}, usage{}, err
+		}
+		err = w.wait(ctx, b.cfg.warmup+wrkTimeout+readyTimeout)
+		w.stop()
+		if err != nil {
+			return result{}, usage{}, err
+		}
+	}
+	m.start()
+	w, err := wrk(b.cfg.duration)
+	if err != nil {
+		return result{}, usage{}, err
+	}
+	defer w.stop()
+	line, err := w.line(ctx, "result ", b.cfg.duration+wrkTimeout+readyTimeout)
+	if err != nil {
+		return result{}, usage{}, err
+	}
+	u := m.stop()
+	res, err := parseResult(line)
+	if err != nil {
+		return result{}, usage{}, err
+	}
+	if err := w.wait(ctx, readyTimeout); err != nil {
+		return result{}, usage{}, err
+	}
+	return res, u, nil
+}
