@@ -78,14 +78,20 @@ func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
 func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
+	var ix *index
+	if s != nil {
+		// Even for a request without a cookie: Save, binding it, then
+		// finds its backend's token here instead of computing an HMAC.
+		ix = c.indexFor(s)
+	}
 	p, key, now, st := c.read(r)
 	if st != Valid {
 		return Binding{Status: st}
 	}
-	if s == nil {
+	if ix == nil {
 		return Binding{Status: Unknown}
 	}
-	id, ok := c.indexFor(s).resolve(key, p.token())
+	id, ok := ix.resolve(key, p.token())
 	if !ok {
 		return Binding{Status: Unknown}
 	}
