@@ -51,6 +51,7 @@ type Handler struct {
 	failureStatus func(code int) bool
 	observer      backend.Observer
 	stripper      policy.Stripper // nil when the binding is forwarded
+	preserveHost  bool
 	trusted       []netip.Prefix
 }
 
@@ -82,7 +83,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	h := &Handler{
 		set: set, policy: p, picker: o.picker, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
-		observer: o.observer, trusted: o.trusted,
+		observer: o.observer, trusted: o.trusted, preserveHost: o.preserveHost,
 	}
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
 		h.stripper = s
@@ -246,6 +247,9 @@ func (h *Handler) pick(info balancer.Info) (*backend.Backend, error) {
 func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
 	pr.SetURL(x.backend.URL())
+	if h.preserveHost {
+		pr.Out.Host = pr.In.Host
+	}
 	if h.stripper != nil {
 		h.stripper.Strip(pr.Out.Header)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 
@@ -126,4 +127,32 @@ func TestXForwardedForIsExtendedOnlyForTrustedProxies(t *testing.T) {
 	}
 	_, err := sticky.New(new(backend.Set), newCookie(t), sticky.WithTrustedProxies(netip.Prefix{}))
 	assert.ErrorContains(t, err, "invalid prefix")
+}
+
+func TestHostHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     []sticky.Option
+		wantHost func(front, back string) string
+	}{
+		{"the backend's by default", nil, func(_, back string) string { return back }},
+		{"the client's on request", []sticky.Option{sticky.WithPreserveHost(true)}, func(front, _ string) string { return front }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got, fwd string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got, fwd = r.Host, r.Header.Get("X-Forwarded-Host")
+			}))
+			t.Cleanup(srv.Close)
+			set, err := backend.NewSet([]backend.Config{{ID: "a", URL: srv.URL}})
+			require.NoError(t, err)
+			h, err := sticky.New(set, newCookie(t), tc.opts...)
+			require.NoError(t, err)
+			base := front(t, h)
+			get(t, newClient(t, false), base+"/")
+			frontHost, backHost := strings.TrimPrefix(base, "http://"), strings.TrimPrefix(srv.URL, "http://")
+			assert.Equal(t, tc.wantHost(frontHost, backHost), got)
+			assert.Equal(t, frontHost, fwd)
+		})
+	}
 }

@@ -25,6 +25,7 @@ type options struct {
 	failureStatus func(code int) bool
 	observer      backend.Observer
 	keepBinding   bool
+	preserveHost  bool
 	trusted       []netip.Prefix
 	errs          []error
 }
@@ -70,6 +71,16 @@ func WithStrictBinding(strict bool) Option {
 // that implement [policy.Stripper] know how to remove theirs.
 func WithForwardedBinding(forward bool) Option {
 	return func(o *options) { o.keepBinding = forward }
+}
+
+// WithPreserveHost(true) forwards the client's Host header to the backend
+// unchanged. By default, as with [httputil.ProxyRequest.SetURL], the Host
+// is the backend's own, and the client's goes in X-Forwarded-Host.
+// Applications that build absolute URLs from Host, or check a WebSocket's
+// Origin against it (the default of common WebSocket libraries), want the
+// client's.
+func WithPreserveHost(preserve bool) Option {
+	return func(o *options) { o.preserveHost = preserve }
 }
 
 // WithTrustedProxies names the proxies in front of the handler whose

@@ -140,7 +140,9 @@ func retarget(out *http.Request, x *exchange) (*http.Request, error) {
 		}
 		next.Body = body
 	}
+	host := out.Host // what rewrite chose: the client's, or "" for the backend's
 	pr := &httputil.ProxyRequest{In: x.in, Out: next}
 	pr.SetURL(x.backend.URL())
+	next.Host = host
 	return next, nil
 }
