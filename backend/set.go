@@ -59,10 +59,11 @@ func WithEjection(e Ejection) Option {
 }
 
 // WithSlowStart makes a backend that joins the set, or becomes healthy
-// again, ramp its [Backend.EffectiveWeight] from a tenth to all of its
-// weight over window, so that least-connections picking does not flood it
-// with every new client while its load is still zero. 0, the default, turns
-// slow start off.
+// again, count as busier than it is for window
+// ([Snapshot.EffectiveInFlight]): at first as if it carried its whole fair
+// share of the load, then less and less, so that least-connections picking
+// does not flood it with every new client while its own count is zero. 0,
+// the default, turns slow start off.
 func WithSlowStart(window time.Duration) Option {
 	return func(s *Set) error {
 		if window < 0 {

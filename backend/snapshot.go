@@ -68,9 +68,10 @@ func (set *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
 		rampEnd = math.MaxInt64
 	}
 	s.rampEnd.Store(rampEnd)
-	if old := set.cur.Load(); old != nil {
+	if old := set.cur.Load(); old != nil && version > 0 {
 		// A member old routes to may go down and come back, ramping, once
-		// s is published: old no longer knows.
+		// s is published: old no longer knows. (Version 0 is the zero
+		// set's empty snapshot, which supersedes nothing.)
 		old.rampEnd.Store(math.MaxInt64)
 	}
 	return s

@@ -3,6 +3,7 @@ package balancer_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
@@ -108,5 +109,103 @@ func BenchmarkConsistentHashBuild(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkPickGrowth shows how the cost of a pick grows with the number of
+// routable backends, loaded as in benchSnapshot: unkeyed picks by
+// LeastConnections, keyed picks by ConsistentHash (its table built before
+// the timer starts).
+func BenchmarkPickGrowth(b *testing.B) {
+	for _, n := range []int{3, 10, 100, 1000, 10000} {
+		snap := benchSnapshot(b, n)
+		b.Run(fmt.Sprintf("LeastConnections/backends=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var lc balancer.LeastConnections
+			info := balancer.Info{Snapshot: snap}
+			for b.Loop() {
+				if _, err := lc.Pick(info); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("ConsistentHash/backends=%d", n), func(b *testing.B) {
+			var h balancer.ConsistentHash
+			info := balancer.Info{Snapshot: snap, Keyed: true}
+			if _, err := h.Pick(info); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				info.Key += 0x9e3779b97f4a7c15
+				if _, err := h.Pick(info); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkConsistentHashAfterChange measures a membership change (a
+// backend turning unhealthy or healthy again) and the first keyed pick from
+// the snapshot it publishes, which finds no table built for it. pick-ns/op
+// is the pick alone: what the first request after a change waits for.
+func BenchmarkConsistentHashAfterChange(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("backends=%d", n), func(b *testing.B) {
+			set := newSet(b, n)
+			var h balancer.ConsistentHash
+			info := balancer.Info{Snapshot: set.Snapshot(), Keyed: true}
+			if _, err := h.Pick(info); err != nil {
+				b.Fatal(err)
+			}
+			id := fmt.Sprintf("b%d", n/2)
+			st := backend.Unhealthy
+			var picking time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := set.SetState(id, st); err != nil {
+					b.Fatal(err)
+				}
+				st ^= backend.Unhealthy ^ backend.Healthy
+				info.Snapshot = set.Snapshot()
+				info.Key += 0x9e3779b97f4a7c15
+				start := time.Now()
+				if _, err := h.Pick(info); err != nil {
+					b.Fatal(err)
+				}
+				picking += time.Since(start)
+			}
+			b.ReportMetric(float64(picking.Nanoseconds())/float64(b.N), "pick-ns/op")
+		})
+	}
+}
+
+// BenchmarkLeastConnectionsExactVsSampled compares an exact pick with a
+// sampled one (two choices) at pool sizes around balancer.ExactMax, where
+// LeastConnections switches from one to the other.
+func BenchmarkLeastConnectionsExactVsSampled(b *testing.B) {
+	for _, n := range []int{3, 10, 32, 64, 128, 256} {
+		snap := benchSnapshot(b, n)
+		for _, p := range []struct {
+			name string
+			lc   *balancer.LeastConnections
+		}{
+			{"exact", balancer.NewLeastConnectionsExactUpTo(balancer.ExactMax)},
+			{"sampled", balancer.NewLeastConnectionsExactUpTo(1)},
+		} {
+			if p.name == "exact" && n > balancer.ExactMax {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/backends=%d", p.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				info := balancer.Info{Snapshot: snap}
+				for b.Loop() {
+					if _, err := p.lc.Pick(info); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -61,12 +61,22 @@ const (
 // otherwise: the closer to 1, the more even the load and the more often keys
 // spill over.
 //
-// The table is built by the first keyed pick from a snapshot, which takes
-// 1 to 3 ms for up to 6,553 backends and 5 to 8 ms for 10,000 (on a 2-core
-// AMD EPYC VM), and is cached for the last two snapshots picked from; a
+// A table takes 1 to 3 ms to build for up to 6,553 backends and 5 to 8 ms
+// for 10,000 (on a 2-core AMD EPYC VM), and no pick waits for one but the
+// very first keyed pick, which builds the first table, and those that come
+// while it does. After that, the first keyed pick from a snapshot whose
+// table is not built starts a goroutine that builds it, one build at a
+// time, and until it is built, keyed picks from that snapshot are answered
+// from the last table built: keys stay on their backend while the snapshot
+// routes to it, those of a backend gone or out of rotation go on to the
+// next backends in that table, as a busy backend's do, and a backend that
+// joined gets keys once the new table is in use. Processes agree on the
+// mapping of a membership once its table is built; [ConsistentHash.Prepare]
+// waits for that. Tables are cached for the two snapshots last built for; a
 // snapshot with the same routable backends as the last shares its table.
-// Other picks take no lock and do not allocate: a keyed pick reads the key's
-// slot and, while its backend is over its bound, the next few.
+// Picks take no lock and do not allocate, but for the one that starts a
+// build: a keyed pick reads the key's slot and, while its backend is over
+// its bound, the next few.
 //
 // The zero value is ready to use, with the defaults. ConsistentHash is safe
 // for concurrent use and must not be copied after first use.
@@ -75,8 +85,10 @@ type ConsistentHash struct {
 	fallback Picker // picks unkeyed requests; nil means lc
 	lc       LeastConnections
 
-	mu     sync.Mutex // serializes table builds
-	tables atomic.Pointer[tables]
+	mu          sync.Mutex // serializes table builds
+	tables      atomic.Pointer[tables]
+	building    atomic.Bool // a goroutine is building a table in the background
+	beforeBuild func()      // test hook: run by that goroutine, holding mu, before it builds
 }
 
 // HashOption configures a [ConsistentHash] built by [NewConsistentHash].
@@ -133,29 +145,49 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 	if len(s.Routable()) == 0 {
 		return nil, ErrNoBackend
 	}
-	t := h.tableFor(s)
 	factor := h.factor
 	if factor == 0 {
 		factor = DefaultLoadFactor * loadScale
 	}
-	return t.pick(info.Key, newBound(factor, s.InFlight(), t.weight)), nil
+	ts := h.tables.Load()
+	if t := ts.find(s); t != nil {
+		return t.pick(info.Key, newBound(factor, s.InFlight(), t.weight)), nil
+	}
+	if ts == nil {
+		// The first table: there is none to answer from meanwhile.
+		t := h.build(s)
+		return t.pick(info.Key, newBound(factor, s.InFlight(), t.weight)), nil
+	}
+	h.buildLater(s)
+	bd := newBound(factor, s.InFlight(), uint64(s.Weight()))
+	return ts.cur.pickStale(info.Key, bd, s), nil
 }
 
-// tableFor returns the table of s, which has routable backends.
-func (h *ConsistentHash) tableFor(s *backend.Snapshot) *table {
-	if t := h.tables.Load().find(s); t != nil {
-		return t
+// Prepare builds the lookup table of s, unless it is built already, and
+// returns when keyed picks from s use it. Picks never wait for a table
+// (but the very first): after a change of membership they are answered
+// from the last table built, skipping backends that s does not route to,
+// while one goroutine builds the new table. Prepare is for a caller that
+// wants the new mapping in force as soon as it returns, such as a test; it
+// takes as long as a build, up to a few milliseconds.
+func (h *ConsistentHash) Prepare(s *backend.Snapshot) {
+	if len(s.Routable()) > 0 {
+		h.build(s)
 	}
-	return h.build(s)
 }
 
 // build builds the table of s unless another goroutine did while this one
-// waited, and caches it. Two tables are kept because requests routed just
-// before a membership change pick after requests routed just after it: with
-// one, each would rebuild the other's table.
+// waited, caches it and returns it. Two tables are kept because requests
+// routed just before a membership change pick after requests routed just
+// after it: with one, each would rebuild the other's table.
 func (h *ConsistentHash) build(s *backend.Snapshot) *table {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.buildLocked(s)
+}
+
+// buildLocked is build for a caller that holds h.mu.
+func (h *ConsistentHash) buildLocked(s *backend.Snapshot) *table {
 	ts := h.tables.Load()
 	if t := ts.find(s); t != nil {
 		return t
@@ -167,6 +199,24 @@ func (h *ConsistentHash) build(s *backend.Snapshot) *table {
 	t := newTable(s, last)
 	h.tables.Store(&tables{cur: t, prev: last})
 	return t
+}
+
+// buildLater starts a goroutine that builds the table of s, unless one is
+// building a table already: picks from snapshots whose table is not built
+// keep asking, so the next one after that build starts the next.
+func (h *ConsistentHash) buildLater(s *backend.Snapshot) {
+	if h.building.Load() || !h.building.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer h.building.Store(false)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.beforeBuild != nil {
+			h.beforeBuild()
+		}
+		h.buildLocked(s)
+	}()
 }
 
 // tables holds the tables of the two snapshots most recently built for.
@@ -214,6 +264,51 @@ func (t *table) pick(key uint64, bd bound) *backend.Backend {
 		}
 	}
 	return best
+}
+
+// maxStaleProbes bounds the backends pickStale looks at, so that a pick
+// from a table most of whose backends are gone stays cheap.
+const maxStaleProbes = 64
+
+// pickStale is pick from t, the table of an older snapshot than s, while
+// the table of s is built: it skips the backends that s does not route to
+// (gone, or no longer healthy), and bounds loads by s's routable weight.
+// Keys whose backend s still routes to, and which may take the request,
+// stay on it; those of the others go to the next backend in the table that
+// s routes to and may take it. Backends that joined since t was built get
+// none of the keys until the new table is in use. If none of the first
+// maxStaleProbes backends after the key's slot qualifies, the least loaded
+// of those s routes to takes the request, or, if s routes to none of them,
+// the backend of s.Routable() the key indexes.
+func (t *table) pickStale(key uint64, bd bound, s *backend.Snapshot) *backend.Backend {
+	m := uint64(len(t.slots))
+	slot := key % m
+	var best *backend.Backend
+	var bestN, bestW int64
+	last := ^uint32(0)
+	for probes := 0; probes < maxStaleProbes && probes < len(t.backends); {
+		if i := t.slots[slot]; i != last {
+			last = i
+			probes++
+			if b := t.backends[i]; s.Routes(b) {
+				n, w := max(b.InFlight(), 0), b.Weight()
+				if bd.admits(n, w) {
+					return b
+				}
+				if best == nil || n*bestW < bestN*w {
+					best, bestN, bestW = b, n, w
+				}
+			}
+		}
+		if slot++; slot == m {
+			slot = 0
+		}
+	}
+	if best != nil {
+		return best
+	}
+	rs := s.Routable()
+	return rs[key%uint64(len(rs))]
 }
 
 // bound says which backends may take one more request. A backend of weight

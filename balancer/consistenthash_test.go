@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/assert"
@@ -26,9 +27,14 @@ func testKeys(n int) []uint64 {
 	return keys
 }
 
-// place picks a backend for each key from snap and returns their IDs.
+// place picks a backend for each key from snap and returns their IDs. A
+// ConsistentHash first prepares the table of snap, so that the IDs are
+// those of snap's membership rather than of the last table built.
 func place(t testing.TB, p balancer.Picker, snap *backend.Snapshot, keys []uint64) []string {
 	t.Helper()
+	if h, ok := p.(*balancer.ConsistentHash); ok {
+		h.Prepare(snap)
+	}
 	ids := make([]string, len(keys))
 	for i, k := range keys {
 		b, err := p.Pick(balancer.Info{Snapshot: snap, Key: k, Keyed: true})
@@ -403,4 +409,113 @@ func TestConsistentHashConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestConsistentHashRebuild changes the membership while the goroutine
+// that builds the new table is held up, holding the build lock, and checks
+// that keyed picks neither wait for it nor go astray: keys whose backend is
+// still routable stay on it, others go to routable backends. Once the table
+// is built, the mapping is that of a table built afresh.
+func TestConsistentHashRebuild(t *testing.T) {
+	set := newSet(t, 100)
+	var h balancer.ConsistentHash
+	keys := testKeys(5000)
+	before := place(t, &h, set.Snapshot(), keys) // the first table, built by the pick
+
+	building := make(chan struct{}, 1)
+	resume := make(chan struct{})
+	balancer.SetBeforeBuild(&h, func() {
+		select {
+		case building <- struct{}{}:
+		default:
+		}
+		<-resume
+	})
+	t.Cleanup(func() {
+		select {
+		case <-resume:
+		default:
+			close(resume)
+		}
+	})
+
+	_, err := set.Remove("b10")
+	require.NoError(t, err)
+	require.NoError(t, set.SetState("b20", backend.Unhealthy))
+	require.NoError(t, set.SetState("b30", backend.Draining))
+	_, err = set.Add(backend.Config{ID: "new", URL: "http://10.9.9.9:8080"})
+	require.NoError(t, err)
+	snap := set.Snapshot()
+
+	during := make([]string, len(keys))
+	picked := make(chan error, 1)
+	go func() {
+		for i, k := range keys {
+			b, err := h.Pick(balancer.Info{Snapshot: snap, Key: k, Keyed: true})
+			if err != nil {
+				picked <- err
+				return
+			}
+			during[i] = b.ID()
+			if !snap.Routes(b) {
+				picked <- fmt.Errorf("key %d: picked %s, which the snapshot does not route to", i, b)
+				return
+			}
+		}
+		picked <- nil
+	}()
+	select {
+	case err := <-picked:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("keyed picks waited for the table to be built")
+	}
+	select {
+	case <-building:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no goroutine started building the table")
+	}
+	require.False(t, balancer.Built(&h, snap))
+
+	moved := 0
+	for i := range keys {
+		switch before[i] {
+		case "b10", "b20", "b30":
+			moved++
+			assert.NotEqual(t, before[i], during[i], "key %d", i)
+		default:
+			assert.Equal(t, before[i], during[i], "key %d of a backend still routable moved", i)
+		}
+	}
+	assert.Positive(t, moved)
+	assert.NotContains(t, count(during), "new", "the newcomer is not in the old table")
+
+	close(resume)
+	require.Eventually(t, func() bool { return balancer.Built(&h, snap) }, 10*time.Second, time.Millisecond)
+	after := make([]string, len(keys))
+	for i, k := range keys {
+		b, err := h.Pick(balancer.Info{Snapshot: snap, Key: k, Keyed: true})
+		require.NoError(t, err)
+		after[i] = b.ID()
+	}
+	assert.Equal(t, place(t, &balancer.ConsistentHash{}, snap, keys), after, "not the table a fresh picker builds")
+	assert.Contains(t, count(after), "new")
+}
+
+func TestConsistentHashPrepare(t *testing.T) {
+	set := newSet(t, 10)
+	var h balancer.ConsistentHash
+	h.Prepare(set.Snapshot())
+	assert.True(t, balancer.Built(&h, set.Snapshot()))
+
+	_, err := set.Remove("b3")
+	require.NoError(t, err)
+	snap := set.Snapshot()
+	assert.False(t, balancer.Built(&h, snap))
+	h.Prepare(snap)
+	assert.True(t, balancer.Built(&h, snap))
+
+	none := newSnapshot(t, node{id: "a", state: backend.Draining})
+	h.Prepare(none) // nothing routable: no table, no panic
+	assert.False(t, balancer.Built(&h, none))
 }

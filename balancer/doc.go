@@ -8,7 +8,9 @@
 // The package provides three pickers, all ready to use as zero values:
 //
 //   - [LeastConnections] sends a request to the backend with the fewest
-//     requests in flight relative to its weight, and spreads ties evenly.
+//     requests in flight relative to its weight, and spreads ties evenly;
+//     past 128 routable backends, to the less loaded of two drawn at
+//     random, so that a pick costs the same at any size.
 //   - [RoundRobin] rotates through the routable backends, ignoring weight
 //     and load.
 //   - [ConsistentHash] sends requests with the same affinity key to the
@@ -23,7 +25,9 @@
 // Loads are bounded: a backend more than a load factor (1.25 by default)
 // over its weighted share of the requests in flight passes its keys on to
 // the next backends in the table until its load falls, so a hot key cannot
-// swamp one backend.
+// swamp one backend. A change of membership never makes a pick wait: the
+// new table is built in the background, and picks keep to the last one
+// built, minus the backends gone or out of rotation, meanwhile.
 //
 // Pickers do no load accounting of their own. The handler that calls Pick
 // counts the request in flight with [backend.Backend.Acquire] before

@@ -57,9 +57,10 @@ func pickN(t *testing.T, p balancer.Picker, snap *backend.Snapshot, n int) map[s
 // pickers returns a fresh instance of every picker in the package.
 func pickers() map[string]balancer.Picker {
 	return map[string]balancer.Picker{
-		"LeastConnections": &balancer.LeastConnections{},
-		"RoundRobin":       &balancer.RoundRobin{},
-		"ConsistentHash":   &balancer.ConsistentHash{},
+		"LeastConnections":         &balancer.LeastConnections{},
+		"LeastConnections/sampled": sampled(),
+		"RoundRobin":               &balancer.RoundRobin{},
+		"ConsistentHash":           &balancer.ConsistentHash{},
 	}
 }
 
