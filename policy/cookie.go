@@ -26,6 +26,17 @@ type Cookie struct {
 
 	mu    sync.Mutex // serializes index rebuilds
 	index atomic.Pointer[index]
+
+	// expires is the last Expires attribute written, reused by every
+	// cookie expiring in the same second: formatting a date costs more
+	// than the rest of the header.
+	expires atomic.Pointer[httpDate]
+}
+
+// httpDate is a time in whole seconds and its text in [http.TimeFormat].
+type httpDate struct {
+	unix int64
+	text [len(http.TimeFormat)]byte
 }
 
 var _ Policy = (*Cookie)(nil)
@@ -142,6 +153,9 @@ func (c *Cookie) aged(p *payload, now int64) bool {
 // Valid, names b and Refresh is false), in which case it does nothing. The
 // new cookie expires a TTL from now and is signed with the first key; when
 // it refreshes the request's binding to b, it keeps the binding's age.
+//
+// Cookies binding new clients to one backend within the same second are
+// identical; Save signs the first and hands the others the same line.
 func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
 	now := c.cfg.now().Unix()
 	born := now
@@ -153,9 +167,47 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 			born = p.issued()
 		}
 	}
+	addSetCookie(resp, c.line(b.ID(), born, now, c.secure(r)))
+}
+
+// line returns the Set-Cookie line binding a client to the backend with ID
+// id, for a binding made at born and issued at now. A line for a new
+// binding (born is now) is kept with the backend's tokens and reused for
+// the rest of the second: the line depends on nothing else that varies.
+func (c *Cookie) line(id string, born, now int64, secure bool) string {
+	var m *member
+	if ix := c.index.Load(); ix != nil {
+		m = ix.members[id]
+	}
+	var kept *atomic.Pointer[issuedLine]
+	if m != nil && born == now {
+		kept = &m.lines[b2i(secure)]
+		if l := kept.Load(); l != nil && l.at == now {
+			return l.text
+		}
+	}
 	ttl := c.ttlSeconds()
-	p := c.issue(b.ID(), born, expiry(now, ttl))
-	addSetCookie(resp, c.header(&p, ttl, c.secure(r)))
+	var tok uint64
+	if m != nil {
+		tok = m.tokens[0]
+	} else {
+		tok = c.signer.token(0, id)
+	}
+	p := newPayload(tok, timestamp(born), expiry(now, ttl))
+	c.signer.sign(&p)
+	text := c.header(&p, ttl, secure)
+	if kept != nil {
+		kept.Store(&issuedLine{at: now, text: text})
+	}
+	return text
+}
+
+// b2i returns 1 for true and 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Issue returns a cookie value binding its bearer to the backend with ID
@@ -195,8 +247,8 @@ func (c *Cookie) issue(id string, born int64, exp uint32) payload {
 // has it: tokens depend on the key and the ID only.
 func (c *Cookie) token(id string) uint64 {
 	if ix := c.index.Load(); ix != nil {
-		if toks, ok := ix.tokens[id]; ok {
-			return toks[0]
+		if m, ok := ix.members[id]; ok {
+			return m.tokens[0]
 		}
 	}
 	return c.signer.token(0, id)
@@ -242,7 +294,7 @@ func (c *Cookie) header(p *payload, maxAge int64, secure bool) string {
 	switch {
 	case maxAge > 0:
 		buf = append(buf, "; Expires="...)
-		buf = time.Unix(p.expires(), 0).UTC().AppendFormat(buf, http.TimeFormat)
+		buf = c.appendDate(buf, p.expires())
 		buf = append(buf, "; Max-Age="...)
 		buf = strconv.AppendInt(buf, maxAge, 10)
 	case maxAge < 0:
@@ -265,11 +317,25 @@ func (c *Cookie) header(p *payload, maxAge int64, secure bool) string {
 	return string(buf)
 }
 
+// appendDate appends unix, in Unix seconds, formatted as [http.TimeFormat].
+// The text of the last date formatted is kept and reused while cookies
+// expire in the same second.
+func (c *Cookie) appendDate(buf []byte, unix int64) []byte {
+	if d := c.expires.Load(); d != nil && d.unix == unix {
+		return append(buf, d.text[:]...)
+	}
+	d := &httpDate{unix: unix}
+	time.Unix(unix, 0).UTC().AppendFormat(d.text[:0], http.TimeFormat)
+	c.expires.Store(d)
+	return append(buf, d.text[:]...)
+}
+
 // addSetCookie adds a Set-Cookie line to resp's header, creating it if
-// need be.
+// need be. The key is written in its canonical form, as Header.Add would,
+// without the cost of canonicalizing it.
 func addSetCookie(resp *http.Response, line string) {
 	if resp.Header == nil {
 		resp.Header = make(http.Header)
 	}
-	resp.Header.Add("Set-Cookie", line)
+	resp.Header["Set-Cookie"] = append(resp.Header["Set-Cookie"], line)
 }

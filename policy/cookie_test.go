@@ -230,6 +230,79 @@ func TestCookieExpiry(t *testing.T) {
 	}
 }
 
+// TestCookieExpiresFollowsClock checks the Expires attribute of cookies
+// issued one after another by one Cookie, as the clock moves within a
+// second, on, back, and far ahead: each says the issue time plus the TTL.
+func TestCookieExpiresFollowsClock(t *testing.T) {
+	set := newSet(t)
+	const ttl = 15 * time.Minute
+	clk := &clock{now: t0}
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl))
+	b := set.Snapshot().Lookup("a")
+	c.Lookup(request(), set.Snapshot()) // as a request would: lines are kept from now on
+	for _, step := range []time.Duration{
+		0, 0, 400 * time.Millisecond, 700 * time.Millisecond, time.Second,
+		-time.Hour, time.Hour, 50 * 365 * 24 * time.Hour, -40 * 365 * 24 * time.Hour,
+	} {
+		clk.Advance(step)
+		ck, _ := saveOne(t, c, request(), b)
+		want := clk.now.Truncate(time.Second).Add(ttl)
+		assert.True(t, want.Equal(ck.Expires), "at %v: Expires %v, want %v", clk.now, ck.Expires, want)
+	}
+}
+
+// TestCookieSaveReusesLines checks the Set-Cookie lines Save keeps per
+// backend: within a second every new client bound to one backend gets the
+// same line, which binds to that backend and no other; Secure, the next
+// second and a refresh that keeps the binding's age each get their own.
+func TestCookieSaveReusesLines(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Hour), policy.WithSliding(true))
+	c.Lookup(request(), snap)
+	a, b := snap.Lookup("a"), snap.Lookup("b")
+	tlsRequest := request()
+	tlsRequest.TLS = &tls.ConnectionState{}
+
+	bindsTo := func(line string) string {
+		t.Helper()
+		ck, err := http.ParseSetCookie(line)
+		require.NoError(t, err)
+		got := c.Lookup(request(ck.Name+"="+ck.Value), snap)
+		require.Equal(t, policy.Valid, got.Status, "line %q", line)
+		return got.ID
+	}
+	_, a1 := saveOne(t, c, request(), a)
+	_, b1 := saveOne(t, c, request(), b)
+	_, a2 := saveOne(t, c, request(), a)
+	_, aSecure := saveOne(t, c, tlsRequest, a)
+	assert.Equal(t, a1, a2, "same backend, same second: same line")
+	assert.NotEqual(t, a1, b1)
+	assert.Equal(t, "a", bindsTo(a1))
+	assert.Equal(t, "b", bindsTo(b1))
+	assert.Contains(t, aSecure, "; Secure")
+	assert.NotContains(t, a1, "; Secure")
+	_, a3 := saveOne(t, c, request(), a)
+	assert.Equal(t, a1, a3, "a Secure line is kept apart from the other")
+
+	// Past half the TTL, a refresh keeps the binding's age: its line is
+	// not a new client's, and is not kept in place of one.
+	clk.Advance(40 * time.Minute)
+	old, err := http.ParseSetCookie(a1)
+	require.NoError(t, err)
+	r := request(old.Name + "=" + old.Value)
+	prev := c.Lookup(r, snap)
+	require.True(t, prev.Refresh)
+	refreshed := save(c, r, a, prev)
+	require.Len(t, refreshed, 1)
+	_, fresh := saveOne(t, c, request(), a)
+	assert.NotEqual(t, refreshed[0], fresh, "a refresh keeps the age, a new binding starts now")
+	assert.NotEqual(t, a1, fresh, "another second, another line")
+	assert.Equal(t, "a", bindsTo(fresh))
+	assert.Equal(t, "a", bindsTo(refreshed[0]))
+}
+
 func TestCookieBackendRemoved(t *testing.T) {
 	set := newSet(t)
 	c := newCookie(t, [][]byte{key1})

@@ -1,6 +1,10 @@
 package policy
 
-import "github.com/affinitylb/affinity/backend"
+import (
+	"sync/atomic"
+
+	"github.com/affinitylb/affinity/backend"
+)
 
 // index resolves the tokens carried by cookies to the IDs of one snapshot's
 // backends. It is immutable once built.
@@ -10,9 +14,29 @@ type index struct {
 	// empty ID marks a token two backends share, a 64-bit collision no real
 	// set will see: it resolves to neither.
 	byToken []map[uint64]string
-	// tokens holds every backend's token under each key, so that the next
-	// index computes the tokens of new backends only.
-	tokens map[string][]uint64
+	// members holds what is known of every backend by ID, handed on to
+	// the next index, so that it computes the tokens of new backends only.
+	members map[string]*member
+}
+
+// member is what a Cookie keeps of one backend of the set, for as long as
+// the backend stays in it: a bounded amount, whatever the number of
+// clients.
+type member struct {
+	// tokens holds the backend's token under each key.
+	tokens []uint64
+	// lines holds the last Set-Cookie line issued to bind a new client to
+	// the backend, without and with Secure. Lines issued in the same
+	// second are identical, so every new client bound within that second
+	// gets this one, without computing a MAC.
+	lines [2]atomic.Pointer[issuedLine]
+}
+
+// issuedLine is a Set-Cookie line binding a client to a backend, and the
+// second, in Unix time, it was issued and the binding made.
+type issuedLine struct {
+	at   int64
+	text string
 }
 
 // resolve returns the ID of the backend whose token under key k is tok.
@@ -27,33 +51,33 @@ func (ix *index) resolve(k int, tok uint64) (id string, ok bool) {
 // a change of state, it shares prev's maps and computes nothing.
 func buildIndex(prev *index, s *backend.Snapshot, nkeys int, token func(k int, id string) uint64) *index {
 	bs := s.Backends()
-	var known map[string][]uint64
+	var known map[string]*member
 	if prev != nil {
-		known = prev.tokens
+		known = prev.members
 		if sameMembers(known, bs) {
-			return &index{snap: s, byToken: prev.byToken, tokens: known}
+			return &index{snap: s, byToken: prev.byToken, members: known}
 		}
 	}
 
 	ix := &index{
 		snap:    s,
 		byToken: make([]map[uint64]string, nkeys),
-		tokens:  make(map[string][]uint64, len(bs)),
+		members: make(map[string]*member, len(bs)),
 	}
 	for k := range ix.byToken {
 		ix.byToken[k] = make(map[uint64]string, len(bs))
 	}
 	for _, b := range bs {
 		id := b.ID()
-		toks, ok := known[id]
+		m, ok := known[id]
 		if !ok {
-			toks = make([]uint64, nkeys)
-			for k := range toks {
-				toks[k] = token(k, id)
+			m = &member{tokens: make([]uint64, nkeys)}
+			for k := range m.tokens {
+				m.tokens[k] = token(k, id)
 			}
 		}
-		ix.tokens[id] = toks
-		for k, t := range toks {
+		ix.members[id] = m
+		for k, t := range m.tokens {
 			if _, taken := ix.byToken[k][t]; taken {
 				ix.byToken[k][t] = ""
 			} else {
@@ -65,13 +89,13 @@ func buildIndex(prev *index, s *backend.Snapshot, nkeys int, token func(k int, i
 }
 
 // sameMembers reports whether the IDs of bs, which are distinct, are
-// exactly the keys of tokens.
-func sameMembers(tokens map[string][]uint64, bs []*backend.Backend) bool {
-	if len(tokens) != len(bs) {
+// exactly the keys of members.
+func sameMembers(members map[string]*member, bs []*backend.Backend) bool {
+	if len(members) != len(bs) {
 		return false
 	}
 	for _, b := range bs {
-		if _, ok := tokens[b.ID()]; !ok {
+		if _, ok := members[b.ID()]; !ok {
 			return false
 		}
 	}

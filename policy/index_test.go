@@ -60,7 +60,7 @@ func TestBuildIndexIsIncremental(t *testing.T) {
 			ix = buildIndex(ix, s, len(keys), token)
 			assert.Equal(t, st.wantCalls, *calls)
 			assert.Same(t, s, ix.snap)
-			assert.Len(t, ix.tokens, s.Len(), "tokens are pruned to the members")
+			assert.Len(t, ix.members, s.Len(), "tokens are pruned to the members")
 			for k := range keys {
 				assert.Len(t, ix.byToken[k], s.Len())
 			}
@@ -73,7 +73,7 @@ func TestBuildIndexIsIncremental(t *testing.T) {
 			}
 		})
 	}
-	_, ok := ix.tokens["b17"]
+	_, ok := ix.members["b17"]
 	assert.False(t, ok, "a removed backend's tokens are dropped")
 }
 
@@ -118,6 +118,6 @@ func TestCookieIndexCarriesTokens(t *testing.T) {
 	require.NoError(t, err)
 	after := c.indexFor(set.Snapshot())
 	require.NotSame(t, before, after)
-	assert.Same(t, &before.tokens["b5"][0], &after.tokens["b5"][0])
-	assert.Contains(t, after.tokens, "new")
+	assert.Same(t, before.members["b5"], after.members["b5"])
+	assert.Contains(t, after.members, "new")
 }
