@@ -9,7 +9,7 @@
 //
 //   - [LeastConnections] sends a request to the backend with the fewest
 //     requests in flight relative to its weight, and spreads ties evenly;
-//     past 128 routable backends, to the less loaded of two drawn at
+//     past 32 routable backends, to the less loaded of two drawn at
 //     random, so that a pick costs the same at any size.
 //   - [RoundRobin] rotates through the routable backends, ignoring weight
 //     and load.

@@ -12,14 +12,14 @@ import (
 // two. It is a power of two, so that masking an index with exactMax-1
 // elides bounds checks, and at most 256, so that an index fits a byte.
 //
-// Measured on a 2-core AMD EPYC VM (BenchmarkLeastConnectionsExactVsSampled
-// and BenchmarkPickGrowth), an exact pick costs about 1.3 ns a backend:
-// 20 ns at 10, 135 ns at 100, 170 ns at 128. A sampled pick costs 25 to
-// 35 ns at any size, so it is the cheaper from about 10 backends on, but the
-// exact pick keeps its guarantees, which matter most in small pools, where
-// one backend is a large share of the capacity. Past 128 a scan would grow
-// on at that rate, past a microsecond at 1,000 backends.
-const exactMax = 128
+// An exact pick costs 1.3 to 3 ns a backend on a 2-core AMD EPYC VM,
+// depending on the day (BenchmarkLeastConnectionsExactVsSampled): 80 to
+// 100 ns at 32 backends, 140 to 180 at 64, 290 to 360 at 128. A sampled
+// pick costs 25 to 40 ns at any size. 32 keeps every pick within 100 ns,
+// and the exact pick, with its guarantees, where they matter most: small
+// pools, in which one backend is a large share of the capacity. In larger
+// ones two choices balance nearly as well (see [LeastConnections]).
+const exactMax = 32
 
 // LeastConnections is a [Picker] that chooses a routable backend with the
 // fewest requests in flight relative to its weight: a backend of weight w
@@ -30,7 +30,7 @@ const exactMax = 128
 // [backend.Snapshot.EffectiveInFlight]), so it is not flooded with every new
 // client while its own count is still zero.
 //
-// Up to 128 routable backends, the pick is exact: it scans them all, and a
+// Up to 32 routable backends, the pick is exact: it scans them all, and a
 // backend with strictly less load is always chosen over busier ones. Ties
 // are spread by weight: a counter shared by all picks selects among the
 // least-loaded backends in proportion to their weights. With equal weights
@@ -38,7 +38,7 @@ const exactMax = 128
 // (30 picks over 3 idle backends land 10 on each); idle backends of weights
 // 1 and 3 get picks 1 to 3.
 //
-// Past 128, where the cost of a scan would grow on with the number of
+// Past 32, where the cost of a scan would grow on with the number of
 // backends, Pick samples instead, as Envoy's least_request does for hosts of
 // equal weight: it draws two distinct routable backends uniformly at random
 // and takes the less loaded of the two, a tie going to either in
@@ -69,7 +69,7 @@ type LeastConnections struct {
 }
 
 // Pick returns the least loaded of info.Snapshot.Routable(), or of two of
-// them drawn at random when there are more than 128, or [ErrNoBackend] when
+// them drawn at random when there are more than 32, or [ErrNoBackend] when
 // there are none.
 func (lc *LeastConnections) Pick(info Info) (*backend.Backend, error) {
 	s := info.Snapshot

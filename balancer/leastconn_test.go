@@ -203,6 +203,8 @@ func TestLeastConnectionsShares(t *testing.T) {
 		{"10, loads 0 to 9", busy(idle(10), 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)},
 		{"4 idle, weights 1, 1, 2, 4", weighted(1, 1, 2, 4)},
 		{"4 loaded, weights 1, 2, 3, 4", busy(weighted(1, 2, 3, 4), 1, 2, 6, 4)},
+		{"32, loads 0 to 3", busy(idle(32), repeat([]int{0, 1, 2, 3}, 8)...)},
+		{"33, loads 0 to 2", busy(idle(33), repeat([]int{0, 1, 2}, 11)...)},
 		{"100, loads 0 to 4", busy(idle(100), repeat([]int{0, 1, 2, 3, 4}, 20)...)},
 	}
 	for _, tt := range tests {
@@ -212,7 +214,7 @@ func TestLeastConnectionsShares(t *testing.T) {
 			lc   *balancer.LeastConnections
 			want func([]load) []float64
 		}{
-			{"exact", &balancer.LeastConnections{}, exactShares},
+			{"default", &balancer.LeastConnections{}, defaultShares},
 			{"sampled", sampled(), sampledShares},
 		} {
 			t.Run(tt.name+"/"+p.name, func(t *testing.T) {
@@ -288,6 +290,16 @@ func loads(snap *backend.Snapshot) []load {
 		ls = append(ls, load{b.ID(), snap.EffectiveInFlight(b), b.Weight()})
 	}
 	return ls
+}
+
+// defaultShares returns the share of picks each backend gets from a
+// LeastConnections zero value: exact up to balancer.ExactMax routable
+// backends, sampled past it.
+func defaultShares(ls []load) []float64 {
+	if len(ls) <= balancer.ExactMax {
+		return exactShares(ls)
+	}
+	return sampledShares(ls)
 }
 
 // exactShares returns the share of exact picks each backend gets: the least
