@@ -60,7 +60,10 @@
 //     backend's ID under the token subkey. The cookie shows neither the
 //     backend's ID nor its address, and only a key holder can make one that
 //     names a backend. Clients bound to the same backend carry the same
-//     token: they can tell they share a backend, not which it is.
+//     token: they can tell they share a backend, not which it is. Nothing
+//     in a value is drawn at random, so clients bound to one backend in
+//     the same second get the same value; Save signs it once and hands it
+//     to all of them.
 //   - Authentic. The tag is HMAC-SHA-256, truncated to 128 bits, of the
 //     cookie's name, a zero byte and the first 17 bytes, under the tag
 //     subkey, compared in constant time. Altering any byte, or presenting
@@ -68,9 +71,10 @@
 //   - Bounded. The expiry is signed into the value and enforced by Lookup,
 //     not only by the browser: a client that keeps the cookie past its
 //     Max-Age is not bound by it.
-//   - Stateless. The balancer keeps nothing per client, so replicas
-//     configured with the same name and keys accept each other's cookies,
-//     and a restart loses no bindings.
+//   - Stateless. The balancer keeps nothing per client (per backend, its
+//     tokens and the last value issued for it), so replicas configured
+//     with the same name and keys accept each other's cookies, and a
+//     restart loses no bindings.
 //   - Rotatable. The first key signs and every key verifies. To rotate, put
 //     the new key first on every replica, then drop the old one once the
 //     cookies it signed have expired (a TTL later; session cookies can live
