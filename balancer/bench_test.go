@@ -117,7 +117,7 @@ func BenchmarkConsistentHashBuild(b *testing.B) {
 // LeastConnections, keyed picks by ConsistentHash (its table built before
 // the timer starts).
 func BenchmarkPickGrowth(b *testing.B) {
-	for _, n := range []int{3, 10, 100, 1000, 10000} {
+	for _, n := range []int{3, 10, 32, 100, 1000, 10000} {
 		snap := benchSnapshot(b, n)
 		b.Run(fmt.Sprintf("LeastConnections/backends=%d", n), func(b *testing.B) {
 			b.ReportAllocs()

@@ -28,8 +28,8 @@ type Cookie struct {
 	index atomic.Pointer[index]
 
 	// expires is the last Expires attribute written, reused by every
-	// cookie expiring in the same second: formatting a date costs more
-	// than the rest of the header.
+	// cookie expiring in the same second: formatting the date is the
+	// costliest part of the header.
 	expires atomic.Pointer[httpDate]
 }
 

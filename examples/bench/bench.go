@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,6 +61,7 @@ func runBench(ctx context.Context, cfg config, progress io.Writer) (*report, err
 			Rounds:    cfg.rounds,
 			Warmup:    cfg.warmup,
 			Duration:  cfg.duration,
+			Paired:    cfg.paired,
 			Backends:  numBackends,
 			BodySize:  bodySize,
 			LoadStart: loadAverage(),
@@ -99,6 +102,14 @@ func runBench(ctx context.Context, cfg config, progress io.Writer) (*report, err
 		for _, conns := range cfg.levels {
 			lv := level{Conns: conns}
 			for round := 1; round <= cfg.rounds; round++ {
+				if cfg.paired {
+					rs, err := b.pair(ctx, sc, conns, round)
+					if err != nil {
+						return nil, fmt.Errorf("%s c=%d round %d: %w", sc, conns, round, err)
+					}
+					lv.Runs = append(lv.Runs, rs[:]...)
+					continue
+				}
 				for _, mode := range []string{modeBaseline, modeSticky} {
 					r, err := b.once(ctx, sc, conns, mode, round)
 					if err != nil {
@@ -270,41 +281,123 @@ func probe(ctx context.Context, target, cookie string) (*http.Response, error) {
 // the scenario expects, loads it, and stops it.
 func (b *bench) once(ctx context.Context, sc string, conns int, mode string, round int) (sample, error) {
 	r := sample{Mode: mode, Round: round}
+	p, target, err := b.startChecked(ctx, sc, conns, mode, round)
+	if err != nil {
+		return r, err
+	}
+	defer p.stop()
+	m := &meter{pid: p.pid(), core: b.proxyCore}
+	var u usage
+	if r.result, u, err = b.load(ctx, m, target, b.scenarioCookie(sc), conns); err != nil {
+		return r, err
+	}
+	r.setRates(u)
+	p.stop() // now: a profile is complete once the proxy has exited
+	b.ran(sc, conns, r)
+	return r, nil
+}
+
+// pair makes one paired run: a fresh baseline proxy and a fresh sticky
+// proxy, on the same CPU, loaded at the same time by load generators of
+// their own. Whatever slows the machine then slows both alike, and the
+// costs per request compare as if each had had the machine alone. The
+// scheduler splits the CPU between the two unevenly, and differently from
+// round to round, so their req/s are given per full CPU.
+func (b *bench) pair(ctx context.Context, sc string, conns, round int) ([2]sample, error) {
+	modes := [2]string{modeBaseline, modeSticky}
+	if round%2 == 0 {
+		// Which starts first alternates, lest it sway the scheduler's
+		// split the same way every round.
+		modes[0], modes[1] = modes[1], modes[0]
+	}
+	var rs [2]sample
+	var procs [2]*child
+	var targets [2]string
+	for i, mode := range modes {
+		rs[i] = sample{Mode: mode, Round: round}
+		p, target, err := b.startChecked(ctx, sc, conns, mode, round)
+		if err != nil {
+			return rs, err
+		}
+		defer p.stop()
+		procs[i], targets[i] = p, target
+	}
+	var us [2]usage
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range modes {
+		wg.Go(func() {
+			m := &meter{pid: procs[i].pid(), core: b.proxyCore}
+			rs[i].result, us[i], errs[i] = b.load(ctx, m, targets[i], b.scenarioCookie(sc), conns)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return rs, err
+	}
+	for i := range modes {
+		u := us[i]
+		if other := us[1-i].proxy; u.others >= 0 && other >= 0 {
+			u.others = max(u.others-other, 0) // the partner is not other work
+		}
+		rs[i].setRates(u)
+		rs[i].perCPU()
+		procs[i].stop()
+	}
+	if rs[0].Mode != modeBaseline {
+		rs[0], rs[1] = rs[1], rs[0]
+	}
+	for _, r := range rs {
+		b.ran(sc, conns, r)
+	}
+	return rs, nil
+}
+
+// startChecked starts a fresh proxy for a run and checks that it answers
+// as the scenario expects.
+func (b *bench) startChecked(ctx context.Context, sc string, conns int, mode string, round int) (*child, string, error) {
 	profile := ""
 	if b.cfg.cpuprofile != "" {
 		profile = filepath.Join(b.cfg.cpuprofile, fmt.Sprintf("%s-c%d-%s-%d.pprof", sc, conns, mode, round))
 	}
 	p, target, err := b.startProxy(ctx, mode, b.proxyCPU, profile)
 	if err != nil {
-		return r, err
+		return nil, "", err
 	}
-	defer p.stop()
-	cookie := ""
-	if sc == scenarioBound {
-		cookie = b.cookie
-	}
-	resp, err := probe(ctx, target, cookie)
+	resp, err := probe(ctx, target, b.scenarioCookie(sc))
 	if err != nil {
-		return r, err
+		p.stop()
+		return nil, "", err
 	}
 	// Only the sticky proxy answering a new client sets a cookie; otherwise
 	// the scenario would not measure what it says.
 	if set, want := len(resp.Cookies()) > 0, mode == modeSticky && sc == scenarioNew; set != want {
-		return r, fmt.Errorf("probe: Set-Cookie %v, want %v", set, want)
+		p.stop()
+		return nil, "", fmt.Errorf("probe: Set-Cookie %v, want %v", set, want)
 	}
+	return p, target, nil
+}
 
-	m := &meter{pid: p.pid(), core: b.proxyCore}
-	var u usage
+// scenarioCookie returns the Cookie header the scenario's requests carry;
+// "": none.
+func (b *bench) scenarioCookie(sc string) string {
+	if sc == scenarioBound {
+		return b.cookie
+	}
+	return ""
+}
+
+// load loads target with the load generator and returns what it measured
+// and what m measured meanwhile.
+func (b *bench) load(ctx context.Context, m *meter, target, cookie string, conns int) (result, usage, error) {
 	if b.wrk != "" {
-		r.result, u, err = b.loadWrk(ctx, m, target, cookie, conns)
-	} else {
-		r.result, u, err = b.loadGo(ctx, m, target, cookie, conns)
+		return b.loadWrk(ctx, m, target, cookie, conns)
 	}
-	if err != nil {
-		return r, err
-	}
-	r.setRates(u)
-	p.stop() // now: a profile is complete once the proxy has exited
+	return b.loadGo(ctx, m, target, cookie, conns)
+}
+
+// ran counts a run as done and reports it on the progress writer.
+func (b *bench) ran(sc string, conns int, r sample) {
 	b.done++
 	cpuText := ""
 	if r.CPUUtil > 0 {
@@ -314,9 +407,8 @@ func (b *bench) once(ctx context.Context, sc string, conns int, mode string, rou
 		cpuText += fmt.Sprintf(" (others %.0f%%)", 100*r.OthersShare)
 	}
 	fmt.Fprintf(b.progress, "[%*d/%d] %-5s c=%-4d round %d/%d %-8s %8.0f req/s, p99 %s%s, %d errors\n",
-		len(strconv.Itoa(b.cfg.runs())), b.done, b.cfg.runs(), sc, conns, round, b.cfg.rounds, mode,
+		len(strconv.Itoa(b.cfg.runs())), b.done, b.cfg.runs(), sc, conns, r.Round, b.cfg.rounds, r.Mode,
 		r.RPS, fmtDuration(r.P99), cpuText, r.Errors)
-	return r, nil
 }
 
 // loadGo loads target with the built-in generator and returns what it
@@ -354,7 +446,8 @@ func (b *bench) loadWrk(ctx context.Context, m *meter, target, cookie string, co
 	if cookie != "" {
 		name = "bound"
 	}
-	script, err := writeWrkScript(b.dir, name, cookie)
+	// One script per target: paired runs write theirs at the same time.
+	script, err := writeWrkScript(b.dir, name+"-"+path.Base(strings.TrimSuffix(target, "/")), cookie)
 	if err != nil {
 		return result{}, usage{}, err
 	}

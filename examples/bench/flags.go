@@ -55,6 +55,7 @@ type config struct {
 	scenarios  []string // scenarioBound, scenarioNew, in that order
 	gen        string   // genAuto, genWrk or genGo
 	pin        bool     // pin with taskset if it is there
+	paired     bool     // run baseline and sticky at the same time, sharing a CPU
 	json       bool
 	cpuprofile string // a directory for the proxies' CPU profiles; "": none
 	args       []string
@@ -77,6 +78,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&scenarios, "scenarios", scenarioBound+","+scenarioNew, "comma-separated `list` of scenarios: bound (requests carry a sticky cookie),\nnew (they do not: each opens a session)")
 	fs.StringVar(&cfg.gen, "gen", genAuto, "load `generator`: wrk, go (built in), or auto: wrk if it is on PATH\nand -d and -warmup are whole seconds, else go")
 	fs.BoolVar(&cfg.pin, "pin", true, "pin the proxy to one CPU and the load generator and backends to another\nwith taskset, when it is there and there are two CPUs")
+	fs.BoolVar(&cfg.paired, "paired", false, "run each round's baseline and sticky proxies at the same time, on the same CPU,\neach loaded by a generator of its own, so that the machine's drift hits both alike")
 	fs.BoolVar(&cfg.json, "json", false, "write the results as JSON instead of tables")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "`directory` to write each proxy process's CPU profile to; empty: none")
 
@@ -193,5 +195,9 @@ const runOverhead = 300 * time.Millisecond
 
 // estimate returns about how long cfg takes to run.
 func (c *config) estimate() time.Duration {
-	return time.Duration(c.runs()) * (c.warmup + c.duration + runOverhead)
+	runs := c.runs()
+	if c.paired {
+		runs /= 2 // two at a time
+	}
+	return time.Duration(runs) * (c.warmup + c.duration + runOverhead)
 }

@@ -41,6 +41,7 @@ func TestParseFlags(t *testing.T) {
 			})},
 		{"wrk with whole seconds", []string{"-gen", "wrk", "-d", "2s"}, with(func(c *config) { c.gen, c.duration = "wrk", 2*time.Second })},
 		{"profiles", []string{"-cpuprofile", "prof"}, with(func(c *config) { c.cpuprofile = "prof" })},
+		{"paired", []string{"-paired"}, with(func(c *config) { c.paired = true })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +99,11 @@ func TestEstimate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 20, cfg.runs())
 	assert.Less(t, cfg.estimate(), 2*time.Minute+10*time.Second, "the default run stays around two minutes")
+
+	paired, err := parseFlags([]string{"-paired"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 20, paired.runs())
+	assert.Equal(t, cfg.estimate()/2, paired.estimate(), "paired runs go two at a time")
 }
 
 func TestParseRole(t *testing.T) {

@@ -56,6 +56,36 @@ func TestSmoke(t *testing.T) {
 	assert.Contains(t, stderr.String(), "[4/4] new   c=4    round 1/1 sticky", "progress goes to stderr")
 }
 
+// TestSmokePaired runs a round of each scenario with the two proxies at
+// the same time.
+func TestSmokePaired(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and loads them for a few seconds")
+	}
+	quickExit(t)
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), append(smokeArgs, "-paired", "-json"), &stdout, &stderr)
+	require.Equal(t, 0, code, "stderr: %s", stderr.String())
+	assertNoChildren(t)
+
+	var rep report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	assert.True(t, rep.Setup.Paired)
+	require.Len(t, rep.Scenarios, 2)
+	for _, sc := range rep.Scenarios {
+		require.Len(t, sc.Levels, 1, sc.Name)
+		l := sc.Levels[0]
+		require.Len(t, l.Runs, 2, sc.Name)
+		assert.Equal(t, []string{modeBaseline, modeSticky}, []string{l.Runs[0].Mode, l.Runs[1].Mode})
+		for _, r := range l.Runs {
+			assert.Positive(t, r.Requests, "%s %s", sc.Name, r.Mode)
+			assert.Zero(t, r.Errors, "%s %s", sc.Name, r.Mode)
+		}
+		assert.Positive(t, l.Ratio.Throughput, sc.Name)
+	}
+	assert.Contains(t, stderr.String(), "[4/4] new   c=4    round 1/1 sticky")
+}
+
 func TestInterruptStopsEveryProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")

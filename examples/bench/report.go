@@ -27,6 +27,7 @@ type setup struct {
 	GeneratorName   string        `json:"generator_name"` // wrk or go
 	Pinning         string        `json:"pinning"`
 	Pinned          bool          `json:"pinned"`
+	Paired          bool          `json:"paired"` // baseline and sticky ran at once, sharing the proxy CPU
 	ProxyGOMAXPROCS int           `json:"proxy_gomaxprocs"`
 	Levels          []int         `json:"connections"`
 	Rounds          int           `json:"rounds"`
@@ -62,10 +63,13 @@ type sample struct {
 	Mode  string `json:"mode"`
 	Round int    `json:"round"`
 	result
-	RPS       float64       `json:"requests_per_second"`
-	ProxyCPU  time.Duration `json:"proxy_cpu_ns,omitempty"`             // 0: unknown
-	CPUPerReq time.Duration `json:"proxy_cpu_per_request_ns,omitempty"` // 0: unknown
-	CPUUtil   float64       `json:"proxy_cpu_share,omitempty"`          // of one CPU; 0: unknown
+	RPS float64 `json:"requests_per_second"` // paired: per full CPU
+	// MeasuredRPS is, in a paired run, the req/s measured, before RPS
+	// scaled it to a full CPU.
+	MeasuredRPS float64       `json:"measured_requests_per_second,omitempty"`
+	ProxyCPU    time.Duration `json:"proxy_cpu_ns,omitempty"`             // 0: unknown
+	CPUPerReq   time.Duration `json:"proxy_cpu_per_request_ns,omitempty"` // 0: unknown
+	CPUUtil     float64       `json:"proxy_cpu_share,omitempty"`          // of one CPU; 0: unknown
 	// The share of the proxy's CPU that anything else used: other
 	// processes, the hypervisor's other guests. Pinned and on Linux only.
 	OthersShare float64 `json:"proxy_core_others_share,omitempty"`
@@ -85,6 +89,18 @@ func (r *sample) setRates(u usage) {
 	r.ProxyCPU = u.proxy
 	r.CPUUtil = u.proxy.Seconds() / r.Elapsed.Seconds()
 	r.CPUPerReq = u.proxy / time.Duration(r.Requests)
+}
+
+// perCPU scales r's throughput to a full CPU, for a proxy that shared its
+// CPU with another (a paired run): req/s divided by the share of the CPU it
+// had, the rate it measured kept in MeasuredRPS. Without a CPU share, r is
+// left as it is.
+func (r *sample) perCPU() {
+	if r.CPUUtil <= 0 {
+		return
+	}
+	r.MeasuredRPS = r.RPS
+	r.RPS /= r.CPUUtil
 }
 
 // summary sums up one proxy's runs at one concurrency: medians over the
@@ -203,6 +219,16 @@ const busyCore = 0.1
 // what limited the throughput.
 const saturated = 0.9
 
+// proxyUtil returns the share of the proxy CPU the baseline proxy used,
+// or, paired, the two proxies together: under saturated, something other
+// than the proxies limited req/s.
+func (l *level) proxyUtil(paired bool) float64 {
+	if paired && l.Sticky.CPUUtil > 0 {
+		return l.Baseline.CPUUtil + l.Sticky.CPUUtil
+	}
+	return l.Baseline.CPUUtil
+}
+
 // addNotes adds to rep.Notes what its figures say about their own
 // trustworthiness.
 func (rep *report) addNotes() {
@@ -217,8 +243,8 @@ func (rep *report) addNotes() {
 			at := fmt.Sprintf("%s c=%d", sc.Name, l.Conns)
 			if others := max(l.Baseline.OthersShare, l.Sticky.OthersShare); others > busyCore {
 				busy = append(busy, fmt.Sprintf("%s %.0f%%", at, 100*others))
-			} else if rep.Setup.Pinned && l.Baseline.CPUUtil > 0 && l.Baseline.CPUUtil < saturated {
-				idle = append(idle, fmt.Sprintf("%s %.0f%%", at, 100*l.Baseline.CPUUtil))
+			} else if util := l.proxyUtil(rep.Setup.Paired); rep.Setup.Pinned && util > 0 && util < saturated {
+				idle = append(idle, fmt.Sprintf("%s %.0f%%", at, 100*util))
 			}
 			if n := l.Baseline.Errors + l.Sticky.Errors; n > 0 {
 				errs = append(errs, fmt.Sprintf("%s %d (baseline %d, sticky %d)", at, n, l.Baseline.Errors, l.Sticky.Errors))
@@ -230,7 +256,11 @@ func (rep *report) addNotes() {
 			"so req/s and p99 measure the machine's load as much as the proxies: "+strings.Join(busy, ", "))
 	}
 	if len(idle) > 0 {
-		rep.Notes = append(rep.Notes, "the baseline proxy used only this much of its CPU, so the load generator or the backends limited req/s, "+
+		who := "the baseline proxy used only this much of its CPU"
+		if rep.Setup.Paired {
+			who = "the two proxies together used only this much of their CPU"
+		}
+		rep.Notes = append(rep.Notes, who+", so the load generator or the backends limited req/s, "+
 			"and the req/s ratio understates the sticky layer's cost (CPU/req still compares the proxies"+wrkHint(rep.Setup.GeneratorName)+"): "+
 			strings.Join(idle, ", "))
 	}
@@ -272,8 +302,12 @@ func writeText(w io.Writer, rep *report) error {
 	if s.LoadStart >= 0 && s.LoadEnd >= 0 {
 		fmt.Fprintf(tw, "loadavg\t%.2f at start, %.2f at end (one minute; at start all of it is other work)\n", s.LoadStart, s.LoadEnd)
 	}
-	fmt.Fprintf(tw, "runs\t%d round(s) of baseline then sticky per scenario and concurrency, each a fresh proxy process, %v warm-up + %v measured\n",
-		s.Rounds, s.Warmup, s.Duration)
+	order := "baseline then sticky"
+	if s.Paired {
+		order = "baseline and sticky at the same time, sharing the proxy CPU, each with a load generator of its own,"
+	}
+	fmt.Fprintf(tw, "runs\t%d round(s) of %s per scenario and concurrency, each a fresh proxy process, %v warm-up + %v measured\n",
+		s.Rounds, order, s.Warmup, s.Duration)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -343,6 +377,11 @@ func writeText(w io.Writer, rep *report) error {
 	if withCPU {
 		fmt.Fprint(w, "CPU/req: the proxy process's CPU time (user+system) per request, median of the rounds; proxy CPU: its share of one CPU.\n"+
 			"  Pinned, a proxy CPU near 100% means the proxy limited req/s; CPU/req compares the proxies even when it did not.\n")
+		if s.Paired {
+			fmt.Fprint(w, "  Paired, the two proxies share one CPU, each about half of it: their sum near 100% means they limited req/s.\n"+
+				"  req/s are then per full CPU (measured req/s ÷ proxy CPU), since the scheduler splits the CPU unevenly, and p99\n"+
+				"  includes waiting for the other proxy's turn on the CPU.\n")
+		}
 	}
 	if withOthers {
 		fmt.Fprint(w, "others: the share of the proxy's CPU that other work used meanwhile (processes, the hypervisor's other guests), median.\n")

@@ -85,6 +85,20 @@ func TestSetRates(t *testing.T) {
 	assert.Zero(t, r.OthersShare)
 }
 
+func TestPerCPU(t *testing.T) {
+	r := sample{result: result{Requests: 50000, Elapsed: 5 * time.Second}}
+	r.setRates(usage{proxy: 2 * time.Second, others: 0})
+	r.perCPU()
+	assert.InDelta(t, 25000, r.RPS, 1e-9, "10,000 req/s on 40% of a CPU")
+	assert.InDelta(t, 10000, r.MeasuredRPS, 1e-9)
+
+	r = sample{result: result{Requests: 50000, Elapsed: 5 * time.Second}}
+	r.setRates(usage{proxy: -1, others: -1})
+	r.perCPU()
+	assert.InDelta(t, 10000, r.RPS, 1e-9, "no CPU share, no scaling")
+	assert.Zero(t, r.MeasuredRPS)
+}
+
 func testReport(levels ...int) *report {
 	rep := &report{
 		Machine: machine{CPUs: 2, OS: "linux", Arch: "amd64", CPUModel: "AMD EPYC", Go: "go1.26.0"},
@@ -162,6 +176,31 @@ func TestNotes(t *testing.T) {
 	rep.addNotes()
 	require.Len(t, rep.Notes, 2)
 	assert.Contains(t, rep.Notes[0], "the machine was busy with other work (load average 1.50 on 2 CPUs at the start)")
+}
+
+func TestPairedReport(t *testing.T) {
+	rep := testReport(64)
+	rep.Setup.Paired = true
+	l := &rep.Scenarios[0].Levels[0]
+	l.Baseline.CPUUtil, l.Sticky.CPUUtil = 0.48, 0.49
+	rep.Notes = nil
+	rep.addNotes()
+	for _, n := range rep.Notes {
+		assert.NotContains(t, n, "used only", "two proxies at half a CPU each kept it busy")
+	}
+
+	l.Baseline.CPUUtil, l.Sticky.CPUUtil = 0.3, 0.35
+	rep.Notes = nil
+	rep.addNotes()
+	require.NotEmpty(t, rep.Notes)
+	assert.Contains(t, rep.Notes[0], "the two proxies together used only this much of their CPU")
+	assert.Contains(t, rep.Notes[0], ": bound c=64 65%")
+
+	var out bytes.Buffer
+	require.NoError(t, writeText(&out, rep))
+	assert.Contains(t, out.String(), "runs     5 round(s) of baseline and sticky at the same time, sharing the proxy CPU")
+	assert.Contains(t, out.String(), "Paired, the two proxies share one CPU")
+	assert.Contains(t, out.String(), "req/s are then per full CPU")
 }
 
 func TestWriteJSON(t *testing.T) {
