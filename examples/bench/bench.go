@@ -406,9 +406,13 @@ func (b *bench) ran(sc string, conns int, r sample) {
 	if r.OthersShare > 0 {
 		cpuText += fmt.Sprintf(" (others %.0f%%)", 100*r.OthersShare)
 	}
-	fmt.Fprintf(b.progress, "[%*d/%d] %-5s c=%-4d round %d/%d %-8s %8.0f req/s, p99 %s%s, %d errors\n",
+	unit := "req/s"
+	if r.MeasuredRPS > 0 {
+		unit = "req/s per CPU"
+	}
+	fmt.Fprintf(b.progress, "[%*d/%d] %-5s c=%-4d round %d/%d %-8s %8.0f %s, p99 %s%s, %d errors\n",
 		len(strconv.Itoa(b.cfg.runs())), b.done, b.cfg.runs(), sc, conns, r.Round, b.cfg.rounds, r.Mode,
-		r.RPS, fmtDuration(r.P99), cpuText, r.Errors)
+		r.RPS, unit, fmtDuration(r.P99), cpuText, r.Errors)
 }
 
 // loadGo loads target with the built-in generator and returns what it
