@@ -157,13 +157,13 @@ func (c *Cookie) aged(p *payload, now int64) bool {
 // Cookies binding new clients to one backend within the same second are
 // identical; Save signs the first and hands the others the same line.
 func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
-	kept := prev.Status == Valid && prev.ID == b.ID()
-	if kept && !prev.Refresh {
+	stays := prev.Status == Valid && prev.ID == b.ID()
+	if stays && !prev.Refresh {
 		return // before reading the clock: most responses end here
 	}
 	now := c.cfg.now().Unix()
 	born := now
-	if kept {
+	if stays {
 		if p, _, _, st := c.read(r); st == Valid {
 			born = p.issued()
 		}
