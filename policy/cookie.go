@@ -176,26 +176,15 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 // binding (born is now) is kept with the backend's tokens and reused for
 // the rest of the second: the line depends on nothing else that varies.
 func (c *Cookie) line(id string, born, now int64, secure bool) string {
-	var m *member
-	if ix := c.index.Load(); ix != nil {
-		m = ix.members[id]
-	}
 	var kept *atomic.Pointer[issuedLine]
-	if m != nil && born == now {
+	if m := c.member(id); m != nil && born == now {
 		kept = &m.lines[b2i(secure)]
 		if l := kept.Load(); l != nil && l.at == now {
 			return l.text
 		}
 	}
 	ttl := c.ttlSeconds()
-	var tok uint64
-	if m != nil {
-		tok = m.tokens[0]
-	} else {
-		tok = c.signer.token(0, id)
-	}
-	p := newPayload(tok, timestamp(born), expiry(now, ttl))
-	c.signer.sign(&p)
+	p := c.issue(id, born, expiry(now, ttl))
 	text := c.header(&p, ttl, secure)
 	if kept != nil {
 		kept.Store(&issuedLine{at: now, text: text})
@@ -247,12 +236,19 @@ func (c *Cookie) issue(id string, born int64, exp uint32) payload {
 // token returns id's token under the first key, from the index when it
 // has it: tokens depend on the key and the ID only.
 func (c *Cookie) token(id string) uint64 {
-	if ix := c.index.Load(); ix != nil {
-		if m, ok := ix.members[id]; ok {
-			return m.tokens[0]
-		}
+	if m := c.member(id); m != nil {
+		return m.tokens[0]
 	}
 	return c.signer.token(0, id)
+}
+
+// member returns what the last index built knows of the backend with ID
+// id, or nil.
+func (c *Cookie) member(id string) *member {
+	if ix := c.index.Load(); ix != nil {
+		return ix.members[id]
+	}
+	return nil
 }
 
 // secure reports whether a cookie set in answer to r is Secure.
