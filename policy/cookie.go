@@ -26,17 +26,6 @@ type Cookie struct {
 
 	mu    sync.Mutex // serializes index rebuilds
 	index atomic.Pointer[index]
-
-	// expires is the last Expires attribute written, reused by every
-	// cookie expiring in the same second: formatting the date is the
-	// costliest part of the header.
-	expires atomic.Pointer[httpDate]
-}
-
-// httpDate is a time in whole seconds and its text in [http.TimeFormat].
-type httpDate struct {
-	unix int64
-	text [len(http.TimeFormat)]byte
 }
 
 var _ Policy = (*Cookie)(nil)
@@ -291,7 +280,7 @@ func (c *Cookie) header(p *payload, maxAge int64, secure bool) string {
 	switch {
 	case maxAge > 0:
 		buf = append(buf, "; Expires="...)
-		buf = c.appendDate(buf, p.expires())
+		buf = time.Unix(p.expires(), 0).UTC().AppendFormat(buf, http.TimeFormat)
 		buf = append(buf, "; Max-Age="...)
 		buf = strconv.AppendInt(buf, maxAge, 10)
 	case maxAge < 0:
@@ -312,19 +301,6 @@ func (c *Cookie) header(p *payload, maxAge int64, secure bool) string {
 		buf = append(buf, "; SameSite=None"...)
 	}
 	return string(buf)
-}
-
-// appendDate appends unix, in Unix seconds, formatted as [http.TimeFormat].
-// The text of the last date formatted is kept and reused while cookies
-// expire in the same second.
-func (c *Cookie) appendDate(buf []byte, unix int64) []byte {
-	if d := c.expires.Load(); d != nil && d.unix == unix {
-		return append(buf, d.text[:]...)
-	}
-	d := &httpDate{unix: unix}
-	time.Unix(unix, 0).UTC().AppendFormat(d.text[:0], http.TimeFormat)
-	c.expires.Store(d)
-	return append(buf, d.text[:]...)
 }
 
 // addSetCookie adds a Set-Cookie line to resp's header, creating it if
