@@ -11,7 +11,7 @@ import (
 )
 
 // Cookie is a [Policy] that binds a client to a backend with a cookie of the
-// balancer's own, signed with HMAC-SHA-256. The cookie names the backend by
+// balancer's own, signed with AES-CMAC. The cookie names the backend by
 // an opaque token and carries its own expiry; the balancer keeps no state
 // per client, so replicas configured with the same keys and name accept
 // each other's cookies. See the package documentation for the format.
@@ -72,8 +72,8 @@ func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
 // Valid with the backend's ID, or None when r has no such cookie, or
 // Malformed, Forged, Expired or Unknown (authentic, but naming no backend
 // in s). Refresh is set when Save should re-issue the cookie: it was signed
-// with a key other than the first, or sliding expiry is on and more than
-// half its lifetime has passed.
+// with a key other than the first or in the previous format, or sliding
+// expiry is on and more than half its lifetime has passed.
 //
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
@@ -98,7 +98,7 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	if c.aged(&p, now) {
 		return Binding{Status: Expired}
 	}
-	return Binding{ID: id, Status: Valid, Refresh: key != 0 || c.slides(&p, now)}
+	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.slides(&p, now)}
 }
 
 // read returns the payload of r's cookie, the index of the key that signed
@@ -112,7 +112,7 @@ func (c *Cookie) read(r *http.Request) (p payload, key int, now int64, st Status
 		return p, 0, 0, None
 	}
 	p, ok = decodePayload(v)
-	if !ok || p.version() != valueVersion {
+	if !ok || (p.version() != valueVersion && p.version() != legacyVersion) {
 		return p, 0, 0, Malformed
 	}
 	if key, ok = c.signer.verify(&p); !ok {

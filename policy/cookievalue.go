@@ -9,19 +9,23 @@ import (
 // The layout of a cookie value, before base64url encoding:
 //
 //	version (1) | token (8) | issued (4) | expires (4) | tag (16)
+//
+// Format 2 tags the 16 bytes of fields with AES-CMAC, format 1 the first
+// signedLen bytes with HMAC-SHA-256; see signer.
 const (
-	valueVersion = 1
-	tokenLen     = 8
-	tagLen       = 16                     // 128-bit tag
-	signedLen    = 1 + tokenLen + 4 + 4   // the bytes the tag covers
-	payloadLen   = signedLen + tagLen     // 33
-	valueLen     = (payloadLen*8 + 5) / 6 // 44 characters, unpadded
-	maxTimestamp = math.MaxUint32         // issued and expires are uint32
+	valueVersion  = 2 // the format signed
+	legacyVersion = 1 // a format still verified
+	tokenLen      = 8
+	tagLen        = 16                     // 128-bit tag
+	signedLen     = 1 + tokenLen + 4 + 4   // the bytes the tag covers
+	payloadLen    = signedLen + tagLen     // 33
+	valueLen      = (payloadLen*8 + 5) / 6 // 44 characters, unpadded
+	maxTimestamp  = math.MaxUint32         // issued and expires are uint32
 )
 
 // payload is a decoded cookie value. Integers are big-endian; issued and
 // expires are Unix seconds, expires being 0 for a session cookie. The tag
-// authenticates the first signedLen bytes (and the cookie's name, see
+// authenticates the fields, the version and the cookie's name (see
 // signer).
 type payload [payloadLen]byte
 
@@ -62,6 +66,7 @@ func (p *payload) token() uint64  { return binary.BigEndian.Uint64(p[1:9]) }
 func (p *payload) issued() int64  { return int64(binary.BigEndian.Uint32(p[9:13])) }
 func (p *payload) expires() int64 { return int64(binary.BigEndian.Uint32(p[13:17])) }
 func (p *payload) signed() []byte { return p[:signedLen] }
+func (p *payload) fields() []byte { return p[1:signedLen] }
 func (p *payload) tag() []byte    { return p[signedLen:] }
 
 // timestamp converts Unix seconds to the payload's uint32, clamping times

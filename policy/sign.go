@@ -13,30 +13,36 @@ import (
 // minKeyLen is the length of the shortest signing key accepted: 128 bits.
 const minKeyLen = 16
 
-// Labels of the two subkeys derived from each signing key. Distinct labels
-// keep the key's two uses independent: a token is never a valid tag, and
-// knowing one subkey tells nothing about the other.
+// Labels of the subkeys derived from each signing key. Distinct labels keep
+// the key's uses independent: a token is never a valid tag, and knowing one
+// subkey tells nothing about another.
 const (
+	// cmacLabel, followed by a zero byte and the cookie's name, derives
+	// the AES-128 key that tags format 2.
+	cmacLabel = "affinity cookie cmac v2"
+	// macLabel derives the HMAC-SHA-256 key that tagged format 1.
 	macLabel   = "affinity cookie mac v1"
 	tokenLabel = "affinity backend token v1"
 )
 
 // signer signs and verifies cookie payloads with a ring of keys: the first
-// signs, all verify. It is immutable and safe for concurrent use.
+// signs, all verify. It signs format 2 and verifies formats 2 and 1. It is
+// immutable and safe for concurrent use.
 type signer struct {
 	keys []*signingKey
-	// prefix is the cookie's name and a zero byte. Every tag covers it, so
-	// a value cannot be replayed under another cookie name.
+	// prefix is the cookie's name and a zero byte. Every format 1 tag
+	// covers it, so a value cannot be replayed under another cookie name;
+	// format 2 has the name in its tag key instead.
 	prefix []byte
 }
 
 // newSigner derives the subkeys of every key. It keeps neither the keys nor
 // references to them.
-func newSigner(keys [][]byte, name string) (*signer, error) {
+func newSigner(keys [][]byte, name string) (s *signer, err error) {
 	if len(keys) == 0 {
 		return nil, errors.New("policy: no signing keys; need at least one")
 	}
-	s := &signer{
+	s = &signer{
 		keys:   make([]*signingKey, len(keys)),
 		prefix: append([]byte(name), 0),
 	}
@@ -44,22 +50,33 @@ func newSigner(keys [][]byte, name string) (*signer, error) {
 		if len(k) < minKeyLen {
 			return nil, fmt.Errorf("policy: keys[%d] is %d bytes; need at least %d", i, len(k), minKeyLen)
 		}
-		s.keys[i] = newSigningKey(k)
+		if s.keys[i], err = newSigningKey(k, name); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
 
-// sign sets p's tag, computed with the first key.
+// sign sets the tag of p, a format 2 payload, computed with the first key.
 func (s *signer) sign(p *payload) {
-	tag := s.keys[0].tag(s.prefix, p.signed())
+	tag := s.keys[0].cmac.sum(p.fields())
 	copy(p.tag(), tag[:])
 }
 
 // verify reports whether p's tag was made by one of the keys, and by which.
-// It tries the keys in order and compares tags in constant time.
+// It tries the keys in order and compares tags in constant time. A payload
+// of neither format verifies with no key.
 func (s *signer) verify(p *payload) (key int, ok bool) {
 	for i, k := range s.keys {
-		tag := k.tag(s.prefix, p.signed())
+		var tag [tagLen]byte
+		switch p.version() {
+		case valueVersion:
+			tag = k.cmac.sum(p.fields())
+		case legacyVersion:
+			tag = k.tag(s.prefix, p.signed())
+		default:
+			return 0, false
+		}
 		if hmac.Equal(tag[:], p.tag()) {
 			return i, true
 		}
@@ -70,18 +87,25 @@ func (s *signer) verify(p *payload) (key int, ok bool) {
 // token returns the token naming backend id under key k.
 func (s *signer) token(k int, id string) uint64 { return s.keys[k].token(id) }
 
-// signingKey is one configured key, reduced to the two subkeys derived from
-// it: HMAC-SHA-256(key, label), one per label.
+// signingKey is one configured key, reduced to the subkeys derived from
+// it: HMAC-SHA-256(key, label), one per label, truncated to 128 bits for
+// AES.
 type signingKey struct {
-	macs   hmacPool // tags payloads
+	cmac   *cmac    // tags format 2 payloads
+	macs   hmacPool // tags format 1 payloads
 	tokens hmacPool // turns backend IDs into tokens
 }
 
-func newSigningKey(key []byte) *signingKey {
-	k := &signingKey{}
+// newSigningKey derives the subkeys of key for the cookie called name.
+func newSigningKey(key []byte, name string) (*signingKey, error) {
+	m, err := newCMAC(derive(key, cmacLabel+"\x00"+name)[:16])
+	if err != nil {
+		return nil, err
+	}
+	k := &signingKey{cmac: m}
 	k.macs.init(derive(key, macLabel))
 	k.tokens.init(derive(key, tokenLabel))
-	return k
+	return k, nil
 }
 
 func derive(key []byte, label string) []byte {
@@ -90,7 +114,8 @@ func derive(key []byte, label string) []byte {
 	return h.Sum(nil)
 }
 
-// tag returns the first tagLen bytes of HMAC(macKey, prefix || signed).
+// tag returns the format 1 tag: the first tagLen bytes of
+// HMAC(macKey, prefix || signed).
 func (k *signingKey) tag(prefix, signed []byte) (tag [tagLen]byte) {
 	st := k.macs.get()
 	st.in = append(append(st.in[:0], prefix...), signed...)

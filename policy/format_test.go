@@ -1,0 +1,133 @@
+package policy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// The tests of this file hold the cookie to the format the package
+// documentation describes, recomputing every field from the key with the
+// standard library (and the CMAC that TestCMAC checks against RFC 4493),
+// so that another implementation built from the documentation interoperates.
+
+var formatKey = []byte("format key: 32 bytes of secret..")
+
+// hmacSHA256 returns HMAC-SHA-256(key, msg).
+func hmacSHA256(key []byte, msg ...[]byte) []byte {
+	h := hmac.New(sha256.New, key)
+	for _, m := range msg {
+		h.Write(m)
+	}
+	return h.Sum(nil)
+}
+
+// docToken returns the token of backend id under key, as documented.
+func docToken(key []byte, id string) []byte {
+	return hmacSHA256(hmacSHA256(key, []byte("affinity backend token v1")), []byte(id))[:8]
+}
+
+func TestCookieFormat(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c, err := NewCookie([][]byte{formatKey}, WithName("lb"), WithTTL(time.Hour),
+		WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	v, err := base64.RawURLEncoding.DecodeString(c.Issue("app-1"))
+	require.NoError(t, err)
+	require.Len(t, v, 33)
+
+	assert.Equal(t, byte(2), v[0], "version")
+	assert.Equal(t, docToken(formatKey, "app-1"), v[1:9], "token")
+	assert.Equal(t, uint32(1_800_000_000), binary.BigEndian.Uint32(v[9:13]), "issued")
+	assert.Equal(t, uint32(1_800_003_600), binary.BigEndian.Uint32(v[13:17]), "expires")
+	m, err := newCMAC(hmacSHA256(formatKey, []byte("affinity cookie cmac v2\x00lb"))[:16])
+	require.NoError(t, err)
+	tag := m.sum(v[1:17])
+	assert.Equal(t, tag[:], v[17:], "tag")
+}
+
+// legacyValue returns a format 1 cookie value for the cookie called name,
+// signed with key: what the previous release issued.
+func legacyValue(key []byte, name, id string, issued, expires uint32) string {
+	v := make([]byte, 17, 33)
+	v[0] = 1
+	copy(v[1:9], docToken(key, id))
+	binary.BigEndian.PutUint32(v[9:13], issued)
+	binary.BigEndian.PutUint32(v[13:17], expires)
+	tag := hmacSHA256(hmacSHA256(key, []byte("affinity cookie mac v1")), []byte(name), []byte{0}, v)
+	return base64.RawURLEncoding.EncodeToString(append(v, tag[:16]...))
+}
+
+// TestCookieLegacyFormat checks that cookies of format 1, HMAC-SHA-256
+// tagged, still bind, and are re-issued in format 2 with their age kept,
+// so an upgrade moves no client.
+func TestCookieLegacyFormat(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{{ID: "app-1", URL: "http://127.0.0.1:1"}, {ID: "app-2", URL: "http://127.0.0.1:2"}})
+	require.NoError(t, err)
+	snap := set.Snapshot()
+	now := time.Unix(1_800_000_000, 0)
+	c, err := NewCookie([][]byte{formatKey}, WithName("lb"), WithTTL(time.Hour), WithMaxLife(24*time.Hour),
+		WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	other := []byte("other key: 32 bytes of secret...")
+
+	lookup := func(value string) Binding {
+		r := httptest.NewRequest(http.MethodGet, "http://lb/", nil)
+		r.Header.Set("Cookie", "lb="+value)
+		return c.Lookup(r, snap)
+	}
+	tests := []struct {
+		name  string
+		value string
+		want  Binding
+	}{
+		{"valid", legacyValue(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{ID: "app-2", Status: Valid, Refresh: true}},
+		{"session cookie", legacyValue(formatKey, "lb", "app-1", 1_799_999_000, 0), Binding{ID: "app-1", Status: Valid, Refresh: true}},
+		{"expired", legacyValue(formatKey, "lb", "app-2", 1_799_990_000, 1_799_999_999), Binding{Status: Expired}},
+		{"other key", legacyValue(other, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Forged}},
+		{"other name", legacyValue(formatKey, "affinity", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Forged}},
+		{"unknown backend", legacyValue(formatKey, "lb", "app-9", 1_799_999_000, 1_800_002_600), Binding{Status: Unknown}},
+		{"as format 2", withVersion(t, legacyValue(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600), 2), Binding{Status: Forged}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, lookup(tt.value))
+		})
+	}
+
+	t.Run("re-issued", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodGet, "http://lb/", nil)
+		r.Header.Set("Cookie", "lb="+legacyValue(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600))
+		prev := c.Lookup(r, snap)
+		resp := &http.Response{Header: http.Header{}}
+		c.Save(r, resp, snap.Lookup("app-2"), prev)
+		lines := resp.Header.Values("Set-Cookie")
+		require.Len(t, lines, 1)
+		ck, err := http.ParseSetCookie(lines[0])
+		require.NoError(t, err)
+		v, err := base64.RawURLEncoding.DecodeString(ck.Value)
+		require.NoError(t, err)
+		assert.Equal(t, byte(2), v[0], "version")
+		assert.Equal(t, uint32(1_799_999_000), binary.BigEndian.Uint32(v[9:13]), "issued, kept")
+		assert.Equal(t, Binding{ID: "app-2", Status: Valid}, lookup(ck.Value))
+	})
+}
+
+// withVersion returns the cookie value v with its version byte set to b.
+func withVersion(t *testing.T, v string, b byte) string {
+	t.Helper()
+	p, err := base64.RawURLEncoding.DecodeString(v)
+	require.NoError(t, err)
+	p[0] = b
+	return base64.RawURLEncoding.EncodeToString(p)
+}
