@@ -3,7 +3,7 @@ package policy
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/subtle"
+	"encoding/binary"
 	"sync"
 )
 
@@ -51,25 +51,43 @@ func double(b [aes.BlockSize]byte) (d [aes.BlockSize]byte) {
 // allocates nothing and does not keep msg.
 func (m *cmac) sum(msg []byte) (tag [aes.BlockSize]byte) {
 	s := m.scratch.Get().(*cmacScratch)
-	clear(s.x[:])
+	s.x = [aes.BlockSize]byte{}
 	// Every block but the last is chained through the cipher; the last,
 	// possibly empty, is whitened with a subkey first.
 	for len(msg) > aes.BlockSize {
-		subtle.XORBytes(s.y[:], s.x[:], msg[:aes.BlockSize])
+		xor(&s.y, &s.x, (*[aes.BlockSize]byte)(msg))
 		m.block.Encrypt(s.x[:], s.y[:])
 		msg = msg[aes.BlockSize:]
 	}
 	if len(msg) == aes.BlockSize {
-		subtle.XORBytes(s.y[:], msg, m.k1[:])
+		xor(&s.y, &m.k1, (*[aes.BlockSize]byte)(msg))
 	} else {
 		// A short last block is padded with one 1 bit and then 0 bits.
-		s.y = m.k2
-		subtle.XORBytes(s.y[:], s.y[:len(msg)], msg)
-		s.y[len(msg)] ^= 0x80
+		var last [aes.BlockSize]byte
+		copy(last[:], msg)
+		last[len(msg)] = 0x80
+		xor(&s.y, &m.k2, &last)
 	}
-	subtle.XORBytes(s.y[:], s.y[:], s.x[:])
+	xor(&s.y, &s.y, &s.x)
 	m.block.Encrypt(s.x[:], s.y[:])
 	tag = s.x
 	m.scratch.Put(s)
 	return tag
+}
+
+// xor sets dst to a XOR b, a word at a time.
+func xor(dst, a, b *[aes.BlockSize]byte) {
+	le := binary.LittleEndian
+	lo := le.Uint64(a[:8]) ^ le.Uint64(b[:8])
+	hi := le.Uint64(a[8:]) ^ le.Uint64(b[8:])
+	le.PutUint64(dst[:8], lo)
+	le.PutUint64(dst[8:], hi)
+}
+
+// equalTags reports, in constant time, whether a and b are the same tag.
+func equalTags(a, b *[aes.BlockSize]byte) bool {
+	var d [aes.BlockSize]byte
+	xor(&d, a, b)
+	le := binary.LittleEndian
+	return le.Uint64(d[:8])|le.Uint64(d[8:]) == 0
 }

@@ -111,8 +111,7 @@ func (c *Cookie) read(r *http.Request) (p payload, key int, now int64, st Status
 	if !ok {
 		return p, 0, 0, None
 	}
-	p, ok = decodePayload(v)
-	if !ok || (p.version() != valueVersion && p.version() != legacyVersion) {
+	if !decodePayload(&p, v) || (p.version() != valueVersion && p.version() != legacyVersion) {
 		return p, 0, 0, Malformed
 	}
 	if key, ok = c.signer.verify(&p); !ok {

@@ -25,8 +25,12 @@ func cookieValue(h http.Header, name string) (value string, found bool) {
 	pairs := 0
 	for _, line := range h["Cookie"] {
 		for line != "" {
-			var pair string
-			pair, line, _ = strings.Cut(line, ";")
+			pair := line
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				pair, line = line[:i], line[i+1:]
+			} else {
+				line = ""
+			}
 			pair = trimBlanks(pair)
 			if pair == "" {
 				continue
@@ -34,10 +38,21 @@ func cookieValue(h http.Header, name string) (value string, found bool) {
 			if pairs++; pairs > maxCookiePairs {
 				return "", false
 			}
-			k, v, ok := strings.Cut(pair, "=")
-			if !ok || trimBlanks(k) != name {
+			// The pair's name is what precedes its first '=', trimmed.
+			// name, a token, has neither '=' nor blanks: it matches if
+			// the pair starts with it and then, after any blanks, has
+			// '='.
+			v, ok := strings.CutPrefix(pair, name)
+			if !ok {
 				continue
 			}
+			for v != "" && (v[0] == ' ' || v[0] == '\t') {
+				v = v[1:]
+			}
+			if v == "" || v[0] != '=' {
+				continue
+			}
+			v = v[1:]
 			if len(v) > maxCookieValueLen {
 				return "", true
 			}

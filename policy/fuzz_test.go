@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -81,4 +82,75 @@ func FuzzAppCookieSave(f *testing.F) {
 			t.Fatalf("%q: Set-Cookie lines became %q", line, got)
 		}
 	})
+}
+
+// FuzzDecodePayload holds the cookie value decoder to encoding/base64's
+// unpadded base64url: the same values accepted, decoded to the same bytes.
+func FuzzDecodePayload(f *testing.F) {
+	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-")
+	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n")
+	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")
+	f.Add("+/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		var p payload
+		ok := decodePayload(&p, s)
+		want, err := base64.RawURLEncoding.DecodeString(s)
+		wantOK := err == nil && len(want) == payloadLen && len(s) == valueLen
+		if ok != wantOK {
+			t.Fatalf("%q: decoded %v, encoding/base64 %v (%v, %d bytes)", s, ok, wantOK, err, len(want))
+		}
+		if ok && string(p[:]) != string(want) {
+			t.Fatalf("%q: decoded %x, encoding/base64 %x", s, p, want)
+		}
+	})
+}
+
+// FuzzCookieValue holds cookieValue to the plain reading of its
+// documentation, cookieValueSpec, on any pair of Cookie lines.
+func FuzzCookieValue(f *testing.F) {
+	for _, seed := range []string{
+		"affinity=x", " affinity \t= \"x\" ", "a=1; affinity=2", "affinityX=1;affinity=2", "affinity;affinity=3",
+		"=affinity; affinity", "affinity==", strings.Repeat("a=1;", 70) + "affinity=2",
+	} {
+		f.Add(seed, "b=2; affinity=y")
+	}
+	f.Fuzz(func(t *testing.T, line1, line2 string) {
+		h := http.Header{"Cookie": {line1, line2}}
+		v, found := cookieValue(h, "affinity")
+		wantV, wantFound := cookieValueSpec(h, "affinity")
+		if v != wantV || found != wantFound {
+			t.Fatalf("%q: got %q, %v; want %q, %v", h["Cookie"], v, found, wantV, wantFound)
+		}
+	})
+}
+
+// cookieValueSpec is cookieValue as its documentation reads, written for
+// clarity rather than speed: split into pairs, trim, cut at the first '='.
+func cookieValueSpec(h http.Header, name string) (value string, found bool) {
+	pairs := 0
+	for _, line := range h["Cookie"] {
+		for pair := range strings.SplitSeq(line, ";") {
+			pair = strings.Trim(pair, " \t")
+			if pair == "" {
+				continue
+			}
+			if pairs++; pairs > maxCookiePairs {
+				return "", false
+			}
+			k, v, ok := strings.Cut(pair, "=")
+			if !ok || strings.Trim(k, " \t") != name {
+				continue
+			}
+			if len(v) > maxCookieValueLen {
+				return "", true
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
 }
