@@ -62,6 +62,7 @@ func runBench(ctx context.Context, cfg config, progress io.Writer) (*report, err
 			Warmup:    cfg.warmup,
 			Duration:  cfg.duration,
 			Paired:    cfg.paired,
+			Control:   cfg.control,
 			Backends:  numBackends,
 			BodySize:  bodySize,
 			LoadStart: loadAverage(),
@@ -360,7 +361,11 @@ func (b *bench) startChecked(ctx context.Context, sc string, conns int, mode str
 	if b.cfg.cpuprofile != "" {
 		profile = filepath.Join(b.cfg.cpuprofile, fmt.Sprintf("%s-c%d-%s-%d.pprof", sc, conns, mode, round))
 	}
-	p, target, err := b.startProxy(ctx, mode, b.proxyCPU, profile)
+	serve := mode
+	if b.cfg.control {
+		serve = modeBaseline
+	}
+	p, target, err := b.startProxy(ctx, serve, b.proxyCPU, profile)
 	if err != nil {
 		return nil, "", err
 	}
@@ -371,7 +376,7 @@ func (b *bench) startChecked(ctx context.Context, sc string, conns int, mode str
 	}
 	// Only the sticky proxy answering a new client sets a cookie; otherwise
 	// the scenario would not measure what it says.
-	if set, want := len(resp.Cookies()) > 0, mode == modeSticky && sc == scenarioNew; set != want {
+	if set, want := len(resp.Cookies()) > 0, serve == modeSticky && sc == scenarioNew; set != want {
 		p.stop()
 		return nil, "", fmt.Errorf("probe: Set-Cookie %v, want %v", set, want)
 	}

@@ -56,6 +56,7 @@ type config struct {
 	gen        string   // genAuto, genWrk or genGo
 	pin        bool     // pin with taskset if it is there
 	paired     bool     // run baseline and sticky at the same time, sharing a CPU
+	control    bool     // run the baseline in the sticky proxy's place: an A/A run
 	json       bool
 	cpuprofile string // a directory for the proxies' CPU profiles; "": none
 	args       []string
@@ -79,6 +80,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.gen, "gen", genAuto, "load `generator`: wrk, go (built in), or auto: wrk if it is on PATH\nand -d and -warmup are whole seconds, else go")
 	fs.BoolVar(&cfg.pin, "pin", true, "pin the proxy to one CPU and the load generator and backends to another\nwith taskset, when it is there and there are two CPUs")
 	fs.BoolVar(&cfg.paired, "paired", false, "run each round's baseline and sticky proxies at the same time, on the same CPU,\neach loaded by a generator of its own, so that the machine's drift hits both alike")
+	fs.BoolVar(&cfg.control, "control", false, "A/A control: run the baseline in the sticky proxy's place too, so that the ratios\nshow what the method's noise alone gives")
 	fs.BoolVar(&cfg.json, "json", false, "write the results as JSON instead of tables")
 	fs.StringVar(&cfg.cpuprofile, "cpuprofile", "", "`directory` to write each proxy process's CPU profile to; empty: none")
 

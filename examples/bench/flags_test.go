@@ -42,6 +42,7 @@ func TestParseFlags(t *testing.T) {
 		{"wrk with whole seconds", []string{"-gen", "wrk", "-d", "2s"}, with(func(c *config) { c.gen, c.duration = "wrk", 2*time.Second })},
 		{"profiles", []string{"-cpuprofile", "prof"}, with(func(c *config) { c.cpuprofile = "prof" })},
 		{"paired", []string{"-paired"}, with(func(c *config) { c.paired = true })},
+		{"control", []string{"-control"}, with(func(c *config) { c.control = true })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -86,6 +86,27 @@ func TestSmokePaired(t *testing.T) {
 	assert.Contains(t, stderr.String(), "[4/4] new   c=4    round 1/1 sticky")
 }
 
+// TestSmokeControl runs an A/A control: the sticky slot's proxy must be a
+// baseline, which the check of each run's first answer enforces (a new
+// client of a sticky proxy would be given a cookie).
+func TestSmokeControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and loads them for a few seconds")
+	}
+	quickExit(t)
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), append(smokeArgs, "-paired", "-control", "-scenarios", "new", "-json"), &stdout, &stderr)
+	require.Equal(t, 0, code, "stderr: %s", stderr.String())
+	assertNoChildren(t)
+
+	var rep report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	assert.True(t, rep.Setup.Control)
+	require.Len(t, rep.Scenarios, 1)
+	require.Len(t, rep.Scenarios[0].Levels, 1)
+	assert.Positive(t, rep.Scenarios[0].Levels[0].Ratio.Throughput)
+}
+
 func TestInterruptStopsEveryProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")

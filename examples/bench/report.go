@@ -27,7 +27,8 @@ type setup struct {
 	GeneratorName   string        `json:"generator_name"` // wrk or go
 	Pinning         string        `json:"pinning"`
 	Pinned          bool          `json:"pinned"`
-	Paired          bool          `json:"paired"` // baseline and sticky ran at once, sharing the proxy CPU
+	Paired          bool          `json:"paired"`  // baseline and sticky ran at once, sharing the proxy CPU
+	Control         bool          `json:"control"` // the baseline ran in the sticky proxy's place (A/A)
 	ProxyGOMAXPROCS int           `json:"proxy_gomaxprocs"`
 	Levels          []int         `json:"connections"`
 	Rounds          int           `json:"rounds"`
@@ -308,6 +309,9 @@ func writeText(w io.Writer, rep *report) error {
 	}
 	fmt.Fprintf(tw, "runs\t%d round(s) of %s per scenario and concurrency, each a fresh proxy process, %v warm-up + %v measured\n",
 		s.Rounds, order, s.Warmup, s.Duration)
+	if s.Control {
+		fmt.Fprintf(tw, "control\tA/A: the baseline ran in the sticky proxy's place too (rows \"%s\"); ratios away from 1 are the method's noise\n", controlLabel)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -340,7 +344,11 @@ func writeText(w io.Writer, rep *report) error {
 				if mode == modeSticky {
 					sm = l.Sticky
 				}
-				fmt.Fprintf(tw, "%d\t%-8s\t%s\t%s–%s\t%s", l.Conns, mode, fmtRate(sm.RPS), fmtRate(sm.RPSMin), fmtRate(sm.RPSMax), fmtDuration(sm.P99))
+				label := mode
+				if s.Control && mode == modeSticky {
+					label = controlLabel
+				}
+				fmt.Fprintf(tw, "%d\t%-8s\t%s\t%s–%s\t%s", l.Conns, label, fmtRate(sm.RPS), fmtRate(sm.RPSMin), fmtRate(sm.RPSMax), fmtDuration(sm.P99))
 				if withCPU {
 					fmt.Fprintf(tw, "\t%s\t%s", fmtDuration(sm.CPUPerReq), fmtShare(sm.CPUUtil))
 				}
@@ -393,6 +401,10 @@ func writeText(w io.Writer, rep *report) error {
 	}
 	return nil
 }
+
+// controlLabel names, in an A/A run, the baseline that ran in the sticky
+// proxy's place.
+const controlLabel = "control"
 
 // writeGrowth writes the median throughput of each proxy by concurrency,
 // a column pair per scenario.

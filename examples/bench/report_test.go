@@ -140,6 +140,18 @@ func TestWriteText(t *testing.T) {
 		assert.Contains(t, text, want)
 	}
 	assert.NotContains(t, text, "throughput by concurrency", "one level, no growth table")
+	assert.NotContains(t, text, "control")
+}
+
+func TestWriteTextControl(t *testing.T) {
+	rep := testReport(64)
+	rep.Setup.Control = true
+	var out bytes.Buffer
+	require.NoError(t, writeText(&out, rep))
+	text := out.String()
+	assert.Contains(t, text, "control  A/A: the baseline ran in the sticky proxy's place too (rows \"control\")")
+	assert.Contains(t, text, "     64  control   16320  16000–16640")
+	assert.NotContains(t, text, "64  sticky")
 }
 
 func TestWriteTextGrowth(t *testing.T) {
