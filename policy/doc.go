@@ -53,8 +53,10 @@
 //
 // version is 2; issued and expires are big-endian Unix seconds, expires
 // being 0 for a session cookie. From each configured key two subkeys are
-// derived, HMAC-SHA-256(key, label) with distinct labels: one makes tokens,
-// one, truncated to 128 bits, makes tags.
+// derived, HMAC-SHA-256(key, label) with distinct labels: the token subkey
+// with the label "affinity backend token v1", and the tag subkey, its
+// first 16 bytes, with "affinity cookie cmac v2", a zero byte and the
+// cookie's name.
 //
 //   - Opaque. The token is the first 64 bits of HMAC-SHA-256 of the
 //     backend's ID under the token subkey. The cookie shows neither the
@@ -65,11 +67,10 @@
 //     the same second get the same value; Save signs it once and hands it
 //     to all of them.
 //   - Authentic. The tag is AES-CMAC (NIST SP 800-38B, RFC 4493) of
-//     token, issued and expires, under the tag subkey, whose label ends
-//     with a zero byte and the cookie's name; it is compared in constant
-//     time. Altering any byte, or presenting the value under another
-//     cookie name, makes it Forged (or Malformed, for a version not
-//     known).
+//     token, issued and expires, the 16 bytes after the version, under
+//     the tag subkey as an AES-128 key; it is compared in constant time.
+//     Altering any byte, or presenting the value under another cookie
+//     name, makes it Forged (or Malformed, for a version not known).
 //   - Bounded. The expiry is signed into the value and enforced by Lookup,
 //     not only by the browser: a client that keeps the cookie past its
 //     Max-Age is not bound by it.
@@ -83,14 +84,15 @@
 //     as long as the browser runs). A cookie verified with an older key is
 //     re-signed with the first on its next response: by a Cookie with a
 //     new lifetime, by an AppCookie with the expiry it had.
-//   - Compatible. Version 1, which earlier releases issued, differs only
-//     in its tag: HMAC-SHA-256, truncated to 128 bits, of the cookie's
-//     name, a zero byte and the first 17 bytes. Such cookies are still
+//   - Compatible. Version 1, which earlier versions of this package
+//     issued, differs only in its tag: the first 16 bytes of HMAC-SHA-256
+//     of the cookie's name, a zero byte and the first 17 bytes, under the
+//     subkey labelled "affinity cookie mac v1". Such cookies are still
 //     accepted, and re-issued in version 2 as an old key's are, so an
-//     upgrade moves no client. While replicas of both releases serve side
-//     by side, the older ones take a version 2 cookie as Malformed.
-//     AES-CMAC checks a cookie several times faster than HMAC-SHA-256 did,
-//     with the same 128-bit tag.
+//     upgrade moves no client. While replicas of both versions serve side
+//     by side, the older ones take a version 2 cookie as Malformed and
+//     place its client afresh. AES-CMAC checks a cookie several times
+//     faster than HMAC-SHA-256 did, with a tag as long.
 //
 // A cookie is a bearer token: copied to another client, it binds that
 // client too, until it expires. Stickiness is not authentication, and
