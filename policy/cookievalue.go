@@ -17,7 +17,7 @@ const (
 	legacyVersion = 1 // a format still verified
 	tokenLen      = 8
 	tagLen        = 16                     // 128-bit tag
-	signedLen     = 1 + tokenLen + 4 + 4   // the bytes the tag covers
+	signedLen     = 1 + tokenLen + 4 + 4   // the version and the fields, before the tag
 	payloadLen    = signedLen + tagLen     // 33
 	valueLen      = (payloadLen*8 + 5) / 6 // 44 characters, unpadded
 	maxTimestamp  = math.MaxUint32         // issued and expires are uint32
@@ -25,8 +25,8 @@ const (
 
 // payload is a decoded cookie value. Integers are big-endian; issued and
 // expires are Unix seconds, expires being 0 for a session cookie. The tag
-// authenticates the fields, the version and the cookie's name (see
-// signer).
+// authenticates the fields and the cookie's name, and is checked the way
+// the version says (see signer).
 type payload [payloadLen]byte
 
 // newPayload returns an unsigned payload.
