@@ -56,16 +56,21 @@ func TestCookieFormat(t *testing.T) {
 	assert.Equal(t, tag[:], v[17:], "tag")
 }
 
-// legacyValue returns a format 1 cookie value for the cookie called name,
-// signed with key: what the previous release issued.
-func legacyValue(key []byte, name, id string, issued, expires uint32) string {
+// legacyPayload returns the bytes of a format 1 cookie value for the
+// cookie called name, signed with key: what earlier versions issued.
+func legacyPayload(key []byte, name, id string, issued, expires uint32) []byte {
 	v := make([]byte, 17, 33)
 	v[0] = 1
 	copy(v[1:9], docToken(key, id))
 	binary.BigEndian.PutUint32(v[9:13], issued)
 	binary.BigEndian.PutUint32(v[13:17], expires)
 	tag := hmacSHA256(hmacSHA256(key, []byte("affinity cookie mac v1")), []byte(name), []byte{0}, v)
-	return base64.RawURLEncoding.EncodeToString(append(v, tag[:16]...))
+	return append(v, tag[:16]...)
+}
+
+// legacyValue returns legacyPayload's bytes, encoded.
+func legacyValue(key []byte, name, id string, issued, expires uint32) string {
+	return base64.RawURLEncoding.EncodeToString(legacyPayload(key, name, id, issued, expires))
 }
 
 // TestCookieLegacyFormat checks that cookies of format 1, HMAC-SHA-256
@@ -97,7 +102,7 @@ func TestCookieLegacyFormat(t *testing.T) {
 		{"other key", legacyValue(other, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Forged}},
 		{"other name", legacyValue(formatKey, "affinity", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Forged}},
 		{"unknown backend", legacyValue(formatKey, "lb", "app-9", 1_799_999_000, 1_800_002_600), Binding{Status: Unknown}},
-		{"as format 2", withVersion(t, legacyValue(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600), 2), Binding{Status: Forged}},
+		{"as format 2", asFormat2(legacyPayload(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600)), Binding{Status: Forged}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,11 +128,8 @@ func TestCookieLegacyFormat(t *testing.T) {
 	})
 }
 
-// withVersion returns the cookie value v with its version byte set to b.
-func withVersion(t *testing.T, v string, b byte) string {
-	t.Helper()
-	p, err := base64.RawURLEncoding.DecodeString(v)
-	require.NoError(t, err)
-	p[0] = b
-	return base64.RawURLEncoding.EncodeToString(p)
+// asFormat2 returns the value of payload v, marked as format 2.
+func asFormat2(v []byte) string {
+	v[0] = 2
+	return base64.RawURLEncoding.EncodeToString(v)
 }
