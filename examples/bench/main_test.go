@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,18 +28,25 @@ func TestMain(m *testing.M) {
 // built-in generator, no pinning.
 var smokeArgs = []string{"-d", "300ms", "-warmup", "100ms", "-rounds", "1", "-c", "4", "-gen", "go", "-pin=false"}
 
-func TestSmoke(t *testing.T) {
+// smoke runs the benchmark with smokeArgs, args and -json, checks that it
+// succeeded and left no process behind, and returns its report and what it
+// wrote to stderr.
+func smoke(t *testing.T, args ...string) (rep report, stderr string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts processes and loads them for a few seconds")
 	}
 	quickExit(t)
-	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), append(smokeArgs, "-json"), &stdout, &stderr)
-	require.Equal(t, 0, code, "stderr: %s", stderr.String())
+	var out, errs bytes.Buffer
+	code := run(t.Context(), slices.Concat(smokeArgs, args, []string{"-json"}), &out, &errs)
+	require.Equal(t, 0, code, "stderr: %s", errs.String())
 	assertNoChildren(t)
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), out.String())
+	return rep, errs.String()
+}
 
-	var rep report
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+func TestSmoke(t *testing.T) {
+	rep, stderr := smoke(t)
 	assert.False(t, rep.Setup.Pinned)
 	assert.Equal(t, genGo, rep.Setup.GeneratorName)
 	require.Len(t, rep.Scenarios, 2)
@@ -53,23 +61,13 @@ func TestSmoke(t *testing.T) {
 		}
 		assert.Positive(t, l.Ratio.Throughput, sc.Name)
 	}
-	assert.Contains(t, stderr.String(), "[4/4] new   c=4    round 1/1 sticky", "progress goes to stderr")
+	assert.Contains(t, stderr, "[4/4] new   c=4    round 1/1 sticky", "progress goes to stderr")
 }
 
 // TestSmokePaired runs a round of each scenario with the two proxies at
 // the same time.
 func TestSmokePaired(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes and loads them for a few seconds")
-	}
-	quickExit(t)
-	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), append(smokeArgs, "-paired", "-json"), &stdout, &stderr)
-	require.Equal(t, 0, code, "stderr: %s", stderr.String())
-	assertNoChildren(t)
-
-	var rep report
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	rep, stderr := smoke(t, "-paired")
 	assert.True(t, rep.Setup.Paired)
 	require.Len(t, rep.Scenarios, 2)
 	for _, sc := range rep.Scenarios {
@@ -83,24 +81,14 @@ func TestSmokePaired(t *testing.T) {
 		}
 		assert.Positive(t, l.Ratio.Throughput, sc.Name)
 	}
-	assert.Contains(t, stderr.String(), "[4/4] new   c=4    round 1/1 sticky")
+	assert.Contains(t, stderr, "[4/4] new   c=4    round 1/1 sticky")
 }
 
 // TestSmokeControl runs an A/A control: the sticky slot's proxy must be a
 // baseline, which the check of each run's first answer enforces (a new
 // client of a sticky proxy would be given a cookie).
 func TestSmokeControl(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes and loads them for a few seconds")
-	}
-	quickExit(t)
-	var stdout, stderr bytes.Buffer
-	code := run(t.Context(), append(smokeArgs, "-paired", "-control", "-scenarios", "new", "-json"), &stdout, &stderr)
-	require.Equal(t, 0, code, "stderr: %s", stderr.String())
-	assertNoChildren(t)
-
-	var rep report
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	rep, _ := smoke(t, "-paired", "-control", "-scenarios", "new")
 	assert.True(t, rep.Setup.Control)
 	require.Len(t, rep.Scenarios, 1)
 	require.Len(t, rep.Scenarios[0].Levels, 1)
