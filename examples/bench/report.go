@@ -310,7 +310,7 @@ func writeText(w io.Writer, rep *report) error {
 	fmt.Fprintf(tw, "runs\t%d round(s) of %s per scenario and concurrency, each a fresh proxy process, %v warm-up + %v measured\n",
 		s.Rounds, order, s.Warmup, s.Duration)
 	if s.Control {
-		fmt.Fprintf(tw, "control\tA/A: the baseline ran in the sticky proxy's place too (rows \"%s\"); ratios away from 1 are the method's noise\n", controlLabel)
+		fmt.Fprintf(tw, "control\tA/A: the baseline ran in the sticky proxy's place too (rows \"%s\"); ratios away from 1 are the method's noise\n", s.stickyLabel())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -345,8 +345,8 @@ func writeText(w io.Writer, rep *report) error {
 					sm = l.Sticky
 				}
 				label := mode
-				if s.Control && mode == modeSticky {
-					label = controlLabel
+				if mode == modeSticky {
+					label = s.stickyLabel()
 				}
 				fmt.Fprintf(tw, "%d\t%-8s\t%s\t%s–%s\t%s", l.Conns, label, fmtRate(sm.RPS), fmtRate(sm.RPSMin), fmtRate(sm.RPSMax), fmtDuration(sm.P99))
 				if withCPU {
@@ -402,9 +402,14 @@ func writeText(w io.Writer, rep *report) error {
 	return nil
 }
 
-// controlLabel names, in an A/A run, the baseline that ran in the sticky
-// proxy's place.
-const controlLabel = "control"
+// stickyLabel names the proxy of the sticky slot in tables: "sticky", or in
+// an A/A run "control", the baseline that ran in its place.
+func (s *setup) stickyLabel() string {
+	if s.Control {
+		return "control"
+	}
+	return modeSticky
+}
 
 // writeGrowth writes the median throughput of each proxy by concurrency,
 // a column pair per scenario.
@@ -413,7 +418,7 @@ func writeGrowth(w io.Writer, rep *report) error {
 	tw := newTable(w)
 	fmt.Fprint(tw, "conns")
 	for _, sc := range rep.Scenarios {
-		fmt.Fprintf(tw, "\t%s baseline\t%s sticky\t×", sc.Name, sc.Name)
+		fmt.Fprintf(tw, "\t%s baseline\t%s %s\t×", sc.Name, sc.Name, rep.Setup.stickyLabel())
 	}
 	fmt.Fprint(tw, "\t\n")
 	for i, conns := range rep.Setup.Levels {

@@ -154,6 +154,14 @@ func TestWriteTextControl(t *testing.T) {
 	assert.NotContains(t, text, "64  sticky")
 }
 
+func TestWriteTextGrowthControl(t *testing.T) {
+	rep := testReport(1, 16)
+	rep.Setup.Control = true
+	var out bytes.Buffer
+	require.NoError(t, writeText(&out, rep))
+	assert.Contains(t, out.String(), "  conns  bound baseline  bound control      ×  new baseline  new control      ×\n")
+}
+
 func TestWriteTextGrowth(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, writeText(&out, testReport(1, 16, 64, 256)))
