@@ -253,17 +253,16 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	if h.stripper != nil {
 		h.stripper.Strip(pr.Out.Header)
 	}
-	if xff, ok := pr.In.Header["X-Forwarded-For"]; ok && h.trustsPeer(pr.In) {
-		pr.Out.Header["X-Forwarded-For"] = xff
+	if len(h.trusted) > 0 { // else not worth a header lookup per request
+		if xff, ok := pr.In.Header["X-Forwarded-For"]; ok && h.trustsPeer(pr.In) {
+			pr.Out.Header["X-Forwarded-For"] = xff
+		}
 	}
 	pr.SetXForwarded()
 }
 
 // trustsPeer reports whether r comes straight from a trusted proxy.
 func (h *Handler) trustsPeer(r *http.Request) bool {
-	if len(h.trusted) == 0 {
-		return false
-	}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return false

@@ -25,8 +25,11 @@ type retrier struct {
 
 func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		return resp, nil
+	}
 	x := exchangeFrom(req.Context())
-	if err == nil || x == nil {
+	if x == nil {
 		return resp, err
 	}
 	h := t.h
