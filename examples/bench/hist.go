@@ -105,3 +105,31 @@ func median(xs []float64) float64 {
 	}
 	return (s[m-1] + s[m]) / 2
 }
+
+// medianInterval returns a confidence interval for the median of the
+// distribution xs were drawn from: the narrowest pair of order statistics
+// of xs that holds the median with probability at least conf, and that
+// probability exactly (the sign test's interval, which assumes only that
+// the values are independent draws). ok is false when xs are too few for
+// any pair to reach conf: fewer than 6 for 95%. It does not modify xs.
+func medianInterval(xs []float64, conf float64) (lo, hi, coverage float64, ok bool) {
+	n := len(xs)
+	// With k values left out on each side, the interval misses the median
+	// when k or fewer values fall below it, or k or fewer above:
+	// 2·P(B ≤ k) for B ~ Binomial(n, 1/2).
+	k, tail := -1, 0.0 // tail: P(B ≤ k)
+	term := math.Pow(0.5, float64(n))
+	for i := 0; i < n/2; i++ {
+		next := tail + term
+		if 1-2*next < conf {
+			break
+		}
+		k, tail = i, next
+		term *= float64(n-i) / float64(i+1) // C(n, i+1) / 2^n
+	}
+	if k < 0 {
+		return 0, 0, 0, false
+	}
+	s := slices.Sorted(slices.Values(xs))
+	return s[k], s[n-1-k], 1 - 2*tail, true
+}

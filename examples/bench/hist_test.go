@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,5 +99,47 @@ func TestMedian(t *testing.T) {
 		in := append([]float64(nil), tt.xs...)
 		assert.Equal(t, tt.want, median(tt.xs), "%v", tt.xs)
 		assert.Equal(t, in, tt.xs, "median sorted its argument")
+	}
+}
+
+func TestMedianInterval(t *testing.T) {
+	seq := func(n int) []float64 { // n, n-1, … 1: not sorted
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = float64(n - i)
+		}
+		return xs
+	}
+	tests := []struct {
+		name   string
+		xs     []float64
+		conf   float64
+		ok     bool
+		lo, hi float64
+		cover  float64
+	}{
+		{"none", nil, 0.95, false, 0, 0, 0},
+		{"one", seq(1), 0.95, false, 0, 0, 0},
+		{"5: even min–max only 93.75%", seq(5), 0.95, false, 0, 0, 0},
+		{"5 at 90%", seq(5), 0.90, true, 1, 5, 1 - 2.0/32},
+		{"6: min–max, 1 - 2/64", seq(6), 0.95, true, 1, 6, 1 - 2.0/64},
+		{"9: 2nd and 8th, 1 - 2·10/512", seq(9), 0.95, true, 2, 8, 1 - 20.0/512},
+		{"30: 10th and 21st", seq(30), 0.95, true, 10, 21, 0.957226},
+		{"50: 18th and 33rd", seq(50), 0.95, true, 18, 33, 0.967161},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := slices.Clone(tt.xs)
+			lo, hi, cover, ok := medianInterval(tt.xs, tt.conf)
+			require.Equal(t, tt.ok, ok)
+			assert.Equal(t, in, tt.xs, "xs unchanged")
+			if !ok {
+				return
+			}
+			assert.Equal(t, tt.lo, lo)
+			assert.Equal(t, tt.hi, hi)
+			assert.InDelta(t, tt.cover, cover, 1e-6)
+			assert.GreaterOrEqual(t, cover, tt.conf)
+		})
 	}
 }

@@ -122,14 +122,26 @@ type summary struct {
 }
 
 // ratios compares sticky with baseline: ratios of their medians, and the
-// range of the throughput ratio of each round's pair of runs.
+// throughput ratio of each round's pair of runs summed up: its median, a
+// 95% confidence interval for that median, and its range.
 type ratios struct {
 	Throughput    float64 `json:"throughput"`
 	ThroughputMin float64 `json:"throughput_round_min"`
 	ThroughputMax float64 `json:"throughput_round_max"`
-	P99           float64 `json:"p99"`
-	CPUPerReq     float64 `json:"proxy_cpu_per_request,omitempty"`
+	// The median of the rounds' ratios, and its interval: with 6 rounds or
+	// more, the order statistics that hold the median with a probability
+	// of at least 95%, exactly Coverage (see medianInterval).
+	ThroughputRound float64 `json:"throughput_round_median"`
+	ThroughputLow   float64 `json:"throughput_round_median_low,omitempty"`
+	ThroughputHigh  float64 `json:"throughput_round_median_high,omitempty"`
+	ThroughputCover float64 `json:"throughput_round_median_coverage,omitempty"`
+	P99             float64 `json:"p99"`
+	CPUPerReq       float64 `json:"proxy_cpu_per_request,omitempty"`
 }
+
+// confidence is the least probability with which the reported interval
+// holds the median of the rounds' throughput ratios.
+const confidence = 0.95
 
 // summarize fills in l's summaries and ratios from its runs.
 func (l *level) summarize() {
@@ -154,6 +166,10 @@ func (l *level) summarize() {
 	}
 	if len(per) > 0 {
 		l.Ratio.ThroughputMin, l.Ratio.ThroughputMax = minMax(per)
+		l.Ratio.ThroughputRound = median(per)
+	}
+	if lo, hi, cover, ok := medianInterval(per, confidence); ok {
+		l.Ratio.ThroughputLow, l.Ratio.ThroughputHigh, l.Ratio.ThroughputCover = lo, hi, cover
 	}
 }
 
@@ -333,7 +349,7 @@ func writeText(w io.Writer, rep *report) error {
 		if withOthers {
 			head += "\tothers"
 		}
-		fmt.Fprint(tw, head+"\t×req/s\tper round\t×p99")
+		fmt.Fprint(tw, head+"\t×req/s\tper round\t95% CI\trange\t×p99")
 		if withCPU {
 			fmt.Fprint(tw, "\t×CPU/req")
 		}
@@ -356,12 +372,16 @@ func writeText(w io.Writer, rep *report) error {
 					fmt.Fprintf(tw, "\t%s", fmtShare(sm.OthersShare))
 				}
 				if mode == modeBaseline {
-					fmt.Fprint(tw, "\t\t\t")
+					fmt.Fprint(tw, "\t\t\t\t\t")
 					if withCPU {
 						fmt.Fprint(tw, "\t")
 					}
 				} else {
-					fmt.Fprintf(tw, "\t%s\t%s–%s\t%s", fmtRatio(l.Ratio.Throughput),
+					ci := "-"
+					if l.Ratio.ThroughputCover > 0 {
+						ci = fmtRatio(l.Ratio.ThroughputLow) + "–" + fmtRatio(l.Ratio.ThroughputHigh)
+					}
+					fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s–%s\t%s", fmtRatio(l.Ratio.Throughput), fmtRatio(l.Ratio.ThroughputRound), ci,
 						fmtRatio(l.Ratio.ThroughputMin), fmtRatio(l.Ratio.ThroughputMax), fmtRatio(l.Ratio.P99))
 					if withCPU {
 						fmt.Fprintf(tw, "\t%s", fmtRatio(l.Ratio.CPUPerReq))
@@ -395,7 +415,9 @@ func writeText(w io.Writer, rep *report) error {
 		fmt.Fprint(w, "others: the share of the proxy's CPU that other work used meanwhile (processes, the hypervisor's other guests), median.\n")
 	}
 	fmt.Fprint(w, "×: sticky/baseline of the medians (req/s under 1, p99 and CPU/req over 1: what the sticky layer costs);\n"+
-		"  per round: the range of sticky/baseline req/s over the rounds' pairs of runs, a gauge of the noise.\n")
+		"  per round: the median of sticky/baseline req/s over the rounds' pairs of runs; 95% CI: an interval that holds\n"+
+		"  that median with a probability of at least 95% (order statistics, the sign test's; 6 rounds or more);\n"+
+		"  range: the lowest and highest of the rounds' ratios, a gauge of the noise.\n")
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}

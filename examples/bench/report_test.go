@@ -61,8 +61,37 @@ func TestSummarize(t *testing.T) {
 	assert.InDelta(t, 0.8, l.Ratio.Throughput, 1e-9)
 	assert.InDelta(t, 0.8, l.Ratio.ThroughputMin, 1e-9, "drift hits both runs of a round")
 	assert.InDelta(t, 0.8, l.Ratio.ThroughputMax, 1e-9)
+	assert.InDelta(t, 0.8, l.Ratio.ThroughputRound, 1e-9)
+	assert.Zero(t, l.Ratio.ThroughputCover, "5 rounds are too few for a 95% interval")
 	assert.InDelta(t, 1.25, l.Ratio.P99, 1e-9)
 	assert.InDelta(t, 1.25, l.Ratio.CPUPerReq, 1e-9)
+}
+
+func TestSummarizeInterval(t *testing.T) {
+	// 30 rounds whose ratios are 0.901, 0.902, … 0.930, in a shuffled order
+	// and on baselines that drift: the median of the rounds' ratios and
+	// its interval, the 10th and 21st smallest, come from the pairs.
+	l := level{Conns: 64}
+	for i := range 30 {
+		r := 0.901 + float64((i*7)%30)/1000
+		base := 20000 * (1 + float64(i%4)/10)
+		l.Runs = append(l.Runs,
+			sample{Mode: modeBaseline, Round: i + 1, RPS: base},
+			sample{Mode: modeSticky, Round: i + 1, RPS: r * base})
+	}
+	l.summarize()
+	assert.InDelta(t, 0.9155, l.Ratio.ThroughputRound, 1e-9)
+	assert.InDelta(t, 0.910, l.Ratio.ThroughputLow, 1e-9)
+	assert.InDelta(t, 0.921, l.Ratio.ThroughputHigh, 1e-9)
+	assert.InDelta(t, 0.9572, l.Ratio.ThroughputCover, 1e-4)
+	assert.InDelta(t, 0.901, l.Ratio.ThroughputMin, 1e-9)
+	assert.InDelta(t, 0.930, l.Ratio.ThroughputMax, 1e-9)
+
+	var out bytes.Buffer
+	rep := testReport(64)
+	rep.Scenarios[0].Levels[0] = l
+	require.NoError(t, writeText(&out, rep))
+	assert.Contains(t, out.String(), "   "+fmtRatio(l.Ratio.ThroughputRound)+"  0.910–0.921  0.901–0.930")
 }
 
 func TestSetRates(t *testing.T) {
@@ -132,9 +161,9 @@ func TestWriteText(t *testing.T) {
 		"pinning  proxy pinned to CPU 0, backends and load generator to CPU 1 (taskset); proxy GOMAXPROCS 1\n",
 		"loadavg  0.20 at start, 2.05 at end (one minute; at start all of it is other work)\n",
 		"bound: every request carries a valid sticky cookie",
-		"  conns  proxy     req/s      min–max     p99  CPU/req  proxy CPU  others  ×req/s    per round   ×p99  ×CPU/req\n" +
+		"  conns  proxy     req/s      min–max     p99  CPU/req  proxy CPU  others  ×req/s  per round  95% CI        range   ×p99  ×CPU/req\n" +
 			"     64  baseline  20400  20000–20800  4.00ms   40.0µs        99%      1%\n" +
-			"     64  sticky    16320  16000–16640  5.00ms   50.0µs        98%      1%   0.800  0.800–0.800  1.250     1.250\n",
+			"     64  sticky    16320  16000–16640  5.00ms   50.0µs        98%      1%   0.800      0.800       -  0.800–0.800  1.250     1.250\n",
 		"note: requests failed or not answered 200: bound c=64 5 (baseline 0, sticky 5), new c=64 5 (baseline 0, sticky 5)\n",
 	} {
 		assert.Contains(t, text, want)
