@@ -111,7 +111,7 @@ func runBench(ctx context.Context, cfg config, progress io.Writer) (*report, err
 					lv.Runs = append(lv.Runs, rs[:]...)
 					continue
 				}
-				for _, mode := range []string{modeBaseline, modeSticky} {
+				for _, mode := range roundOrder(round) {
 					r, err := b.once(ctx, sc, conns, mode, round)
 					if err != nil {
 						return nil, fmt.Errorf("%s c=%d %s round %d: %w", sc, conns, mode, round, err)
@@ -298,6 +298,17 @@ func (b *bench) once(ctx context.Context, sc string, conns int, mode string, rou
 	return r, nil
 }
 
+// roundOrder returns the order in which round runs the two proxies: the
+// baseline first in odd rounds, the sticky proxy first in even ones, so
+// that whatever favours one place in a round (the run after another one
+// runs on a machine in another state) favours each proxy equally often.
+func roundOrder(round int) [2]string {
+	if round%2 == 0 {
+		return [2]string{modeSticky, modeBaseline}
+	}
+	return [2]string{modeBaseline, modeSticky}
+}
+
 // pair makes one paired run: a fresh baseline proxy and a fresh sticky
 // proxy, on the same CPU, loaded at the same time by load generators of
 // their own. Whatever slows the machine then slows both alike, and the
@@ -305,12 +316,9 @@ func (b *bench) once(ctx context.Context, sc string, conns int, mode string, rou
 // scheduler splits the CPU between the two unevenly, and differently from
 // round to round, so their req/s are given per full CPU.
 func (b *bench) pair(ctx context.Context, sc string, conns, round int) ([2]sample, error) {
-	modes := [2]string{modeBaseline, modeSticky}
-	if round%2 == 0 {
-		// Which starts first alternates, lest it sway the scheduler's
-		// split the same way every round.
-		modes[0], modes[1] = modes[1], modes[0]
-	}
+	// Which starts first alternates, lest it sway the scheduler's split
+	// the same way every round.
+	modes := roundOrder(round)
 	var rs [2]sample
 	var procs [2]*child
 	var targets [2]string

@@ -49,7 +49,7 @@ type scenarioResult struct {
 	Levels      []level `json:"levels"`
 }
 
-// level holds the runs at one concurrency, baseline and sticky alternating,
+// level holds the runs at one concurrency, a baseline and a sticky run a round,
 // and their summaries.
 type level struct {
 	Conns    int      `json:"connections"`
@@ -319,7 +319,7 @@ func writeText(w io.Writer, rep *report) error {
 	if s.LoadStart >= 0 && s.LoadEnd >= 0 {
 		fmt.Fprintf(tw, "loadavg\t%.2f at start, %.2f at end (one minute; at start all of it is other work)\n", s.LoadStart, s.LoadEnd)
 	}
-	order := "baseline then sticky"
+	order := "baseline and sticky one after the other, which first alternating,"
 	if s.Paired {
 		order = "baseline and sticky at the same time, sharing the proxy CPU, each with a load generator of its own,"
 	}
