@@ -120,7 +120,7 @@ func TestMedianInterval(t *testing.T) {
 	}{
 		{"none", nil, 0.95, false, 0, 0, 0},
 		{"one", seq(1), 0.95, false, 0, 0, 0},
-		{"5: even min–max only 93.75%", seq(5), 0.95, false, 0, 0, 0},
+		{"5: min–max reaches only 93.75%", seq(5), 0.95, false, 0, 0, 0},
 		{"5 at 90%", seq(5), 0.90, true, 1, 5, 1 - 2.0/32},
 		{"6: min–max, 1 - 2/64", seq(6), 0.95, true, 1, 6, 1 - 2.0/64},
 		{"9: 2nd and 8th, 1 - 2·10/512", seq(9), 0.95, true, 2, 8, 1 - 20.0/512},

@@ -130,7 +130,7 @@ type ratios struct {
 	ThroughputMax float64 `json:"throughput_round_max"`
 	// The median of the rounds' ratios, and its interval: with 6 rounds or
 	// more, the order statistics that hold the median with a probability
-	// of at least 95%, exactly Coverage (see medianInterval).
+	// of at least 95%, exactly ThroughputCover (see medianInterval).
 	ThroughputRound float64 `json:"throughput_round_median"`
 	ThroughputLow   float64 `json:"throughput_round_median_low,omitempty"`
 	ThroughputHigh  float64 `json:"throughput_round_median_high,omitempty"`
