@@ -111,6 +111,7 @@ func TestXForwardedForIsExtendedOnlyForTrustedProxies(t *testing.T) {
 	}{
 		{"untrusted peer: replaced", nil, "127.0.0.1"},
 		{"trusted peer: appended", []sticky.Option{sticky.WithTrustedProxies(netip.MustParsePrefix("127.0.0.0/8"))}, "203.0.113.9, 127.0.0.1"},
+		{"peer not among the trusted: replaced", []sticky.Option{sticky.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8"))}, "127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &echo{}
