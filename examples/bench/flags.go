@@ -26,7 +26,7 @@ const (
 
 // scenarioText describes each scenario in the report.
 var scenarioText = map[string]string{
-	scenarioBound: "every request carries a valid sticky cookie; the baseline gets the same Cookie header",
+	scenarioBound: "every request carries a valid sticky cookie, one to each backend in turn; the baseline gets the same Cookie headers",
 	scenarioNew:   "no request carries a cookie; the sticky proxy picks a backend and sets a cookie on each",
 }
 

@@ -113,6 +113,13 @@ func TestParseRole(t *testing.T) {
 	assert.Equal(t, []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, rc.backends)
 	assert.Equal(t, []byte{0, 0xff}, rc.key)
 
+	rc, err = parseRole([]string{"-role", "load", "-url", "http://127.0.0.1:1/", "-cookie", "affinity=a", "-cookie", "affinity=b"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"affinity=a", "affinity=b"}, rc.cookies, "every -cookie, in order")
+	rc, err = parseRole([]string{"-role", "load", "-url", "http://127.0.0.1:1/"})
+	require.NoError(t, err)
+	assert.Empty(t, rc.cookies)
+
 	for _, args := range [][]string{
 		{"-role", "client"},
 		{"-role", "proxy", "-mode", "fast"},

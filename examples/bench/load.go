@@ -18,9 +18,10 @@ const drainGrace = 5 * time.Second
 // client of its own holding one keep-alive connection, send GET requests to
 // rc.url back to back for rc.warmup and then rc.duration. It prints
 // "measuring" when the measured window opens and, when it is over, a
-// "result" line with what was answered in the window.
+// "result" line with what was answered in the window. The requests carry
+// rc.cookies in turn, each goroutine starting at another.
 //
-// Each goroutine reuses one request and records latencies in a histogram
+// Each goroutine reuses its requests and records latencies in a histogram
 // of its own, allocated beforehand, so that measuring costs next to
 // nothing beside net/http's own work.
 func generate(ctx context.Context, rc roleConfig, stdout io.Writer) error {
@@ -46,7 +47,7 @@ func generate(ctx context.Context, rc roleConfig, stdout io.Writer) error {
 	for i := range workers {
 		w := &workers[i]
 		wg.Go(func() {
-			w.requests, w.errs = connection(ctx, rc.url, rc.cookie, start, end, &w.hist)
+			w.requests, w.errs = connection(ctx, rc.url, rotate(rc.cookies, i), start, end, &w.hist)
 		})
 	}
 	wg.Wait()
@@ -68,10 +69,20 @@ func generate(ctx context.Context, rc roleConfig, stdout io.Writer) error {
 	return printResult(stdout, r)
 }
 
+// rotate returns s rotated left by k: s[k%len(s)] first.
+func rotate(s []string, k int) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	k %= len(s)
+	return append(s[k:len(s):len(s)], s[:k]...)
+}
+
 // connection sends requests to target on one keep-alive connection until
-// end, and counts those answered within [start, end): the ones answered
+// end, each carrying the next of cookies as its Cookie header, if there are
+// any, and counts those answered within [start, end): the ones answered
 // 200, recording their latencies in h, and the others.
-func connection(ctx context.Context, target, cookie string, start, end time.Time, h *histogram) (requests, errs int64) {
+func connection(ctx context.Context, target string, cookies []string, start, end time.Time, h *histogram) (requests, errs int64) {
 	tr := &http.Transport{
 		Proxy:               nil, // loopback, whatever the environment says
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -84,14 +95,21 @@ func connection(ctx context.Context, target, cookie string, start, end time.Time
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return 0, 1
+	// One request per cookie, built once and never changed: the transport
+	// may still be reading one when its answer has come.
+	reqs := make([]*http.Request, max(len(cookies), 1))
+	for i := range reqs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			return 0, 1
+		}
+		if len(cookies) > 0 {
+			req.Header.Set("Cookie", cookies[i])
+		}
+		reqs[i] = req
 	}
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
-	}
-	for ctx.Err() == nil {
+	for n := 0; ctx.Err() == nil; n++ {
+		req := reqs[n%len(reqs)]
 		t0 := time.Now()
 		if !t0.Before(end) {
 			break

@@ -354,16 +354,3 @@ func TestCommandLine(t *testing.T) {
 	assert.Equal(t, "./bench -scenarios 'bound, new' ''", commandLine("./bench", []string{"-scenarios", "bound, new", ""}))
 	assert.Equal(t, `bench -x 'it'\''s'`, commandLine("bench", []string{"-x", "it's"}))
 }
-
-func TestWrkScript(t *testing.T) {
-	s := wrkScript(`affinity=AbC-_9; x="q\"`)
-	assert.Contains(t, s, `wrk.headers["Cookie"] = "affinity=AbC-_9; x=\"q\\\""`+"\n")
-	assert.Contains(t, s, "done = function(summary, latency, requests)")
-	assert.Contains(t, s, `io.write(string.format('result {"requests":%d`)
-	assert.NotContains(t, wrkScript(""), "wrk.headers", "no cookie, no header")
-	assert.Equal(t, `"a\010b\255"`, luaQuote("a\nb\xff"))
-
-	args := wrkArgs("http://127.0.0.1:1/", "/tmp/s.lua", 4, 8, 5*time.Second)
-	assert.Equal(t, []string{"-t", "4", "-c", "4", "-d", "5s", "--timeout", "5s", "--latency", "-s", "/tmp/s.lua", "http://127.0.0.1:1/"}, args,
-		"no more threads than connections")
-}

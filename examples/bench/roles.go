@@ -50,7 +50,7 @@ type roleConfig struct {
 	conns    int      // load
 	warmup   time.Duration
 	duration time.Duration
-	cookie   string // load: a Cookie header to send; "": none
+	cookies  []string // load: Cookie headers to send, in turn; none: no header
 }
 
 // parseRole parses a helper's command line.
@@ -69,7 +69,10 @@ func parseRole(args []string) (roleConfig, error) {
 	fs.IntVar(&rc.conns, "c", defaultConns, "")
 	fs.DurationVar(&rc.warmup, "warmup", 0, "")
 	fs.DurationVar(&rc.duration, "d", time.Second, "")
-	fs.StringVar(&rc.cookie, "cookie", "", "")
+	fs.Func("cookie", "", func(c string) error {
+		rc.cookies = append(rc.cookies, c)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return rc, err
 	}

@@ -13,15 +13,45 @@ import (
 // an error.
 const wrkTimeout = 5 * time.Second
 
-// wrkScript returns the Lua script wrk runs: it adds cookie, a Cookie
-// header, to every request unless it is "", and prints, when wrk is done,
-// the "result" line the built-in generator prints too. wrk counts latency
-// in microseconds; errors include answers with a status of 400 or more.
-func wrkScript(cookie string) string {
+// wrkScript returns the Lua script wrk runs: it adds a Cookie header to
+// every request, taking cookies in turn, unless there are none, and prints,
+// when wrk is done, the "result" line the built-in generator prints too.
+// wrk counts latency in microseconds; errors include answers with a status
+// of 400 or more.
+//
+// With one cookie the request is the same every time, which wrk builds
+// once. With several, each thread builds one request per cookie when it
+// starts, and a request function hands them out in turn: a table look-up
+// per request, no formatting.
+func wrkScript(cookies []string) string {
 	var b strings.Builder
 	b.WriteString("-- written by examples/bench\n")
-	if cookie != "" {
-		fmt.Fprintf(&b, "wrk.headers[\"Cookie\"] = %s\n", luaQuote(cookie))
+	switch len(cookies) {
+	case 0:
+	case 1:
+		fmt.Fprintf(&b, "wrk.headers[\"Cookie\"] = %s\n", luaQuote(cookies[0]))
+	default:
+		b.WriteString("local cookies = {")
+		for i, c := range cookies {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(luaQuote(c))
+		}
+		b.WriteString(`}
+local reqs, n = {}, 0
+init = function(args)
+  for i, c in ipairs(cookies) do
+    wrk.headers["Cookie"] = c
+    reqs[i] = wrk.format()
+  end
+  wrk.headers["Cookie"] = nil
+end
+request = function()
+  n = n % #reqs + 1
+  return reqs[n]
+end
+`)
 	}
 	b.WriteString(`done = function(summary, latency, requests)
   local e = summary.errors
@@ -53,11 +83,11 @@ func luaQuote(s string) string {
 	return b.String()
 }
 
-// writeWrkScript writes wrkScript(cookie) to a file in dir and returns its
+// writeWrkScript writes wrkScript(cookies) to a file in dir and returns its
 // path.
-func writeWrkScript(dir, name, cookie string) (string, error) {
+func writeWrkScript(dir, name string, cookies []string) (string, error) {
 	p := filepath.Join(dir, name+".lua")
-	return p, os.WriteFile(p, []byte(wrkScript(cookie)), 0o600)
+	return p, os.WriteFile(p, []byte(wrkScript(cookies)), 0o600)
 }
 
 // wrkArgs returns wrk's arguments for conns connections from threads
