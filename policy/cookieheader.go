@@ -81,6 +81,14 @@ func trimBlanks(s string) string {
 // allocates only when there is something to remove.
 func stripCookie(h http.Header, name string) {
 	lines := h["Cookie"]
+	if len(lines) == 1 && strings.IndexByte(lines[0], ';') < 0 {
+		// One cookie, the usual case on a request that carries only the
+		// balancer's: removed with the line, or left as it is.
+		if k, _, ok := strings.Cut(lines[0], "="); ok && trimBlanks(k) == name {
+			delete(h, "Cookie")
+		}
+		return
+	}
 	kept := lines[:0:0]
 	changed := false
 	for _, line := range lines {

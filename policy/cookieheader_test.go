@@ -100,6 +100,12 @@ func TestStripCookie(t *testing.T) {
 	}{
 		{"absent", []string{"a=1; b=2"}, []string{"a=1; b=2"}},
 		{"alone", []string{"affinity=xyz"}, nil},
+		{"alone, with blanks", []string{" affinity\t= xyz "}, nil},
+		{"alone, quoted", []string{`affinity="xyz"`}, nil},
+		{"another, alone", []string{"PHPSESSID=abc"}, []string{"PHPSESSID=abc"}},
+		{"another, alone, longer name", []string{"affinityX=1"}, []string{"affinityX=1"}},
+		{"alone, no value", []string{"affinity"}, []string{"affinity"}},
+		{"alone, empty line", []string{""}, []string{""}},
 		{"first", []string{"affinity=xyz; PHPSESSID=abc"}, []string{"PHPSESSID=abc"}},
 		{"middle", []string{"a=1; affinity=xyz;  b=2"}, []string{"a=1; b=2"}},
 		{"twice, over two lines", []string{"affinity=1", "x=2; affinity=3"}, []string{"x=2"}},
