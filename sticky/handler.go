@@ -100,11 +100,16 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 }
 
 // exchange is one request's routing decision, carried through
-// ReverseProxy's hooks as the request's context: it wraps the client
-// request's context and answers Value(exchangeKey{}) with itself, so that
-// one allocation serves as both.
+// ReverseProxy's hooks as a value of the request's context.
+//
+// A plain context.WithValue costs an allocation more than an exchange that
+// is itself the context, but net/http asks the request's context for
+// values and its Done channel many times per request. Context's own types
+// answer from code that runs often anyway; Value and Done methods of ours
+// ran from a cold cache each time: callgrind counted 11 instruction-cache
+// misses per request in them, against 4 more in package context for the
+// extra layer.
 type exchange struct {
-	context.Context
 	in      *http.Request
 	backend *backend.Backend   // counted in flight until the request is over
 	bound   policy.Binding     // what the policy read from the request
@@ -112,15 +117,6 @@ type exchange struct {
 }
 
 type exchangeKey struct{}
-
-// Value returns x for exchangeKey{}, and otherwise what the client
-// request's context holds.
-func (x *exchange) Value(key any) any {
-	if _, ok := key.(exchangeKey); ok {
-		return x
-	}
-	return x.Context.Value(key)
-}
 
 func exchangeFrom(ctx context.Context) *exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*exchange)
@@ -141,9 +137,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
 		return
 	}
-	x := &exchange{Context: r.Context(), in: r, backend: b, bound: bound}
+	x := &exchange{in: r, backend: b, bound: bound}
 	defer x.release()
-	h.proxy.ServeHTTP(w, r.WithContext(x))
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
 
 // rejected reports whether s is a binding the policy refused to honour.
