@@ -279,10 +279,10 @@ func stickyCookie(resp *http.Response) string {
 	return ""
 }
 
-// backendName returns the name of the backend that answered body: app1 to
-// appN, as the backends' answers begin with "hello from " and their name.
-func backendName(body []byte) string {
-	rest, ok := strings.CutPrefix(string(body), "hello from ")
+// answeredBy returns the name of the backend that answered body, which
+// begins with greeting and the name; "" if it does not.
+func answeredBy(body []byte) string {
+	rest, ok := strings.CutPrefix(string(body), greeting)
 	if f := strings.Fields(rest); ok && len(f) > 0 {
 		return f[0]
 	}
@@ -290,13 +290,15 @@ func backendName(body []byte) string {
 }
 
 // backendIndex returns the index of the backend called name among
-// numBackends, app1 being 0; -1 if there is none of that name.
+// numBackends, as backendName numbers them; -1 if there is none of that
+// name.
 func backendIndex(name string) int {
-	n, err := strconv.Atoi(strings.TrimPrefix(name, "app"))
-	if err != nil || !strings.HasPrefix(name, "app") || n < 1 || n > numBackends {
-		return -1
+	for i := range numBackends {
+		if backendName(i) == name {
+			return i
+		}
 	}
-	return n - 1
+	return -1
 }
 
 // probe sends one request to target, with cookie if it is not "", checks
@@ -326,7 +328,7 @@ func probe(ctx context.Context, target, cookie string) (*http.Response, string, 
 	if resp.StatusCode != http.StatusOK || len(body) != bodySize {
 		return nil, "", fmt.Errorf("probe: %s with %d bytes, want 200 OK with %d", resp.Status, len(body), bodySize)
 	}
-	return resp, backendName(body), nil
+	return resp, answeredBy(body), nil
 }
 
 // once makes one run: it starts a fresh proxy, checks that it answers as
@@ -455,7 +457,7 @@ func (b *bench) check(ctx context.Context, target, sc, mode string) error {
 			return fmt.Errorf("probe: Set-Cookie %v, want %v", set, want)
 		}
 		if mode == modeSticky && c != "" && backendIndex(from) != i {
-			return fmt.Errorf("probe: the cookie binding to app%d was answered by %q", i+1, from)
+			return fmt.Errorf("probe: the cookie binding to %s was answered by %q", backendName(i), from)
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ func TestRoundOrder(t *testing.T) {
 	}
 }
 
-func TestBackendName(t *testing.T) {
+func TestBackendNames(t *testing.T) {
 	for _, tc := range []struct {
 		body, name string
 		index      int
@@ -35,8 +35,9 @@ func TestBackendName(t *testing.T) {
 		{"hello from app \n", "app", -1},
 		{"goodbye", "", -1},
 		{"", "", -1},
+		{"hello from app01\n", "app01", -1},
 	} {
-		assert.Equal(t, tc.name, backendName([]byte(tc.body)), "%q", tc.body)
+		assert.Equal(t, tc.name, answeredBy([]byte(tc.body)), "%q", tc.body)
 		assert.Equal(t, tc.index, backendIndex(tc.name), "%q", tc.name)
 	}
 }
@@ -48,4 +49,11 @@ func TestRotate(t *testing.T) {
 	assert.Equal(t, []string{"c", "a", "b"}, rotate(s, 5))
 	assert.Equal(t, []string{"a", "b", "c"}, s, "s itself is left as it was")
 	assert.Nil(t, rotate(nil, 2))
+}
+
+func TestBackendNameRoundTrip(t *testing.T) {
+	for i := range numBackends {
+		assert.Equal(t, i, backendIndex(backendName(i)), backendName(i))
+	}
+	assert.Equal(t, "app1", backendName(0))
 }

@@ -43,7 +43,7 @@ func newBaseline(backends []string) (http.Handler, error) {
 func newSticky(backends []string, key []byte) (http.Handler, error) {
 	cfgs := make([]backend.Config, len(backends))
 	for i, b := range backends {
-		cfgs[i] = backend.Config{ID: fmt.Sprintf("app%d", i+1), URL: b}
+		cfgs[i] = backend.Config{ID: backendName(i), URL: b}
 	}
 	set, err := backend.NewSet(cfgs)
 	if err != nil {

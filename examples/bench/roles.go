@@ -138,6 +138,13 @@ func runRole(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // bodySize is the size of the backends' answers.
 const bodySize = 128
 
+// greeting begins every backend's answer, followed by the backend's name.
+const greeting = "hello from "
+
+// backendName returns the name of the i-th backend, counting from 0: app1
+// to appN. The sticky proxy's backends have these IDs too.
+func backendName(i int) string { return fmt.Sprintf("app%d", i+1) }
+
 // serveBackends runs n backends on loopback, each answering every request
 // with bodySize bytes that start with its name, until ctx is done. It
 // prints "ready URL,URL,..." when they listen.
@@ -145,8 +152,8 @@ func serveBackends(ctx context.Context, n int, stdout io.Writer) error {
 	var urls []string
 	length := strconv.Itoa(bodySize)
 	for i := range n {
-		name := fmt.Sprintf("app%d", i+1)
-		body := []byte(fmt.Sprintf("%-*s\n", bodySize-1, "hello from "+name))
+		name := backendName(i)
+		body := []byte(fmt.Sprintf("%-*s\n", bodySize-1, greeting+name))
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
