@@ -1,7 +1,6 @@
 package sticky
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
@@ -42,8 +42,13 @@ type Handler struct {
 	policy policy.Policy
 	picker balancer.Picker
 	logger *slog.Logger
-	proxy  httputil.ReverseProxy
 	firsts firstPicks
+
+	// proxy is what the ReverseProxy of every exchange starts from;
+	// exchanges holds exchanges ready for another request.
+	proxy     httputil.ReverseProxy
+	exchanges sync.Pool
+	transport http.RoundTripper // under the exchanges' retries
 
 	retries       int
 	retryWithin   time.Duration
@@ -88,39 +93,53 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
 		h.stripper = s
 	}
+	h.transport = o.transport
 	h.proxy = httputil.ReverseProxy{
-		Rewrite:        h.rewrite,
-		Transport:      &retrier{h: h, next: o.transport},
-		BufferPool:     &bufferPool{},
-		ModifyResponse: h.modifyResponse,
-		ErrorHandler:   h.proxyError,
-		ErrorLog:       slog.NewLogLogger(o.logger.Handler(), slog.LevelDebug),
+		BufferPool: &bufferPool{},
+		ErrorLog:   slog.NewLogLogger(o.logger.Handler(), slog.LevelDebug),
 	}
+	h.exchanges.New = func() any { return h.newExchange() }
 	return h, nil
 }
 
-// exchange is one request's routing decision, carried through
-// ReverseProxy's hooks as a value of the request's context.
+// exchange is one request's way through the handler: the routing decision
+// and the ReverseProxy that carries it out, whose hooks (Rewrite,
+// ModifyResponse, ErrorHandler and the Transport, which retries) are the
+// exchange's own methods. They find the decision in their receiver, so the
+// request needs no context value to carry it: that took a context and a
+// copy of the request per request, and every context lookup net/http made
+// went through one more layer.
 //
-// A plain context.WithValue costs an allocation more than an exchange that
-// is itself the context, but net/http asks the request's context for
-// values and its Done channel many times per request. Context's own types
-// answer from code that runs often anyway; Value and Done methods of ours
-// ran from a cold cache each time: callgrind counted 11 instruction-cache
-// misses per request in them, against 4 more in package context for the
-// extra layer.
+// Exchanges are pooled with their proxies, whose hooks are bound once. An
+// exchange goes back to the pool when its proxy's ServeHTTP has returned,
+// normally or by panic: nothing the proxy started refers to the exchange
+// after that (the transport and an upgraded connection's copying
+// goroutines hold only the outgoing request and the connections).
 type exchange struct {
+	h       *Handler
+	proxy   httputil.ReverseProxy
 	in      *http.Request
 	backend *backend.Backend   // counted in flight until the request is over
 	bound   policy.Binding     // what the policy read from the request
 	tried   []*backend.Backend // backends that failed it, when retried
 }
 
-type exchangeKey struct{}
-
-func exchangeFrom(ctx context.Context) *exchange {
-	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+// newExchange returns an exchange whose proxy is h's, hooked to it.
+func (h *Handler) newExchange() *exchange {
+	x := &exchange{h: h, proxy: h.proxy}
+	x.proxy.Rewrite = x.rewrite
+	x.proxy.ModifyResponse = x.modifyResponse
+	x.proxy.ErrorHandler = x.proxyError
+	x.proxy.Transport = x
 	return x
+}
+
+// finish counts the request out of its backend, the last one it was sent
+// to if it was retried, and puts x back in the pool.
+func (h *Handler) finish(x *exchange) {
+	x.backend.Release()
+	x.in, x.backend, x.bound, x.tried = nil, nil, policy.Binding{}, nil
+	h.exchanges.Put(x)
 }
 
 // ServeHTTP routes and proxies one request.
@@ -137,9 +156,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
 		return
 	}
-	x := &exchange{in: r, backend: b, bound: bound}
-	defer x.release()
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+	x := h.exchanges.Get().(*exchange)
+	x.in, x.backend, x.bound = r, b, bound
+	defer h.finish(x)
+	x.proxy.ServeHTTP(w, r)
 }
 
 // rejected reports whether s is a binding the policy refused to honour.
@@ -174,10 +194,6 @@ func (h *Handler) observe(e backend.Event) {
 		h.observer.Observe(e)
 	}
 }
-
-// release counts the request out of its backend, the last one it was sent
-// to if it was retried.
-func (x *exchange) release() { x.backend.Release() }
 
 // errBindingLost answers a request bound to a backend that no longer serves
 // its clients, when bindings are strict.
@@ -240,8 +256,8 @@ func (h *Handler) pick(info balancer.Info) (*backend.Backend, error) {
 // rewrite points the outgoing request at the chosen backend, removes the
 // policy's binding from it, and sets the X-Forwarded headers, extending
 // X-Forwarded-For only when the peer is a trusted proxy.
-func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
-	x := exchangeFrom(pr.In.Context())
+func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
+	h := x.h
 	pr.SetURL(x.backend.URL())
 	if h.preserveHost {
 		pr.Out.Host = pr.In.Host
@@ -274,11 +290,8 @@ func (h *Handler) trustsPeer(r *http.Request) bool {
 
 // modifyResponse reports the answer for passive health checking and lets
 // the policy write its binding on the response.
-func (h *Handler) modifyResponse(resp *http.Response) error {
-	x := exchangeFrom(resp.Request.Context())
-	if x == nil {
-		return nil
-	}
+func (x *exchange) modifyResponse(resp *http.Response) error {
+	h := x.h
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
 		x.backend.ReportFailure()
 		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "status"})
@@ -298,17 +311,13 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 
 // proxyError answers a request whose backend could not be reached or did not
 // answer.
-func (h *Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	x := exchangeFrom(r.Context())
-	id := ""
-	if x != nil {
-		id = x.backend.ID()
-	}
+func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	id := x.backend.ID()
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads this answer.
-		h.logger.Debug("client gone", "backend", id, "err", err)
+		x.h.logger.Debug("client gone", "backend", id, "err", err)
 	} else {
-		h.logger.Warn("backend failed", "backend", id, "err", err)
+		x.h.logger.Warn("backend failed", "backend", id, "err", err)
 	}
 	http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
 }

@@ -398,3 +398,60 @@ func TestKeyRotation(t *testing.T) {
 	assert.Equal(t, http.StatusOK, stale.status)
 	assert.NotNil(t, balancerCookie(stale.header, "affinity"), "retired-key cookie not replaced")
 }
+
+// TestConcurrentRequestsKeepTheirOwnRouting sends, at once, requests bound
+// to each backend, requests bound to a dead one (retried elsewhere and
+// bound again) and requests without a binding. Each must be answered as
+// its own binding says, and every binding set must name the backend that
+// answered: the handler reuses its per-request state, and none of it may
+// leak from one request into another.
+func TestConcurrentRequestsKeepTheirOwnRouting(t *testing.T) {
+	p := newPool(t, 4, backend.WithEjection(backend.Ejection{})) // requests keep meeting the dead one
+	pol := newCookie(t)
+	h, err := sticky.New(p.set, pol)
+	require.NoError(t, err)
+	base := front(t, h)
+	p.kill(t, "app4")
+
+	bound := func(id string) *http.Cookie { return &http.Cookie{Name: pol.Name(), Value: pol.Issue(id)} }
+	for _, tc := range []struct {
+		name    string
+		cookie  *http.Cookie // nil: none
+		want    string       // the backend that answers; "": any live one, binding anew
+		rebinds bool
+	}{
+		{"bound to app1", bound("app1"), "app1", false},
+		{"bound to app2", bound("app2"), "app2", false},
+		{"bound to app3", bound("app3"), "app3", false},
+		{"bound to the dead app4", bound("app4"), "", true},
+		{"unbound", nil, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newClient(t, false)
+			for range 100 {
+				var cookies []*http.Cookie
+				if tc.cookie != nil {
+					cookies = append(cookies, tc.cookie)
+				}
+				w := get(t, c, base+"/whoami", cookies...)
+				require.Equal(t, http.StatusOK, w.status)
+				set := balancerCookie(w.header, pol.Name())
+				if !tc.rebinds {
+					require.Equal(t, tc.want, w.server)
+					require.Nil(t, set, "a binding that needed none")
+					continue
+				}
+				require.NotEqual(t, "app4", w.server)
+				require.NotNil(t, set, "no binding for a request that needed one")
+				again := get(t, c, base+"/whoami", set)
+				require.Equal(t, w.server, again.server, "the binding set names another backend than the one that answered")
+			}
+		})
+	}
+	t.Cleanup(func() {
+		for _, b := range p.set.Snapshot().Backends() {
+			assert.Zero(t, b.InFlight(), "%s in-flight count leaked", b.ID())
+		}
+	})
+}

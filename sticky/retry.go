@@ -14,25 +14,16 @@ import (
 	"github.com/affinitylb/affinity/policy"
 )
 
-// retrier is the handler's transport: it forwards a request to its backend
-// and, when the backend cannot be reached, to others, within the handler's
-// bounds. It also reports each backend's transport failures for passive
-// health checking.
-type retrier struct {
-	h    *Handler
-	next http.RoundTripper
-}
-
-func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
+// RoundTrip makes x the transport of its proxy: it forwards req to x's
+// backend and, when the backend cannot be reached, to others, within the
+// handler's bounds. It also reports each backend's transport failures for
+// passive health checking.
+func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
+	h := x.h
+	resp, err := h.transport.RoundTrip(req)
 	if err == nil {
 		return resp, nil
 	}
-	x := exchangeFrom(req.Context())
-	if x == nil {
-		return resp, err
-	}
-	h := t.h
 	var deadline time.Time
 	for attempt := 1; err != nil; attempt++ {
 		if req.Context().Err() != nil {
@@ -58,7 +49,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req, err = retarget(req, x); err != nil {
 			return nil, err
 		}
-		resp, err = t.next.RoundTrip(req)
+		resp, err = h.transport.RoundTrip(req)
 	}
 	return resp, nil
 }
