@@ -22,8 +22,26 @@ const (
 // found, and a value longer than maxCookieValueLen bytes is reported found
 // but empty, which no policy accepts.
 func cookieValue(h http.Header, name string) (value string, found bool) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return "", false
+	}
+	// The usual case first, without the general scan: the cookie opens
+	// the first line, as it does when a client sends only the balancer's
+	// cookie, or when a browser lists it before the application's, set
+	// after it.
+	if v, ok := strings.CutPrefix(lines[0], name); ok && v != "" && v[0] == '=' {
+		v = v[1:]
+		if i := strings.IndexByte(v, ';'); i >= 0 {
+			v = v[:i]
+		}
+		for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+			v = v[:len(v)-1]
+		}
+		return unquote(v), true
+	}
 	pairs := 0
-	for _, line := range h["Cookie"] {
+	for _, line := range lines {
 		for line != "" {
 			pair := line
 			if i := strings.IndexByte(line, ';'); i >= 0 {
@@ -52,17 +70,22 @@ func cookieValue(h http.Header, name string) (value string, found bool) {
 			if v == "" || v[0] != '=' {
 				continue
 			}
-			v = v[1:]
-			if len(v) > maxCookieValueLen {
-				return "", true
-			}
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			return v, true
+			return unquote(v[1:]), true
 		}
 	}
 	return "", false
+}
+
+// unquote returns the cookie value v without one pair of double quotes
+// around it, or empty if v is longer than maxCookieValueLen.
+func unquote(v string) string {
+	if len(v) > maxCookieValueLen {
+		return ""
+	}
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v
 }
 
 // trimBlanks trims leading and trailing spaces and tabs.
@@ -89,6 +112,12 @@ func stripCookie(h http.Header, name string) {
 		}
 		return
 	}
+	stripCookieFromLines(h, lines, name)
+}
+
+// stripCookieFromLines is stripCookie's general case, apart so that the
+// usual one runs through less code.
+func stripCookieFromLines(h http.Header, lines []string, name string) {
 	kept := lines[:0:0]
 	changed := false
 	for _, line := range lines {

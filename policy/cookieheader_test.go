@@ -38,6 +38,9 @@ func TestCookieValue(t *testing.T) {
 		{name: "empty value", lines: []string{"affinity="}, wantValue: "", wantFound: true},
 		{name: "empty quoted value", lines: []string{`affinity=""`}, wantValue: "", wantFound: true},
 		{name: "equals in value", lines: []string{"affinity=a=b"}, wantValue: "a=b", wantFound: true},
+		{name: "first, blanks kept after equals", lines: []string{"affinity= v1 \t; b=2"}, wantValue: " v1", wantFound: true},
+		{name: "first, quoted, then others", lines: []string{`affinity="v1" ; b=2`}, wantValue: "v1", wantFound: true},
+		{name: "first, empty, then others", lines: []string{"affinity=; affinity=v2"}, wantValue: "", wantFound: true},
 		{name: "longer name", lines: []string{"affinityX=v1"}},
 		{name: "longer name first", lines: []string{"affinityX=v1; affinity=v2"}, wantValue: "v2", wantFound: true},
 		{name: "shorter name", lines: []string{"affinit=v1"}},
@@ -64,8 +67,13 @@ func TestCookieValue(t *testing.T) {
 			wantValue: strings.Repeat("v", maxCookieValueLen), wantFound: true,
 		},
 		{
+			name:      "overlong value, first",
+			lines:     []string{"affinity=" + strings.Repeat("v", maxCookieValueLen+1)},
+			wantValue: "", wantFound: true,
+		},
+		{
 			name:      "overlong value",
-			lines:     []string{"affinity=" + strings.Repeat("v", maxCookieValueLen+1) + "; affinity=v2"},
+			lines:     []string{"a=1; affinity=" + strings.Repeat("v", maxCookieValueLen+1) + "; affinity=v2"},
 			wantValue: "", wantFound: true,
 		},
 	}

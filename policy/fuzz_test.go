@@ -113,6 +113,7 @@ func FuzzCookieValue(f *testing.F) {
 	for _, seed := range []string{
 		"affinity=x", " affinity \t= \"x\" ", "a=1; affinity=2", "affinityX=1;affinity=2", "affinity;affinity=3",
 		"=affinity; affinity", "affinity==", strings.Repeat("a=1;", 70) + "affinity=2",
+		"affinity= \"x\" \t;y", "affinity=;affinity=2",
 	} {
 		f.Add(seed, "b=2; affinity=y")
 	}

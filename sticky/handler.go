@@ -148,18 +148,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	snap := h.set.Snapshot()
 	bound := h.policy.Lookup(r, snap)
 	if h.observer != nil && rejected(bound.Status) {
-		h.observer.Observe(backend.Event{Kind: backend.EventRejected, Reason: bound.Status.String()})
+		h.observeRejected(bound.Status)
 	}
 	b, err := h.choose(r, snap, bound)
 	if err != nil {
-		h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
-		http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
+		h.unavailable(w, r, err)
 		return
 	}
 	x := h.exchanges.Get().(*exchange)
 	x.in, x.backend, x.bound = r, b, bound
 	defer h.finish(x)
 	x.proxy.ServeHTTP(w, r)
+}
+
+// unavailable answers a request no backend can take.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
+	http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
+}
+
+// observeRejected tells the observer that the policy refused a binding.
+func (h *Handler) observeRejected(s policy.Status) {
+	h.observer.Observe(backend.Event{Kind: backend.EventRejected, Reason: s.String()})
 }
 
 // rejected reports whether s is a binding the policy refused to honour.
@@ -200,17 +210,25 @@ func (h *Handler) observe(e backend.Event) {
 var errBindingLost = errors.New("sticky: the bound backend is unavailable")
 
 // choose returns the backend for r, already counted in flight: the bound
-// one if it still serves its clients, else the picker's choice, shared by
-// the unbound requests that arrive together on one HTTP/2 connection.
+// one if it still serves its clients, else the one reroute chooses.
 func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
-	var prev *backend.Backend
 	if bound.Status == policy.Valid {
-		prev = snap.Lookup(bound.ID)
-		if prev != nil && snap.Serves(prev) && prev.Acquire() {
-			h.observe(backend.Event{Kind: backend.EventBoundHit, Backend: prev})
-			return prev, nil
+		if b := snap.Lookup(bound.ID); b != nil && snap.Serves(b) && b.Acquire() {
+			if h.observer != nil {
+				h.observer.Observe(backend.Event{Kind: backend.EventBoundHit, Backend: b})
+			}
+			return b, nil
 		}
 	}
+	return h.reroute(r, snap, bound)
+}
+
+// reroute returns, counted in flight, the backend for a request whose
+// binding names none that serves it: the picker's choice, shared by the
+// unbound requests that arrive together on one HTTP/2 connection. With
+// strict bindings, a request bound to a backend that is unavailable or
+// gone gets none.
+func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
 	if h.strict && (bound.Status == policy.Valid || bound.Status == policy.Unknown) {
 		return nil, errBindingLost
 	}
@@ -224,7 +242,7 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 	}
 	if err == nil && h.observer != nil {
 		if bound.Status == policy.Valid {
-			h.observer.Observe(backend.Event{Kind: backend.EventRedispatch, Backend: b, Prev: prev})
+			h.observer.Observe(backend.Event{Kind: backend.EventRedispatch, Backend: b, Prev: snap.Lookup(bound.ID)})
 		} else {
 			h.observer.Observe(backend.Event{Kind: backend.EventPick, Backend: b})
 		}
