@@ -35,10 +35,7 @@ func cookieValue(h http.Header, name string) (value string, found bool) {
 		if i := strings.IndexByte(v, ';'); i >= 0 {
 			v = v[:i]
 		}
-		for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-			v = v[:len(v)-1]
-		}
-		return unquote(v), true
+		return unquote(trimTrailingBlanks(v)), true
 	}
 	pairs := 0
 	for _, line := range lines {
@@ -64,9 +61,7 @@ func cookieValue(h http.Header, name string) (value string, found bool) {
 			if !ok {
 				continue
 			}
-			for v != "" && (v[0] == ' ' || v[0] == '\t') {
-				v = v[1:]
-			}
+			v = trimLeadingBlanks(v)
 			if v == "" || v[0] != '=' {
 				continue
 			}
@@ -89,10 +84,18 @@ func unquote(v string) string {
 }
 
 // trimBlanks trims leading and trailing spaces and tabs.
-func trimBlanks(s string) string {
+func trimBlanks(s string) string { return trimTrailingBlanks(trimLeadingBlanks(s)) }
+
+// trimLeadingBlanks trims leading spaces and tabs.
+func trimLeadingBlanks(s string) string {
 	for s != "" && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
+	return s
+}
+
+// trimTrailingBlanks trims trailing spaces and tabs.
+func trimTrailingBlanks(s string) string {
 	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
 		s = s[:len(s)-1]
 	}
