@@ -11,10 +11,6 @@ import (
 	"github.com/affinitylb/affinity/backend"
 )
 
-// DefaultLoadFactor is the load factor of a [ConsistentHash] built without
-// [WithLoadFactor], and of its zero value.
-const DefaultLoadFactor = 1.25
-
 // The load factor is held in fixed point, scaled by loadScale, so that Pick
 // compares integers. maxLoadFactor keeps the products in bound.admits
 // within 128 bits.
@@ -24,64 +20,72 @@ const (
 )
 
 // ConsistentHash is a [Picker] that sends the requests carrying the same
-// affinity key ([Info.Key]) to the same backend, by consistent hashing with
-// bounded loads. Requests that carry none ([Info.Keyed] is false) go to a
-// fallback picker, [LeastConnections] unless [WithFallback] says otherwise,
-// so ConsistentHash can place keyed and unkeyed traffic alike.
+// affinity key ([Info.Key]) to the same backend, by consistent hashing.
+// Requests that carry none ([Info.Keyed] is false) go to a fallback picker,
+// [LeastConnections] unless [WithFallback] says otherwise, so ConsistentHash
+// can place keyed and unkeyed traffic alike.
 //
-// Keys are mapped by Maglev hashing (Eisenbud et al., NSDI 2016): a key goes
-// to the backend holding slot Key mod M of a lookup table of M slots, built
-// from the snapshot's routable backends. Each backend holds a share of the
-// slots proportional to its weight, within one slot. The table depends only
-// on the backends' IDs and weights, not on the order they were added, so
-// processes with the same membership map every key alike. When a backend
-// joins or leaves the routable set, its share of the keys moves and few
-// others do: measured over 10,000 keys, removing one backend of 10 or of 100
-// moves its keys and 0.3% or 0.6% of all keys besides. Unhealthy and
-// draining backends hold no slots, and get their keys back when healthy
-// again. M is 65537 for up to 6,553 routable backends and grows, to the next
-// of a few fixed primes, only past that; a change of M moves nearly every
-// key.
+// Keys are mapped by Maglev hashing (Eisenbud et al., NSDI 2016): a key
+// belongs to the backend holding slot Key mod M of a lookup table of M
+// slots, built from every member of the snapshot, whatever its state. Each
+// member holds a share of the slots proportional to its weight, within one
+// slot. The table depends only on the members' IDs and weights, not on the
+// order they were added, so processes with the same membership map every
+// key alike. A key goes to its backend whenever that backend serves its
+// clients ([backend.Snapshot.Serves]): healthy, or draining, for a
+// draining backend keeps the keys it holds until it leaves the set, and
+// takes no others. The keys of a backend that is unhealthy go, while it
+// is, to the backend of the first slot after theirs that takes new
+// clients, so they spread over the others, and come back when it
+// recovers; no other key moves. When a backend joins or leaves the set,
+// its share of the keys moves and few others do: measured over 10,000
+// keys, removing one backend of 10 or of 100 moves its keys and 0.3% or
+// 0.6% of all keys besides. M is 65537 for up to 6,553 members and grows,
+// to the next of a few fixed primes, only past that; a change of M moves
+// nearly every key.
 //
-// Loads are bounded (Mirrokni, Thorup and Zadimoghaddam, "Consistent Hashing
-// with Bounded Loads", SODA 2018): a backend takes the request only if its
-// in-flight count, counting the request, stays within c times its weighted
-// share of the set's. With T the set's in-flight count
+// Loads are not bounded unless [WithLoadFactor] says so: a key stays on its
+// backend however many requests it has in flight, as with NGINX's "hash
+// ... consistent", and as with HAProxy's and Envoy's hash balance factors
+// when they are not set. With a load factor c, loads are bounded
+// (Mirrokni, Thorup and Zadimoghaddam, "Consistent Hashing with Bounded
+// Loads", SODA 2018): a backend that takes new clients takes a key only if
+// its in-flight count, counting the request, stays within c times its
+// weighted share of the set's. With T the set's in-flight count
 // ([backend.Snapshot.InFlight]) and W the total weight of the routable
 // backends, backend b may take the request if
 //
 //	b.InFlight()+1 <= ceil(c × (T+1) × b.Weight() / W)
 //
 // computed in integers. If the key's backend may not, the slots after the
-// key's are tried in turn and the first backend that may takes the request,
-// so the keys of a busy backend spill over to others and return when its
-// load falls. Some backend always may; should none, because counts changed
-// during the pick, the least loaded relative to weight takes the request.
-// The load factor c is [DefaultLoadFactor] unless [WithLoadFactor] says
-// otherwise: the closer to 1, the more even the load and the more often keys
-// spill over.
+// key's are tried in turn and the first routable backend that may takes the
+// request, so the keys of a busy backend spill over to others and return
+// when its load falls. Some backend always may; should none, because counts
+// changed during the pick, the least loaded relative to weight takes the
+// request. A draining backend is never bounded: it takes its own keys, and
+// no one else's.
 //
-// A table takes 1 to 3 ms to build for up to 6,553 backends and 5 to 8 ms
-// for 10,000 (on a 2-core AMD EPYC VM), and no pick waits for one but the
-// very first keyed pick, which builds the first table, and those that come
-// while it does. After that, the first keyed pick from a snapshot whose
-// table is not built starts a goroutine that builds it, one build at a
-// time, and until it is built, keyed picks from that snapshot are answered
-// from the last table built: keys stay on their backend while the snapshot
-// routes to it, those of a backend gone or out of rotation go on to the
-// next backends in that table, as a busy backend's do, and a backend that
-// joined gets keys once the new table is in use. Processes agree on the
-// mapping of a membership once its table is built; [ConsistentHash.Prepare]
-// waits for that. Tables are cached for the two snapshots last built for; a
-// snapshot with the same routable backends as the last shares its table.
-// Picks take no lock and do not allocate, but for the one that starts a
-// build: a keyed pick reads the key's slot and, while its backend is over
-// its bound, the next few.
+// A table takes 1 to 3 ms to build for up to 6,553 members and 5 to 8 ms
+// for 10,000 (on a 2-core AMD EPYC VM). Changes of state never rebuild it,
+// only changes of membership. After one, the first keyed pick from the new
+// membership starts a goroutine that builds its table, one build at a
+// time; until it is built, keyed picks are answered from the last table
+// built, as long as the key's backend there still serves: keys stay on
+// their backend, and a backend that joined gets keys once the new table is
+// in use. The picks of a key whose backend has left or does not serve wait
+// for the new table instead, so that the key moves once, to where that
+// table says; so does the very first keyed pick, which builds the first
+// table. No other pick waits for a build. Processes agree on the mapping
+// of a membership once its table is built; [ConsistentHash.Prepare] waits
+// for that. Tables are cached for the two memberships last built for.
+// Picks take no lock and do not allocate, but for those that build: a
+// keyed pick reads the key's slot and, while its backend does not take
+// the request, the next few.
 //
 // The zero value is ready to use, with the defaults. ConsistentHash is safe
 // for concurrent use and must not be copied after first use.
 type ConsistentHash struct {
-	factor   uint64 // load factor × loadScale; 0 means DefaultLoadFactor
+	factor   uint64 // load factor × loadScale; 0: loads are not bounded
 	fallback Picker // picks unkeyed requests; nil means lc
 	lc       LeastConnections
 
@@ -94,10 +98,13 @@ type ConsistentHash struct {
 // HashOption configures a [ConsistentHash] built by [NewConsistentHash].
 type HashOption func(*ConsistentHash) error
 
-// WithLoadFactor sets the load factor c, from 1 to 2^20: a backend takes a
-// keyed request only while its load stays within c times its weighted share
-// of the set's. At 1 loads are as even as they can be; the larger c, the
-// more load a backend takes before its keys spill over to others.
+// WithLoadFactor bounds loads with the load factor c, from 1 to 2^20: a
+// backend takes a keyed request only while its load stays within c times
+// its weighted share of the set's, and a key whose backend is over its
+// bound goes to the next backend in the table that is not. At 1 loads are
+// as even as they can be and keys move most; the larger c, the more load a
+// backend takes before its keys spill over to others. 1.25 is a common
+// choice. Without WithLoadFactor, keys never spill.
 func WithLoadFactor(c float64) HashOption {
 	return func(h *ConsistentHash) error {
 		if !(c >= 1 && c <= maxLoadFactor) { // NaN too
@@ -131,9 +138,10 @@ func NewConsistentHash(opts ...HashOption) (*ConsistentHash, error) {
 	return h, nil
 }
 
-// Pick returns the backend for info.Key among info.Snapshot.Routable() if
-// info.Keyed, or [ErrNoBackend] when there are none; otherwise it returns
-// what the fallback picker does.
+// Pick returns, if info.Keyed, the backend for info.Key among the members
+// of info.Snapshot that serve it: one of info.Snapshot.Routable(), or the
+// key's own backend if it is draining. It returns [ErrNoBackend] when no
+// member does. Otherwise it returns what the fallback picker does.
 func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 	if !info.Keyed {
 		if h.fallback != nil {
@@ -142,36 +150,46 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 		return h.lc.Pick(info)
 	}
 	s := info.Snapshot
-	if len(s.Routable()) == 0 {
+	if s.Len() == 0 {
 		return nil, ErrNoBackend
 	}
-	factor := h.factor
-	if factor == 0 {
-		factor = DefaultLoadFactor * loadScale
-	}
 	ts := h.tables.Load()
-	if t := ts.find(s); t != nil {
-		return t.pick(info.Key, newBound(factor, s.InFlight(), t.weight)), nil
+	t := ts.find(s)
+	switch {
+	case t != nil:
+	case ts == nil:
+		t = h.build(s) // the first table: there is none to answer from meanwhile
+	case !ts.cur.keeps(info.Key, s):
+		// The key must move: where the new membership's table says,
+		// so that it moves once.
+		t = h.build(s)
+	default:
+		h.buildLater(s)
+		t = ts.cur
 	}
-	if ts == nil {
-		// The first table: there is none to answer from meanwhile.
-		t := h.build(s)
-		return t.pick(info.Key, newBound(factor, s.InFlight(), t.weight)), nil
+	var bd *bound
+	if h.factor != 0 {
+		b := newBound(h.factor, s.InFlight(), uint64(s.Weight()))
+		bd = &b
 	}
-	h.buildLater(s)
-	bd := newBound(factor, s.InFlight(), uint64(s.Weight()))
-	return ts.cur.pickStale(info.Key, bd, s), nil
+	if b := t.pick(info.Key, s, bd); b != nil {
+		return b, nil
+	}
+	// No backend of t takes it: states changed during the pick.
+	if rs := s.Routable(); len(rs) > 0 {
+		return rs[info.Key%uint64(len(rs))], nil
+	}
+	return nil, ErrNoBackend
 }
 
-// Prepare builds the lookup table of s, unless it is built already, and
-// returns when keyed picks from s use it. Picks never wait for a table
-// (but the very first): after a change of membership they are answered
-// from the last table built, skipping backends that s does not route to,
-// while one goroutine builds the new table. Prepare is for a caller that
+// Prepare builds the lookup table of s's membership, unless it is built
+// already, and returns when keyed picks from s use it. Most picks never
+// wait for a table: after a change of membership they are answered from
+// the last table built while one goroutine builds the new table. Prepare is for a caller that
 // wants the new mapping in force as soon as it returns, such as a test; it
 // takes as long as a build, up to a few milliseconds.
 func (h *ConsistentHash) Prepare(s *backend.Snapshot) {
-	if len(s.Routable()) > 0 {
+	if s.Len() > 0 {
 		h.build(s)
 	}
 }
@@ -219,96 +237,94 @@ func (h *ConsistentHash) buildLater(s *backend.Snapshot) {
 	}()
 }
 
-// tables holds the tables of the two snapshots most recently built for.
+// tables holds the tables of the two memberships most recently built for.
 type tables struct{ cur, prev *table }
 
-// find returns the table of s, or nil. ts may be nil.
+// find returns the table of s's membership, or nil. ts may be nil.
 func (ts *tables) find(s *backend.Snapshot) *table {
 	switch {
 	case ts == nil:
 		return nil
-	case ts.cur.snap == s:
+	case ts.cur.of(s):
 		return ts.cur
-	case ts.prev != nil && ts.prev.snap == s:
+	case ts.prev != nil && ts.prev.of(s):
 		return ts.prev
 	}
 	return nil
 }
 
-// pick returns the backend of key's slot if it may take the request, else
-// that of the first slot after it whose backend may, else the least loaded
-// backend relative to weight.
-func (t *table) pick(key uint64, bd bound) *backend.Backend {
-	if len(t.backends) == 1 {
-		return t.backends[0]
-	}
+// pick returns the backend of t for key, as seen from s: that of key's
+// slot if it serves and, when bd is not nil and it takes new clients, bd
+// admits one more request on it; else that of the first slot after it
+// whose backend takes new clients and, with bd, may take one more; else the
+// least loaded relative to weight of those that take new clients; else the
+// key's own backend if it serves, or nil. A backend that has left the set
+// takes nothing: t may be the table of an older membership than s's.
+func (t *table) pick(key uint64, s *backend.Snapshot, bd *bound) *backend.Backend {
 	m := uint64(len(t.slots))
 	slot := key % m
+	own := t.backends[t.slots[slot]]
+	serves := !own.Removed() && s.Serves(own)
+	if serves && (bd == nil || !takesNew(s, own) || bd.admits(max(own.InFlight(), 0), own.Weight())) {
+		return own
+	}
+	if len(t.backends) == 1 || len(s.Routable()) == 0 {
+		if serves {
+			return own
+		}
+		return nil
+	}
 	var best *backend.Backend
 	var bestN, bestW int64
-	last := ^uint32(0)
-	for range m { // every slot once, so every backend
-		if i := t.slots[slot]; i != last {
-			last = i
-			b := t.backends[i]
-			n, w := max(b.InFlight(), 0), b.Weight()
-			if bd.admits(n, w) {
-				return b
-			}
-			if best == nil || n*bestW < bestN*w {
-				best, bestN, bestW = b, n, w
-			}
-		}
+	last := t.slots[slot]
+	for range m - 1 { // every other slot once, so every backend
 		if slot++; slot == m {
 			slot = 0
 		}
+		i := t.slots[slot]
+		if i == last {
+			continue
+		}
+		last = i
+		b := t.backends[i]
+		if b.Removed() || !takesNew(s, b) {
+			continue
+		}
+		if bd == nil {
+			return b
+		}
+		n, w := max(b.InFlight(), 0), b.Weight()
+		if bd.admits(n, w) {
+			return b
+		}
+		if best == nil || n*bestW < bestN*w {
+			best, bestN, bestW = b, n, w
+		}
+	}
+	if best == nil && serves {
+		return own
 	}
 	return best
 }
 
-// maxStaleProbes bounds the backends pickStale looks at, so that a pick
-// from a table most of whose backends are gone stays cheap.
-const maxStaleProbes = 64
+// keeps reports whether the backend that t maps key to is still a member
+// that serves, as seen from s.
+func (t *table) keeps(key uint64, s *backend.Snapshot) bool {
+	own := t.backends[t.slots[key%uint64(len(t.slots))]]
+	return !own.Removed() && s.Serves(own)
+}
 
-// pickStale is pick from t, the table of an older snapshot than s, while
-// the table of s is built: it skips the backends that s does not route to
-// (gone, or no longer healthy), and bounds loads by s's routable weight.
-// Keys whose backend s still routes to, and which may take the request,
-// stay on it; those of the others go to the next backend in the table that
-// s routes to and may take it. Backends that joined since t was built get
-// none of the keys until the new table is in use. If none of the first
-// maxStaleProbes backends after the key's slot qualifies, the least loaded
-// of those s routes to takes the request, or, if s routes to none of them,
-// the backend of s.Routable() the key indexes.
-func (t *table) pickStale(key uint64, bd bound, s *backend.Snapshot) *backend.Backend {
-	m := uint64(len(t.slots))
-	slot := key % m
-	var best *backend.Backend
-	var bestN, bestW int64
-	last := ^uint32(0)
-	for probes := 0; probes < maxStaleProbes && probes < len(t.backends); {
-		if i := t.slots[slot]; i != last {
-			last = i
-			probes++
-			if b := t.backends[i]; s.Routes(b) {
-				n, w := max(b.InFlight(), 0), b.Weight()
-				if bd.admits(n, w) {
-					return b
-				}
-				if best == nil || n*bestW < bestN*w {
-					best, bestN, bestW = b, n, w
-				}
-			}
-		}
-		if slot++; slot == m {
-			slot = 0
-		}
+// takesNew reports whether b, a member of s or one that was, takes new
+// clients as seen from s: it is healthy, or s fails open and b is
+// unhealthy. It reads b's state, as [backend.Snapshot.Serves] does.
+func takesNew(s *backend.Snapshot, b *backend.Backend) bool {
+	switch b.State() {
+	case backend.Healthy:
+		return true
+	case backend.Unhealthy:
+		return s.FailOpen()
 	}
-	if best != nil {
-		return best
-	}
-	rs := s.Routable()
-	return rs[key%uint64(len(rs))]
+	return false
 }
 
 // bound says which backends may take one more request. A backend of weight
@@ -332,7 +348,7 @@ func newBound(factor uint64, total int64, weight uint64) bound {
 
 // admits reports whether a backend of weight w with n >= 0 requests in
 // flight may take one more.
-func (bd bound) admits(n, w int64) bool {
+func (bd *bound) admits(n, w int64) bool {
 	lh, ll := bits.Mul64(uint64(n), bd.den)
 	rh, rl := bits.Mul64(bd.capLo, uint64(w))
 	rh += bd.capHi * uint64(w)

@@ -178,33 +178,92 @@ func TestConsistentHashWeights(t *testing.T) {
 	}
 }
 
+// TestConsistentHashStates checks that an unhealthy backend's keys, and
+// only those, go to the others while it is unhealthy, and that a draining
+// backend keeps its own keys and takes no others, with loads bounded or
+// not.
 func TestConsistentHashStates(t *testing.T) {
-	for _, st := range []backend.State{backend.Unhealthy, backend.Draining} {
-		t.Run(st.String(), func(t *testing.T) {
-			set := newSet(t, 5)
-			var h balancer.ConsistentHash
-			keys := testKeys(2000)
-			before := place(t, &h, set.Snapshot(), keys)
-
-			require.NoError(t, set.SetState("b1", st))
-			during := place(t, &h, set.Snapshot(), keys)
-			perBackend := count(during)
-			assert.NotContains(t, perBackend, "b1")
-			moved, stray := diff(before, during, func(from, _ string) bool { return from != "b1" })
-			assert.Equal(t, count(before)["b1"], moved-stray, "all of b1's keys move")
-			assert.LessOrEqual(t, pct(stray, keys), 1.0, "others' keys move")
-			movedTo := make(map[string]int)
-			for i := range before {
-				if before[i] == "b1" {
-					movedTo[during[i]]++
+	for _, c := range []float64{0, 1.25} {
+		t.Run(fmt.Sprintf("c=%v", c), func(t *testing.T) {
+			newHash := func(t *testing.T) *balancer.ConsistentHash {
+				if c == 0 {
+					return &balancer.ConsistentHash{}
 				}
+				h, err := balancer.NewConsistentHash(balancer.WithLoadFactor(c))
+				require.NoError(t, err)
+				return h
 			}
-			assert.Len(t, movedTo, 4, "b1's keys spread over the others: %v", movedTo)
+			t.Run("unhealthy", func(t *testing.T) {
+				set := newSet(t, 5)
+				h := newHash(t)
+				keys := testKeys(2000)
+				before := place(t, h, set.Snapshot(), keys)
 
-			require.NoError(t, set.SetState("b1", backend.Healthy))
-			assert.Equal(t, before, place(t, &h, set.Snapshot(), keys), "b1 gets its keys back")
+				require.NoError(t, set.SetState("b1", backend.Unhealthy))
+				during := place(t, h, set.Snapshot(), keys)
+				assert.NotContains(t, count(during), "b1")
+				moved, stray := diff(before, during, func(from, _ string) bool { return from != "b1" })
+				assert.Equal(t, count(before)["b1"], moved, "all of b1's keys move")
+				assert.Zero(t, stray, "others' keys move")
+				movedTo := make(map[string]int)
+				for i := range before {
+					if before[i] == "b1" {
+						movedTo[during[i]]++
+					}
+				}
+				assert.Len(t, movedTo, 4, "b1's keys spread over the others: %v", movedTo)
+
+				require.NoError(t, set.SetState("b1", backend.Healthy))
+				assert.Equal(t, before, place(t, h, set.Snapshot(), keys), "b1 gets its keys back")
+			})
+			t.Run("draining", func(t *testing.T) {
+				set := newSet(t, 5)
+				h := newHash(t)
+				keys := testKeys(2000)
+				before := place(t, h, set.Snapshot(), keys)
+				require.NoError(t, set.SetState("b1", backend.Draining))
+				assert.Equal(t, before, place(t, h, set.Snapshot(), keys), "a key moved when b1 began draining")
+
+				// b2 fails: none of its keys may go to b1, which drains.
+				require.NoError(t, set.SetState("b2", backend.Unhealthy))
+				during := place(t, h, set.Snapshot(), keys)
+				for i := range keys {
+					switch before[i] {
+					case "b1":
+						assert.Equal(t, "b1", during[i], "key %d of the draining backend moved", i)
+					case "b2":
+						assert.NotEqual(t, "b1", during[i], "key %d of the failed backend went to the draining one", i)
+						assert.NotEqual(t, "b2", during[i], "key %d stayed on the failed backend", i)
+					default:
+						assert.Equal(t, before[i], during[i], "key %d moved", i)
+					}
+				}
+
+				// b1 leaves the set: its keys move, once.
+				_, err := set.Remove("b1")
+				require.NoError(t, err)
+				h.Prepare(set.Snapshot())
+				after := place(t, h, set.Snapshot(), keys)
+				assert.NotContains(t, count(after), "b1")
+			})
 		})
 	}
+}
+
+// TestConsistentHashKeysDoNotSpillByDefault holds one backend far over
+// any share of the load and checks that its keys stay on it.
+func TestConsistentHashKeysDoNotSpillByDefault(t *testing.T) {
+	set := newSet(t, 4)
+	snap := set.Snapshot()
+	var h balancer.ConsistentHash
+	keys := testKeys(400)
+	before := place(t, &h, snap, keys)
+	busy := snap.Lookup(before[0])
+	for range 100 {
+		require.True(t, busy.Acquire())
+		t.Cleanup(busy.Release)
+	}
+	assert.Equal(t, before, place(t, &h, snap, keys))
 }
 
 // TestConsistentHashBusyBackend holds one backend far over its bound and
@@ -212,9 +271,10 @@ func TestConsistentHashStates(t *testing.T) {
 func TestConsistentHashBusyBackend(t *testing.T) {
 	set := newSet(t, 4)
 	snap := set.Snapshot()
-	var h balancer.ConsistentHash
+	h, err := balancer.NewConsistentHash(balancer.WithLoadFactor(1.25))
+	require.NoError(t, err)
 	keys := testKeys(400)
-	before := place(t, &h, snap, keys)
+	before := place(t, h, snap, keys)
 	require.Contains(t, before, "b2")
 
 	busy := snap.Lookup("b2")
@@ -233,7 +293,7 @@ func TestConsistentHashBusyBackend(t *testing.T) {
 	t.Cleanup(release)
 
 	// 100 in flight on b2 of 100: its bound is ceil(1.25 × 101 / 4) = 32.
-	during := place(t, &h, snap, keys)
+	during := place(t, h, snap, keys)
 	for i := range keys {
 		if before[i] == "b2" {
 			assert.NotEqual(t, "b2", during[i], "key %d stays on the busy backend", i)
@@ -243,7 +303,7 @@ func TestConsistentHashBusyBackend(t *testing.T) {
 	}
 
 	release()
-	assert.Equal(t, before, place(t, &h, snap, keys), "keys come back when it is released")
+	assert.Equal(t, before, place(t, h, snap, keys), "keys come back when it is released")
 }
 
 // TestConsistentHashHotKey picks one key over and over, holding each
@@ -411,10 +471,11 @@ func TestConsistentHashConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestConsistentHashRebuild changes the membership while the goroutine
-// that builds the new table is held up, holding the build lock, and checks
-// that keyed picks neither wait for it nor go astray: keys whose backend is
-// still routable stay on it, others go to routable backends. Once the table
+// TestConsistentHashRebuild changes the membership, holds up the goroutine
+// that builds the new table, holding the build lock, and checks that the
+// keyed picks of keys whose backend still serves neither wait for it nor
+// move, and that those of keys whose backend left or failed wait for the
+// new table and go where it says, so that they move once. Once the table
 // is built, the mapping is that of a table built afresh.
 func TestConsistentHashRebuild(t *testing.T) {
 	set := newSet(t, 100)
@@ -446,29 +507,33 @@ func TestConsistentHashRebuild(t *testing.T) {
 	_, err = set.Add(backend.Config{ID: "new", URL: "http://10.9.9.9:8080"})
 	require.NoError(t, err)
 	snap := set.Snapshot()
+	moves := func(i int) bool { return before[i] == "b10" || before[i] == "b20" }
 
-	during := make([]string, len(keys))
-	picked := make(chan error, 1)
-	go func() {
-		for i, k := range keys {
-			b, err := h.Pick(balancer.Info{Snapshot: snap, Key: k, Keyed: true})
-			if err != nil {
-				picked <- err
-				return
+	pickAll := func(which func(i int) bool) ([]string, chan error) {
+		got := make([]string, len(keys))
+		done := make(chan error, 1)
+		go func() {
+			for i, k := range keys {
+				if !which(i) {
+					continue
+				}
+				b, err := h.Pick(balancer.Info{Snapshot: snap, Key: k, Keyed: true})
+				if err != nil {
+					done <- err
+					return
+				}
+				got[i] = b.ID()
 			}
-			during[i] = b.ID()
-			if !snap.Routes(b) {
-				picked <- fmt.Errorf("key %d: picked %s, which the snapshot does not route to", i, b)
-				return
-			}
-		}
-		picked <- nil
-	}()
+			done <- nil
+		}()
+		return got, done
+	}
+	during, picked := pickAll(func(i int) bool { return !moves(i) })
 	select {
 	case err := <-picked:
 		require.NoError(t, err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("keyed picks waited for the table to be built")
+		t.Fatal("keyed picks of backends still serving waited for the table to be built")
 	}
 	select {
 	case <-building:
@@ -476,29 +541,36 @@ func TestConsistentHashRebuild(t *testing.T) {
 		t.Fatal("no goroutine started building the table")
 	}
 	require.False(t, balancer.Built(&h, snap))
-
-	moved := 0
 	for i := range keys {
-		switch before[i] {
-		case "b10", "b20", "b30":
-			moved++
-			assert.NotEqual(t, before[i], during[i], "key %d", i)
-		default:
-			assert.Equal(t, before[i], during[i], "key %d of a backend still routable moved", i)
+		if !moves(i) { // b30 drains: it keeps its keys
+			assert.Equal(t, before[i], during[i], "key %d of a backend still serving moved", i)
 		}
 	}
-	assert.Positive(t, moved)
 	assert.NotContains(t, count(during), "new", "the newcomer is not in the old table")
 
+	movers, waited := pickAll(moves)
+	select {
+	case err := <-waited:
+		t.Fatalf("keys of backends gone or failed were placed before the new table was built (err %v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
 	close(resume)
-	require.Eventually(t, func() bool { return balancer.Built(&h, snap) }, 10*time.Second, time.Millisecond)
+	require.NoError(t, <-waited)
+	fresh := place(t, &balancer.ConsistentHash{}, snap, keys)
+	for i := range keys {
+		if moves(i) {
+			assert.Equal(t, fresh[i], movers[i], "key %d of a backend gone or failed", i)
+		}
+	}
+
+	require.True(t, balancer.Built(&h, snap))
 	after := make([]string, len(keys))
 	for i, k := range keys {
 		b, err := h.Pick(balancer.Info{Snapshot: snap, Key: k, Keyed: true})
 		require.NoError(t, err)
 		after[i] = b.ID()
 	}
-	assert.Equal(t, place(t, &balancer.ConsistentHash{}, snap, keys), after, "not the table a fresh picker builds")
+	assert.Equal(t, fresh, after, "not the table a fresh picker builds")
 	assert.Contains(t, count(after), "new")
 }
 
@@ -515,7 +587,10 @@ func TestConsistentHashPrepare(t *testing.T) {
 	h.Prepare(snap)
 	assert.True(t, balancer.Built(&h, snap))
 
-	none := newSnapshot(t, node{id: "a", state: backend.Draining})
-	h.Prepare(none) // nothing routable: no table, no panic
-	assert.False(t, balancer.Built(&h, none))
+	draining := newSnapshot(t, node{id: "a", state: backend.Draining})
+	h.Prepare(draining) // nothing routable, but a is a member: its keys stay
+	assert.True(t, balancer.Built(&h, draining))
+	b, err := h.Pick(balancer.Info{Snapshot: draining, Key: 1, Keyed: true})
+	require.NoError(t, err)
+	assert.Equal(t, "a", b.ID())
 }

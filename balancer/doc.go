@@ -18,16 +18,21 @@
 //     (LeastConnections by default).
 //
 // A key policy reads an affinity key from a request (a header, a query
-// parameter, the client's address), and the handler passes its hash to the
-// picker as [Info.Key]. ConsistentHash maps it by Maglev hashing: in O(1), in
-// proportion to weight, alike in every process with the same membership,
-// and moving few keys other than those of a backend that joins or leaves.
-// Loads are bounded: a backend more than a load factor (1.25 by default)
-// over its weighted share of the requests in flight passes its keys on to
-// the next backends in the table until its load falls, so a hot key cannot
-// swamp one backend. A change of membership never makes a pick wait: the
-// new table is built in the background, and picks keep to the last one
-// built, minus the backends gone or out of rotation, meanwhile.
+// parameter, the client's address), and the handler passes its hash to its
+// key picker, a ConsistentHash unless told otherwise, as [Info.Key].
+// ConsistentHash maps it by Maglev hashing: in O(1), in proportion to
+// weight, alike in every process with the same membership, and moving few
+// keys other than those of a backend that joins or leaves. A key stays on
+// its backend while that backend serves, draining included; an unhealthy
+// backend's keys go to the next backends in the table until it recovers.
+// Loads are not bounded by default: a key never leaves a backend that
+// serves it because of load. [WithLoadFactor] bounds them: a backend more
+// than the load factor over its weighted share of the requests in flight
+// then passes its keys on to the next backends in the table until its
+// load falls, so that a hot key cannot swamp one backend, at the price of
+// moving keys. A change of membership never makes a pick wait: the new
+// table is built in the background, and picks keep to the last one built,
+// minus the backends gone, meanwhile.
 //
 // Pickers do no load accounting of their own. The handler that calls Pick
 // counts the request in flight with [backend.Backend.Acquire] before

@@ -93,10 +93,7 @@ func ExampleConsistentHash() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ch, err := balancer.NewConsistentHash(balancer.WithLoadFactor(1.25))
-	if err != nil {
-		log.Fatal(err)
-	}
+	var ch balancer.ConsistentHash // keys never spill; WithLoadFactor bounds loads
 	// A key policy hashes the affinity key, here a user ID, into Info.Key.
 	key := xxhash.Sum64String("user-42")
 	pick := func() string {
@@ -112,13 +109,18 @@ func ExampleConsistentHash() {
 	if err := set.SetState(home, backend.Draining); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("moved while draining:", pick() != home)
+	fmt.Println("kept while draining:", pick() == home)
+	if err := set.SetState(home, backend.Unhealthy); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("moved while unhealthy:", pick() != home)
 	if err := set.SetState(home, backend.Healthy); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("back when healthy:", pick() == home)
 	// Output:
 	// same backend again: true
-	// moved while draining: true
+	// kept while draining: true
+	// moved while unhealthy: true
 	// back when healthy: true
 }

@@ -19,7 +19,7 @@ const (
 )
 
 // tableSizes are the sizes M of the lookup tables, primes, smallest first.
-// M depends on the number N of routable backends alone, so processes with
+// M depends on the number N of members alone, so processes with
 // the same membership build the same table.
 //
 // A change of M moves nearly every key, as rehashing does, so sizes are few
@@ -53,30 +53,33 @@ func tableSize(n int) uint64 {
 	return tableSizes[len(tableSizes)-1]
 }
 
-// table is a Maglev lookup table for one snapshot's routable backends. It is
-// immutable once built.
+// table is a Maglev lookup table for one membership: the members of the
+// snapshots whose Backends are members. It is immutable once built.
 type table struct {
-	snap     *backend.Snapshot
-	backends []*backend.Backend // routable, sorted by ID
+	members  []*backend.Backend // the snapshot's Backends(), as it returned them
+	backends []*backend.Backend // members, sorted by ID
 	slots    []uint32           // slot to index in backends
-	weight   uint64             // total weight of backends
 }
 
-// newTable returns the table of s's routable backends, of which there is at
-// least one. If prev, which may be nil, was built from the same routable
-// backends, the new table shares its slots.
+// newTable returns the table of s's members, of which there is at least
+// one. If prev, which may be nil, was built from the same members, the new
+// table shares its slots.
 func newTable(s *backend.Snapshot, prev *table) *table {
-	rs := s.Routable()
-	if prev != nil && slices.Equal(prev.snap.Routable(), rs) {
-		return &table{snap: s, backends: prev.backends, slots: prev.slots, weight: prev.weight}
+	all := s.Backends()
+	if prev != nil && slices.Equal(prev.members, all) {
+		return &table{members: all, backends: prev.backends, slots: prev.slots}
 	}
-	bs := slices.Clone(rs)
+	bs := slices.Clone(all)
 	slices.SortFunc(bs, func(a, b *backend.Backend) int { return strings.Compare(a.ID(), b.ID()) })
-	t := &table{snap: s, backends: bs, slots: fill(bs, tableSize(len(bs)))}
-	for _, b := range bs {
-		t.weight += uint64(b.Weight())
-	}
-	return t
+	return &table{members: all, backends: bs, slots: fill(bs, tableSize(len(bs)))}
+}
+
+// of reports whether t is the table of s's members, in constant time: a
+// snapshot that differs from the last only in states shares its list of
+// members.
+func (t *table) of(s *backend.Snapshot) bool {
+	all := s.Backends()
+	return len(all) == len(t.members) && (len(all) == 0 || &all[0] == &t.members[0])
 }
 
 // fill builds a weighted Maglev lookup table of m slots for bs, which are

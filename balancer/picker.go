@@ -20,8 +20,7 @@ type Info struct {
 	Snapshot *backend.Snapshot
 	// Key is the hash of the request's affinity key, valid when Keyed is
 	// true. Requests with the same key should go to the same backend while
-	// membership and load allow; hashing pickers such as
-	// [ConsistentHash] honour it, others may ignore it.
+	// it serves them; hashing pickers such as [ConsistentHash] see to it.
 	Key uint64
 	// Keyed reports whether the request carries an affinity key.
 	Keyed bool
@@ -37,10 +36,11 @@ type Info struct {
 // loads with info.Snapshot.EffectiveInFlight(b), which is InFlight plus the
 // slow-start allowance of a backend that has just joined or recovered.
 //
-// A picker given to the handler replaces the default [ConsistentHash], and
-// with it the hashing of affinity keys (info.Keyed): to keep key
-// stickiness with a picker of your own for the other requests, use
-// NewConsistentHash(WithFallback(yours)).
+// The sticky handler has two pickers: one for requests that carry an
+// affinity key (info.Keyed), a [ConsistentHash] unless replaced, and one
+// for the others, which include every client not bound yet. Each sees only
+// its own kind of request. A key picker may also return the key's own
+// backend while it is draining: a draining backend keeps the keys it holds.
 type Picker interface {
 	Pick(info Info) (*backend.Backend, error)
 }
