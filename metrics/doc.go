@@ -81,7 +81,9 @@
 // affinity_state_changes_total (by the state changed to, label "to"),
 // affinity_drains_total. Global: affinity_fail_open,
 // affinity_rejected_bindings_total (label reason: malformed, forged,
-// expired, unknown, other), affinity_drain_ends_total (label reason:
+// expired, unknown, other; the sticky handler counts the client of a
+// backend that left the set as a redispatch from nowhere, not as an
+// unknown binding), affinity_drain_ends_total (label reason:
 // idle, timeout, undone, removed, other), affinity_panics_total,
 // affinity_untracked_events_total.
 //

@@ -20,7 +20,9 @@ const (
 	Forged
 	// Expired: the binding was authentic but its lifetime is over.
 	Expired
-	// Unknown: the binding was authentic but names no current backend.
+	// Unknown: the binding was authentic but names no member of the set:
+	// its backend has left it. The handler places the client anew, strict
+	// bindings or not, and reports a redispatch.
 	Unknown
 	// Keyed: the request names no backend but carries an affinity key
 	// (Binding.Key), which a hashing picker maps to one.

@@ -6,9 +6,11 @@
 //   - a [backend.Set]: the pool, its membership and each backend's state;
 //   - a [policy.Policy]: what binds a client to a backend (a signed cookie,
 //     an application's session cookie, a header key...);
-//   - a [balancer.Picker]: where a client that is not bound goes
-//     (consistent hashing for requests with an affinity key, least
-//     connections for the others, by default).
+//   - two [balancer.Picker]s: the key picker, which hashes the affinity
+//     key of a key policy onto the pool (Maglev consistent hashing,
+//     without load bounds, by default; [WithKeyPicker]), and the picker,
+//     which places every other request not bound to a backend (least
+//     connections by default; [WithPicker]).
 //
 // It forwards with [httputil.ReverseProxy], so streaming, trailers and
 // WebSocket upgrades behave as they do there, and it counts every request in
@@ -16,7 +18,8 @@
 //
 // Around that core it does what an edge proxy must: a request bound to a
 // backend that no longer serves is placed again and re-bound (or answered
-// 503 with [WithStrictBinding]); a request whose backend cannot be reached
+// 503, while the backend is still a member, with [WithStrictBinding]); a
+// request whose backend cannot be reached
 // is retried on another when that is safe ([WithRetries]); transport
 // failures, and answers [WithFailureStatus] names, feed the set's passive
 // health checking; the policy's cookie is stripped before forwarding and

@@ -28,19 +28,21 @@ const maxPicks = 3
 //  1. loads the set's current snapshot (package backend);
 //  2. asks the policy what the request is bound to (package policy);
 //  3. uses that backend if it still serves its clients (healthy or
-//     draining; see [backend.Snapshot.Serves]), else asks the picker (package balancer), handing it the
-//     request's affinity key if the policy found one;
+//     draining; see [backend.Snapshot.Serves]); else, if the policy found
+//     an affinity key, asks the key picker, which hashes it; else asks the
+//     picker (package balancer);
 //  4. counts the request in flight on the backend and forwards it with
 //     [httputil.ReverseProxy], counting it out when it is over, whatever
 //     happened;
 //  5. lets the policy write the binding on the backend's response.
 //
-// When no backend can take the request it answers 503; when the backend
-// fails to answer, 502. Neither body names a backend.
+// When no backend can take the request it answers 503 with Retry-After;
+// when the backend fails to answer, 502. Neither body names a backend.
 type Handler struct {
 	set    *backend.Set
 	policy policy.Policy
-	picker balancer.Picker
+	picker balancer.Picker // unkeyed requests
+	keys   balancer.Picker // keyed requests
 	logger *slog.Logger
 	firsts firstPicks
 
@@ -77,7 +79,10 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 		return nil, err
 	}
 	if o.picker == nil {
-		o.picker = &balancer.ConsistentHash{}
+		o.picker = &balancer.LeastConnections{}
+	}
+	if o.keys == nil {
+		o.keys = &balancer.ConsistentHash{}
 	}
 	if o.transport == nil {
 		o.transport = DefaultTransport()
@@ -86,7 +91,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		set: set, policy: p, picker: o.picker, logger: o.logger,
+		set: set, policy: p, picker: o.picker, keys: o.keys, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
 		observer: o.observer, trusted: o.trusted, preserveHost: o.preserveHost,
 	}
@@ -161,9 +166,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.proxy.ServeHTTP(w, r)
 }
 
+// retryAfter is the Retry-After of a 503, in seconds: about the time a
+// backend ejected or failing its health checks takes to come back.
+const retryAfter = "10"
+
 // unavailable answers a request no backend can take.
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
+	w.Header()["Retry-After"] = []string{retryAfter}
 	http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
 }
 
@@ -173,9 +183,11 @@ func (h *Handler) observeRejected(s policy.Status) {
 }
 
 // rejected reports whether s is a binding the policy refused to honour.
+// An Unknown binding is authentic: its backend has left the set, and its
+// client is redispatched.
 func rejected(s policy.Status) bool {
 	switch s {
-	case policy.Malformed, policy.Forged, policy.Expired, policy.Unknown:
+	case policy.Malformed, policy.Forged, policy.Expired:
 		return true
 	}
 	return false
@@ -206,7 +218,7 @@ func (h *Handler) observe(e backend.Event) {
 }
 
 // errBindingLost answers a request bound to a backend that no longer serves
-// its clients, when bindings are strict.
+// its clients but has not left the set, when bindings are strict.
 var errBindingLost = errors.New("sticky: the bound backend is unavailable")
 
 // choose returns the backend for r, already counted in flight: the bound
@@ -224,25 +236,33 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 }
 
 // reroute returns, counted in flight, the backend for a request whose
-// binding names none that serves it: the picker's choice, shared by the
-// unbound requests that arrive together on one HTTP/2 connection. With
-// strict bindings, a request bound to a backend that is unavailable or
-// gone gets none.
+// binding names none that serves it: the key picker's choice for a keyed
+// request, else the picker's, shared by the unbound requests that arrive
+// together on one HTTP/2 connection. With strict bindings, a request bound
+// to a backend that is still a member but does not serve gets none.
 func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
-	if h.strict && (bound.Status == policy.Valid || bound.Status == policy.Unknown) {
-		return nil, errBindingLost
+	var prev *backend.Backend // the bound backend, if still a member
+	if bound.Status == policy.Valid {
+		prev = snap.Lookup(bound.ID)
+		if h.strict && prev != nil && !prev.Removed() {
+			return nil, errBindingLost
+		}
 	}
-	info := balancer.Info{Request: r, Snapshot: snap, Key: bound.Key, Keyed: bound.Status == policy.Keyed}
+	info := balancer.Info{Request: r, Snapshot: snap}
 	var b *backend.Backend
 	var err error
-	if !info.Keyed && h.firsts.applies(r) {
-		b, err = h.firsts.choose(r, snap, func() (*backend.Backend, error) { return h.pick(info) })
-	} else {
-		b, err = h.pick(info)
+	switch {
+	case bound.Status == policy.Keyed:
+		info.Key, info.Keyed = bound.Key, true
+		b, err = h.pick(h.keys, info)
+	case h.firsts.applies(r):
+		b, err = h.firsts.choose(r, snap, func() (*backend.Backend, error) { return h.pick(h.picker, info) })
+	default:
+		b, err = h.pick(h.picker, info)
 	}
 	if err == nil && h.observer != nil {
-		if bound.Status == policy.Valid {
-			h.observer.Observe(backend.Event{Kind: backend.EventRedispatch, Backend: b, Prev: snap.Lookup(bound.ID)})
+		if bound.Status == policy.Valid || bound.Status == policy.Unknown {
+			h.observer.Observe(backend.Event{Kind: backend.EventRedispatch, Backend: b, Prev: prev})
 		} else {
 			h.observer.Observe(backend.Event{Kind: backend.EventPick, Backend: b})
 		}
@@ -250,11 +270,11 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	return b, err
 }
 
-// pick asks the picker for a backend and counts the request in flight on
-// it, asking again if the backend left the set in the meantime.
-func (h *Handler) pick(info balancer.Info) (*backend.Backend, error) {
+// pick asks p for a backend and counts the request in flight on it, asking
+// again if the backend left the set in the meantime.
+func (h *Handler) pick(p balancer.Picker, info balancer.Info) (*backend.Backend, error) {
 	for range maxPicks {
-		b, err := h.picker.Pick(info)
+		b, err := p.Pick(info)
 		if err != nil {
 			return nil, err
 		}

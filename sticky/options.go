@@ -17,6 +17,7 @@ type Option func(*options)
 
 type options struct {
 	picker        balancer.Picker
+	keys          balancer.Picker
 	transport     http.RoundTripper
 	logger        *slog.Logger
 	retries       int
@@ -56,10 +57,12 @@ func WithRetries(n int, within time.Duration) Option {
 }
 
 // WithStrictBinding makes a request bound to a backend that no longer
-// serves its clients (unhealthy, ejected or gone) fail with 503 instead of
-// being placed on another backend and re-bound, and turns retries off, for
-// applications that would rather show an error than lose a session.
-// Draining backends still serve their clients.
+// serves its clients but may come back (unhealthy, ejected) fail with 503
+// and a Retry-After header instead of being placed on another backend and
+// re-bound, and turns retries off, for applications that would rather show
+// an error than lose a session. A backend that has left the set will not
+// come back: its clients are placed anew and bound again, once, strict or
+// not. Draining backends still serve their clients.
 func WithStrictBinding(strict bool) Option {
 	return func(o *options) { o.strict = strict }
 }
@@ -119,11 +122,13 @@ func WithFailureStatus(failure func(code int) bool) Option {
 	return func(o *options) { o.failureStatus = failure }
 }
 
-// WithPicker sets the picker that places requests not bound to a backend.
-// The default is a zero [balancer.ConsistentHash]: requests that carry an
-// affinity key (a policy binding whose Status is Keyed) are placed by consistent hashing with
-// bounded loads, the others by least connections. A picker that ignores
-// [balancer.Info.Key] places keyed requests like any other.
+// WithPicker sets the picker that places the requests that are neither
+// bound to a backend nor carry an affinity key: every new client of a
+// cookie policy, a client whose backend no longer serves it, a request
+// without the key of a key policy. It never sees a keyed request (a policy
+// binding whose Status is Keyed), which goes to the key picker
+// ([WithKeyPicker]) whatever the picker. The default is a zero
+// [balancer.LeastConnections].
 func WithPicker(p balancer.Picker) Option {
 	return func(o *options) {
 		if p == nil {
@@ -131,6 +136,24 @@ func WithPicker(p balancer.Picker) Option {
 			return
 		}
 		o.picker = p
+	}
+}
+
+// WithKeyPicker replaces the hashing of affinity keys: p places every
+// request whose binding is Keyed, [balancer.Info.Keyed] set, and no other.
+// It should send the requests with the same [balancer.Info.Key] to the same
+// backend while that backend serves them. The default is a zero
+// [balancer.ConsistentHash]: Maglev hashing over the set's members, with
+// loads unbounded, so that a key stays on its backend while the backend
+// serves (healthy, or draining); pass a ConsistentHash built with
+// [balancer.WithLoadFactor] to let the keys of a busy backend spill over.
+func WithKeyPicker(p balancer.Picker) Option {
+	return func(o *options) {
+		if p == nil {
+			o.errs = append(o.errs, errors.New("sticky: WithKeyPicker: nil picker"))
+			return
+		}
+		o.keys = p
 	}
 }
 

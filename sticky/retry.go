@@ -87,8 +87,9 @@ func idempotent(req *http.Request) bool {
 
 // repick chooses, for a request whose backend failed, another backend that
 // takes new clients and that the request has not tried, counted in flight;
-// nil if there is none. The picker is asked first; if it insists on a
-// backend already tried, the least loaded of the others is used.
+// nil if there is none. The picker for the request's kind (the key picker
+// for a keyed request) is asked first; if it insists on a backend already
+// tried, the least loaded of the others is used.
 func (h *Handler) repick(x *exchange) *backend.Backend {
 	snap := h.set.Snapshot()
 	tried := func(b *backend.Backend) bool {
@@ -102,8 +103,11 @@ func (h *Handler) repick(x *exchange) *backend.Backend {
 		}
 		return false
 	}
-	info := balancer.Info{Request: x.in, Snapshot: snap, Key: x.bound.Key, Keyed: x.bound.Status == policy.Keyed}
-	if b, err := h.picker.Pick(info); err == nil && b != nil && !tried(b) && b.Acquire() {
+	p, info := h.picker, balancer.Info{Request: x.in, Snapshot: snap}
+	if x.bound.Status == policy.Keyed {
+		p, info.Key, info.Keyed = h.keys, x.bound.Key, true
+	}
+	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && b.Acquire() {
 		return b
 	}
 	var best *backend.Backend
