@@ -158,22 +158,70 @@ func TestDrainKeepsSessionsThenMovesThem(t *testing.T) {
 	}
 }
 
-func TestStrictBindingAnswers503(t *testing.T) {
-	p := newPool(t, 3)
-	h, err := sticky.New(p.set, newCookie(t), sticky.WithStrictBinding(true))
-	require.NoError(t, err)
-	base := front(t, h)
-	c := newClient(t, true)
-	first := get(t, c, base+"/whoami")
-	require.NoError(t, p.set.SetState(first.server, backend.Unhealthy))
+// TestStrictBinding checks that a strict binding to a backend that may
+// come back (unhealthy, or ejected after failing) answers 503 with
+// Retry-After and keeps the binding, and that a client whose backend left
+// the set is placed anew and bound again, once, reported as a redispatch.
+func TestStrictBinding(t *testing.T) {
+	tests := []struct {
+		name string
+		// fail takes the client's backend away; it reports whether the
+		// backend may come back.
+		fail func(t *testing.T, p *pool, id string) (comesBack bool)
+	}{
+		{"unhealthy", func(t *testing.T, p *pool, id string) bool {
+			require.NoError(t, p.set.SetState(id, backend.Unhealthy))
+			return true
+		}},
+		{"ejected", func(t *testing.T, p *pool, id string) bool {
+			p.kill(t, id) // the next request fails and ejects it
+			return true
+		}},
+		{"removed", func(t *testing.T, p *pool, id string) bool {
+			_, err := p.set.Remove(id)
+			require.NoError(t, err)
+			return false
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPool(t, 3, backend.WithEjection(backend.Ejection{After: 1, Base: time.Hour, Max: time.Hour}))
+			rec := &recorder{}
+			h, err := sticky.New(p.set, newCookie(t), sticky.WithStrictBinding(true), sticky.WithObserver(rec))
+			require.NoError(t, err)
+			base := front(t, h)
+			c := newClient(t, true)
+			first := get(t, c, base+"/whoami")
+			require.Equal(t, http.StatusOK, first.status)
 
-	w := get(t, c, base+"/whoami")
-	assert.Equal(t, http.StatusServiceUnavailable, w.status)
-	assert.Nil(t, balancerCookie(w.header, "affinity"), "strict binding re-bound the client")
-	assert.Equal(t, http.StatusOK, get(t, newClient(t, false), base+"/whoami").status, "new clients refused")
+			if tt.fail(t, p, first.server) {
+				if tt.name == "ejected" {
+					assert.Equal(t, http.StatusBadGateway, get(t, c, base+"/whoami").status, "the failing request")
+					require.Equal(t, backend.Unhealthy, p.set.Snapshot().Lookup(first.server).State(), "not ejected")
+				}
+				for range 3 {
+					w := get(t, c, base+"/whoami")
+					assert.Equal(t, http.StatusServiceUnavailable, w.status)
+					assert.NotEmpty(t, w.header.Get("Retry-After"), "503 without Retry-After")
+					assert.Nil(t, balancerCookie(w.header, "affinity"), "strict binding re-bound the client")
+				}
+				assert.Equal(t, http.StatusOK, get(t, newClient(t, false), base+"/whoami").status, "new clients refused")
+				return
+			}
 
-	require.NoError(t, p.set.SetState(first.server, backend.Healthy))
-	assert.Equal(t, first.server, get(t, c, base+"/whoami").server, "binding lost")
+			rec.take()
+			w := get(t, c, base+"/whoami")
+			require.Equal(t, http.StatusOK, w.status, "client of a removed backend locked out")
+			assert.NotEqual(t, first.server, w.server)
+			assert.NotNil(t, balancerCookie(w.header, "affinity"), "client of a removed backend not bound again")
+			assert.Equal(t, []string{"redispatch " + w.server, "bind " + w.server}, rec.take())
+			for range 5 {
+				again := get(t, c, base+"/whoami")
+				assert.Equal(t, w.server, again.server, "moved more than once")
+				assert.Nil(t, balancerCookie(again.header, "affinity"), "bound again and again")
+			}
+		})
+	}
 }
 
 func TestRetries(t *testing.T) {
