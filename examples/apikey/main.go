@@ -1,7 +1,8 @@
 // Command apikey keeps API clients, which keep no cookies, on one backend
 // by the key they send with every request: requests with the same
-// X-Api-Key header reach the same backend, by consistent hashing with
-// bounded loads. Requests without a key go to the least loaded backend.
+// X-Api-Key header reach the same backend, by consistent hashing, for as
+// long as it serves them. Requests without a key go to the least loaded
+// backend.
 // Nothing is stored and nothing is set on responses.
 package main
 
@@ -56,8 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return err
 	}
 	// The policy hashes the header's value into the request's affinity key.
-	// The default picker, a balancer.ConsistentHash, maps the key to a
-	// backend, and sends keyless requests to least connections.
+	// The handler's key picker, a balancer.ConsistentHash, maps the key to
+	// a backend; its picker sends keyless requests to least connections.
 	key, err := policy.HeaderKey(*header)
 	if err != nil {
 		return err
