@@ -236,7 +236,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	var b *backend.Backend
 	var err error
 	if !info.Keyed && h.firsts.applies(r) {
-		b, err = h.firsts.choose(r, snap, func() (*backend.Backend, error) { return h.pick(info) })
+		b, err = h.firsts.choose(r, h.trusted, snap, func() (*backend.Backend, error) { return h.pick(info) })
 	} else {
 		b, err = h.pick(info)
 	}
