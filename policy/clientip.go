@@ -8,12 +8,8 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
-)
 
-// Bounds on the work ClientIPKey does for one request's forwarding headers.
-const (
-	maxHops   = 32  // hops examined, right to left
-	maxHopLen = 256 // longer hops (list elements) are unreadable
+	"github.com/affinitylb/affinity/internal/clientip"
 )
 
 // ClientIPKey returns a Key read from the client's IP address. Its Key is
@@ -102,167 +98,10 @@ func checkPrefix(p netip.Prefix) error {
 }
 
 func (k *Key) clientIP(r *http.Request) (uint64, bool) {
-	a, ok := k.client(r)
+	a, ok := clientip.Of(r, k.trusted)
 	if !ok {
 		return 0, false
 	}
 	b := a.As16()
 	return xxhash.Sum64(b[:]), true
-}
-
-// client returns r's client address, as ClientIPKey describes.
-func (k *Key) client(r *http.Request) (netip.Addr, bool) {
-	peer, ok := parsePeer(r.RemoteAddr)
-	if !ok {
-		return netip.Addr{}, false
-	}
-	if !k.trusts(peer) {
-		return peer, true
-	}
-	if lines := r.Header["X-Forwarded-For"]; len(lines) > 0 {
-		return k.walk(peer, lines, parseNode), true
-	}
-	if lines := r.Header["Forwarded"]; len(lines) > 0 {
-		return k.walk(peer, lines, parseForwardedFor), true
-	}
-	return peer, true
-}
-
-// trusts reports whether a is one of the trusted proxies.
-func (k *Key) trusts(a netip.Addr) bool {
-	for _, p := range k.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// walk returns the client address reported by the hops in a forwarding
-// header's lines, read right to left, each hop's address parsed by parse
-// and reported by the trusted proxy before it, the first being the peer.
-func (k *Key) walk(peer netip.Addr, lines []string, parse func(string) (netip.Addr, bool)) netip.Addr {
-	client := peer
-	hops := hopReader{lines: lines}
-	for range maxHops {
-		hop, ok := hops.next()
-		if !ok {
-			break
-		}
-		a, ok := parse(hop)
-		if !ok {
-			break
-		}
-		client = a
-		if !k.trusts(a) {
-			break
-		}
-	}
-	return client
-}
-
-// hopReader yields the comma-separated elements of a header's lines right
-// to left, trimmed of spaces and tabs. It reads no more of the lines than
-// the elements it yields, and no more than maxHopLen+1 bytes of each: a
-// longer element is yielded as "", which parses as nothing.
-type hopReader struct {
-	lines []string // the lines not yet started
-	line  string   // what is left of the current line
-	in    bool     // whether line is being read
-}
-
-// next returns the next element, or false when there are none left.
-func (h *hopReader) next() (string, bool) {
-	if !h.in {
-		if len(h.lines) == 0 {
-			return "", false
-		}
-		h.line, h.lines, h.in = h.lines[len(h.lines)-1], h.lines[:len(h.lines)-1], true
-	}
-	start := max(len(h.line)-maxHopLen-1, 0)
-	i := strings.LastIndexByte(h.line[start:], ',')
-	if i < 0 {
-		if start > 0 {
-			return "", true // too long; the walk stops here
-		}
-		h.in = false
-		return trimBlanks(h.line), true
-	}
-	hop := h.line[start+i+1:]
-	h.line = h.line[:start+i]
-	return trimBlanks(hop), true
-}
-
-// parsePeer parses a RemoteAddr: an address and port, or an address alone.
-func parsePeer(s string) (netip.Addr, bool) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap().WithZone(""), true
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone(""), true
-	}
-	return netip.Addr{}, false
-}
-
-// parseNode parses the address of a hop: an IP address with or without a
-// port, "192.0.2.1", "192.0.2.1:80", "2001:db8::1", "[2001:db8::1]" or
-// "[2001:db8::1]:80". Ports may be obfuscated, as RFC 7239 allows
-// ("_a1"), and are ignored. Addresses with zones are refused; IPv4-mapped
-// ones are unmapped.
-func parseNode(s string) (netip.Addr, bool) {
-	if strings.IndexByte(s, '%') >= 0 {
-		return netip.Addr{}, false
-	}
-	host := s
-	if rest, ok := strings.CutPrefix(s, "["); ok {
-		var port string
-		if host, port, ok = strings.Cut(rest, "]"); !ok || port != "" && !isPort(port) {
-			return netip.Addr{}, false
-		}
-	} else if i := strings.IndexByte(s, ':'); i >= 0 && strings.IndexByte(s[i+1:], ':') < 0 {
-		// One colon: IPv4 and a port. IPv6 addresses have two or more.
-		if host = s[:i]; !isPort(s[i:]) {
-			return netip.Addr{}, false
-		}
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return a.Unmap(), true
-}
-
-// isPort reports whether s is ':' and a port: digits, or an obfuscated
-// port (RFC 7239: '_' and letters, digits, '.', '_', '-').
-func isPort(s string) bool {
-	if len(s) < 2 || s[0] != ':' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// parseForwardedFor parses the node of the first for= parameter of a
-// Forwarded element (RFC 7239), such as `for=192.0.2.60;proto=http` or
-// `for="[2001:db8::1]:4711"`. Parameter names are case-insensitive; the
-// value may be quoted. "unknown", obfuscated identifiers and elements
-// without for= parse as nothing.
-func parseForwardedFor(elem string) (netip.Addr, bool) {
-	for elem != "" {
-		var pair string
-		pair, elem, _ = strings.Cut(elem, ";")
-		name, value, _ := strings.Cut(trimBlanks(pair), "=")
-		if !strings.EqualFold(name, "for") {
-			continue
-		}
-		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
-			value = value[1 : len(value)-1]
-		}
-		return parseNode(value)
-	}
-	return netip.Addr{}, false
 }

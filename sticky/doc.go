@@ -25,7 +25,9 @@
 // health checking; the policy's cookie is stripped before forwarding and
 // responses that set it are made private to shared caches; X-Forwarded-For
 // is extended only for trusted proxies ([WithTrustedProxies]); unbound
-// requests arriving together on one HTTP/2 connection share one binding; a
+// HTTP/2 requests arriving together from one client (on one connection, or
+// with one forwarded address behind trusted proxies; 16 at most) share one
+// binding; a
 // panic in a user's policy or picker is answered 500. Everything it decides
 // can be watched with an [backend.Observer] ([WithObserver]).
 package sticky

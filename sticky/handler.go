@@ -237,8 +237,8 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 
 // reroute returns, counted in flight, the backend for a request whose
 // binding names none that serves it: the key picker's choice for a keyed
-// request, else the picker's, shared by the unbound requests that arrive
-// together on one HTTP/2 connection. With strict bindings, a request bound
+// request, else the picker's, shared by the unbound HTTP/2 requests that
+// arrive together from one client (see firstPicks). With strict bindings, a request bound
 // to a backend that is still a member but does not serve gets none.
 func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
 	var prev *backend.Backend // the bound backend, if still a member
@@ -256,7 +256,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 		info.Key, info.Keyed = bound.Key, true
 		b, err = h.pick(h.keys, info)
 	case h.firsts.applies(r):
-		b, err = h.firsts.choose(r, snap, func() (*backend.Backend, error) { return h.pick(h.picker, info) })
+		b, err = h.firsts.choose(r, h.trusted, snap, func() (*backend.Backend, error) { return h.pick(h.picker, info) })
 	default:
 		b, err = h.pick(h.picker, info)
 	}

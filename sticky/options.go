@@ -90,8 +90,14 @@ func WithPreserveHost(preserve bool) Option {
 // X-Forwarded-For the handler extends: a request from one of them is
 // forwarded with its X-Forwarded-For and the proxy's address appended. From
 // any other peer, X-Forwarded-For is replaced by the peer's address alone,
-// so a client cannot make the backend believe it comes from elsewhere. By
-// default no proxy is trusted.
+// so a client cannot make the backend believe it comes from elsewhere.
+//
+// The client address a trusted proxy reports (in X-Forwarded-For, else
+// Forwarded, read as [policy.ClientIPKey] reads them) also decides which
+// unbound HTTP/2 requests share a first pick: those reported for one
+// address within a few seconds do, up to a page load's worth and whatever
+// connection they arrive on, rather than every request of the proxy's
+// connection. By default no proxy is trusted.
 func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 	return func(o *options) {
 		for _, p := range prefixes {
