@@ -222,6 +222,7 @@ type response struct {
 	server  string // X-Served-By
 	body    string
 	cookies []*http.Cookie // set by the response
+	header  http.Header
 }
 
 // do sends req with c, and returns the response, its body read.
@@ -232,7 +233,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) response {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return response{resp.StatusCode, resp.Header.Get("X-Served-By"), string(b), resp.Cookies()}
+	return response{resp.StatusCode, resp.Header.Get("X-Served-By"), string(b), resp.Cookies(), resp.Header}
 }
 
 // get returns a GET request for u carrying cookies.
