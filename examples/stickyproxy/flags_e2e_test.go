@@ -344,18 +344,20 @@ func startHoldingBackends(t *testing.T, n int) *holdingBackends {
 func TestEndToEndLoadFactor(t *testing.T) {
 	const n = 8
 	tests := []struct {
-		name  string
-		args  []string
-		spill bool
+		name   string
+		args   []string
+		spill  bool
+		logged string // in the startup log line
 	}{
-		{"absent: keys never spill", nil, false},
-		{"-load-factor 1.25: a busy key spills over", []string{"-load-factor", "1.25"}, true},
+		{"absent: keys never spill", nil, false, "load-factor=0"},
+		{"-load-factor 1.25: a busy key spills over", []string{"-load-factor", "1.25"}, true, "load-factor=1.25"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hb := startHoldingBackends(t, 3)
 			p := startProxy(t, append([]string{"-policy", "header", "-header", "X-Key", "-backends", hb.list}, tt.args...)...)
 			t.Cleanup(hb.release) // before the proxy's shutdown waits for them
+			assert.Contains(t, p.stderr.String(), tt.logged)
 
 			tr := &http.Transport{} // a connection for each request in flight
 			t.Cleanup(tr.CloseIdleConnections)
