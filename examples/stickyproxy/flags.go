@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,27 +53,39 @@ var policyFlags = []struct {
 }{
 	{"cookie-name", []string{policyCookie, policyAppCookie}},
 	{"cookie-ttl", []string{policyCookie}},
+	{"cookie-sliding", []string{policyCookie}},
+	{"cookie-max-life", []string{policyCookie, policyAppCookie}},
+	{"strict", []string{policyCookie, policyAppCookie}},
 	{"app-cookie", []string{policyAppCookie}},
 	{"header", []string{policyHeader}},
 	{"query", []string{policyQuery}},
 	{"trusted-proxies", []string{policyIP}},
+	{"load-factor", []string{policyHeader, policyQuery, policyIP}},
 }
+
+// appCookieRefuses lists the flags of policy cookie that set the affinity
+// cookie's lifetime, which under appcookie is the application's.
+var appCookieRefuses = []string{"cookie-ttl", "cookie-sliding"}
 
 // config is the proxy's configuration, read from its command line and
 // checked: every field is valid.
 type config struct {
-	listen     string
-	backends   []backend.Config // empty: run the demo servers
-	policy     string           // one of the policy* constants
-	keys       [][]byte         // cookie signing keys, the first signs, each at least minKeyLen bytes; nil for key policies
-	cookieName string           // cookie and appcookie; "": defaultCookieName
-	cookieTTL  time.Duration    // cookie only; 0: a session cookie
-	appCookie  string           // appcookie: the application's session cookie
-	header     string           // header: the request header holding the key
-	query      string           // query: the query parameter holding the key
-	trusted    []netip.Prefix   // ip: the proxies whose X-Forwarded-For is believed
-	picker     string           // a key of pickers
-	admin      string           // the admin API's address; "": none
+	listen        string
+	backends      []backend.Config // empty: run the demo servers
+	policy        string           // one of the policy* constants
+	keys          [][]byte         // cookie signing keys, the first signs, each at least minKeyLen bytes; nil for key policies
+	cookieName    string           // cookie and appcookie; "": defaultCookieName
+	cookieTTL     time.Duration    // cookie only; 0: a session cookie
+	cookieSliding bool             // cookie only: the lifetime counts from the client's last request
+	cookieMaxLife time.Duration    // cookie and appcookie: how long a binding lasts at most, however active the client; 0: no cap
+	strict        bool             // cookie and appcookie: a client whose backend is down gets 503, not another backend
+	appCookie     string           // appcookie: the application's session cookie
+	header        string           // header: the request header holding the key
+	query         string           // query: the query parameter holding the key
+	trusted       []netip.Prefix   // ip: the proxies whose X-Forwarded-For is believed
+	loadFactor    float64          // header, query, ip: bounded loads, over 1; 0: keys never spill
+	picker        string           // a key of pickers
+	admin         string           // the admin API's address; "": none
 	// Active health checks: GET healthPath on every backend each
 	// healthInterval. Both zero: no active checks.
 	healthPath     string
@@ -105,10 +118,14 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&key, "key", "", "comma-separated `secrets` signing the affinity cookie (cookie, appcookie): the first signs,\nall are accepted, for rotation; the same on every replica.\nEach at least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent: a random key, so cookies die with the process. Ignored by the other policies")
 	fs.StringVar(&cfg.cookieName, "cookie-name", "", "affinity cookie `name` (default \"affinity\", the library's); cookie, appcookie")
 	fs.DurationVar(&cfg.cookieTTL, "cookie-ttl", 15*time.Minute, "affinity cookie lifetime; 0 makes it a session cookie; cookie only")
+	fs.BoolVar(&cfg.cookieSliding, "cookie-sliding", true, "sliding expiry: the affinity cookie's lifetime counts from the client's last request,\nrenewed once less than half is left; false: from the binding; cookie only")
+	fs.DurationVar(&cfg.cookieMaxLife, "cookie-max-life", 0, "longest a binding lasts, however active the client, before the client is placed anew;\nat least 1s and at least -cookie-ttl; 0: no cap; cookie, appcookie")
+	fs.BoolVar(&cfg.strict, "strict", false, "strict bindings: a client whose backend is unhealthy or ejected gets 503 with Retry-After\nrather than another backend; one whose backend left the set is placed anew, once.\nNo retries; cookie, appcookie")
 	fs.StringVar(&cfg.appCookie, "app-cookie", "", "`name` of the application's session cookie; required by and only for appcookie")
 	fs.StringVar(&cfg.header, "header", "", "request header `name` holding the affinity key; required by and only for header")
 	fs.StringVar(&cfg.query, "query", "", "query parameter `name` holding the affinity key; required by and only for query")
 	fs.StringVar(&trusted, "trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed; ip only.\nEmpty: the socket peer's address is the key")
+	fs.Float64Var(&cfg.loadFactor, "load-factor", 0, "bounded loads: a backend takes a key's request only while its requests in flight stay\nwithin `F` times its share, else the key spills over to the next; F over 1.\n0: keys never spill; header, query, ip")
 	fs.StringVar(&cfg.picker, "picker", "leastconn", "`picker` for new clients and requests without a key: leastconn or roundrobin")
 	fs.StringVar(&cfg.admin, "admin", "", "`address` of the JSON admin API (GET /backends...), a listener of its own;\nempty: none. It has no authentication: keep it on loopback")
 	fs.StringVar(&cfg.healthPath, "health-path", "", "`path` to GET on every backend for active health checks, such as /healthz;\nempty: no active checks")
@@ -158,6 +175,12 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	}
 	if cfg.cookieTTL < 0 {
 		return config{}, fmt.Errorf("invalid value %q for -cookie-ttl: negative", cfg.cookieTTL)
+	}
+	if err := checkMaxLife(&cfg); err != nil {
+		return config{}, err
+	}
+	if err := checkLoadFactor(cfg.loadFactor); err != nil {
+		return config{}, err
 	}
 	if cfg.policy == policyAppCookie && cfg.appCookie == cmp.Or(cfg.cookieName, defaultCookieName) {
 		return config{}, fmt.Errorf("invalid value %q for -app-cookie: it is the affinity cookie's name too; give that another with -cookie-name", cfg.appCookie)
@@ -244,12 +267,14 @@ func checkPolicyFlags(cfg *config, given map[string]bool) error {
 	default:
 		return fmt.Errorf("invalid value %q for -policy: want cookie, appcookie, header, query or ip", cfg.policy)
 	}
-	if cfg.policy == policyAppCookie && given["cookie-ttl"] {
-		return errors.New("-cookie-ttl does not apply to -policy appcookie: the affinity cookie lives as long as the application's")
+	for _, f := range appCookieRefuses {
+		if cfg.policy == policyAppCookie && given[f] {
+			return fmt.Errorf("-%s does not apply to -policy appcookie: the affinity cookie lives as long as the application's", f)
+		}
 	}
 	for _, pf := range policyFlags {
 		if given[pf.flag] && !slices.Contains(pf.policies, cfg.policy) {
-			return fmt.Errorf("-%s needs -policy %s", pf.flag, strings.Join(pf.policies, " or "))
+			return fmt.Errorf("-%s needs -policy %s", pf.flag, orList(pf.policies))
 		}
 	}
 	for _, r := range []struct{ policy, flag, value string }{
@@ -264,6 +289,49 @@ func checkPolicyFlags(cfg *config, given map[string]bool) error {
 		default:
 			return fmt.Errorf("-policy %s needs -%s NAME", r.policy, r.flag)
 		}
+	}
+	return nil
+}
+
+// orList returns "a", "a or b", "a, b or c"...
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// checkMaxLife checks -cookie-max-life against the library's bounds and,
+// for policy cookie, against -cookie-ttl: a cap shorter than the cookie's
+// lifetime would end bindings before their cookie expires. With -cookie-ttl
+// 0, a session cookie, any cap of a second or more will do.
+func checkMaxLife(cfg *config) error {
+	d := cfg.cookieMaxLife
+	switch {
+	case d < 0:
+		return fmt.Errorf("invalid value %q for -cookie-max-life: negative; 0 sets no cap", d)
+	case d > 0 && d < time.Second:
+		return fmt.Errorf("invalid value %q for -cookie-max-life: under a second; 0 sets no cap", d)
+	case d > 0 && cfg.policy == policyCookie && d < cfg.cookieTTL:
+		return fmt.Errorf("invalid value %q for -cookie-max-life: shorter than -cookie-ttl %q", d, cfg.cookieTTL)
+	}
+	return nil
+}
+
+// checkLoadFactor checks the value f of -load-factor: 0, off, or over 1
+// and within what [balancer.WithLoadFactor] takes. 1 is refused, though
+// the library takes it: at 1 a key leaves its backend as soon as that holds
+// more than its share of the requests in flight.
+func checkLoadFactor(f float64) error {
+	if f == 0 {
+		return nil
+	}
+	v := strconv.FormatFloat(f, 'g', -1, 64)
+	if !(f > 1) { // NaN too
+		return fmt.Errorf("invalid value %q for -load-factor: want over 1, or 0 for keys that never spill", v)
+	}
+	if _, err := balancer.NewConsistentHash(balancer.WithLoadFactor(f)); err != nil {
+		return fmt.Errorf("invalid value %q for -load-factor: %w", v, err)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func TestParseFlags(t *testing.T) {
 	}{{
 		name: "defaults with a key",
 		args: []string{"-key", testKey},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "every flag",
 		args: []string{
@@ -41,62 +41,104 @@ func TestParseFlags(t *testing.T) {
 			"-key", testKey,
 			"-cookie-name", "lb",
 			"-cookie-ttl", "0",
+			"-cookie-sliding=false",
+			"-cookie-max-life", "2h",
+			"-strict",
 			"-picker", "roundrobin",
 		},
 		want: config{
-			listen:     ":9000",
-			policy:     "cookie",
-			backends:   []backend.Config{{ID: "a", URL: "http://10.0.0.1:81"}, {URL: "http://10.0.0.2:82"}},
-			keys:       [][]byte{[]byte(testKey)},
-			cookieName: "lb",
-			picker:     "roundrobin",
+			listen:        ":9000",
+			policy:        "cookie",
+			backends:      []backend.Config{{ID: "a", URL: "http://10.0.0.1:81"}, {URL: "http://10.0.0.2:82"}},
+			keys:          [][]byte{[]byte(testKey)},
+			cookieName:    "lb",
+			cookieMaxLife: 2 * time.Hour,
+			strict:        true,
+			picker:        "roundrobin",
 		},
 	}, {
 		name: "blank backends mean demo servers",
 		args: []string{"-key", testKey, "-backends", "  ", "-cookie-ttl", "1h"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: time.Hour, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: time.Hour, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name:     "short key is hashed, with a warning",
 		args:     []string{"-key", "hunter2"},
-		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{short[:]}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{short[:]}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 		warnings: []string{"weak"},
 	}, {
 		name: "16-byte key is used as is",
 		args: []string{"-key", testKey[:16]},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey[:16])}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey[:16])}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "key list: the first signs",
 		args: []string{"-key", testKey + "," + oldKey},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name:     "key list with short secrets, each hashed with a warning",
 		args:     []string{"-key", testKey + ",hunter2,abc"},
-		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), short[:], abc[:]}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), short[:], abc[:]}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 		warnings: []string{"secret 2 of 3 is shorter than 16 bytes", "secret 3 of 3 is shorter than 16 bytes"},
 	}, {
 		name: "key list secrets are verbatim, spaces included",
 		args: []string{"-key", testKey + ", " + oldKey},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(" " + oldKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(" " + oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+	}, {
+		name: "cookie: max life as long as the TTL",
+		args: []string{"-key", testKey, "-cookie-ttl", "10m", "-cookie-max-life", "10m"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 10 * time.Minute, cookieSliding: true, cookieMaxLife: 10 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "cookie: max life longer than the default TTL",
+		args: []string{"-key", testKey, "-cookie-max-life", "8h"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, cookieMaxLife: 8 * time.Hour, picker: "leastconn"},
+	}, {
+		name: "cookie: a session cookie takes any max life of a second or more",
+		args: []string{"-key", testKey, "-cookie-ttl", "0", "-cookie-max-life", "1s"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieSliding: true, cookieMaxLife: time.Second, picker: "leastconn"},
+	}, {
+		name: "cookie: explicit defaults",
+		args: []string{"-key", testKey, "-cookie-sliding", "-cookie-max-life", "0", "-strict=false"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+	}, {
+		name: "cookie: fixed expiry",
+		args: []string{"-key", testKey, "-cookie-sliding=false"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+	}, {
+		name: "appcookie: strict, with a max life of its own, shorter than the default TTL",
+		args: []string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-key", testKey, "-strict", "-cookie-max-life", "1s"},
+		want: config{listen: "127.0.0.1:8080", policy: "appcookie", appCookie: "JSESSIONID", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true,
+			cookieMaxLife: time.Second, strict: true, picker: "leastconn"},
+	}, {
+		name: "header with bounded loads",
+		args: []string{"-policy", "header", "-header", "X-Api-Key", "-load-factor", "1.25"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, loadFactor: 1.25, picker: "leastconn"},
+	}, {
+		name: "query with the largest load factor",
+		args: []string{"-policy", "query", "-query", "k", "-load-factor", "1048576"},
+		want: config{listen: "127.0.0.1:8080", policy: "query", query: "k", cookieTTL: 15 * time.Minute, cookieSliding: true, loadFactor: 1 << 20, picker: "leastconn"},
+	}, {
+		name: "ip with a load factor of 0: keys never spill",
+		args: []string{"-policy", "ip", "-load-factor", "0"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "appcookie",
 		args: []string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-cookie-name", "lb", "-key", testKey + "," + oldKey},
-		want: config{listen: "127.0.0.1:8080", policy: "appcookie", appCookie: "JSESSIONID", cookieName: "lb", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "appcookie", appCookie: "JSESSIONID", cookieName: "lb", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "header",
 		args: []string{"-policy", "header", "-header", "X-Api-Key", "-picker", "roundrobin"},
-		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, picker: "roundrobin"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "roundrobin"},
 	}, {
 		name: "query",
 		args: []string{"-policy", "query", "-query", "tenant id"},
-		want: config{listen: "127.0.0.1:8080", policy: "query", query: "tenant id", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "query", query: "tenant id", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "ip, trusting nobody",
 		args: []string{"-policy", "ip"},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "ip, empty trusted proxies",
 		args: []string{"-policy", "ip", "-trusted-proxies", " , "},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "ip with trusted proxies",
 		args: []string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8, 192.0.2.7,2001:db8::/32"},
@@ -104,39 +146,39 @@ func TestParseFlags(t *testing.T) {
 			listen:    "127.0.0.1:8080",
 			policy:    "ip",
 			trusted:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32")},
-			cookieTTL: 15 * time.Minute,
-			picker:    "leastconn",
+			cookieTTL: 15 * time.Minute, cookieSliding: true,
+			picker: "leastconn",
 		},
 	}, {
 		name: "-key is ignored by key policies, unchecked and without warnings",
 		args: []string{"-policy", "header", "-header", "X-Api-Key", "-key", "hunter2,,"},
-		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "admin API and health checks",
 		args: []string{"-key", testKey, "-admin", "127.0.0.1:9090", "-health-path", "/whoami", "-health-interval", "50ms"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn",
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn",
 			admin: "127.0.0.1:9090", healthPath: "/whoami", healthInterval: 50 * time.Millisecond},
 	}, {
 		name: "health checks every 5s by default; a query is allowed",
 		args: []string{"-policy", "ip", "-health-path", "/health?full=1"},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", healthPath: "/health?full=1", healthInterval: 5 * time.Second},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", healthPath: "/health?full=1", healthInterval: 5 * time.Second},
 	}, {
 		name: "empty -health-path and -admin: off",
 		args: []string{"-policy", "ip", "-health-path", "", "-admin", ""},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name: "admin on IPv6 loopback and localhost: no warning",
 		args: []string{"-policy", "ip", "-admin", "[::1]:0", "-listen", "localhost:0"},
-		want: config{listen: "localhost:0", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", admin: "[::1]:0"},
+		want: config{listen: "localhost:0", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: "[::1]:0"},
 	}, {
 		name:     "admin on every interface, with a warning",
 		args:     []string{"-policy", "ip", "-admin", ":9090"},
-		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", admin: ":9090"},
+		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: ":9090"},
 		warnings: []string{"-admin :9090 is not a loopback address: the admin API has no authentication"},
 	}, {
 		name:     "admin on a host name, with a warning",
 		args:     []string{"-policy", "ip", "-admin", "lb.example:9090"},
-		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, picker: "leastconn", admin: "lb.example:9090"},
+		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: "lb.example:9090"},
 		warnings: []string{"not a loopback address"},
 	}}
 	for _, tt := range tests {
@@ -235,6 +277,32 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"-trusted-proxies with cookie, even empty", []string{"-trusted-proxies", ""}, "-trusted-proxies needs -policy ip"},
 		{"-cookie-name with ip", []string{"-policy", "ip", "-cookie-name", "lb"}, "-cookie-name needs -policy cookie or appcookie"},
 		{"-cookie-ttl with query", []string{"-policy", "query", "-query", "k", "-cookie-ttl", "1h"}, "-cookie-ttl needs -policy cookie"},
+		{"-cookie-sliding with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding=false"}, "-cookie-sliding does not apply to -policy appcookie"},
+		{"-cookie-sliding with appcookie, even its default", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding"}, "-cookie-sliding does not apply to -policy appcookie"},
+		{"-cookie-sliding with header", []string{"-policy", "header", "-header", "X", "-cookie-sliding=false"}, "-cookie-sliding needs -policy cookie"},
+		{"unparsable -cookie-sliding", []string{"-cookie-sliding=maybe"}, `"maybe" for -cookie-sliding`},
+		{"-cookie-max-life with ip", []string{"-policy", "ip", "-cookie-max-life", "1h"}, "-cookie-max-life needs -policy cookie or appcookie"},
+		{"negative -cookie-max-life", []string{"-cookie-max-life", "-1s"}, `"-1s" for -cookie-max-life: negative`},
+		{"negative -cookie-max-life with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-max-life", "-1h"}, `"-1h0m0s" for -cookie-max-life: negative`},
+		{"-cookie-max-life under a second", []string{"-cookie-ttl", "0", "-cookie-max-life", "500ms"}, `"500ms" for -cookie-max-life: under a second`},
+		{"-cookie-max-life under a second with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-max-life", "1ns"}, `"1ns" for -cookie-max-life: under a second`},
+		{"-cookie-max-life shorter than -cookie-ttl", []string{"-cookie-ttl", "1h", "-cookie-max-life", "30m"}, `"30m0s" for -cookie-max-life: shorter than -cookie-ttl "1h0m0s"`},
+		{"-cookie-max-life shorter than the default -cookie-ttl", []string{"-cookie-max-life", "1m"}, `"1m0s" for -cookie-max-life: shorter than -cookie-ttl "15m0s"`},
+		{"unparsable -cookie-max-life", []string{"-cookie-max-life", "forever"}, `"forever" for flag -cookie-max-life`},
+		{"-strict with query", []string{"-policy", "query", "-query", "k", "-strict"}, "-strict needs -policy cookie or appcookie"},
+		{"-strict=false with ip", []string{"-policy", "ip", "-strict=false"}, "-strict needs -policy cookie or appcookie"},
+		{"unparsable -strict", []string{"-strict=yes"}, `"yes" for -strict`},
+		{"-load-factor with cookie", []string{"-load-factor", "1.25"}, "-load-factor needs -policy header, query or ip"},
+		{"-load-factor 0 with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-load-factor", "0"}, "-load-factor needs -policy header, query or ip"},
+		{"-load-factor 1", []string{"-policy", "ip", "-load-factor", "1"}, `"1" for -load-factor: want over 1, or 0`},
+		{"-load-factor under 1", []string{"-policy", "header", "-header", "X", "-load-factor", "0.5"}, `"0.5" for -load-factor: want over 1`},
+		{"-load-factor barely over 0", []string{"-policy", "ip", "-load-factor", "1e-9"}, `"1e-09" for -load-factor: want over 1`},
+		{"negative -load-factor", []string{"-policy", "ip", "-load-factor", "-1.25"}, `"-1.25" for -load-factor: want over 1`},
+		{"NaN -load-factor", []string{"-policy", "ip", "-load-factor", "NaN"}, `"NaN" for -load-factor: want over 1`},
+		{"infinite -load-factor", []string{"-policy", "ip", "-load-factor", "inf"}, `"+Inf" for -load-factor`},
+		{"-load-factor of minus infinity", []string{"-policy", "ip", "-load-factor", "-Inf"}, `"-Inf" for -load-factor: want over 1`},
+		{"-load-factor over the library's maximum", []string{"-policy", "query", "-query", "k", "-load-factor", "1048577"}, `"1.048577e+06" for -load-factor`},
+		{"unparsable -load-factor", []string{"-policy", "ip", "-load-factor", "lots"}, `"lots" for flag -load-factor`},
 		{"key list with an empty secret", []string{"-key", testKey + ",," + oldKey}, "invalid value for -key: secret 2 of 3: empty"},
 		{"key list with a trailing comma", []string{"-key", testKey + ","}, "secret 2 of 2: empty"},
 		{"key list with a leading comma", []string{"-key", "," + testKey}, "secret 1 of 2: empty"},
@@ -268,7 +336,8 @@ func TestParseFlagsHelp(t *testing.T) {
 	var help bytes.Buffer
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
-	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval"} {
+	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval",
+		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor"} {
 		assert.Contains(t, help.String(), f)
 	}
 }

@@ -92,8 +92,11 @@ func newPolicy(cfg config) (policy.Policy, error) {
 	if cfg.cookieName != "" {
 		opts = append(opts, policy.WithName(cfg.cookieName))
 	}
+	if cfg.cookieMaxLife > 0 {
+		opts = append(opts, policy.WithMaxLife(cfg.cookieMaxLife))
+	}
 	switch cfg.policy {
-	case policyAppCookie: // no WithTTL: the application's cookie sets the lifetime
+	case policyAppCookie: // no WithTTL or WithSliding: the application's cookie sets the lifetime
 		return asPolicy(policy.NewAppCookie(cfg.appCookie, cfg.keys, opts...))
 	case policyHeader:
 		return asPolicy(policy.HeaderKey(cfg.header))
@@ -102,7 +105,8 @@ func newPolicy(cfg config) (policy.Policy, error) {
 	case policyIP:
 		return asPolicy(policy.ClientIPKey(cfg.trusted))
 	}
-	return asPolicy(policy.NewCookie(cfg.keys, append(opts, policy.WithTTL(cfg.cookieTTL))...))
+	opts = append(opts, policy.WithTTL(cfg.cookieTTL), policy.WithSliding(cfg.cookieSliding))
+	return asPolicy(policy.NewCookie(cfg.keys, opts...))
 }
 
 // asPolicy returns what a policy constructor returned, with no policy
@@ -114,11 +118,22 @@ func asPolicy[P policy.Policy](p P, err error) (policy.Policy, error) {
 	return p, nil
 }
 
-// newPicker returns the picker cfg describes: consistent hashing for the
-// requests that carry an affinity key, the -picker one for the others,
-// which include every new client of the cookie policies.
-func newPicker(cfg config) (balancer.Picker, error) {
-	return balancer.NewConsistentHash(balancer.WithFallback(pickers[cfg.picker]()))
+// newPicker returns the picker cfg describes: the keyed picker
+// (newKeyPicker) for the requests that carry an affinity key, the -picker
+// one for the others, which include every new client of the cookie
+// policies.
+func newPicker(cfg config) (*balancer.ConsistentHash, error) {
+	return newKeyPicker(cfg, balancer.WithFallback(pickers[cfg.picker]()))
+}
+
+// newKeyPicker returns the consistent hashing that places the requests
+// carrying an affinity key, configured by opts and, with -load-factor, with
+// bounded loads; without it, keys never spill over to other backends.
+func newKeyPicker(cfg config, opts ...balancer.HashOption) (*balancer.ConsistentHash, error) {
+	if cfg.loadFactor != 0 {
+		opts = append(opts, balancer.WithLoadFactor(cfg.loadFactor))
+	}
+	return balancer.NewConsistentHash(opts...)
 }
 
 // listening is the addresses, host:port, the proxy listens on.
@@ -167,6 +182,7 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	transport := sticky.DefaultTransport()
 	h, err := sticky.New(set, pol,
 		sticky.WithPicker(picker),
+		sticky.WithStrictBinding(cfg.strict),
 		sticky.WithTransport(transport),
 		sticky.WithObserver(rec),
 		sticky.WithLogger(logger))
@@ -198,7 +214,8 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	}
 
 	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot().Backends(), len(cfg.backends) == 0)
-	logger.Info("proxy listening", "addr", addrs.proxy, "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len())
+	attrs := []any{"addr", addrs.proxy, "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len()}
+	logger.Info("proxy listening", append(attrs, policyAttrs(cfg)...)...)
 	if ready != nil {
 		ready(addrs)
 	}
@@ -221,6 +238,19 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// policyAttrs returns the settings of cfg's policy that decide where its
+// clients go, as attributes of the startup log line, named like their
+// flags.
+func policyAttrs(cfg config) []any {
+	switch cfg.policy {
+	case policyCookie:
+		return []any{"cookie-ttl", cfg.cookieTTL, "cookie-sliding", cfg.cookieSliding, "cookie-max-life", cfg.cookieMaxLife, "strict", cfg.strict}
+	case policyAppCookie:
+		return []any{"cookie-max-life", cfg.cookieMaxLife, "strict", cfg.strict}
+	}
+	return []any{"load-factor", cfg.loadFactor}
 }
 
 // serveUntilShutdown serves srv on ln, and returns nil once srv is shut

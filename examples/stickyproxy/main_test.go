@@ -222,6 +222,7 @@ type response struct {
 	server  string // X-Served-By
 	body    string
 	cookies []*http.Cookie // set by the response
+	header  http.Header
 }
 
 // do sends req with c, and returns the response, its body read.
@@ -232,7 +233,7 @@ func do(t *testing.T, c *http.Client, req *http.Request) response {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return response{resp.StatusCode, resp.Header.Get("X-Served-By"), string(b), resp.Cookies()}
+	return response{resp.StatusCode, resp.Header.Get("X-Served-By"), string(b), resp.Cookies(), resp.Header}
 }
 
 // get returns a GET request for u carrying cookies.
@@ -468,6 +469,14 @@ func TestRunExitStatus(t *testing.T) {
 		{"bad -admin", []string{"-admin", "9090"}, 2, `"9090" for -admin`, ""},
 		{"-health-interval alone", []string{"-health-interval", "1s"}, 2, "-health-interval needs -health-path", ""},
 		{"zero -health-interval", []string{"-health-path", "/whoami", "-health-interval", "0s"}, 2, "must be positive", ""},
+		{"help shows the new flags", []string{"-h"}, 0, "", "-load-factor F"},
+		{"-load-factor 1", []string{"-policy", "ip", "-load-factor", "1"}, 2, `"1" for -load-factor`, ""},
+		{"-load-factor over the maximum", []string{"-policy", "ip", "-load-factor", "2e6"}, 2, `"2e+06" for -load-factor`, ""},
+		{"-load-factor with cookie", []string{"-load-factor", "2"}, 2, "-load-factor needs -policy header, query or ip", ""},
+		{"-cookie-max-life shorter than -cookie-ttl", []string{"-cookie-ttl", "1h", "-cookie-max-life", "59m"}, 2, `"59m0s" for -cookie-max-life: shorter than -cookie-ttl "1h0m0s"`, ""},
+		{"-cookie-max-life under a second", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-max-life", "999ms"}, 2, `"999ms" for -cookie-max-life`, ""},
+		{"-cookie-sliding with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding=false"}, 2, "-cookie-sliding does not apply to -policy appcookie", ""},
+		{"-strict with header", []string{"-policy", "header", "-header", "X", "-strict"}, 2, "-strict needs -policy cookie or appcookie", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
