@@ -118,18 +118,12 @@ func asPolicy[P policy.Policy](p P, err error) (policy.Policy, error) {
 	return p, nil
 }
 
-// newPicker returns the picker cfg describes: the keyed picker
-// (newKeyPicker) for the requests that carry an affinity key, the -picker
-// one for the others, which include every new client of the cookie
-// policies.
-func newPicker(cfg config) (*balancer.ConsistentHash, error) {
-	return newKeyPicker(cfg, balancer.WithFallback(pickers[cfg.picker]()))
-}
-
 // newKeyPicker returns the consistent hashing that places the requests
-// carrying an affinity key, configured by opts and, with -load-factor, with
-// bounded loads; without it, keys never spill over to other backends.
-func newKeyPicker(cfg config, opts ...balancer.HashOption) (*balancer.ConsistentHash, error) {
+// carrying an affinity key: with -load-factor, with bounded loads; without
+// it, keys never spill over to other backends. The -picker picker places
+// the others, which include every new client of the cookie policies.
+func newKeyPicker(cfg config) (*balancer.ConsistentHash, error) {
+	var opts []balancer.HashOption
 	if cfg.loadFactor != 0 {
 		opts = append(opts, balancer.WithLoadFactor(cfg.loadFactor))
 	}
@@ -175,13 +169,14 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 		return err
 	}
 	rec.Watch(set)
-	picker, err := newPicker(cfg)
+	keys, err := newKeyPicker(cfg)
 	if err != nil {
 		return err
 	}
 	transport := sticky.DefaultTransport()
 	h, err := sticky.New(set, pol,
-		sticky.WithPicker(picker),
+		sticky.WithPicker(pickers[cfg.picker]()),
+		sticky.WithKeyPicker(keys),
 		sticky.WithStrictBinding(cfg.strict),
 		sticky.WithTransport(transport),
 		sticky.WithObserver(rec),
