@@ -174,6 +174,10 @@ const retryAfter = "10"
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
 	w.Header()["Retry-After"] = []string{retryAfter}
+	if err == errBindingLost {
+		http.Error(w, "503 service unavailable: the server holding this session is unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
 }
 

@@ -208,6 +208,7 @@ func TestStrictBinding(t *testing.T) {
 					w := get(t, c, base+"/whoami")
 					assert.Equal(t, http.StatusServiceUnavailable, w.status)
 					assert.NotEmpty(t, w.header.Get("Retry-After"), "503 without Retry-After")
+					assert.Contains(t, w.body, "server holding this session is unavailable")
 					assert.Nil(t, balancerCookie(w.header, "affinity"), "strict binding re-bound the client")
 				}
 				assert.Equal(t, http.StatusOK, get(t, newClient(t, false), base+"/whoami").status, "new clients refused")

@@ -115,6 +115,7 @@ type whoami struct {
 	server string
 	user   string
 	header http.Header
+	body   string
 }
 
 func get(t *testing.T, c *http.Client, u string, cookies ...*http.Cookie) whoami {
@@ -129,7 +130,7 @@ func get(t *testing.T, c *http.Client, u string, cookies ...*http.Cookie) whoami
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	w := whoami{status: resp.StatusCode, server: resp.Header.Get("X-Served-By"), header: resp.Header}
+	w := whoami{status: resp.StatusCode, server: resp.Header.Get("X-Served-By"), header: resp.Header, body: string(body)}
 	for _, f := range strings.Fields(string(body)) {
 		if v, ok := strings.CutPrefix(f, "user="); ok {
 			w.user = v
