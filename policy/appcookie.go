@@ -81,8 +81,9 @@ func (a *AppCookie) Name() string { return a.cookie.Name() }
 func (a *AppCookie) App() string { return a.app }
 
 // Lookup returns the binding carried by r's balancer cookie, exactly as
-// [Cookie.Lookup] does. Refresh is set when the cookie was signed with a
-// key other than the first.
+// [Cookie.Lookup] does, several cookies of the name included. Refresh is
+// set when the cookie was signed with a key other than the first, or in
+// the previous format.
 func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	return a.cookie.Lookup(r, s)
 }
@@ -104,11 +105,12 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 //
 // Save never changes or removes other Set-Cookie lines.
 func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
+	c := a.cookie
 	switch ttl, set := a.appLifetime(resp.Header); {
 	case set && ttl < 0:
-		addSetCookie(resp, a.cookie.header(nil, -1, a.cookie.secure(r)))
+		addSetCookie(resp, c.header(nil, -1, c.secure(r)))
 	case set:
-		addSetCookie(resp, a.cookie.bind(b.ID(), ttl, a.cookie.secure(r)))
+		addSetCookie(resp, c.bind(b.ID(), ttl, c.secure(r)))
 	case prev.Status == Valid && prev.ID == b.ID() && prev.Refresh:
 		if line, ok := a.resign(r, b); ok {
 			addSetCookie(resp, line)
@@ -158,17 +160,17 @@ func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
 }
 
 // resign returns a Set-Cookie header binding the client to b until the
-// request's cookie expires, signed with the first key, and whether the
-// request's cookie was authentic and unexpired.
+// request's cookie for b expires, signed with the first key, and whether
+// the request had an authentic and unexpired cookie for b.
 func (a *AppCookie) resign(r *http.Request, b *backend.Backend) (string, bool) {
 	c := a.cookie
-	p, _, now, st := c.read(r)
-	if st != Valid {
+	p, now, ok := c.payloadFor(r, b.ID())
+	if !ok {
 		return "", false
 	}
 	var ttl int64 // a session cookie stays one
 	if exp := p.expires(); exp != 0 {
-		ttl = exp - now // over 0: read checked it is unexpired
+		ttl = exp - now // over 0: payloadFor checked it is unexpired
 	}
 	q := c.issue(b.ID(), p.issued(), uint32(p.expires()))
 	return c.header(&q, ttl, c.secure(r)), true

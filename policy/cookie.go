@@ -70,10 +70,17 @@ func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
 
 // Lookup returns the binding carried by r's cookie, resolved against s:
 // Valid with the backend's ID, or None when r has no such cookie, or
-// Malformed, Forged, Expired or Unknown (authentic, but naming no backend
-// in s). Refresh is set when Save should re-issue the cookie: it was signed
-// with a key other than the first or in the previous format, or sliding
-// expiry is on and more than half its lifetime has passed.
+// Malformed, Forged, Expired (past its expiry or its maximum life) or
+// Unknown (authentic, but naming no backend in s). Refresh is set when Save
+// should re-issue the cookie: it was signed with a key other than the first
+// or in the previous format, or sliding expiry is on and more than half its
+// lifetime has passed.
+//
+// A request may carry several cookies of the name, as a browser sends them
+// when they were set with different paths or domains, the most specific
+// path first. The first Valid one wins; if none is, Lookup reports the
+// status of the first, so that observers see why it was refused. The
+// others are read only when the first is not Valid.
 //
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
@@ -84,7 +91,39 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 		// finds its backend's token here instead of computing an HMAC.
 		ix = c.indexFor(s)
 	}
-	p, key, now, st := c.read(r)
+	cs := newCookies(r.Header, c.cfg.name)
+	v, ok := cs.next()
+	if !ok {
+		return Binding{Status: None}
+	}
+	var p payload
+	b := c.check(&p, v, ix)
+	if b.Status == Valid {
+		return b // the usual case: the others are not even looked for
+	}
+	return c.lookupRest(&cs, ix, &p, b.Status)
+}
+
+// lookupRest is Lookup's general case, for a request whose first cookie
+// was refused with status first: it returns the binding of the first valid
+// cookie among those cs has left, or else Binding{Status: first}. It
+// decodes them into p.
+func (c *Cookie) lookupRest(cs *cookies, ix *index, p *payload, first Status) Binding {
+	for {
+		v, ok := cs.next()
+		if !ok {
+			return Binding{Status: first}
+		}
+		if b := c.check(p, v, ix); b.Status == Valid {
+			return b
+		}
+	}
+}
+
+// check returns the binding the cookie value v carries, resolved with ix,
+// decoding v into p.
+func (c *Cookie) check(p *payload, v string, ix *index) Binding {
+	key, now, st := c.parse(p, v)
 	if st != Valid {
 		return Binding{Status: st}
 	}
@@ -95,33 +134,56 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	if !ok {
 		return Binding{Status: Unknown}
 	}
-	if c.aged(&p, now) {
+	if c.aged(p, now) {
 		return Binding{Status: Expired}
 	}
-	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.slides(&p, now)}
+	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.slides(p, now)}
 }
 
-// read returns the payload of r's cookie, the index of the key that signed
-// it and the time it was checked against (read only once the cookie proved
-// authentic). The status is Valid if the payload is authentic and unexpired,
-// its token still to be resolved; otherwise None, Malformed, Forged or
-// Expired.
-func (c *Cookie) read(r *http.Request) (p payload, key int, now int64, st Status) {
-	v, ok := cookieValue(r.Header, c.cfg.name)
+// parse decodes the cookie value v into p and returns the index of the key
+// that signed it and the time it was checked against (read only once the
+// cookie proved authentic). The status is Valid if the payload is
+// authentic and unexpired, its token still to be resolved; otherwise
+// Malformed, Forged or Expired.
+func (c *Cookie) parse(p *payload, v string) (key int, now int64, st Status) {
+	if !decodePayload(p, v) || (p.version() != valueVersion && p.version() != legacyVersion) {
+		return 0, 0, Malformed
+	}
+	key, ok := c.signer.verify(p)
 	if !ok {
-		return p, 0, 0, None
-	}
-	if !decodePayload(&p, v) || (p.version() != valueVersion && p.version() != legacyVersion) {
-		return p, 0, 0, Malformed
-	}
-	if key, ok = c.signer.verify(&p); !ok {
-		return p, 0, 0, Forged
+		return 0, 0, Forged
 	}
 	now = c.cfg.now().Unix() // only for a cookie worth the clock read
 	if exp := p.expires(); exp != 0 && now >= exp {
-		return p, 0, now, Expired
+		return 0, now, Expired
 	}
-	return p, key, now, Valid
+	return key, now, Valid
+}
+
+// payloadFor returns the payload of the first of r's cookies that is
+// authentic and unexpired and, unless id is empty, names the backend with
+// ID id and has not outlived the maximum life: the cookie Lookup found
+// Valid for id, or, with id empty, the one it found Unknown. It also
+// returns the time the cookie was checked against, and false if there is
+// no such cookie.
+func (c *Cookie) payloadFor(r *http.Request, id string) (p payload, now int64, ok bool) {
+	if r == nil {
+		return p, 0, false
+	}
+	cs := newCookies(r.Header, c.cfg.name)
+	for {
+		v, more := cs.next()
+		if !more {
+			return payload{}, 0, false
+		}
+		key, at, st := c.parse(&p, v)
+		if st != Valid {
+			continue
+		}
+		if id == "" || p.token() == c.tokenOf(key, id) && !c.aged(&p, at) {
+			return p, at, true
+		}
+	}
 }
 
 // slides reports whether sliding expiry wants p re-issued at now: less than
@@ -152,7 +214,7 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 	now := c.cfg.now().Unix()
 	born := now
 	if stays {
-		if p, _, _, st := c.read(r); st == Valid {
+		if p, _, ok := c.payloadFor(r, b.ID()); ok {
 			born = p.issued()
 		}
 	}
@@ -223,11 +285,14 @@ func (c *Cookie) issue(id string, born int64, exp uint32) payload {
 
 // token returns id's token under the first key, from the index when it
 // has it: tokens depend on the key and the ID only.
-func (c *Cookie) token(id string) uint64 {
+func (c *Cookie) token(id string) uint64 { return c.tokenOf(0, id) }
+
+// tokenOf returns id's token under key k, from the index when it has it.
+func (c *Cookie) tokenOf(k int, id string) uint64 {
 	if m := c.member(id); m != nil {
-		return m.tokens[0]
+		return m.tokens[k]
 	}
-	return c.signer.token(0, id)
+	return c.signer.token(k, id)
 }
 
 // member returns what the last index built knows of the backend with ID

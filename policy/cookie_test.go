@@ -3,6 +3,8 @@ package policy_test
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -579,6 +581,16 @@ func TestCookieSliding(t *testing.T) {
 	})
 }
 
+// issued returns the issue time of the binding in the cookie value v, read
+// as the package documentation describes the format.
+func issued(t *testing.T, v string) int64 {
+	t.Helper()
+	p, err := base64.RawURLEncoding.DecodeString(v)
+	require.NoError(t, err)
+	require.Len(t, p, 33)
+	return int64(binary.BigEndian.Uint32(p[9:13]))
+}
+
 func TestCookieMaxLife(t *testing.T) {
 	set := newSet(t)
 	const ttl, maxLife = 10 * time.Minute, 30 * time.Minute
@@ -619,6 +631,93 @@ func TestCookieMaxLife(t *testing.T) {
 			assert.ErrorContains(t, err, "max life "+d.String())
 		}
 	})
+}
+
+// TestCookieSeveralOfTheName checks Lookup on requests carrying several
+// cookies of the balancer's name, as browsers send cookies set on
+// different paths or domains, or left by an older deployment: the first
+// valid one binds; failing that, the first one's status is reported.
+func TestCookieSeveralOfTheName(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Hour), policy.WithMaxLife(2*time.Hour))
+	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+	clk.Advance(-90 * time.Minute)
+	expired := c.Issue("a")
+	clk.now = t0
+	// Made 150 minutes ago by a Cookie of the same name and key, with no
+	// max life: unexpired, but older than c's max life.
+	aged := newCookie(t, [][]byte{key1}, policy.WithClock(func() time.Time { return t0.Add(-150 * time.Minute) }),
+		policy.WithTTL(400*24*time.Hour)).Issue("a")
+	valid, validC := c.Issue("b"), c.Issue("c")
+	var many []string
+	for i := range 200 {
+		many = append(many, fmt.Sprintf("c%d=%d", i, i))
+	}
+	others := strings.Join(many, "; ")
+
+	tests := []struct {
+		name  string
+		lines []string
+		want  policy.Binding
+	}{
+		{"garbage first", []string{"affinity=garbage; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"empty first", []string{"affinity=; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"forged first", []string{"affinity=" + other.Issue("a") + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"expired first", []string{"affinity=" + expired + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"past its max life first", []string{"affinity=" + aged + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"unknown backend first", []string{"affinity=" + c.Issue("z") + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"on another line", []string{"affinity=garbage; x=1", "y=2; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"after 200 others", []string{others + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"after 200 others and garbage", []string{others + "; affinity=garbage; " + others + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"the first valid wins", []string{"affinity=" + valid + "; affinity=" + validC}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"valid, then garbage", []string{"affinity=" + validC + "; affinity=garbage"}, policy.Binding{ID: "c", Status: policy.Valid}},
+		{"none valid: the first's status", []string{"affinity=garbage; affinity=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
+		{"none valid: forged first", []string{"affinity=" + other.Issue("a") + "; affinity=" + expired}, policy.Binding{Status: policy.Forged}},
+		{"none valid: expired first", []string{"affinity=" + expired + "; affinity=" + c.Issue("z")}, policy.Binding{Status: policy.Expired}},
+		{"none valid: unknown first", []string{"affinity=" + c.Issue("z") + "; affinity=garbage"}, policy.Binding{Status: policy.Unknown}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, c.Lookup(request(tt.lines...), snap))
+		})
+	}
+
+	t.Run("no allocation", func(t *testing.T) {
+		r := request("affinity=garbage; " + others + "; affinity=" + expired + "; affinity=" + valid)
+		allocs := testing.AllocsPerRun(100, func() {
+			if got := c.Lookup(r, snap); got.Status != policy.Valid {
+				t.Fatalf("lookup: %v", got.Status)
+			}
+		})
+		assert.Zero(t, allocs)
+	})
+}
+
+// TestCookieRefreshOfALaterCookie checks that the refresh of a binding
+// found after another cookie of the name keeps that binding's age, not
+// the other's.
+func TestCookieRefreshOfALaterCookie(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	old := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	c := newCookie(t, [][]byte{key2, key1}, policy.WithClock(clk.Now))
+	bound := old.Issue("b")
+	clk.Advance(time.Minute)
+	decoy := c.Issue("a") // valid, but names another backend; after b's in the header
+	clk.Advance(time.Minute)
+
+	r := request("affinity=garbage; affinity=" + bound + "; affinity=" + decoy)
+	prev := c.Lookup(r, snap)
+	require.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: true}, prev, "signed with the old key")
+	lines := save(c, r, snap.Lookup("b"), prev)
+	require.Len(t, lines, 1)
+	ck, err := http.ParseSetCookie(lines[0])
+	require.NoError(t, err)
+	assert.Equal(t, t0.Unix(), issued(t, ck.Value), "the age of the binding refreshed")
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(request(ck.String()), snap))
 }
 
 func TestCookieIsOpaque(t *testing.T) {
@@ -729,7 +828,10 @@ func FuzzCookieLookup(f *testing.F) {
 	set := newSet(f)
 	c := newCookie(f, [][]byte{key1})
 	valid := c.Issue("a")
-	for _, seed := range []string{"", "affinity=" + valid, `affinity="` + valid + `"`, "a=1; affinity=" + valid[:20], "affinity=" + valid + valid} {
+	for _, seed := range []string{
+		"", "affinity=" + valid, `affinity="` + valid + `"`, "a=1; affinity=" + valid[:20], "affinity=" + valid + valid,
+		"affinity=garbage; affinity=" + valid, "affinity=" + valid[:43] + "B; b=2; affinity=" + valid,
+	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
