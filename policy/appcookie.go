@@ -17,7 +17,7 @@ import (
 // balancer cookie of [Cookie], with the same format, keys, name and
 // attributes, so a Cookie and an AppCookie configured alike accept each
 // other's cookies; only its lifetime differs: it follows the application
-// cookie's, read from the backend's Set-Cookie lines.
+// cookie's, read from the backend's Set-Cookie lines, and does not slide.
 //
 // Until the application sets its cookie no balancer cookie is set, and
 // requests go to the picker. The application's cookie is never read on
@@ -43,9 +43,9 @@ func (a *AppCookie) Strip(h http.Header) { a.cookie.Strip(h) }
 // keys, as [NewCookie] does.
 //
 // The options are [Cookie]'s: the name, Path, Domain, SameSite, HttpOnly and
-// Secure attributes, and the clock. [WithTTL] and [WithSliding] do not
-// apply, the lifetime being the application's: NewAppCookie returns an
-// error if either is given, rather than ignore it.
+// Secure attributes, the maximum life and the clock. [WithTTL] and
+// [WithSliding] do not apply, the lifetime being the application's:
+// NewAppCookie returns an error if either is given, rather than ignore it.
 //
 // It also returns an error, naming the value at fault, for bad keys, an
 // option out of range, an app that is not a valid cookie name, or an app
@@ -67,6 +67,8 @@ func NewAppCookie(app string, keys [][]byte, opts ...CookieOption) (*AppCookie, 
 	if app == cfg.name {
 		return nil, fmt.Errorf("policy: application cookie name %q is also the balancer cookie's; rename the balancer's with WithName", app)
 	}
+	// The lifetime is the application's, and does not slide.
+	cfg.ttl, cfg.sliding = 0, false
 	c, err := newCookie(keys, cfg)
 	if err != nil {
 		return nil, err
@@ -83,7 +85,7 @@ func (a *AppCookie) App() string { return a.app }
 // Lookup returns the binding carried by r's balancer cookie, exactly as
 // [Cookie.Lookup] does, several cookies of the name included. Refresh is
 // set when the cookie was signed with a key other than the first, or in
-// the previous format.
+// the previous format; never for its age, since it does not slide.
 func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	return a.cookie.Lookup(r, s)
 }

@@ -178,6 +178,28 @@ func TestAppCookieUntouched(t *testing.T) {
 	}
 }
 
+// TestAppCookieDoesNotSlide checks that an AppCookie's binding is not
+// refreshed for its age, sliding being the default of a Cookie only: it
+// lives as long as the application's cookie, and no longer.
+func TestAppCookieDoesNotSlide(t *testing.T) {
+	set := newSet(t)
+	clk := &clock{now: t0}
+	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	added := appSave(t, a, request(), "b", policy.Binding{}, "PHPSESSID=s1; Max-Age=120")
+	require.Len(t, added, 1)
+	ck, err := http.ParseSetCookie(added[0])
+	require.NoError(t, err)
+	r := request("PHPSESSID=s1; " + ck.String())
+	for _, at := range []time.Duration{0, 60 * time.Second, 119 * time.Second} {
+		clk.now = t0.Add(at)
+		prev := a.Lookup(r, set.Snapshot())
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, prev, "at %v", at)
+		assert.Empty(t, appSave(t, a, r, "b", prev), "at %v", at)
+	}
+	clk.now = t0.Add(120 * time.Second)
+	assert.Equal(t, policy.Expired, a.Lookup(r, set.Snapshot()).Status)
+}
+
 func TestAppCookieSharesCookieFormat(t *testing.T) {
 	set := newSet(t)
 	a := newAppCookie(t, [][]byte{key1})
@@ -187,7 +209,9 @@ func TestAppCookieSharesCookieFormat(t *testing.T) {
 	require.Len(t, added, 1)
 	ck, err := http.ParseSetCookie(added[0])
 	require.NoError(t, err)
-	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, c.Lookup(request(ck.String()), set.Snapshot()), "a Cookie reads an AppCookie's cookie")
+	// With less than half its TTL left, the Cookie would refresh it.
+	got := c.Lookup(request(ck.String()), set.Snapshot())
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, got, "a Cookie reads an AppCookie's cookie")
 	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(request("affinity="+c.Issue("b")), set.Snapshot()), "and the other way round")
 }
 

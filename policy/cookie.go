@@ -16,6 +16,11 @@ import (
 // per client, so replicas configured with the same keys and name accept
 // each other's cookies. See the package documentation for the format.
 //
+// By default a binding lasts 15 minutes from the client's last request: a
+// client's cookie is re-issued once at most half of its lifetime is left
+// ([WithTTL], [WithSliding]), so a client active that often stays bound,
+// for at most the maximum life if one is set ([WithMaxLife]).
+//
 // A Cookie is safe for concurrent use. It resolves tokens with an index of
 // the last snapshot it was handed, built once per snapshot and computing
 // tokens only for backends the previous index did not have; apart from
@@ -73,8 +78,8 @@ func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
 // Malformed, Forged, Expired (past its expiry or its maximum life) or
 // Unknown (authentic, but naming no backend in s). Refresh is set when Save
 // should re-issue the cookie: it was signed with a key other than the first
-// or in the previous format, or sliding expiry is on and more than half its
-// lifetime has passed.
+// or in the previous format, or sliding expiry is on and at most half its
+// lifetime is left.
 //
 // A request may carry several cookies of the name, as a browser sends them
 // when they were set with different paths or domains, the most specific
@@ -137,7 +142,7 @@ func (c *Cookie) check(p *payload, v string, ix *index) Binding {
 	if c.aged(p, now) {
 		return Binding{Status: Expired}
 	}
-	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.slides(p, now)}
+	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.cfg.sliding && c.slides(p, now)}
 }
 
 // parse decodes the cookie value v into p and returns the index of the key
@@ -186,23 +191,33 @@ func (c *Cookie) payloadFor(r *http.Request, id string) (p payload, now int64, o
 	}
 }
 
-// slides reports whether sliding expiry wants p re-issued at now: less than
-// half a TTL is left of it.
+// slides reports whether sliding expiry, which the caller checked is on,
+// wants p re-issued at now: at most half a TTL is left of it, and a new
+// cookie would expire later. Times are whole seconds, now rounded down, so
+// the test errs towards refreshing and, with a TTL of at least two
+// seconds, a client active at least once a second is always refreshed
+// before its cookie expires.
 func (c *Cookie) slides(p *payload, now int64) bool {
-	ttl := c.ttlSeconds()
-	return c.cfg.sliding && ttl > 0 && p.expires() != 0 && p.expires()-now < ttl/2
+	ttl, exp := c.ttlSeconds(), p.expires()
+	if ttl == 0 || exp == 0 || 2*(exp-now) > ttl {
+		return false
+	}
+	next, _ := c.lifetime(p.issued(), now)
+	return int64(next) > exp // not already capped at the maximum life
 }
 
 // aged reports whether p's binding is older than the maximum life.
 func (c *Cookie) aged(p *payload, now int64) bool {
-	return c.cfg.maxLife > 0 && now-p.issued() >= int64(c.cfg.maxLife/time.Second)
+	life := c.maxLifeSeconds()
+	return life > 0 && now-p.issued() >= life
 }
 
 // Save binds the client to b by adding a Set-Cookie header to resp, unless
 // the request already carried a cookie for b that needs no refresh (prev is
 // Valid, names b and Refresh is false), in which case it does nothing. The
-// new cookie expires a TTL from now and is signed with the first key; when
-// it refreshes the request's binding to b, it keeps the binding's age.
+// new cookie expires a TTL from now, or at the end of the binding's maximum
+// life if that comes first, and is signed with the first key; when it
+// refreshes the request's binding to b, it keeps the binding's age.
 //
 // Cookies binding new clients to one backend within the same second are
 // identical; Save signs the first and hands the others the same line.
@@ -233,9 +248,9 @@ func (c *Cookie) line(id string, born, now int64, secure bool) string {
 			return l.text
 		}
 	}
-	ttl := c.ttlSeconds()
-	p := c.issue(id, born, expiry(now, ttl))
-	text := c.header(&p, ttl, secure)
+	exp, maxAge := c.lifetime(born, now)
+	p := c.issue(id, born, exp)
+	text := c.header(&p, maxAge, secure)
 	if kept != nil {
 		kept.Store(&issuedLine{at: now, text: text})
 	}
@@ -256,7 +271,8 @@ func b2i(b bool) int {
 // and a key in common accepts it.
 func (c *Cookie) Issue(id string) string {
 	now := c.cfg.now().Unix()
-	p := c.issue(id, now, expiry(now, c.ttlSeconds()))
+	exp, _ := c.lifetime(now, now)
+	p := c.issue(id, now, exp)
 	var buf [valueLen]byte
 	return string(p.appendEncoded(buf[:0]))
 }
@@ -264,6 +280,25 @@ func (c *Cookie) Issue(id string) string {
 // ttlSeconds returns the configured lifetime in seconds, 0 for a session
 // cookie.
 func (c *Cookie) ttlSeconds() int64 { return int64(c.cfg.ttl / time.Second) }
+
+// maxLifeSeconds returns the configured maximum life in seconds, 0 for
+// none.
+func (c *Cookie) maxLifeSeconds() int64 { return int64(c.cfg.maxLife / time.Second) }
+
+// lifetime returns, in the payload's form, the expiry of a cookie issued
+// at now for a binding made at born, and its Max-Age: a TTL, cut short so
+// as not to outlast the binding's maximum life; 0 and 0 for a session
+// cookie.
+func (c *Cookie) lifetime(born, now int64) (exp uint32, maxAge int64) {
+	ttl := c.ttlSeconds()
+	if ttl == 0 {
+		return 0, 0
+	}
+	if life := c.maxLifeSeconds(); life > 0 {
+		ttl = min(ttl, max(born+life-now, 1))
+	}
+	return expiry(now, ttl), ttl
+}
 
 // expiry returns, in the payload's form, the expiry of a cookie issued at
 // now for ttl seconds: 0, a session cookie, when ttl is 0, and otherwise
