@@ -18,6 +18,9 @@ import (
 // attributes, so a Cookie and an AppCookie configured alike accept each
 // other's cookies; only its lifetime differs: it follows the application
 // cookie's, read from the backend's Set-Cookie lines, and does not slide.
+// Its Path, unless [WithPath] is given, is the application cookie's, so
+// that applications on one host, each with its own path, get a binding
+// each.
 //
 // Until the application sets its cookie no balancer cookie is set, and
 // requests go to the picker. The application's cookie is never read on
@@ -105,14 +108,21 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 //     Refresh is set) is signed again with the first, expiring when it
 //     did.
 //
+// When it follows the application's line, set or deleted, the balancer
+// cookie takes its Path (none if the line has none or an invalid one, as
+// the browser then takes the default path for both), unless [WithPath]
+// was given. A re-signed binding has the configured path, "/" by default:
+// the request does not say which path the cookies it carries were set
+// with.
+//
 // Save never changes or removes other Set-Cookie lines.
 func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
 	c := a.cookie
-	switch ttl, set := a.appLifetime(resp.Header); {
-	case set && ttl < 0:
-		addSetCookie(resp, c.header(nil, -1, c.secure(r)))
+	switch life, path, set := a.appCookie(resp.Header); {
+	case set && life < 0:
+		addSetCookie(resp, c.header(nil, -1, c.secure(r), path))
 	case set:
-		addSetCookie(resp, c.bind(b.ID(), ttl, c.secure(r)))
+		addSetCookie(resp, c.bind(b.ID(), life, c.secure(r), path))
 	case prev.Status == Valid && prev.ID == b.ID() && prev.Refresh:
 		if line, ok := a.resign(r, b); ok {
 			addSetCookie(resp, line)
@@ -120,10 +130,11 @@ func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backen
 	}
 }
 
-// appLifetime reports whether h sets the application cookie and, if it
-// does, the lifetime its last Set-Cookie line gives it, in seconds: over 0,
-// that many; 0, the browser session; under 0, it is deleted.
-func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
+// appCookie reports whether h sets the application cookie and, if it
+// does, the lifetime its last Set-Cookie line gives it, in seconds (over
+// 0, that many; 0, the browser session; under 0, it is deleted) and the
+// path for the balancer's cookie.
+func (a *AppCookie) appCookie(h http.Header) (life int64, path string, set bool) {
 	var last string
 	for _, line := range h["Set-Cookie"] {
 		name, _, ok := strings.Cut(line, "=")
@@ -132,7 +143,7 @@ func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
 		}
 	}
 	if !set {
-		return 0, false
+		return 0, "", false
 	}
 	// Only the attributes matter. Parse them under a stand-in name and
 	// value: the application's value is its own business and may hold
@@ -141,24 +152,32 @@ func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
 	if i := strings.IndexByte(last, ';'); i >= 0 {
 		attrs = last[i:]
 	}
+	cfg := &a.cookie.cfg
+	path = cfg.path
 	c, err := http.ParseSetCookie("v=v" + attrs)
 	if err != nil {
-		return 0, true // unreachable with the stand-in; a session cookie
+		return 0, path, true // unreachable with the stand-in; a session cookie
+	}
+	if !cfg.pathSet {
+		path = c.Path
+		if validPath(path) != nil {
+			path = "" // the browser takes the default path, for both cookies
+		}
 	}
 	limit := int64(maxTTL / time.Second)
 	switch {
 	case c.MaxAge > 0:
-		return min(int64(c.MaxAge), limit), true
+		return min(int64(c.MaxAge), limit), path, true
 	case c.MaxAge < 0:
-		return -1, true
+		return -1, path, true
 	case c.Expires.IsZero():
-		return 0, true
+		return 0, path, true
 	}
-	d := c.Expires.Sub(a.cookie.cfg.now())
+	d := c.Expires.Sub(cfg.now())
 	if d <= 0 {
-		return -1, true
+		return -1, path, true
 	}
-	return min(max(int64(d/time.Second), 1), limit), true
+	return min(max(int64(d/time.Second), 1), limit), path, true
 }
 
 // resign returns a Set-Cookie header binding the client to b until the
@@ -175,5 +194,5 @@ func (a *AppCookie) resign(r *http.Request, b *backend.Backend) (string, bool) {
 		ttl = exp - now // over 0: payloadFor checked it is unexpired
 	}
 	q := c.issue(b.ID(), p.issued(), uint32(p.expires()))
-	return c.header(&q, ttl, c.secure(r)), true
+	return c.header(&q, ttl, c.secure(r), c.cfg.path), true
 }

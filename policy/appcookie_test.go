@@ -76,7 +76,8 @@ func TestAppCookieFollowsLifetime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0.Add(tt.skew)}
-			a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+			// The path given: TestAppCookieFollowsPath has the others.
+			a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithPath("/"))
 			added := appSave(t, a, request(), "b", policy.Binding{Status: policy.None}, tt.lines...)
 			if tt.want == kept {
 				assert.Empty(t, added)
@@ -121,7 +122,48 @@ func TestAppCookieMaxAgeExact(t *testing.T) {
 	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
 	added := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=s1; Max-Age=120")
 	require.Len(t, added, 1)
-	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Path=/; Expires=Sun, 01 Jun 2025 12:02:00 GMT; Max-Age=120; HttpOnly; SameSite=Lax$`, added[0])
+	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Expires=Sun, 01 Jun 2025 12:02:00 GMT; Max-Age=120; HttpOnly; SameSite=Lax$`, added[0],
+		"no Path, as the application's has none")
+}
+
+// TestAppCookieFollowsPath checks the Path of the balancer's cookie set or
+// deleted after the application's: the application's, unless WithPath was
+// given, so that applications on one host with a path each (Tomcat's
+// contexts, say) get a binding each, and logging out of one leaves the
+// other's.
+func TestAppCookieFollowsPath(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []policy.CookieOption
+		line     string
+		wantPath string // "" for no Path attribute
+	}{
+		{"root", nil, "JSESSIONID=s1; Path=/; Max-Age=60", "/"},
+		{"a context", nil, "JSESSIONID=s1; Path=/a; HttpOnly", "/a"},
+		{"deeper, lower case attribute", nil, "JSESSIONID=s1; path=/shop/cart/", "/shop/cart/"},
+		{"deleted from a context", nil, "JSESSIONID=; Path=/b; Max-Age=0", "/b"},
+		{"no Path", nil, "JSESSIONID=s1; Max-Age=60", ""},
+		{"empty Path", nil, "JSESSIONID=s1; Path=; Max-Age=60", ""},
+		{"relative Path", nil, "JSESSIONID=s1; Path=a; Max-Age=60", ""},
+		{"the last Path", nil, "JSESSIONID=s1; Path=/a; Path=/b", "/b"},
+		{"WithPath wins", []policy.CookieOption{policy.WithPath("/")}, "JSESSIONID=s1; Path=/a", "/"},
+		{"WithPath wins, deleted", []policy.CookieOption{policy.WithPath("/x")}, "JSESSIONID=; Path=/a; Max-Age=0", "/x"},
+		{"WithPath wins over none", []policy.CookieOption{policy.WithPath("/x")}, "JSESSIONID=s1", "/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := policy.NewAppCookie("JSESSIONID", [][]byte{key1}, tt.opts...)
+			require.NoError(t, err)
+			added := appSave(t, a, request(), "a", policy.Binding{}, "theme=dark; Path=/z", tt.line)
+			require.Len(t, added, 1)
+			ck, err := http.ParseSetCookie(added[0])
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantPath, ck.Path, "%s", added[0])
+			if tt.wantPath == "" {
+				assert.NotContains(t, added[0], "Path")
+			}
+		})
+	}
 }
 
 func TestAppCookieAttributes(t *testing.T) {

@@ -250,7 +250,7 @@ func (c *Cookie) line(id string, born, now int64, secure bool) string {
 	}
 	exp, maxAge := c.lifetime(born, now)
 	p := c.issue(id, born, exp)
-	text := c.header(&p, maxAge, secure)
+	text := c.header(&p, maxAge, secure, c.cfg.path)
 	if kept != nil {
 		kept.Store(&issuedLine{at: now, text: text})
 	}
@@ -351,27 +351,31 @@ func (c *Cookie) secure(r *http.Request) bool {
 }
 
 // bind returns a Set-Cookie header binding a client to id for ttl seconds
-// from now, or for the browser session if ttl is 0.
-func (c *Cookie) bind(id string, ttl int64, secure bool) string {
+// from now, or for the browser session if ttl is 0, on path.
+func (c *Cookie) bind(id string, ttl int64, secure bool, path string) string {
 	now := c.cfg.now().Unix()
 	p := c.issue(id, now, expiry(now, ttl))
-	return c.header(&p, ttl, secure)
+	return c.header(&p, ttl, secure, path)
 }
 
 // header returns a Set-Cookie header for the cookie with value p, with the
 // attributes in the order [http.Cookie.String] writes them. maxAge is read
 // as [http.Cookie.MaxAge] is: over 0, the cookie lasts that many seconds
 // and expires at p's expiry; 0, it is a session cookie; under 0, it is
-// deleted, and p, which may be nil, is not written.
-func (c *Cookie) header(p *payload, maxAge int64, secure bool) string {
+// deleted, and p, which may be nil, is not written. The cookie's Path is
+// path, or none if path is empty: the browser then scopes the cookie to
+// the default path of the request's URL (RFC 6265, section 5.1.4).
+func (c *Cookie) header(p *payload, maxAge int64, secure bool, path string) string {
 	buf := make([]byte, 0, 256)
 	buf = append(buf, c.cfg.name...)
 	buf = append(buf, '=')
 	if maxAge >= 0 {
 		buf = p.appendEncoded(buf)
 	}
-	buf = append(buf, "; Path="...)
-	buf = append(buf, c.cfg.path...)
+	if path != "" {
+		buf = append(buf, "; Path="...)
+		buf = append(buf, path...)
+	}
 	if c.cfg.domain != "" {
 		buf = append(buf, "; Domain="...)
 		buf = append(buf, c.cfg.domain...)

@@ -43,8 +43,10 @@ type cookieConfig struct {
 	maxLife  time.Duration
 	now      func() time.Time
 
-	// Whether WithTTL and WithSliding were given: an AppCookie refuses them.
-	ttlSet, slidingSet bool
+	// Whether WithTTL and WithSliding were given: an AppCookie refuses
+	// them. Whether WithPath was: an AppCookie otherwise takes the path of
+	// the application's cookie.
+	ttlSet, slidingSet, pathSet bool
 }
 
 func defaultCookieConfig() cookieConfig {
@@ -82,9 +84,11 @@ func WithTTL(d time.Duration) CookieOption {
 }
 
 // WithPath sets the cookie's Path attribute, "/" by default. It must begin
-// with '/' and hold printable ASCII other than ';'.
+// with '/' and hold printable ASCII other than ';'. An [AppCookie] without
+// it takes the Path of the application's cookie; given, it is used
+// whatever the application's says.
 func WithPath(p string) CookieOption {
-	return func(c *cookieConfig) { c.path = p }
+	return func(c *cookieConfig) { c.path, c.pathSet = p, true }
 }
 
 // WithDomain sets the cookie's Domain attribute, letting the cookie reach

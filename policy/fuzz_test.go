@@ -55,12 +55,14 @@ func FuzzParsePrefixes(f *testing.F) {
 
 // FuzzAppCookieSave feeds hostile Set-Cookie lines from a backend to an
 // AppCookie: it must not panic, must leave the backend's lines as they
-// were, and may add at most one line of its own.
+// were, and may add at most one line of its own, whose Path attribute, if
+// any, is a valid one.
 func FuzzAppCookieSave(f *testing.F) {
 	for _, seed := range []string{
 		"PHPSESSID=abc; Max-Age=120", "PHPSESSID=abc", "PHPSESSID=; Max-Age=0",
 		"PHPSESSID=abc; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "PHPSESSID=abc; Max-Age=99999999999999999999",
 		"PHPSESSID", "=; ;", "PHPSESSID=abc; Max-Age=-1; Expires=garbage",
+		"PHPSESSID=abc; Path=/a", "PHPSESSID=abc; Path=/a\x00b", "PHPSESSID=abc; path=", "PHPSESSID=abc; Path=x;Path=/y",
 	} {
 		f.Add(seed)
 	}
@@ -81,6 +83,13 @@ func FuzzAppCookieSave(f *testing.F) {
 		got := resp.Header["Set-Cookie"]
 		if len(got) == 0 || got[0] != line || len(got) > 2 {
 			t.Fatalf("%q: Set-Cookie lines became %q", line, got)
+		}
+		if len(got) == 2 {
+			for attr := range strings.SplitSeq(got[1], "; ") {
+				if p, ok := strings.CutPrefix(attr, "Path="); ok && validPath(p) != nil {
+					t.Fatalf("%q: balancer cookie %q with Path %q", line, got[1], p)
+				}
+			}
 		}
 	})
 }
