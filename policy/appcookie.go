@@ -23,9 +23,11 @@ import (
 // each.
 //
 // Until the application sets its cookie no balancer cookie is set, and
-// requests go to the picker. The application's cookie is never read on
-// requests nor changed on responses: AppCookie only adds Set-Cookie lines of
-// its own.
+// requests go to the picker; a request that carries the application's
+// cookie but no binding to the backend that serves it is bound there (see
+// Save). The application's cookie is read on requests only to see whether
+// there is one, and never changed on responses: AppCookie only adds
+// Set-Cookie lines of its own.
 //
 // An AppCookie is safe for concurrent use. Its Lookup is [Cookie.Lookup]'s,
 // with the same guarantees: it never panics and allocates nothing once the
@@ -103,17 +105,25 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 //     to b for the session;
 //   - deleted (Max-Age zero or negative, or Expires in the past): the
 //     balancer cookie is deleted;
-//   - not set at all: the binding is left as it is, except that a valid
-//     cookie for b signed with an old key (prev is Valid and names b, and
-//     Refresh is set) is signed again with the first, expiring when it
-//     did.
+//   - not set at all: the binding is left as it is, with two exceptions.
+//     A valid cookie for b signed with an old key (prev is Valid and names
+//     b, and Refresh is set) is signed again with the first, expiring when
+//     it did. And a request that carries the application's cookie (with a
+//     value) but no valid binding to b is bound to b: its binding was
+//     absent, refused, or named a backend that could not serve it, and the
+//     application, b, took over the session without setting its cookie,
+//     as PHP does by default with a session ID it does not know. The new
+//     binding expires when the old one did if that was authentic and
+//     unexpired (prev is Unknown, or Valid and names another backend), and
+//     is a session cookie otherwise. So a client whose backend failed
+//     moves once, not on every request.
 //
 // When it follows the application's line, set or deleted, the balancer
 // cookie takes its Path (none if the line has none or an invalid one, as
 // the browser then takes the default path for both), unless [WithPath]
-// was given. A re-signed binding has the configured path, "/" by default:
-// the request does not say which path the cookies it carries were set
-// with.
+// was given. A re-signed or taken-over binding has the configured path,
+// "/" by default: the request does not say which path the cookies it
+// carries were set with.
 //
 // Save never changes or removes other Set-Cookie lines.
 func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
@@ -123,10 +133,14 @@ func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backen
 		addSetCookie(resp, c.header(nil, -1, c.secure(r), path))
 	case set:
 		addSetCookie(resp, c.bind(b.ID(), life, c.secure(r), path))
-	case prev.Status == Valid && prev.ID == b.ID() && prev.Refresh:
-		if line, ok := a.resign(r, b); ok {
-			addSetCookie(resp, line)
+	case prev.Status == Valid && prev.ID == b.ID():
+		if prev.Refresh {
+			if line, ok := a.resign(r, b); ok {
+				addSetCookie(resp, line)
+			}
 		}
+	case a.inRequest(r):
+		addSetCookie(resp, a.takeOver(r, b, prev))
 	}
 }
 
@@ -180,6 +194,24 @@ func (a *AppCookie) appCookie(h http.Header) (life int64, path string, set bool)
 	return min(max(int64(d/time.Second), 1), limit), path, true
 }
 
+// inRequest reports whether r carries the application cookie with a value.
+// It allocates nothing.
+func (a *AppCookie) inRequest(r *http.Request) bool {
+	if r == nil {
+		return false
+	}
+	cs := newCookies(r.Header, a.app)
+	for {
+		v, ok := cs.nextRaw()
+		if !ok {
+			return false
+		}
+		if v != "" && v != `""` {
+			return true
+		}
+	}
+}
+
 // resign returns a Set-Cookie header binding the client to b until the
 // request's cookie for b expires, signed with the first key, and whether
 // the request had an authentic and unexpired cookie for b.
@@ -195,4 +227,32 @@ func (a *AppCookie) resign(r *http.Request, b *backend.Backend) (string, bool) {
 	}
 	q := c.issue(b.ID(), p.issued(), uint32(p.expires()))
 	return c.header(&q, ttl, c.secure(r), c.cfg.path), true
+}
+
+// takeOver returns a Set-Cookie header binding to b a client whose
+// request carries the application's cookie but no valid binding to b,
+// prev being what Lookup found: expiring when the request's binding did if
+// that was authentic and unexpired, else for the browser session.
+func (a *AppCookie) takeOver(r *http.Request, b *backend.Backend, prev Binding) string {
+	c := a.cookie
+	var (
+		exp    uint32
+		maxAge int64
+		now    int64
+		found  bool
+	)
+	if prev.Status == Valid || prev.Status == Unknown {
+		// Valid names another backend here; Unknown has no ID, and
+		// payloadFor then returns the first authentic, unexpired cookie,
+		// the one Lookup found Unknown.
+		var p payload
+		if p, now, found = c.payloadFor(r, prev.ID); found && p.expires() != 0 {
+			exp, maxAge = uint32(p.expires()), p.expires()-now
+		}
+	}
+	if !found {
+		now = c.cfg.now().Unix()
+	}
+	q := c.issue(b.ID(), now, exp)
+	return c.header(&q, maxAge, c.secure(r), c.cfg.path)
 }

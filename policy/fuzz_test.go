@@ -53,10 +53,10 @@ func FuzzParsePrefixes(f *testing.F) {
 	})
 }
 
-// FuzzAppCookieSave feeds hostile Set-Cookie lines from a backend to an
-// AppCookie: it must not panic, must leave the backend's lines as they
-// were, and may add at most one line of its own, whose Path attribute, if
-// any, is a valid one.
+// FuzzAppCookieSave feeds hostile Set-Cookie lines from a backend, and
+// hostile Cookie lines from the client, to an AppCookie: it must not
+// panic, must leave the backend's lines as they were, and may add at most
+// one line of its own, whose Path attribute, if any, is a valid one.
 func FuzzAppCookieSave(f *testing.F) {
 	for _, seed := range []string{
 		"PHPSESSID=abc; Max-Age=120", "PHPSESSID=abc", "PHPSESSID=; Max-Age=0",
@@ -64,8 +64,11 @@ func FuzzAppCookieSave(f *testing.F) {
 		"PHPSESSID", "=; ;", "PHPSESSID=abc; Max-Age=-1; Expires=garbage",
 		"PHPSESSID=abc; Path=/a", "PHPSESSID=abc; Path=/a\x00b", "PHPSESSID=abc; path=", "PHPSESSID=abc; Path=x;Path=/y",
 	} {
-		f.Add(seed)
+		f.Add(seed, "")
+		f.Add(seed, "PHPSESSID=s1; affinity=garbage")
 	}
+	f.Add("theme=dark", "PHPSESSID=s1")
+	f.Add("", `affinity=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; PHPSESSID=""; PHPSESSID=s2`)
 	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://127.0.0.1:1"}})
 	if err != nil {
 		f.Fatal(err)
@@ -76,13 +79,16 @@ func FuzzAppCookieSave(f *testing.F) {
 		f.Fatal(err)
 	}
 	b := set.Snapshot().Lookup("a")
-	f.Fuzz(func(t *testing.T, line string) {
+	f.Fuzz(func(t *testing.T, line, cookie string) {
 		resp := &http.Response{Header: http.Header{"Set-Cookie": {line}}}
 		req, _ := http.NewRequest(http.MethodGet, "http://lb/", nil)
-		a.Save(req, resp, b, Binding{Status: None})
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		a.Save(req, resp, b, a.Lookup(req, set.Snapshot()))
 		got := resp.Header["Set-Cookie"]
 		if len(got) == 0 || got[0] != line || len(got) > 2 {
-			t.Fatalf("%q: Set-Cookie lines became %q", line, got)
+			t.Fatalf("%q, %q: Set-Cookie lines became %q", line, cookie, got)
 		}
 		if len(got) == 2 {
 			for attr := range strings.SplitSeq(got[1], "; ") {
