@@ -17,12 +17,17 @@ import (
 // balancer cookie of [Cookie], with the same format, keys, name and
 // attributes, so a Cookie and an AppCookie configured alike accept each
 // other's cookies; only its lifetime differs: it follows the application
-// cookie's, read from the backend's Set-Cookie lines.
+// cookie's, read from the backend's Set-Cookie lines, and does not slide.
+// Its Path, unless [WithPath] is given, is the application cookie's, so
+// that applications on one host, each with its own path, get a binding
+// each.
 //
 // Until the application sets its cookie no balancer cookie is set, and
-// requests go to the picker. The application's cookie is never read on
-// requests nor changed on responses: AppCookie only adds Set-Cookie lines of
-// its own.
+// requests go to the picker; a request that carries the application's
+// cookie but no binding to the backend that serves it is bound there (see
+// Save). The application's cookie is read on requests only to see whether
+// there is one, and never changed on responses: AppCookie only adds
+// Set-Cookie lines of its own.
 //
 // An AppCookie is safe for concurrent use. Its Lookup is [Cookie.Lookup]'s,
 // with the same guarantees: it never panics and allocates nothing once the
@@ -43,9 +48,9 @@ func (a *AppCookie) Strip(h http.Header) { a.cookie.Strip(h) }
 // keys, as [NewCookie] does.
 //
 // The options are [Cookie]'s: the name, Path, Domain, SameSite, HttpOnly and
-// Secure attributes, and the clock. [WithTTL] and [WithSliding] do not
-// apply, the lifetime being the application's: NewAppCookie returns an
-// error if either is given, rather than ignore it.
+// Secure attributes, the maximum life and the clock. [WithTTL] and
+// [WithSliding] do not apply, the lifetime being the application's:
+// NewAppCookie returns an error if either is given, rather than ignore it.
 //
 // It also returns an error, naming the value at fault, for bad keys, an
 // option out of range, an app that is not a valid cookie name, or an app
@@ -67,6 +72,8 @@ func NewAppCookie(app string, keys [][]byte, opts ...CookieOption) (*AppCookie, 
 	if app == cfg.name {
 		return nil, fmt.Errorf("policy: application cookie name %q is also the balancer cookie's; rename the balancer's with WithName", app)
 	}
+	// The lifetime is the application's, and does not slide.
+	cfg.ttl, cfg.sliding = 0, false
 	c, err := newCookie(keys, cfg)
 	if err != nil {
 		return nil, err
@@ -81,8 +88,9 @@ func (a *AppCookie) Name() string { return a.cookie.Name() }
 func (a *AppCookie) App() string { return a.app }
 
 // Lookup returns the binding carried by r's balancer cookie, exactly as
-// [Cookie.Lookup] does. Refresh is set when the cookie was signed with a
-// key other than the first.
+// [Cookie.Lookup] does, several cookies of the name included. Refresh is
+// set when the cookie was signed with a key other than the first, or in
+// the previous format; never for its age, since it does not slide.
 func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	return a.cookie.Lookup(r, s)
 }
@@ -97,29 +105,50 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 //     to b for the session;
 //   - deleted (Max-Age zero or negative, or Expires in the past): the
 //     balancer cookie is deleted;
-//   - not set at all: the binding is left as it is, except that a valid
-//     cookie for b signed with an old key (prev is Valid and names b, and
-//     Refresh is set) is signed again with the first, expiring when it
-//     did.
+//   - not set at all: the binding is left as it is, with two exceptions.
+//     A valid cookie for b signed with an old key (prev is Valid and names
+//     b, and Refresh is set) is signed again with the first, expiring when
+//     it did. And a request that carries the application's cookie (with a
+//     value) but no valid binding to b is bound to b: its binding was
+//     absent, refused, or named a backend that could not serve it, and the
+//     application, b, took over the session without setting its cookie,
+//     as PHP does by default with a session ID it does not know. The new
+//     binding expires when the old one did if that was authentic and
+//     unexpired (prev is Unknown, or Valid and names another backend), and
+//     is a session cookie otherwise. So a client whose backend failed
+//     moves once, not on every request.
+//
+// When it follows the application's line, set or deleted, the balancer
+// cookie takes its Path (none if the line has none or an invalid one, as
+// the browser then takes the default path for both), unless [WithPath]
+// was given. A re-signed or taken-over binding has the configured path,
+// "/" by default: the request does not say which path the cookies it
+// carries were set with.
 //
 // Save never changes or removes other Set-Cookie lines.
 func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
-	switch ttl, set := a.appLifetime(resp.Header); {
-	case set && ttl < 0:
-		addSetCookie(resp, a.cookie.header(nil, -1, a.cookie.secure(r)))
+	c := a.cookie
+	switch life, path, set := a.appCookie(resp.Header); {
+	case set && life < 0:
+		addSetCookie(resp, c.header(nil, -1, c.secure(r), path))
 	case set:
-		addSetCookie(resp, a.cookie.bind(b.ID(), ttl, a.cookie.secure(r)))
-	case prev.Status == Valid && prev.ID == b.ID() && prev.Refresh:
-		if line, ok := a.resign(r, b); ok {
-			addSetCookie(resp, line)
+		addSetCookie(resp, c.bind(b.ID(), life, c.secure(r), path))
+	case prev.Status == Valid && prev.ID == b.ID():
+		if prev.Refresh {
+			if line, ok := a.resign(r, b); ok {
+				addSetCookie(resp, line)
+			}
 		}
+	case a.inRequest(r):
+		addSetCookie(resp, a.takeOver(r, b, prev))
 	}
 }
 
-// appLifetime reports whether h sets the application cookie and, if it
-// does, the lifetime its last Set-Cookie line gives it, in seconds: over 0,
-// that many; 0, the browser session; under 0, it is deleted.
-func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
+// appCookie reports whether h sets the application cookie and, if it
+// does, the lifetime its last Set-Cookie line gives it, in seconds (over
+// 0, that many; 0, the browser session; under 0, it is deleted) and the
+// path for the balancer's cookie.
+func (a *AppCookie) appCookie(h http.Header) (life int64, path string, set bool) {
 	var last string
 	for _, line := range h["Set-Cookie"] {
 		name, _, ok := strings.Cut(line, "=")
@@ -128,7 +157,7 @@ func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
 		}
 	}
 	if !set {
-		return 0, false
+		return 0, "", false
 	}
 	// Only the attributes matter. Parse them under a stand-in name and
 	// value: the application's value is its own business and may hold
@@ -137,39 +166,93 @@ func (a *AppCookie) appLifetime(h http.Header) (ttl int64, set bool) {
 	if i := strings.IndexByte(last, ';'); i >= 0 {
 		attrs = last[i:]
 	}
+	cfg := &a.cookie.cfg
+	path = cfg.path
 	c, err := http.ParseSetCookie("v=v" + attrs)
 	if err != nil {
-		return 0, true // unreachable with the stand-in; a session cookie
+		return 0, path, true // unreachable with the stand-in; a session cookie
+	}
+	if !cfg.pathSet {
+		path = c.Path
+		if validPath(path) != nil {
+			path = "" // the browser takes the default path, for both cookies
+		}
 	}
 	limit := int64(maxTTL / time.Second)
 	switch {
 	case c.MaxAge > 0:
-		return min(int64(c.MaxAge), limit), true
+		return min(int64(c.MaxAge), limit), path, true
 	case c.MaxAge < 0:
-		return -1, true
+		return -1, path, true
 	case c.Expires.IsZero():
-		return 0, true
+		return 0, path, true
 	}
-	d := c.Expires.Sub(a.cookie.cfg.now())
+	d := c.Expires.Sub(cfg.now())
 	if d <= 0 {
-		return -1, true
+		return -1, path, true
 	}
-	return min(max(int64(d/time.Second), 1), limit), true
+	return min(max(int64(d/time.Second), 1), limit), path, true
+}
+
+// inRequest reports whether r carries the application cookie with a value.
+// It allocates nothing.
+func (a *AppCookie) inRequest(r *http.Request) bool {
+	if r == nil {
+		return false
+	}
+	cs := newCookies(r.Header, a.app)
+	for {
+		v, ok := cs.nextRaw()
+		if !ok {
+			return false
+		}
+		if v != "" && v != `""` {
+			return true
+		}
+	}
 }
 
 // resign returns a Set-Cookie header binding the client to b until the
-// request's cookie expires, signed with the first key, and whether the
-// request's cookie was authentic and unexpired.
+// request's cookie for b expires, signed with the first key, and whether
+// the request had an authentic and unexpired cookie for b.
 func (a *AppCookie) resign(r *http.Request, b *backend.Backend) (string, bool) {
 	c := a.cookie
-	p, _, now, st := c.read(r)
-	if st != Valid {
+	p, now, ok := c.payloadFor(r, b.ID())
+	if !ok {
 		return "", false
 	}
 	var ttl int64 // a session cookie stays one
 	if exp := p.expires(); exp != 0 {
-		ttl = exp - now // over 0: read checked it is unexpired
+		ttl = exp - now // over 0: payloadFor checked it is unexpired
 	}
 	q := c.issue(b.ID(), p.issued(), uint32(p.expires()))
-	return c.header(&q, ttl, c.secure(r)), true
+	return c.header(&q, ttl, c.secure(r), c.cfg.path), true
+}
+
+// takeOver returns a Set-Cookie header binding to b a client whose
+// request carries the application's cookie but no valid binding to b,
+// prev being what Lookup found: expiring when the request's binding did if
+// that was authentic and unexpired, else for the browser session.
+func (a *AppCookie) takeOver(r *http.Request, b *backend.Backend, prev Binding) string {
+	c := a.cookie
+	var (
+		exp    uint32
+		maxAge int64
+		now    int64
+		found  bool
+	)
+	if prev.Status == Valid || prev.Status == Unknown {
+		// Valid names another backend here; Unknown has no ID, and
+		// payloadFor then returns the first authentic, unexpired cookie,
+		// the one Lookup found Unknown.
+		var p payload
+		if p, now, found = c.payloadFor(r, prev.ID); found && p.expires() != 0 {
+			exp, maxAge = uint32(p.expires()), p.expires()-now
+		}
+	}
+	if !found {
+		now = c.cfg.now().Unix()
+	}
+	q := c.issue(b.ID(), now, exp)
+	return c.header(&q, maxAge, c.secure(r), c.cfg.path)
 }

@@ -30,7 +30,9 @@ func appSave(t *testing.T, a *policy.AppCookie, r *http.Request, b string, prev 
 	a.Save(r, resp, newSet(t).Snapshot().Lookup(b), prev)
 	got := resp.Header.Values("Set-Cookie")
 	require.GreaterOrEqual(t, len(got), len(lines))
-	assert.Equal(t, lines, got[:len(lines)], "the application's lines, byte for byte")
+	if len(lines) > 0 {
+		assert.Equal(t, lines, got[:len(lines)], "the application's lines, byte for byte")
+	}
 	return got[len(lines):]
 }
 
@@ -76,7 +78,8 @@ func TestAppCookieFollowsLifetime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0.Add(tt.skew)}
-			a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+			// The path given: TestAppCookieFollowsPath has the others.
+			a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithPath("/"))
 			added := appSave(t, a, request(), "b", policy.Binding{Status: policy.None}, tt.lines...)
 			if tt.want == kept {
 				assert.Empty(t, added)
@@ -121,7 +124,48 @@ func TestAppCookieMaxAgeExact(t *testing.T) {
 	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
 	added := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=s1; Max-Age=120")
 	require.Len(t, added, 1)
-	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Path=/; Expires=Sun, 01 Jun 2025 12:02:00 GMT; Max-Age=120; HttpOnly; SameSite=Lax$`, added[0])
+	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Expires=Sun, 01 Jun 2025 12:02:00 GMT; Max-Age=120; HttpOnly; SameSite=Lax$`, added[0],
+		"no Path, as the application's has none")
+}
+
+// TestAppCookieFollowsPath checks the Path of the balancer's cookie set or
+// deleted after the application's: the application's, unless WithPath was
+// given, so that applications on one host with a path each (Tomcat's
+// contexts, say) get a binding each, and logging out of one leaves the
+// other's.
+func TestAppCookieFollowsPath(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     []policy.CookieOption
+		line     string
+		wantPath string // "" for no Path attribute
+	}{
+		{"root", nil, "JSESSIONID=s1; Path=/; Max-Age=60", "/"},
+		{"a context", nil, "JSESSIONID=s1; Path=/a; HttpOnly", "/a"},
+		{"deeper, lower case attribute", nil, "JSESSIONID=s1; path=/shop/cart/", "/shop/cart/"},
+		{"deleted from a context", nil, "JSESSIONID=; Path=/b; Max-Age=0", "/b"},
+		{"no Path", nil, "JSESSIONID=s1; Max-Age=60", ""},
+		{"empty Path", nil, "JSESSIONID=s1; Path=; Max-Age=60", ""},
+		{"relative Path", nil, "JSESSIONID=s1; Path=a; Max-Age=60", ""},
+		{"the last Path", nil, "JSESSIONID=s1; Path=/a; Path=/b", "/b"},
+		{"WithPath wins", []policy.CookieOption{policy.WithPath("/")}, "JSESSIONID=s1; Path=/a", "/"},
+		{"WithPath wins, deleted", []policy.CookieOption{policy.WithPath("/x")}, "JSESSIONID=; Path=/a; Max-Age=0", "/x"},
+		{"WithPath wins over none", []policy.CookieOption{policy.WithPath("/x")}, "JSESSIONID=s1", "/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := policy.NewAppCookie("JSESSIONID", [][]byte{key1}, tt.opts...)
+			require.NoError(t, err)
+			added := appSave(t, a, request(), "a", policy.Binding{}, "theme=dark; Path=/z", tt.line)
+			require.Len(t, added, 1)
+			ck, err := http.ParseSetCookie(added[0])
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantPath, ck.Path, "%s", added[0])
+			if tt.wantPath == "" {
+				assert.NotContains(t, added[0], "Path")
+			}
+		})
+	}
 }
 
 func TestAppCookieAttributes(t *testing.T) {
@@ -144,38 +188,126 @@ func TestAppCookieBeforeTheApplication(t *testing.T) {
 	set := newSet(t)
 	a := newAppCookie(t, [][]byte{key1})
 
-	// The application's cookie alone binds nothing.
-	r := request("PHPSESSID=abc")
-	prev := a.Lookup(r, set.Snapshot())
-	assert.Equal(t, policy.Binding{Status: policy.None}, prev)
-	assert.Empty(t, appSave(t, a, r, "a", prev), "no balancer cookie until the application sets its own")
-	assert.Empty(t, appSave(t, a, r, "a", prev, "theme=dark"))
+	// Without an application session, nothing binds.
+	for _, cookies := range []string{"", "theme=dark", "PHPSESSID=", `PHPSESSID=""; theme=dark`, "PHPSESSIDX=abc", "x=PHPSESSID=abc"} {
+		r := request(cookies)
+		prev := a.Lookup(r, set.Snapshot())
+		assert.Equal(t, policy.Binding{Status: policy.None}, prev)
+		assert.Empty(t, appSave(t, a, r, "a", prev), "%q: no balancer cookie until the application sets its own", cookies)
+		assert.Empty(t, appSave(t, a, r, "a", prev, "theme=dark"), "%q", cookies)
+	}
 }
 
-func TestAppCookieUntouched(t *testing.T) {
+// TestAppCookieTakesOverOrphans checks requests that carry the
+// application's cookie but no valid binding to the backend that serves
+// them, and whose response does not set the application's cookie, as PHP
+// answers by default when it adopts a session ID it does not know: the
+// client is bound to that backend, keeping the old binding's expiry when
+// it was authentic and unexpired, so that it moves once.
+func TestAppCookieTakesOverOrphans(t *testing.T) {
 	set := newSet(t)
-	a := newAppCookie(t, [][]byte{key1})
-	issuer := newCookie(t, [][]byte{key1})
-	other := newCookie(t, [][]byte{key2})
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithPath("/app"))
+	issuer := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Hour), policy.WithPath("/app"))
+	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+	elsewhere, unknown, here := issuer.Issue("b"), issuer.Issue("z"), issuer.Issue("a")
+	clk.Advance(-2 * time.Hour)
+	expired := issuer.Issue("b")
+	clk.now = t0.Add(10 * time.Minute)
+	const kept = 50 * 60 // what is left of the hour the old binding had
+
+	const untouched = -1
 	tests := []struct {
-		name   string
-		cookie string
-		served string
+		name       string
+		cookies    string
+		wantMaxAge int // of the new binding, 0 for a session cookie; or untouched
 	}{
-		{"bound here", issuer.Issue("a"), "a"},
-		{"bound elsewhere", issuer.Issue("b"), "a"},
-		{"forged", other.Issue("a"), "a"},
-		{"malformed", "garbage", "a"},
-		{"unknown backend", issuer.Issue("z"), "a"},
+		{"no binding", "PHPSESSID=abc", 0},
+		{"bound elsewhere", "PHPSESSID=abc; affinity=" + elsewhere, kept},
+		{"bound to an unknown backend", "PHPSESSID=abc; affinity=" + unknown, kept},
+		{"bound elsewhere, app cookie last", "affinity=" + elsewhere + "; theme=dark; PHPSESSID=abc", kept},
+		{"bound elsewhere, quoted app cookie", `PHPSESSID="abc"; affinity=` + elsewhere, kept},
+		{"forged", "PHPSESSID=abc; affinity=" + other.Issue("a"), 0},
+		{"malformed", "PHPSESSID=abc; affinity=garbage", 0},
+		{"expired", "PHPSESSID=abc; affinity=" + expired, 0},
+		{"bound here", "PHPSESSID=abc; affinity=" + here, untouched},
+		{"garbage, then bound here", "PHPSESSID=abc; affinity=garbage; affinity=" + here, untouched},
+		{"bound elsewhere, no app cookie", "affinity=" + elsewhere, untouched},
+		{"bound elsewhere, empty app cookie", "PHPSESSID=; affinity=" + elsewhere, untouched},
+		{"empty app cookie, then one", "PHPSESSID=; PHPSESSID=abc", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := request("PHPSESSID=abc; affinity=" + tt.cookie)
-			prev := a.Lookup(r, set.Snapshot())
-			assert.Empty(t, appSave(t, a, r, tt.served, prev, "theme=dark"))
-			assert.Equal(t, prev, a.Lookup(r, set.Snapshot()), "the binding is as it was")
+			r := request(tt.cookies)
+			prev := a.Lookup(r, snap)
+			added := appSave(t, a, r, "a", prev, "theme=dark")
+			if tt.wantMaxAge == untouched {
+				assert.Empty(t, added)
+				return
+			}
+			require.Len(t, added, 1, "bound on the response")
+			ck, err := http.ParseSetCookie(added[0])
+			require.NoError(t, err)
+			assert.Equal(t, "/app", ck.Path, "the configured path: the request does not tell the app cookie's")
+			assert.Equal(t, tt.wantMaxAge, ck.MaxAge)
+			if tt.wantMaxAge > 0 {
+				assert.True(t, t0.Add(time.Hour).Equal(ck.Expires), "Expires %v: the old binding's", ck.Expires)
+			} else {
+				assert.NotContains(t, added[0], "Expires")
+			}
+
+			// Bound to a from now on, and left so: it moved once.
+			r2 := request("PHPSESSID=abc; " + ck.Name + "=" + ck.Value)
+			prev2 := a.Lookup(r2, snap)
+			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, prev2)
+			assert.Empty(t, appSave(t, a, r2, "a", prev2, "theme=dark"))
 		})
 	}
+
+	t.Run("the application sets its cookie", func(t *testing.T) {
+		r := request("PHPSESSID=abc; affinity=" + elsewhere)
+		added := appSave(t, a, r, "a", a.Lookup(r, snap), "PHPSESSID=new; Path=/; Max-Age=30")
+		require.Len(t, added, 1)
+		ck, err := http.ParseSetCookie(added[0])
+		require.NoError(t, err)
+		assert.Equal(t, 30, ck.MaxAge, "the application's lifetime")
+		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, a.Lookup(request(ck.String()), snap))
+	})
+	t.Run("the application deletes its cookie", func(t *testing.T) {
+		r := request("PHPSESSID=abc; affinity=" + elsewhere)
+		added := appSave(t, a, r, "a", a.Lookup(r, snap), "PHPSESSID=; Max-Age=0")
+		assert.Equal(t, []string{"affinity=; Path=/app; Max-Age=0; HttpOnly; SameSite=Lax"}, added)
+	})
+	t.Run("no allocation reading the request", func(t *testing.T) {
+		r := request("theme=dark; lang=en")
+		b := snap.Lookup("a")
+		resp := &http.Response{Header: http.Header{"Set-Cookie": {"theme=dark"}}}
+		allocs := testing.AllocsPerRun(100, func() { a.Save(r, resp, b, policy.Binding{}) })
+		assert.Zero(t, allocs)
+	})
+}
+
+// TestAppCookieDoesNotSlide checks that an AppCookie's binding is not
+// refreshed for its age, sliding being the default of a Cookie only: it
+// lives as long as the application's cookie, and no longer.
+func TestAppCookieDoesNotSlide(t *testing.T) {
+	set := newSet(t)
+	clk := &clock{now: t0}
+	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	added := appSave(t, a, request(), "b", policy.Binding{}, "PHPSESSID=s1; Max-Age=120")
+	require.Len(t, added, 1)
+	ck, err := http.ParseSetCookie(added[0])
+	require.NoError(t, err)
+	r := request("PHPSESSID=s1; " + ck.String())
+	for _, at := range []time.Duration{0, 60 * time.Second, 119 * time.Second} {
+		clk.now = t0.Add(at)
+		prev := a.Lookup(r, set.Snapshot())
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, prev, "at %v", at)
+		assert.Empty(t, appSave(t, a, r, "b", prev), "at %v", at)
+	}
+	clk.now = t0.Add(120 * time.Second)
+	assert.Equal(t, policy.Expired, a.Lookup(r, set.Snapshot()).Status)
 }
 
 func TestAppCookieSharesCookieFormat(t *testing.T) {
@@ -187,7 +319,9 @@ func TestAppCookieSharesCookieFormat(t *testing.T) {
 	require.Len(t, added, 1)
 	ck, err := http.ParseSetCookie(added[0])
 	require.NoError(t, err)
-	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, c.Lookup(request(ck.String()), set.Snapshot()), "a Cookie reads an AppCookie's cookie")
+	// With less than half its TTL left, the Cookie would refresh it.
+	got := c.Lookup(request(ck.String()), set.Snapshot())
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, got, "a Cookie reads an AppCookie's cookie")
 	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(request("affinity="+c.Issue("b")), set.Snapshot()), "and the other way round")
 }
 
@@ -223,6 +357,15 @@ func TestAppCookieKeyRotation(t *testing.T) {
 			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, prev)
 			assert.Equal(t, policy.Forged, rotated.Lookup(r, set.Snapshot()).Status)
 
+			// Served elsewhere, because c could not serve, the session
+			// moves to a, expiring when it did.
+			moved := appSave(t, rotating, r, "a", prev)
+			require.Len(t, moved, 1)
+			ck3, err := http.ParseSetCookie(moved[0])
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantMaxAge, ck3.MaxAge)
+			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, rotated.Lookup(request(ck3.String()), set.Snapshot()))
+
 			// A response that leaves the application cookie alone re-signs
 			// the balancer's, keeping its expiry.
 			resigned := appSave(t, rotating, r, "c", prev, "theme=dark")
@@ -243,9 +386,6 @@ func TestAppCookieKeyRotation(t *testing.T) {
 				clk.now = t0.Add(tt.wantExp)
 				assert.Equal(t, policy.Expired, rotated.Lookup(r2, set.Snapshot()).Status, "as long-lived as before")
 			}
-
-			// Served elsewhere, the old binding is left alone, not moved.
-			assert.Empty(t, appSave(t, rotating, r, "a", prev))
 		})
 	}
 	t.Run("application sets its cookie", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/affinitylb/affinity/backend"
@@ -37,6 +38,41 @@ func BenchmarkCookieLookup(b *testing.B) {
 				c.Lookup(r, snap)
 			}
 		})
+	}
+}
+
+// BenchmarkCookieLookupAlone times a lookup of the balancer's cookie sent
+// alone, as a client of the balancer alone sends it: the usual case, read
+// without the general scan.
+func BenchmarkCookieLookupAlone(b *testing.B) {
+	snap := newSet(b).Snapshot()
+	c := newCookie(b, [][]byte{key1})
+	r := request("affinity=" + c.Issue("b"))
+	if got := c.Lookup(r, snap); got.Status != policy.Valid {
+		b.Fatalf("lookup: %v", got.Status)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Lookup(r, snap)
+	}
+}
+
+// BenchmarkCookieLookupCrowded times a lookup whose binding comes after
+// 200 cookies of the site's and a stale duplicate of the binding's name.
+func BenchmarkCookieLookupCrowded(b *testing.B) {
+	snap := newSet(b).Snapshot()
+	c := newCookie(b, [][]byte{key1})
+	var site strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&site, "pref%d=%d; ", i, i)
+	}
+	r := request(site.String() + "affinity=" + newCookie(b, [][]byte{key2}).Issue("a") + "; affinity=" + c.Issue("b"))
+	if got := c.Lookup(r, snap); got.Status != policy.Valid {
+		b.Fatalf("lookup: %v", got.Status)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Lookup(r, snap)
 	}
 }
 

@@ -16,6 +16,11 @@ import (
 // per client, so replicas configured with the same keys and name accept
 // each other's cookies. See the package documentation for the format.
 //
+// By default a binding lasts 15 minutes from the client's last request: a
+// client's cookie is re-issued once at most half of its lifetime is left
+// ([WithTTL], [WithSliding]), so a client active that often stays bound,
+// for at most the maximum life if one is set ([WithMaxLife]).
+//
 // A Cookie is safe for concurrent use. It resolves tokens with an index of
 // the last snapshot it was handed, built once per snapshot and computing
 // tokens only for backends the previous index did not have; apart from
@@ -70,10 +75,17 @@ func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
 
 // Lookup returns the binding carried by r's cookie, resolved against s:
 // Valid with the backend's ID, or None when r has no such cookie, or
-// Malformed, Forged, Expired or Unknown (authentic, but naming no backend
-// in s). Refresh is set when Save should re-issue the cookie: it was signed
-// with a key other than the first or in the previous format, or sliding
-// expiry is on and more than half its lifetime has passed.
+// Malformed, Forged, Expired (past its expiry or its maximum life) or
+// Unknown (authentic, but naming no backend in s). Refresh is set when Save
+// should re-issue the cookie: it was signed with a key other than the first
+// or in the previous format, or sliding expiry is on and at most half its
+// lifetime is left.
+//
+// A request may carry several cookies of the name, as a browser sends them
+// when they were set with different paths or domains, the most specific
+// path first. The first Valid one wins; if none is, Lookup reports the
+// status of the first, so that observers see why it was refused. The
+// others are read only when the first is not Valid.
 //
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
@@ -84,7 +96,39 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 		// finds its backend's token here instead of computing an HMAC.
 		ix = c.indexFor(s)
 	}
-	p, key, now, st := c.read(r)
+	cs := newCookies(r.Header, c.cfg.name)
+	v, ok := cs.next()
+	if !ok {
+		return Binding{Status: None}
+	}
+	var p payload
+	b := c.check(&p, v, ix)
+	if b.Status == Valid {
+		return b // the usual case: the others are not even looked for
+	}
+	return c.lookupRest(&cs, ix, &p, b.Status)
+}
+
+// lookupRest is Lookup's general case, for a request whose first cookie
+// was refused with status first: it returns the binding of the first valid
+// cookie among those cs has left, or else Binding{Status: first}. It
+// decodes them into p.
+func (c *Cookie) lookupRest(cs *cookies, ix *index, p *payload, first Status) Binding {
+	for {
+		v, ok := cs.next()
+		if !ok {
+			return Binding{Status: first}
+		}
+		if b := c.check(p, v, ix); b.Status == Valid {
+			return b
+		}
+	}
+}
+
+// check returns the binding the cookie value v carries, resolved with ix,
+// decoding v into p.
+func (c *Cookie) check(p *payload, v string, ix *index) Binding {
+	key, now, st := c.parse(p, v)
 	if st != Valid {
 		return Binding{Status: st}
 	}
@@ -95,52 +139,85 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	if !ok {
 		return Binding{Status: Unknown}
 	}
-	if c.aged(&p, now) {
+	if c.aged(p, now) {
 		return Binding{Status: Expired}
 	}
-	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.slides(&p, now)}
+	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.cfg.sliding && c.slides(p, now)}
 }
 
-// read returns the payload of r's cookie, the index of the key that signed
-// it and the time it was checked against (read only once the cookie proved
-// authentic). The status is Valid if the payload is authentic and unexpired,
-// its token still to be resolved; otherwise None, Malformed, Forged or
-// Expired.
-func (c *Cookie) read(r *http.Request) (p payload, key int, now int64, st Status) {
-	v, ok := cookieValue(r.Header, c.cfg.name)
+// parse decodes the cookie value v into p and returns the index of the key
+// that signed it and the time it was checked against (read only once the
+// cookie proved authentic). The status is Valid if the payload is
+// authentic and unexpired, its token still to be resolved; otherwise
+// Malformed, Forged or Expired.
+func (c *Cookie) parse(p *payload, v string) (key int, now int64, st Status) {
+	if !decodePayload(p, v) || (p.version() != valueVersion && p.version() != legacyVersion) {
+		return 0, 0, Malformed
+	}
+	key, ok := c.signer.verify(p)
 	if !ok {
-		return p, 0, 0, None
-	}
-	if !decodePayload(&p, v) || (p.version() != valueVersion && p.version() != legacyVersion) {
-		return p, 0, 0, Malformed
-	}
-	if key, ok = c.signer.verify(&p); !ok {
-		return p, 0, 0, Forged
+		return 0, 0, Forged
 	}
 	now = c.cfg.now().Unix() // only for a cookie worth the clock read
 	if exp := p.expires(); exp != 0 && now >= exp {
-		return p, 0, now, Expired
+		return 0, now, Expired
 	}
-	return p, key, now, Valid
+	return key, now, Valid
 }
 
-// slides reports whether sliding expiry wants p re-issued at now: less than
-// half a TTL is left of it.
+// payloadFor returns the payload of the first of r's cookies that is
+// authentic and unexpired and, unless id is empty, names the backend with
+// ID id and has not outlived the maximum life: the cookie Lookup found
+// Valid for id, or, with id empty, the one it found Unknown. It also
+// returns the time the cookie was checked against, and false if there is
+// no such cookie.
+func (c *Cookie) payloadFor(r *http.Request, id string) (p payload, now int64, ok bool) {
+	if r == nil {
+		return p, 0, false
+	}
+	cs := newCookies(r.Header, c.cfg.name)
+	for {
+		v, more := cs.next()
+		if !more {
+			return payload{}, 0, false
+		}
+		key, at, st := c.parse(&p, v)
+		if st != Valid {
+			continue
+		}
+		if id == "" || p.token() == c.tokenOf(key, id) && !c.aged(&p, at) {
+			return p, at, true
+		}
+	}
+}
+
+// slides reports whether sliding expiry, which the caller checked is on,
+// wants p re-issued at now: at most half a TTL is left of it, and a new
+// cookie would expire later. Times are whole seconds, now rounded down, so
+// the test errs towards refreshing and, with a TTL of at least two
+// seconds, a client active at least once a second is always refreshed
+// before its cookie expires.
 func (c *Cookie) slides(p *payload, now int64) bool {
-	ttl := c.ttlSeconds()
-	return c.cfg.sliding && ttl > 0 && p.expires() != 0 && p.expires()-now < ttl/2
+	ttl, exp := c.ttlSeconds(), p.expires()
+	if ttl == 0 || exp == 0 || 2*(exp-now) > ttl {
+		return false
+	}
+	next, _ := c.lifetime(p.issued(), now)
+	return int64(next) > exp // not already capped at the maximum life
 }
 
 // aged reports whether p's binding is older than the maximum life.
 func (c *Cookie) aged(p *payload, now int64) bool {
-	return c.cfg.maxLife > 0 && now-p.issued() >= int64(c.cfg.maxLife/time.Second)
+	life := c.maxLifeSeconds()
+	return life > 0 && now-p.issued() >= life
 }
 
 // Save binds the client to b by adding a Set-Cookie header to resp, unless
 // the request already carried a cookie for b that needs no refresh (prev is
 // Valid, names b and Refresh is false), in which case it does nothing. The
-// new cookie expires a TTL from now and is signed with the first key; when
-// it refreshes the request's binding to b, it keeps the binding's age.
+// new cookie expires a TTL from now, or at the end of the binding's maximum
+// life if that comes first, and is signed with the first key; when it
+// refreshes the request's binding to b, it keeps the binding's age.
 //
 // Cookies binding new clients to one backend within the same second are
 // identical; Save signs the first and hands the others the same line.
@@ -152,7 +229,7 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 	now := c.cfg.now().Unix()
 	born := now
 	if stays {
-		if p, _, _, st := c.read(r); st == Valid {
+		if p, _, ok := c.payloadFor(r, b.ID()); ok {
 			born = p.issued()
 		}
 	}
@@ -171,9 +248,9 @@ func (c *Cookie) line(id string, born, now int64, secure bool) string {
 			return l.text
 		}
 	}
-	ttl := c.ttlSeconds()
-	p := c.issue(id, born, expiry(now, ttl))
-	text := c.header(&p, ttl, secure)
+	exp, maxAge := c.lifetime(born, now)
+	p := c.issue(id, born, exp)
+	text := c.header(&p, maxAge, secure, c.cfg.path)
 	if kept != nil {
 		kept.Store(&issuedLine{at: now, text: text})
 	}
@@ -194,7 +271,8 @@ func b2i(b bool) int {
 // and a key in common accepts it.
 func (c *Cookie) Issue(id string) string {
 	now := c.cfg.now().Unix()
-	p := c.issue(id, now, expiry(now, c.ttlSeconds()))
+	exp, _ := c.lifetime(now, now)
+	p := c.issue(id, now, exp)
 	var buf [valueLen]byte
 	return string(p.appendEncoded(buf[:0]))
 }
@@ -202,6 +280,25 @@ func (c *Cookie) Issue(id string) string {
 // ttlSeconds returns the configured lifetime in seconds, 0 for a session
 // cookie.
 func (c *Cookie) ttlSeconds() int64 { return int64(c.cfg.ttl / time.Second) }
+
+// maxLifeSeconds returns the configured maximum life in seconds, 0 for
+// none.
+func (c *Cookie) maxLifeSeconds() int64 { return int64(c.cfg.maxLife / time.Second) }
+
+// lifetime returns, in the payload's form, the expiry of a cookie issued
+// at now for a binding made at born, and its Max-Age: a TTL, cut short so
+// as not to outlast the binding's maximum life; 0 and 0 for a session
+// cookie.
+func (c *Cookie) lifetime(born, now int64) (exp uint32, maxAge int64) {
+	ttl := c.ttlSeconds()
+	if ttl == 0 {
+		return 0, 0
+	}
+	if life := c.maxLifeSeconds(); life > 0 {
+		ttl = min(ttl, max(born+life-now, 1))
+	}
+	return expiry(now, ttl), ttl
+}
 
 // expiry returns, in the payload's form, the expiry of a cookie issued at
 // now for ttl seconds: 0, a session cookie, when ttl is 0, and otherwise
@@ -223,11 +320,14 @@ func (c *Cookie) issue(id string, born int64, exp uint32) payload {
 
 // token returns id's token under the first key, from the index when it
 // has it: tokens depend on the key and the ID only.
-func (c *Cookie) token(id string) uint64 {
+func (c *Cookie) token(id string) uint64 { return c.tokenOf(0, id) }
+
+// tokenOf returns id's token under key k, from the index when it has it.
+func (c *Cookie) tokenOf(k int, id string) uint64 {
 	if m := c.member(id); m != nil {
-		return m.tokens[0]
+		return m.tokens[k]
 	}
-	return c.signer.token(0, id)
+	return c.signer.token(k, id)
 }
 
 // member returns what the last index built knows of the backend with ID
@@ -251,27 +351,31 @@ func (c *Cookie) secure(r *http.Request) bool {
 }
 
 // bind returns a Set-Cookie header binding a client to id for ttl seconds
-// from now, or for the browser session if ttl is 0.
-func (c *Cookie) bind(id string, ttl int64, secure bool) string {
+// from now, or for the browser session if ttl is 0, on path.
+func (c *Cookie) bind(id string, ttl int64, secure bool, path string) string {
 	now := c.cfg.now().Unix()
 	p := c.issue(id, now, expiry(now, ttl))
-	return c.header(&p, ttl, secure)
+	return c.header(&p, ttl, secure, path)
 }
 
 // header returns a Set-Cookie header for the cookie with value p, with the
 // attributes in the order [http.Cookie.String] writes them. maxAge is read
 // as [http.Cookie.MaxAge] is: over 0, the cookie lasts that many seconds
 // and expires at p's expiry; 0, it is a session cookie; under 0, it is
-// deleted, and p, which may be nil, is not written.
-func (c *Cookie) header(p *payload, maxAge int64, secure bool) string {
+// deleted, and p, which may be nil, is not written. The cookie's Path is
+// path, or none if path is empty: the browser then scopes the cookie to
+// the default path of the request's URL (RFC 6265, section 5.1.4).
+func (c *Cookie) header(p *payload, maxAge int64, secure bool, path string) string {
 	buf := make([]byte, 0, 256)
 	buf = append(buf, c.cfg.name...)
 	buf = append(buf, '=')
 	if maxAge >= 0 {
 		buf = p.appendEncoded(buf)
 	}
-	buf = append(buf, "; Path="...)
-	buf = append(buf, c.cfg.path...)
+	if path != "" {
+		buf = append(buf, "; Path="...)
+		buf = append(buf, path...)
+	}
 	if c.cfg.domain != "" {
 		buf = append(buf, "; Domain="...)
 		buf = append(buf, c.cfg.domain...)

@@ -3,6 +3,8 @@ package policy_test
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -538,21 +540,24 @@ func TestCookieSliding(t *testing.T) {
 	const ttl = 10 * time.Minute
 	tests := []struct {
 		name        string
-		sliding     bool
+		opts        []policy.CookieOption
 		elapsed     time.Duration
 		wantRefresh bool
 	}{
-		{"fresh", true, 0, false},
-		{"half the TTL", true, ttl / 2, false},
-		{"past half the TTL", true, ttl/2 + time.Second, true},
-		{"nearly expired", true, ttl - time.Second, true},
-		{"off, nearly expired", false, ttl - time.Second, false},
+		{"fresh", nil, 0, false},
+		{"just under half the TTL", nil, ttl/2 - time.Second, false},
+		{"half the TTL", nil, ttl / 2, true},
+		{"nearly expired", nil, ttl - time.Second, true},
+		{"on, explicitly", []policy.CookieOption{policy.WithSliding(true)}, ttl / 2, true},
+		{"off, nearly expired", []policy.CookieOption{policy.WithSliding(false)}, ttl - time.Second, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0}
-			c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl), policy.WithSliding(tt.sliding))
-			r := request("affinity=" + c.Issue("b"))
+			opts := append([]policy.CookieOption{policy.WithClock(clk.Now), policy.WithTTL(ttl)}, tt.opts...)
+			c := newCookie(t, [][]byte{key1}, opts...)
+			v := c.Issue("b")
+			r := request("affinity=" + v)
 			clk.Advance(tt.elapsed)
 			prev := c.Lookup(r, set.Snapshot())
 			assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: tt.wantRefresh}, prev)
@@ -566,30 +571,84 @@ func TestCookieSliding(t *testing.T) {
 			ck, err := http.ParseSetCookie(lines[0])
 			require.NoError(t, err)
 			assert.True(t, clk.now.Add(ttl).Equal(ck.Expires), "the refreshed cookie runs a full TTL from now")
+			assert.Equal(t, int(ttl/time.Second), ck.MaxAge)
+			assert.Equal(t, issued(t, v), issued(t, ck.Value), "the refresh keeps the binding's age")
 			clk.Advance(ttl - time.Second)
 			assert.Equal(t, policy.Valid, c.Lookup(request(ck.String()), set.Snapshot()).Status)
 		})
 	}
 	t.Run("session cookie", func(t *testing.T) {
 		clk := &clock{now: t0}
-		c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(0), policy.WithSliding(true))
+		c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(0))
 		r := request("affinity=" + c.Issue("b"))
 		clk.Advance(24 * time.Hour)
 		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
 	})
 }
 
+// TestCookieSlidingKeepsActiveClients follows a browser that requests a
+// page every 300 ms under a 2-second TTL, starting at various points of a
+// second, and keeps cookies as long as their Max-Age says: it always has
+// its cookie, the cookie always binds it to the same backend with the same
+// binding, and once it stops, the binding ends two seconds later at most.
+func TestCookieSlidingKeepsActiveClients(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	b := snap.Lookup("c")
+	for _, offset := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, 900 * time.Millisecond, 999 * time.Millisecond} {
+		t.Run(offset.String(), func(t *testing.T) {
+			clk := &clock{now: t0.Add(offset)}
+			c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(2*time.Second))
+			lines := save(c, request(), b, policy.Binding{})
+			require.Len(t, lines, 1)
+			ck, err := http.ParseSetCookie(lines[0])
+			require.NoError(t, err)
+			born, kept := issued(t, ck.Value), clk.now.Add(time.Duration(ck.MaxAge)*time.Second)
+			refreshes := 0
+			for i := range 8000 / 300 {
+				clk.Advance(300 * time.Millisecond)
+				require.True(t, clk.now.Before(kept), "request %d at %v: the browser dropped its cookie at %v", i, clk.now, kept)
+				r := request("affinity=" + ck.Value)
+				prev := c.Lookup(r, snap)
+				require.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: prev.Refresh}, prev, "request %d at %v", i, clk.now)
+				if lines := save(c, r, b, prev); len(lines) > 0 {
+					require.Len(t, lines, 1)
+					ck, err = http.ParseSetCookie(lines[0])
+					require.NoError(t, err)
+					kept = clk.now.Add(time.Duration(ck.MaxAge) * time.Second)
+					assert.Equal(t, born, issued(t, ck.Value), "a refresh keeps the binding")
+					refreshes++
+				}
+			}
+			assert.GreaterOrEqual(t, refreshes, 6, "about one refresh a second over 8 seconds")
+			clk.Advance(2 * time.Second)
+			assert.Equal(t, policy.Expired, c.Lookup(request("affinity="+ck.Value), snap).Status, "idle for a TTL")
+		})
+	}
+}
+
+// issued returns the issue time of the binding in the cookie value v, read
+// as the package documentation describes the format.
+func issued(t *testing.T, v string) int64 {
+	t.Helper()
+	p, err := base64.RawURLEncoding.DecodeString(v)
+	require.NoError(t, err)
+	require.Len(t, p, 33)
+	return int64(binary.BigEndian.Uint32(p[9:13]))
+}
+
 func TestCookieMaxLife(t *testing.T) {
 	set := newSet(t)
 	const ttl, maxLife = 10 * time.Minute, 30 * time.Minute
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl),
-		policy.WithSliding(true), policy.WithMaxLife(maxLife))
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl), policy.WithMaxLife(maxLife))
 	r := request("affinity=" + c.Issue("b"))
 
 	// Sliding keeps the binding alive past its TTL, refresh after refresh,
-	// but each refresh keeps the binding's age.
+	// but each refresh keeps the binding's age, and the last expires when
+	// the max life ends, so the browser drops it then too.
 	var elapsed time.Duration
+	var last *http.Cookie
 	for elapsed+6*time.Minute < maxLife {
 		clk.Advance(6 * time.Minute)
 		elapsed += 6 * time.Minute
@@ -600,9 +659,17 @@ func TestCookieMaxLife(t *testing.T) {
 			require.Len(t, lines, 1)
 			ck, err := http.ParseSetCookie(lines[0])
 			require.NoError(t, err)
-			r = request(ck.Name + "=" + ck.Value)
+			wantExp := clk.now.Add(ttl)
+			if end := t0.Add(maxLife); end.Before(wantExp) {
+				wantExp = end
+			}
+			assert.True(t, wantExp.Equal(ck.Expires), "after %v: Expires %v, want %v", elapsed, ck.Expires, wantExp)
+			assert.Equal(t, int(wantExp.Sub(clk.now)/time.Second), ck.MaxAge, "after %v", elapsed)
+			r, last = request(ck.Name+"="+ck.Value), ck
 		}
 	}
+	require.NotNil(t, last)
+	assert.True(t, t0.Add(maxLife).Equal(last.Expires), "the last refresh ends with the max life: %v", last.Expires)
 	clk.Advance(maxLife - elapsed)
 	assert.Equal(t, policy.Binding{Status: policy.Expired}, c.Lookup(r, set.Snapshot()), "binding outlived its max life")
 
@@ -614,11 +681,142 @@ func TestCookieMaxLife(t *testing.T) {
 		assert.Equal(t, policy.Valid, c.Lookup(request(ck.Name+"="+ck.Value), set.Snapshot()).Status)
 	})
 	t.Run("validation", func(t *testing.T) {
-		for _, d := range []time.Duration{-time.Second, time.Millisecond} {
-			_, err := policy.NewCookie([][]byte{key1}, policy.WithMaxLife(d))
-			assert.ErrorContains(t, err, "max life "+d.String())
+		for _, tc := range []struct {
+			opts    []policy.CookieOption
+			wantErr string
+		}{
+			{[]policy.CookieOption{policy.WithMaxLife(-time.Second)}, "max life -1s"},
+			{[]policy.CookieOption{policy.WithMaxLife(time.Millisecond)}, "max life 1ms"},
+			{[]policy.CookieOption{policy.WithMaxLife(5 * time.Minute)}, "max life 5m0s is shorter than its TTL 15m0s"},
+			{[]policy.CookieOption{policy.WithTTL(time.Hour), policy.WithMaxLife(59 * time.Minute)}, "max life 59m0s is shorter than its TTL 1h0m0s"},
+		} {
+			_, err := policy.NewCookie([][]byte{key1}, tc.opts...)
+			assert.ErrorContains(t, err, tc.wantErr)
+		}
+		for _, opts := range [][]policy.CookieOption{
+			{policy.WithTTL(time.Hour), policy.WithMaxLife(time.Hour)},
+			{policy.WithTTL(0), policy.WithMaxLife(time.Minute)},
+			{policy.WithTTL(1500 * time.Millisecond), policy.WithMaxLife(1200 * time.Millisecond)}, // both a second
+		} {
+			_, err := policy.NewCookie([][]byte{key1}, opts...)
+			assert.NoError(t, err)
 		}
 	})
+}
+
+// TestCookieMaxLifeCapsRefreshes checks that once a refresh has brought a
+// cookie's expiry to the end of the binding's max life, further requests
+// are not refreshed again: another cookie would expire no later.
+func TestCookieMaxLifeCapsRefreshes(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(10*time.Minute), policy.WithMaxLife(12*time.Minute))
+	r := request("affinity=" + c.Issue("a"))
+	clk.Advance(6 * time.Minute)
+	prev := c.Lookup(r, snap)
+	require.True(t, prev.Refresh)
+	lines := save(c, r, snap.Lookup("a"), prev)
+	require.Len(t, lines, 1)
+	ck, err := http.ParseSetCookie(lines[0])
+	require.NoError(t, err)
+	assert.Equal(t, 6*60, ck.MaxAge, "capped at the max life")
+	r = request(ck.String())
+	for range 5 {
+		clk.Advance(time.Minute)
+		prev := c.Lookup(r, snap)
+		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, prev, "at %v", clk.now.Sub(t0))
+		assert.Empty(t, save(c, r, snap.Lookup("a"), prev))
+	}
+	clk.Advance(time.Minute)
+	assert.Equal(t, policy.Expired, c.Lookup(r, snap).Status)
+}
+
+// TestCookieSeveralOfTheName checks Lookup on requests carrying several
+// cookies of the balancer's name, as browsers send cookies set on
+// different paths or domains, or left by an older deployment: the first
+// valid one binds; failing that, the first one's status is reported.
+func TestCookieSeveralOfTheName(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Hour), policy.WithMaxLife(2*time.Hour))
+	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+	clk.Advance(-90 * time.Minute)
+	expired := c.Issue("a")
+	clk.now = t0
+	// Made 150 minutes ago by a Cookie of the same name and key, with no
+	// max life: unexpired, but older than c's max life.
+	aged := newCookie(t, [][]byte{key1}, policy.WithClock(func() time.Time { return t0.Add(-150 * time.Minute) }),
+		policy.WithTTL(400*24*time.Hour)).Issue("a")
+	valid, validC := c.Issue("b"), c.Issue("c")
+	var many []string
+	for i := range 200 {
+		many = append(many, fmt.Sprintf("c%d=%d", i, i))
+	}
+	others := strings.Join(many, "; ")
+
+	tests := []struct {
+		name  string
+		lines []string
+		want  policy.Binding
+	}{
+		{"garbage first", []string{"affinity=garbage; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"empty first", []string{"affinity=; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"forged first", []string{"affinity=" + other.Issue("a") + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"expired first", []string{"affinity=" + expired + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"past its max life first", []string{"affinity=" + aged + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"unknown backend first", []string{"affinity=" + c.Issue("z") + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"on another line", []string{"affinity=garbage; x=1", "y=2; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"after 200 others", []string{others + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"after 200 others and garbage", []string{others + "; affinity=garbage; " + others + "; affinity=" + valid}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"the first valid wins", []string{"affinity=" + valid + "; affinity=" + validC}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"valid, then garbage", []string{"affinity=" + validC + "; affinity=garbage"}, policy.Binding{ID: "c", Status: policy.Valid}},
+		{"none valid: the first's status", []string{"affinity=garbage; affinity=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
+		{"none valid: forged first", []string{"affinity=" + other.Issue("a") + "; affinity=" + expired}, policy.Binding{Status: policy.Forged}},
+		{"none valid: expired first", []string{"affinity=" + expired + "; affinity=" + c.Issue("z")}, policy.Binding{Status: policy.Expired}},
+		{"none valid: unknown first", []string{"affinity=" + c.Issue("z") + "; affinity=garbage"}, policy.Binding{Status: policy.Unknown}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, c.Lookup(request(tt.lines...), snap))
+		})
+	}
+
+	t.Run("no allocation", func(t *testing.T) {
+		r := request("affinity=garbage; " + others + "; affinity=" + expired + "; affinity=" + valid)
+		allocs := testing.AllocsPerRun(100, func() {
+			if got := c.Lookup(r, snap); got.Status != policy.Valid {
+				t.Fatalf("lookup: %v", got.Status)
+			}
+		})
+		assert.Zero(t, allocs)
+	})
+}
+
+// TestCookieRefreshOfALaterCookie checks that the refresh of a binding
+// found after another cookie of the name keeps that binding's age, not
+// the other's.
+func TestCookieRefreshOfALaterCookie(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	old := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	c := newCookie(t, [][]byte{key2, key1}, policy.WithClock(clk.Now))
+	bound := old.Issue("b")
+	clk.Advance(time.Minute)
+	decoy := c.Issue("a") // valid, but names another backend; after b's in the header
+	clk.Advance(time.Minute)
+
+	r := request("affinity=garbage; affinity=" + bound + "; affinity=" + decoy)
+	prev := c.Lookup(r, snap)
+	require.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: true}, prev, "signed with the old key")
+	lines := save(c, r, snap.Lookup("b"), prev)
+	require.Len(t, lines, 1)
+	ck, err := http.ParseSetCookie(lines[0])
+	require.NoError(t, err)
+	assert.Equal(t, t0.Unix(), issued(t, ck.Value), "the age of the binding refreshed")
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(request(ck.String()), snap))
 }
 
 func TestCookieIsOpaque(t *testing.T) {
@@ -729,7 +927,10 @@ func FuzzCookieLookup(f *testing.F) {
 	set := newSet(f)
 	c := newCookie(f, [][]byte{key1})
 	valid := c.Issue("a")
-	for _, seed := range []string{"", "affinity=" + valid, `affinity="` + valid + `"`, "a=1; affinity=" + valid[:20], "affinity=" + valid + valid} {
+	for _, seed := range []string{
+		"", "affinity=" + valid, `affinity="` + valid + `"`, "a=1; affinity=" + valid[:20], "affinity=" + valid + valid,
+		"affinity=garbage; affinity=" + valid, "affinity=" + valid[:43] + "B; b=2; affinity=" + valid,
+	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, header string) {

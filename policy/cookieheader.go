@@ -5,11 +5,9 @@ import (
 	"strings"
 )
 
-// Bounds on the work cookieValue does for one request.
-const (
-	maxCookiePairs    = 64  // cookies examined, over all Cookie lines
-	maxCookieValueLen = 256 // longer values are reported empty
-)
+// maxCookieValueLen bounds the cookie values the scan reports: longer ones
+// are reported found but empty, which no policy accepts.
+const maxCookieValueLen = 256
 
 // cookieValue returns the value of the first cookie called name in h's
 // Cookie lines, and whether there was one. Unlike [http.Request.Cookie] it
@@ -18,57 +16,152 @@ const (
 // Pairs are separated by ';' and trimmed of spaces and tabs; names compare
 // exactly; one pair of double quotes around the value is removed. A pair
 // without '=' is a cookie with an empty name (RFC 6265bis) and never
-// matches. The scan gives up after maxCookiePairs pairs, reporting none
-// found, and a value longer than maxCookieValueLen bytes is reported found
-// but empty, which no policy accepts.
+// matches. Every pair of every line is looked at, however many there are:
+// the header's size is bounded by the server's limit, and the work is
+// linear in it. A value longer than maxCookieValueLen bytes is reported
+// found but empty, which no policy accepts.
 func cookieValue(h http.Header, name string) (value string, found bool) {
+	cs := newCookies(h, name)
+	return cs.next()
+}
+
+// cookies iterates over the values of the cookies called name in Cookie
+// lines, in the order the client sent them: browsers send the cookie with
+// the longest Path first. It reads pairs as [cookieValue] does, allocates
+// nothing, and its work over all calls to next is linear in the lines'
+// length.
+type cookies struct {
+	line  string   // the line being read
+	pos   int      // where the scan of line resumes
+	lines []string // the lines after it
+	name  string
+}
+
+// newCookies returns an iterator over the cookies called name in h.
+func newCookies(h http.Header, name string) cookies {
 	lines := h["Cookie"]
 	if len(lines) == 0 {
-		return "", false
+		return cookies{name: name}
 	}
+	return cookies{line: lines[0], lines: lines[1:], name: name}
+}
+
+// next returns the value of the next cookie called name, unquoted as
+// [cookieValue] returns it, and false once there are no more.
+func (c *cookies) next() (value string, ok bool) {
 	// The usual case first, without the general scan: the cookie opens
 	// the first line, as it does when a client sends only the balancer's
 	// cookie, or when a browser lists it before the application's, set
 	// after it.
-	if v, ok := strings.CutPrefix(lines[0], name); ok && v != "" && v[0] == '=' {
-		v = v[1:]
+	if c.pos == 0 && len(c.line) > len(c.name) && c.line[len(c.name)] == '=' && c.line[:len(c.name)] == c.name {
+		v := c.line[len(c.name)+1:]
 		if i := strings.IndexByte(v, ';'); i >= 0 {
 			v = v[:i]
 		}
+		c.pos = len(c.name) + 1 + len(v)
 		return unquote(trimTrailingBlanks(v)), true
 	}
-	pairs := 0
-	for _, line := range lines {
-		for line != "" {
-			pair := line
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				pair, line = line[:i], line[i+1:]
-			} else {
-				line = ""
-			}
-			pair = trimBlanks(pair)
-			if pair == "" {
-				continue
-			}
-			if pairs++; pairs > maxCookiePairs {
+	v, ok := c.nextRaw()
+	return unquote(v), ok
+}
+
+// nextRaw returns the value of the next cookie called name, trimmed of
+// trailing blanks but not unquoted nor bounded in length, and false once
+// there are no more.
+//
+// A short line, as most are, is read pair by pair: c.pos is where a pair
+// starts, or the ';' before it. A longer one is searched for the name
+// (nextMatch), which skips the other cookies several times faster.
+func (c *cookies) nextRaw() (string, bool) {
+	name := c.name
+	for {
+		line := c.line
+		if c.pos >= len(line) {
+			if len(c.lines) == 0 {
+				c.line, c.pos = "", 0
 				return "", false
 			}
-			// The pair's name is what precedes its first '=', trimmed.
-			// name, a token, has neither '=' nor blanks: it matches if
-			// the pair starts with it and then, after any blanks, has
-			// '='.
-			v, ok := strings.CutPrefix(pair, name)
-			if !ok {
-				continue
+			c.line, c.lines, c.pos = c.lines[0], c.lines[1:], 0
+			continue
+		}
+		if len(line) > shortLine {
+			if v, ok := c.nextMatch(); ok {
+				return v, true
 			}
-			v = trimLeadingBlanks(v)
-			if v == "" || v[0] != '=' {
-				continue
-			}
-			return unquote(v[1:]), true
+			continue
+		}
+		pair := line[c.pos:]
+		if i := strings.IndexByte(pair, ';'); i >= 0 {
+			pair = pair[:i]
+			c.pos += i + 1
+		} else {
+			c.pos = len(line)
+		}
+		// The pair's name is what precedes its first '=', trimmed. name,
+		// a token, has neither '=' nor blanks: it matches if the pair
+		// starts with it, after any blanks, and then, after any blanks,
+		// has '='.
+		v, ok := strings.CutPrefix(trimLeadingBlanks(pair), name)
+		if !ok {
+			continue
+		}
+		if v = trimLeadingBlanks(v); v != "" && v[0] == '=' {
+			return trimTrailingBlanks(v[1:]), true
 		}
 	}
+}
+
+// shortLine is the length up to which a Cookie line is read pair by pair,
+// the cheaper way for the few cookies most lines hold.
+const shortLine = 256
+
+// nextMatch searches the current line from c.pos for the next cookie
+// called name, and returns its value as nextRaw does, or false at the end
+// of the line.
+//
+// It finds the name with strings.Index rather than splitting every pair:
+// an occurrence is a cookie called name if only blanks stand between it
+// and the ';' before it (or the start of the line), and only blanks
+// between it and the '=' after it. A name, a token, holds neither blanks
+// nor '=' nor ';', so this is exactly the pairs' reading.
+func (c *cookies) nextMatch() (string, bool) {
+	line, name := c.line, c.name
+	for c.pos < len(line) {
+		i := strings.Index(line[c.pos:], name)
+		if i < 0 {
+			break
+		}
+		start := c.pos + i
+		c.pos = start + 1 // unless it matches, look further from here
+		if !pairStart(line, start) {
+			continue
+		}
+		j := start + len(name)
+		for j < len(line) && (line[j] == ' ' || line[j] == '\t') {
+			j++
+		}
+		if j == len(line) || line[j] != '=' {
+			continue
+		}
+		v := line[j+1:]
+		if k := strings.IndexByte(v, ';'); k >= 0 {
+			v = v[:k]
+		}
+		c.pos = j + 1 + len(v)
+		return trimTrailingBlanks(v), true
+	}
+	c.pos = len(line)
 	return "", false
+}
+
+// pairStart reports whether i is where a pair of line starts, once
+// trimmed: only blanks stand between i and the ';' before it, or the
+// start of the line.
+func pairStart(line string, i int) bool {
+	for i > 0 && (line[i-1] == ' ' || line[i-1] == '\t') {
+		i--
+	}
+	return i == 0 || line[i-1] == ';'
 }
 
 // unquote returns the cookie value v without one pair of double quotes

@@ -11,7 +11,7 @@ import (
 )
 
 func TestCookieValue(t *testing.T) {
-	many := make([]string, maxCookiePairs)
+	many := make([]string, 200)
 	for i := range many {
 		many[i] = fmt.Sprintf("c%d=%d", i, i)
 	}
@@ -49,18 +49,19 @@ func TestCookieValue(t *testing.T) {
 		{name: "name without equals", lines: []string{"affinity"}},
 		{name: "value is the name", lines: []string{"a=affinity"}},
 		{
-			name:      "pair 64 is read",
-			lines:     []string{strings.Join(many[:maxCookiePairs-1], "; ") + "; affinity=v1"},
+			name:      "after 200 others",
+			lines:     []string{strings.Join(many, "; ") + "; affinity=v1"},
 			wantValue: "v1", wantFound: true,
 		},
 		{
-			name:  "pair 65 is not",
-			lines: []string{strings.Join(many, "; ") + "; affinity=v1"},
+			name:      "after 200 others over lines",
+			lines:     []string{strings.Join(many[:40], "; "), strings.Join(many[40:], "; "), "affinity=v1"},
+			wantValue: "v1", wantFound: true,
 		},
-		{
-			name:  "pairs counted over lines",
-			lines: []string{strings.Join(many[:40], "; "), strings.Join(many[40:], "; "), "affinity=v1"},
-		},
+		{name: "name inside a value", lines: []string{"a=x;affinity;b=affinity=v0; c= affinity=v1"}},
+		{name: "name after a blank inside a value", lines: []string{"a=x affinity=v0"}},
+		{name: "overlapping names", lines: []string{"aaffinity=v0; affinityaffinity=v1"}},
+		{name: "blanks, then the name", lines: []string{"a=1; \t affinity \t = v1"}, wantValue: " v1", wantFound: true},
 		{
 			name:      "longest value",
 			lines:     []string{"affinity=" + strings.Repeat("v", maxCookieValueLen)},
@@ -90,6 +91,39 @@ func TestCookieValue(t *testing.T) {
 	}
 }
 
+func TestCookiesIterator(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  []string
+	}{
+		{"no header", nil, nil},
+		{"one", []string{"affinity=v1"}, []string{"v1"}},
+		{"two on a line", []string{"affinity=v1; a=1; affinity=v2"}, []string{"v1", "v2"}},
+		{"over lines", []string{"affinity=v1", "a=1", "b=2; affinity=\"v2\" ", "affinity="}, []string{"v1", "v2", ""}},
+		{"overlong in between", []string{"affinity=v1; affinity=" + strings.Repeat("v", maxCookieValueLen+1) + "; affinity=v3"}, []string{"v1", "", "v3"}},
+		{"others only", []string{"affinityX=1; xaffinity=2; a=affinity=3", "affinity"}, nil},
+		{"after 1000 others", []string{strings.Repeat("session=0123456789; ", 1000) + "affinity=v1;affinity=v2"}, []string{"v1", "v2"}},
+		{"long and short lines", []string{strings.Repeat("x=affinity; ", 30) + "affinity =v1; yaffinity=0", "affinity= v2", "a=1; affinity=v3"}, []string{"v1", " v2", "v3"}},
+		{"long line, names in values", []string{strings.Repeat("a=affinity=x;b= affinity=y; ", 20) + "\taffinity\t=\tv1\t"}, []string{"\tv1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.lines != nil {
+				h["Cookie"] = tc.lines
+			}
+			var got []string
+			cs := newCookies(h, "affinity")
+			for v, ok := cs.next(); ok; v, ok = cs.next() {
+				got = append(got, v)
+			}
+			assert.Equal(t, tc.want, got)
+			_, done := cs.next()
+			assert.False(t, done, "an iterator at its end stays there")
+		})
+	}
+}
+
 func TestCookieValueAllocs(t *testing.T) {
 	h := http.Header{"Cookie": {"a=1; b=2", `c=3; affinity="v1"; d=4`}}
 	allocs := testing.AllocsPerRun(100, func() {
@@ -98,6 +132,19 @@ func TestCookieValueAllocs(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs)
+
+	h = http.Header{"Cookie": {strings.Repeat("a=1; ", 200) + "affinity=v1; affinity=v2"}}
+	allocs = testing.AllocsPerRun(100, func() {
+		cs := newCookies(h, "affinity")
+		n := 0
+		for _, ok := cs.next(); ok; _, ok = cs.next() {
+			n++
+		}
+		if n != 2 {
+			t.Fatalf("%d values", n)
+		}
+	})
+	assert.Zero(t, allocs, "iterating")
 }
 
 func TestStripCookie(t *testing.T) {

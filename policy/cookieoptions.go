@@ -43,8 +43,10 @@ type cookieConfig struct {
 	maxLife  time.Duration
 	now      func() time.Time
 
-	// Whether WithTTL and WithSliding were given: an AppCookie refuses them.
-	ttlSet, slidingSet bool
+	// Whether WithTTL and WithSliding were given: an AppCookie refuses
+	// them. Whether WithPath was: an AppCookie otherwise takes the path of
+	// the application's cookie.
+	ttlSet, slidingSet, pathSet bool
 }
 
 func defaultCookieConfig() cookieConfig {
@@ -55,6 +57,7 @@ func defaultCookieConfig() cookieConfig {
 		sameSite: http.SameSiteLaxMode,
 		httpOnly: true,
 		secure:   SecureAuto,
+		sliding:  true,
 		now:      time.Now,
 	}
 }
@@ -65,12 +68,14 @@ func WithName(name string) CookieOption {
 	return func(c *cookieConfig) { c.name = name }
 }
 
-// WithTTL sets how long a cookie binds its client, 15 minutes by default.
-// Expiry is enforced twice: by the browser (Max-Age and Expires) and by
-// [Cookie.Lookup], from the expiry signed into the value. The TTL is
-// truncated to whole seconds; it must be at least one second and at most
-// 400 days. Zero makes a session cookie: no Max-Age or Expires, no expiry in
-// the value, bound until the browser ends the session.
+// WithTTL sets how long a cookie binds its client, 15 minutes by default,
+// counted from the client's last request: expiry slides (see
+// [WithSliding]). Expiry is enforced twice: by the browser (Max-Age and
+// Expires) and by [Cookie.Lookup], from the expiry signed into the value.
+// The TTL is truncated to whole seconds; it must be at least one second and
+// at most 400 days, and sliding needs at least two. Zero makes a session
+// cookie: no Max-Age or Expires, no expiry in the value, bound until the
+// browser ends the session, which sliding does not change.
 //
 // WithTTL does not apply to an [AppCookie], whose cookie lives as long as
 // the application's: [NewAppCookie] refuses it.
@@ -79,9 +84,11 @@ func WithTTL(d time.Duration) CookieOption {
 }
 
 // WithPath sets the cookie's Path attribute, "/" by default. It must begin
-// with '/' and hold printable ASCII other than ';'.
+// with '/' and hold printable ASCII other than ';'. An [AppCookie] without
+// it takes the Path of the application's cookie; given, it is used
+// whatever the application's says.
 func WithPath(p string) CookieOption {
-	return func(c *cookieConfig) { c.path = p }
+	return func(c *cookieConfig) { c.path, c.pathSet = p, true }
 }
 
 // WithDomain sets the cookie's Domain attribute, letting the cookie reach
@@ -110,11 +117,17 @@ func WithSecure(m SecureMode) CookieOption {
 	return func(c *cookieConfig) { c.secure = m }
 }
 
-// WithSliding turns on sliding expiry, off by default. A client bound by a
-// cookie less than half of whose lifetime is left gets a new one, expiring a
-// full TTL from now, on its next response ([Binding.Refresh] is set by Lookup), so a
-// client active at least once per half TTL stays bound indefinitely. Without
-// it a binding ends a TTL after it was made, however active the client.
+// WithSliding sets whether expiry slides, as it does by default: the
+// lifetime counts from the client's last request. A client bound by a
+// cookie at most half of whose lifetime is left gets a new one, expiring a
+// full TTL from now, on its next response ([Binding.Refresh] is set by
+// Lookup), so a client active at least once per half TTL stays bound, up
+// to the maximum life if [WithMaxLife] sets one; the refreshed cookie
+// keeps the binding's age. Times are whole seconds: with a TTL of 2
+// seconds, a client active at least once a second is refreshed in time; a
+// TTL of 1 second cannot slide. WithSliding(false) makes the lifetime
+// absolute: a binding ends a TTL after it was made, however active the
+// client.
 //
 // WithSliding does not apply to an [AppCookie]: [NewAppCookie] refuses it.
 func WithSliding(on bool) CookieOption {
@@ -122,12 +135,15 @@ func WithSliding(on bool) CookieOption {
 }
 
 // WithMaxLife bounds how long a binding lasts, however often it is
-// refreshed (HAProxy's maxlife): a cookie whose binding was made more than
-// d ago is treated as expired, and the client is placed afresh by the
-// picker, which may choose the same backend. Long-lived sessions then give
-// backends added by a scale-out their share. Refreshing a cookie (sliding
-// expiry, re-signing with a new key) keeps the binding's age. 0, the
-// default, sets no bound.
+// refreshed (HAProxy's maxlife): a cookie whose binding was made d ago or
+// more is treated as expired, active client or not, and the client is
+// placed afresh by the picker, which may choose the same backend.
+// Long-lived sessions then give backends added by a scale-out their share.
+// Refreshing a cookie (sliding expiry, re-signing with a new key) keeps the
+// binding's age, and a [Cookie]'s refreshed cookie expires no later than
+// the end of its max life, so the browser drops it then too. d is truncated
+// to whole seconds; it must be at least a second and, with a TTL, no
+// shorter than the TTL. 0, the default, sets no bound.
 func WithMaxLife(d time.Duration) CookieOption {
 	return func(c *cookieConfig) { c.maxLife = d }
 }
@@ -154,6 +170,9 @@ func (c *cookieConfig) validate() error {
 	}
 	if c.maxLife < 0 || c.maxLife > 0 && c.maxLife < time.Second {
 		return fmt.Errorf("policy: cookie max life %v: want 0 (none) or at least a second", c.maxLife)
+	}
+	if c.ttl > 0 && c.maxLife > 0 && c.maxLife.Truncate(time.Second) < c.ttl.Truncate(time.Second) {
+		return fmt.Errorf("policy: cookie max life %v is shorter than its TTL %v: every binding would end before its cookie", c.maxLife, c.ttl)
 	}
 	if err := validPath(c.path); err != nil {
 		return err

@@ -18,14 +18,19 @@
 // # Policies
 //
 //   - [Cookie] binds a client with a signed cookie of the balancer's own,
-//     for a fixed time (sliding or not) or the browser session. It suits
-//     any application, and the balancer keeps no state per client.
+//     for the browser session or for a time that, by default, counts from
+//     the client's last request (sliding expiry: the cookie is re-issued
+//     once at most half its lifetime is left), optionally bounded by a
+//     maximum life. It suits any application, and the balancer keeps no
+//     state per client.
 //   - [AppCookie] binds with the same cookie, but for as long as the
 //     application's own session cookie lives (PHPSESSID, JSESSIONID...):
-//     set when the application sets its cookie, with the same lifetime,
-//     and deleted when it deletes it, as AWS ALB's application-based
+//     set when the application sets its cookie, with the same lifetime and
+//     Path, and deleted when it deletes it, as AWS ALB's application-based
 //     stickiness does. Clients without an application session are not
-//     bound at all.
+//     bound at all; one whose session was taken over by another backend,
+//     its own having failed, is bound there even if the application does
+//     not set its cookie again, so it moves once.
 //   - [Key] binds clients that keep no cookies by a value they send with
 //     every request: a header ([HeaderKey]), a query parameter
 //     ([QueryKey]), a cookie of the application's ([CookieKey]) or the
@@ -41,7 +46,11 @@
 //
 // The policies of this package are safe for concurrent use and never
 // panic, whatever a request carries. Their Lookup allocates nothing, once a
-// cookie policy has indexed the snapshot's backends.
+// cookie policy has indexed the snapshot's backends, and reads a Cookie
+// header in time linear in its length, however many cookies it holds.
+// When a request carries several cookies of the balancer's name, as
+// browsers send cookies set with different paths (the longest first), the
+// first valid one binds.
 //
 // # The balancer's cookie
 //
@@ -73,7 +82,9 @@
 //     name, makes it Forged (or Malformed, for a version not known).
 //   - Bounded. The expiry is signed into the value and enforced by Lookup,
 //     not only by the browser: a client that keeps the cookie past its
-//     Max-Age is not bound by it.
+//     Max-Age is not bound by it. So is the binding's age, issued, kept
+//     when the cookie is refreshed: past the maximum life, if one is set,
+//     the binding ends however active the client.
 //   - Stateless. The balancer keeps nothing per client (per backend, its
 //     tokens and the last value issued for it), so replicas configured
 //     with the same name and keys accept each other's cookies, and a

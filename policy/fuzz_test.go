@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,17 +53,22 @@ func FuzzParsePrefixes(f *testing.F) {
 	})
 }
 
-// FuzzAppCookieSave feeds hostile Set-Cookie lines from a backend to an
-// AppCookie: it must not panic, must leave the backend's lines as they
-// were, and may add at most one line of its own.
+// FuzzAppCookieSave feeds hostile Set-Cookie lines from a backend, and
+// hostile Cookie lines from the client, to an AppCookie: it must not
+// panic, must leave the backend's lines as they were, and may add at most
+// one line of its own, whose Path attribute, if any, is a valid one.
 func FuzzAppCookieSave(f *testing.F) {
 	for _, seed := range []string{
 		"PHPSESSID=abc; Max-Age=120", "PHPSESSID=abc", "PHPSESSID=; Max-Age=0",
 		"PHPSESSID=abc; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "PHPSESSID=abc; Max-Age=99999999999999999999",
 		"PHPSESSID", "=; ;", "PHPSESSID=abc; Max-Age=-1; Expires=garbage",
+		"PHPSESSID=abc; Path=/a", "PHPSESSID=abc; Path=/a\x00b", "PHPSESSID=abc; path=", "PHPSESSID=abc; Path=x;Path=/y",
 	} {
-		f.Add(seed)
+		f.Add(seed, "")
+		f.Add(seed, "PHPSESSID=s1; affinity=garbage")
 	}
+	f.Add("theme=dark", "PHPSESSID=s1")
+	f.Add("", `affinity=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; PHPSESSID=""; PHPSESSID=s2`)
 	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://127.0.0.1:1"}})
 	if err != nil {
 		f.Fatal(err)
@@ -73,13 +79,23 @@ func FuzzAppCookieSave(f *testing.F) {
 		f.Fatal(err)
 	}
 	b := set.Snapshot().Lookup("a")
-	f.Fuzz(func(t *testing.T, line string) {
+	f.Fuzz(func(t *testing.T, line, cookie string) {
 		resp := &http.Response{Header: http.Header{"Set-Cookie": {line}}}
 		req, _ := http.NewRequest(http.MethodGet, "http://lb/", nil)
-		a.Save(req, resp, b, Binding{Status: None})
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		a.Save(req, resp, b, a.Lookup(req, set.Snapshot()))
 		got := resp.Header["Set-Cookie"]
 		if len(got) == 0 || got[0] != line || len(got) > 2 {
-			t.Fatalf("%q: Set-Cookie lines became %q", line, got)
+			t.Fatalf("%q, %q: Set-Cookie lines became %q", line, cookie, got)
+		}
+		if len(got) == 2 {
+			for attr := range strings.SplitSeq(got[1], "; ") {
+				if p, ok := strings.CutPrefix(attr, "Path="); ok && validPath(p) != nil {
+					t.Fatalf("%q: balancer cookie %q with Path %q", line, got[1], p)
+				}
+			}
 		}
 	})
 }
@@ -107,51 +123,60 @@ func FuzzDecodePayload(f *testing.F) {
 	})
 }
 
-// FuzzCookieValue holds cookieValue to the plain reading of its
-// documentation, cookieValueSpec, on any pair of Cookie lines.
+// FuzzCookieValue holds cookieValue and the cookies iterator to the plain
+// reading of cookieValue's documentation, cookieValuesSpec, on any pair of
+// Cookie lines: cookieValue returns the first value the specification
+// finds, the iterator every one, in order.
 func FuzzCookieValue(f *testing.F) {
 	for _, seed := range []string{
 		"affinity=x", " affinity \t= \"x\" ", "a=1; affinity=2", "affinityX=1;affinity=2", "affinity;affinity=3",
 		"=affinity; affinity", "affinity==", strings.Repeat("a=1;", 70) + "affinity=2",
-		"affinity= \"x\" \t;y", "affinity=;affinity=2",
+		"affinity= \"x\" \t;y", "affinity=;affinity=2", "a=affinity=1; affinity=2", "aaffinity=1;  affinity =2",
+		// Over shortLine, searched rather than read pair by pair.
+		strings.Repeat("x=affinity;", 30) + " affinity \t=v ;affinity", strings.Repeat("affinity", 40) + "=1; affinity=2",
 	} {
 		f.Add(seed, "b=2; affinity=y")
 	}
 	f.Fuzz(func(t *testing.T, line1, line2 string) {
 		h := http.Header{"Cookie": {line1, line2}}
+		want := cookieValuesSpec(h, "affinity")
 		v, found := cookieValue(h, "affinity")
-		wantV, wantFound := cookieValueSpec(h, "affinity")
-		if v != wantV || found != wantFound {
-			t.Fatalf("%q: got %q, %v; want %q, %v", h["Cookie"], v, found, wantV, wantFound)
+		if len(want) == 0 && (found || v != "") || len(want) > 0 && (!found || v != want[0]) {
+			t.Fatalf("%q: cookieValue %q, %v; want the first of %q", h["Cookie"], v, found, want)
+		}
+		var got []string
+		cs := newCookies(h, "affinity")
+		for v, ok := cs.next(); ok; v, ok = cs.next() {
+			got = append(got, v)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: iterated %q, want %q", h["Cookie"], got, want)
 		}
 	})
 }
 
-// cookieValueSpec is cookieValue as its documentation reads, written for
-// clarity rather than speed: split into pairs, trim, cut at the first '='.
-func cookieValueSpec(h http.Header, name string) (value string, found bool) {
-	pairs := 0
+// cookieValuesSpec returns the values of every cookie called name in h's
+// Cookie lines, as cookieValue's documentation reads, written for clarity
+// rather than speed: split into pairs, trim, cut at the first '='.
+func cookieValuesSpec(h http.Header, name string) []string {
+	var values []string
 	for _, line := range h["Cookie"] {
 		for pair := range strings.SplitSeq(line, ";") {
 			pair = strings.Trim(pair, " \t")
 			if pair == "" {
 				continue
 			}
-			if pairs++; pairs > maxCookiePairs {
-				return "", false
-			}
 			k, v, ok := strings.Cut(pair, "=")
 			if !ok || strings.Trim(k, " \t") != name {
 				continue
 			}
 			if len(v) > maxCookieValueLen {
-				return "", true
-			}
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = ""
+			} else if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			return v, true
+			values = append(values, v)
 		}
 	}
-	return "", false
+	return values
 }
