@@ -16,7 +16,9 @@ type State int32
 const (
 	// Healthy backends take new clients and the clients bound to them.
 	Healthy State = iota
-	// Unhealthy backends take no traffic; their clients are re-routed.
+	// Unhealthy backends take no traffic; their clients are re-routed. A
+	// half-open backend (see [Ejection]) is Unhealthy: it takes a single
+	// trial request, and is Healthy again only once a request succeeds.
 	Unhealthy
 	// Draining backends keep serving the clients bound to them but take no
 	// new ones.
@@ -82,6 +84,7 @@ type Backend struct {
 	requests atomic.Int64
 	removed  atomic.Bool
 	fails    atomic.Int32 // consecutive failures reported, for passive health
+	trial    atomic.Int64 // half-open: trialNone, trialOpen, or when the trial out was admitted
 	ramp     ramp         // slow start
 
 	health health // guarded by set.mu

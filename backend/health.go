@@ -12,16 +12,23 @@ import (
 // and draining (an operator). The state is Unhealthy if it is down or
 // ejected, else Draining if draining, else Healthy. All fields are guarded
 // by the set's mutex.
+//
+// An ejection has two phases: ejected for its back-off, then half-open
+// until a request reports: b.trial says, lock-free, whether a trial request
+// may be sent, and since when one is out.
 type health struct {
 	down     bool
 	draining bool
 	drainGen uint64 // ends a drain's watcher when the drain is undone
 
 	ejected    bool
-	ejections  int         // consecutive ejections, for the back-off
-	ejectGen   uint64      // tells a stale re-admission timer from the current one
-	ejectTimer *time.Timer // re-admits after the back-off
-	readmitted time.Time   // when the last ejection ended
+	halfOpen   bool          // ejected, its back-off over: waiting for a trial to report
+	backoff    time.Duration // the current ejection's back-off; also bounds a trial
+	ejections  int           // consecutive ejections, for the back-off
+	ejectGen   uint64        // tells a stale timer from the current one
+	ejectTimer *time.Timer   // ends the back-off, then expires trials
+	readmitted time.Time     // when the last ejection ended
+	listed     bool          // the published snapshot offers b's trial to new clients
 }
 
 func (h *health) state() State {
@@ -34,11 +41,36 @@ func (h *health) state() State {
 	return Healthy
 }
 
-// Ejection configures passive health checking: a backend that fails After
-// requests in a row is ejected (Unhealthy) for Base, then re-admitted. Each
-// ejection that follows within Max of the last re-admission doubles the
-// time out, up to Max. A successful active health check re-admits an
-// ejected backend at once.
+// offersTrial reports whether a snapshot should list b among the half-open
+// members whose trial a new client may take: a draining backend takes no
+// new clients, trial or not, and one that is down belongs to the active
+// health checks.
+func (h *health) offersTrial() bool {
+	return h.halfOpen && !h.down && !h.draining
+}
+
+// The values of Backend.trial other than these are the Unix nanoseconds at
+// which the trial out now was admitted.
+const (
+	trialNone int64 = 0 // not half-open, or down: no trial
+	trialOpen int64 = 1 // half-open: the next request may be the trial
+)
+
+// Ejection configures passive health checking, as a circuit breaker: a
+// backend that fails After requests in a row is ejected (Unhealthy) for
+// Base. Then it is half-open: still Unhealthy (in its State, so in an
+// admin API and in metrics), taking no traffic but a single trial
+// request, the first that arrives, from a client bound to it or a new one
+// ([Backend.TryTrial], [Snapshot.TryTrial]). If the trial succeeds
+// ([Backend.ReportSuccess]) the backend is re-admitted, healthy, and takes
+// new clients again; if it fails ([Backend.ReportFailure]) the backend is
+// ejected again, for twice as long. Each ejection that follows a failed
+// trial, or comes within Max of the last re-admission, doubles the time
+// out, up to Max. A trial that has reported neither way after the back-off
+// that preceded it (a request that hangs, or whose client left) expires:
+// the next request is admitted as a trial in its place, so a backend is
+// never left half-open with no trial out. A successful active health check
+// re-admits an ejected or half-open backend at once.
 //
 // What counts as a failure is the caller's to report, with
 // [Backend.ReportFailure] and [Backend.ReportSuccess]; the sticky handler
@@ -73,9 +105,14 @@ func (e Ejection) validate() error {
 }
 
 // ReportFailure records that a request to b failed. When the set's
-// [Ejection] threshold of consecutive failures is reached, b is ejected.
-// It is safe for concurrent use and cheap.
+// [Ejection] threshold of consecutive failures is reached, b is ejected;
+// when b is half-open, the failure fails its trial and ejects it again.
+// It is safe for concurrent use and cheap: it takes a lock only when it
+// changes b's health.
 func (b *Backend) ReportFailure() {
+	if b.trial.Load() != trialNone && b.set.trialFailed(b) {
+		return
+	}
 	n := b.fails.Add(1)
 	if after := b.set.ejection.After; after > 0 && n == int32(after) {
 		b.set.eject(b)
@@ -83,23 +120,45 @@ func (b *Backend) ReportFailure() {
 }
 
 // ReportSuccess records that a request to b succeeded, ending any run of
-// failures.
+// failures; when b is half-open, it re-admits b. It is safe for concurrent
+// use and cheap.
 func (b *Backend) ReportSuccess() {
+	if b.trial.Load() != trialNone {
+		b.set.trialPassed(b)
+	}
 	if b.fails.Load() != 0 {
 		b.fails.Store(0)
 	}
 }
 
-// eject takes b out of rotation for its back-off period.
+// TryTrial reports whether the caller may send b one request as the trial
+// of its half-open state (see [Ejection]), and if so admits it: it returns
+// true to exactly one caller per trial, and false whenever b is not
+// half-open, is down, or has a trial out. A caller that gets true must
+// send b the request (counted with [Backend.Acquire]) and report how it
+// went, with [Backend.ReportSuccess] or [Backend.ReportFailure]. It is
+// lock-free and allocates nothing. It is meant for the handler routing
+// requests, like Acquire; [Snapshot.TryTrial] finds a half-open member for
+// a new client.
+func (b *Backend) TryTrial() bool {
+	if b.trial.Load() != trialOpen {
+		return false
+	}
+	return b.trial.CompareAndSwap(trialOpen, max(time.Now().UnixNano(), trialOpen+1))
+}
+
+// eject takes b out of rotation for its back-off period, or, if b is
+// half-open, for twice the last one.
 func (s *Set) eject(b *Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := &b.health
-	if b.Removed() || h.ejected {
-		return
+	if b.Removed() || h.ejected && (!h.halfOpen || h.down) {
+		return // ejected already, or down: the health checks' to decide
 	}
+	trial := h.halfOpen
 	now := time.Now()
-	if !h.readmitted.IsZero() && now.Sub(h.readmitted) > s.ejection.Max {
+	if !trial && !h.readmitted.IsZero() && now.Sub(h.readmitted) > s.ejection.Max {
 		h.ejections = 0 // it behaved for long enough: start over
 	}
 	h.ejections++
@@ -108,27 +167,97 @@ func (s *Set) eject(b *Backend) {
 		d *= 2
 	}
 	d = min(d, s.ejection.Max)
-	h.ejected = true
+	if h.ejectTimer != nil {
+		h.ejectTimer.Stop()
+	}
+	h.ejected, h.halfOpen, h.backoff = true, false, d
+	s.syncTrial(b)
 	h.ejectGen++
 	gen := h.ejectGen
-	h.ejectTimer = time.AfterFunc(d, func() { s.readmit(b, gen) })
-	s.logWarn("backend ejected", "id", b.id, "failures", b.fails.Load(), "for", d, "ejections", h.ejections)
+	h.ejectTimer = time.AfterFunc(d, func() { s.openTrial(b, gen) })
+	if trial {
+		s.logWarn("trial request failed; backend ejected again", "id", b.id, "for", d, "ejections", h.ejections)
+	} else {
+		s.logWarn("backend ejected", "id", b.id, "failures", b.fails.Load(), "for", d, "ejections", h.ejections)
+	}
 	s.refresh(b)
 }
 
-// readmit ends the ejection numbered gen, if it is still the current one.
-func (s *Set) readmit(b *Backend, gen uint64) {
+// openTrial ends the back-off of the ejection numbered gen, if it is still
+// the current one: b becomes half-open, and its next request is a trial.
+func (s *Set) openTrial(b *Backend, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b.health.ejectGen != gen {
+	h := &b.health
+	if h.ejectGen != gen || b.Removed() {
+		return
+	}
+	h.halfOpen = true
+	s.syncTrial(b)
+	h.ejectTimer = time.AfterFunc(h.backoff, func() { s.expireTrial(b, gen) })
+	s.log("backend half-open: its next request is a trial", "id", b.id, "after", h.backoff)
+	s.refresh(b)
+}
+
+// expireTrial runs every back-off period while b is half-open, for the
+// ejection numbered gen: a trial out for that long without reporting
+// expires, and the next request may be a trial.
+func (s *Set) expireTrial(b *Backend, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &b.health
+	if h.ejectGen != gen || !h.halfOpen || b.Removed() {
+		return
+	}
+	wait := h.backoff
+	if t := b.trial.Load(); t > trialOpen {
+		if age := time.Duration(time.Now().UnixNano() - t); age < h.backoff {
+			wait = h.backoff - age
+		} else if b.trial.CompareAndSwap(t, trialOpen) {
+			s.logWarn("trial request did not report; admitting another", "id", b.id, "after", age.Round(time.Millisecond))
+		}
+	}
+	h.ejectTimer = time.AfterFunc(wait, func() { s.expireTrial(b, gen) })
+}
+
+// trialPassed re-admits b if it is half-open: a request to it succeeded.
+func (s *Set) trialPassed(b *Backend) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !b.health.halfOpen || b.health.down || b.Removed() {
 		return
 	}
 	s.endEjection(b)
-	s.log("backend re-admitted", "id", b.id)
+	s.log("backend re-admitted after a successful request", "id", b.id)
 	s.refresh(b)
 }
 
-// endEjection clears b's ejection; the caller holds s.mu and refreshes b.
+// trialFailed ejects b again if it is half-open, and reports whether it
+// was.
+func (s *Set) trialFailed(b *Backend) bool {
+	s.mu.Lock()
+	half := b.health.halfOpen && !b.health.down
+	s.mu.Unlock()
+	if half {
+		s.eject(b) // a half-open backend is ejected again whatever its failure count
+	}
+	return half
+}
+
+// syncTrial makes b.trial agree with b's health: open while b is half-open
+// and not down, unless a trial is out; none otherwise. The caller holds
+// s.mu.
+func (s *Set) syncTrial(b *Backend) {
+	h := &b.health
+	if h.halfOpen && !h.down {
+		b.trial.CompareAndSwap(trialNone, trialOpen)
+		return
+	}
+	b.trial.Store(trialNone)
+}
+
+// endEjection clears b's ejection, half-open or not; the caller holds s.mu
+// and refreshes b.
 func (s *Set) endEjection(b *Backend) {
 	h := &b.health
 	if !h.ejected {
@@ -137,25 +266,34 @@ func (s *Set) endEjection(b *Backend) {
 	if h.ejectTimer != nil {
 		h.ejectTimer.Stop()
 	}
-	h.ejected = false
+	h.ejected, h.halfOpen = false, false
+	s.syncTrial(b)
 	h.ejectGen++
 	h.readmitted = time.Now()
 	b.fails.Store(0)
 }
 
 // refresh derives b's state from its health and, if it changed and b is a
-// member, publishes a new snapshot. The caller holds s.mu.
+// member, publishes a new snapshot; it publishes one too when b's trial is
+// offered to new clients and the current snapshot does not say so, or the
+// other way round. The caller holds s.mu.
 func (s *Set) refresh(b *Backend) {
-	st := b.health.state()
+	h := &b.health
+	st := h.state()
 	prev := State(b.state.Swap(int32(st)))
-	if prev == st || b.Removed() {
+	offers := h.offersTrial()
+	relist := offers != h.listed
+	h.listed = offers
+	if prev == st && !relist || b.Removed() {
 		return
 	}
-	if prev == Unhealthy && st == Healthy {
-		b.ramp.start(s.slowStart)
+	if prev != st {
+		if prev == Unhealthy && st == Healthy {
+			b.ramp.start(s.slowStart)
+		}
+		s.log("backend state changed", "id", b.id, "from", prev.String(), "to", st.String())
+		s.emit(Event{Kind: EventStateChange, Backend: b, From: prev, To: st})
 	}
-	s.log("backend state changed", "id", b.id, "from", prev.String(), "to", st.String())
-	s.emit(Event{Kind: EventStateChange, Backend: b, From: prev, To: st})
 	old := s.Snapshot()
 	s.publish(old, old.all)
 }
@@ -206,5 +344,6 @@ func (s *Set) setHealthy(b *Backend, healthy bool) {
 	if healthy {
 		s.endEjection(b)
 	}
+	s.syncTrial(b)
 	s.refresh(b)
 }

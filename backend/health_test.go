@@ -1,6 +1,8 @@
 package backend_test
 
 import (
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,10 +70,102 @@ func TestPassiveEjection(t *testing.T) {
 	assert.Equal(t, backend.Unhealthy, a.State())
 	assert.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()))
 	assert.True(t, set.Snapshot().Serves(set.Snapshot().Lookup("b")))
+	assert.False(t, a.TryTrial(), "a trial admitted during the back-off")
 
-	// Re-admitted after the back-off, on its own.
-	require.Eventually(t, func() bool { return a.State() == backend.Healthy }, 10*time.Second, time.Millisecond)
+	// After the back-off, half-open: one trial, still unhealthy.
+	require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
+	assert.Equal(t, backend.Unhealthy, a.State(), "half-open is shown healthy")
+	assert.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()), "half-open takes new clients")
+	assert.False(t, a.TryTrial(), "a second trial while one is out")
+
+	// The trial succeeds: re-admitted.
+	a.ReportSuccess()
+	assert.Equal(t, backend.Healthy, a.State())
 	assert.Equal(t, []string{"a", "b", "c"}, routableIDs(set.Snapshot()))
+	assert.False(t, a.TryTrial(), "a trial for a healthy backend")
+}
+
+// TestHalfOpen checks what a half-open backend admits, and what a report
+// or a change of state does to it.
+func TestHalfOpen(t *testing.T) {
+	const base = 20 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		// then acts on the half-open backend a, its trial out or not, and
+		// checks the outcome.
+		then func(t *testing.T, set *backend.Set, a *backend.Backend)
+	}{
+		{"new clients take the trial", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			snap := set.Snapshot()
+			assert.False(t, snap.Serves(a), "half-open serves its clients")
+			assert.Same(t, a, snap.TryTrial())
+			assert.Nil(t, snap.TryTrial(), "a second trial")
+			assert.False(t, a.TryTrial(), "a second trial")
+		}},
+		{"a failed trial ejects it again", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			require.True(t, a.TryTrial())
+			a.ReportFailure() // one failure is enough, though After is 3
+			assert.Equal(t, backend.Unhealthy, a.State())
+			assert.False(t, a.TryTrial(), "a trial right after a failed one")
+			assert.Nil(t, set.Snapshot().TryTrial())
+			require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond, "no trial after the second back-off")
+		}},
+		{"a trial that never reports expires", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			require.True(t, a.TryTrial())
+			require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond, "the trial never expired")
+			assert.Equal(t, backend.Unhealthy, a.State())
+			a.ReportSuccess() // the late one, or its successor
+			assert.Equal(t, backend.Healthy, a.State())
+		}},
+		{"any success re-admits it", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			a.ReportSuccess() // a request admitted before the ejection
+			assert.Equal(t, backend.Healthy, a.State())
+			assert.False(t, a.TryTrial())
+		}},
+		{"operator re-admits it", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			require.NoError(t, set.SetState("a", backend.Healthy))
+			assert.Equal(t, backend.Healthy, a.State())
+			assert.False(t, a.TryTrial())
+		}},
+		{"down: no trial, and no success re-admits it", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			require.NoError(t, set.SetState("a", backend.Unhealthy))
+			assert.False(t, a.TryTrial())
+			assert.Nil(t, set.Snapshot().TryTrial())
+			a.ReportSuccess()
+			assert.Equal(t, backend.Unhealthy, a.State(), "a success overrode the operator")
+		}},
+		{"draining: its own clients' trial only", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			require.NoError(t, set.SetState("a", backend.Draining))
+			assert.Nil(t, set.Snapshot().TryTrial(), "a new client tried a draining backend")
+			require.True(t, a.TryTrial(), "no trial for a draining backend's clients")
+			a.ReportSuccess()
+			assert.Equal(t, backend.Draining, a.State())
+		}},
+		{"removed: no trial", func(t *testing.T, set *backend.Set, a *backend.Backend) {
+			snap := set.Snapshot()
+			_, err := set.Remove("a")
+			require.NoError(t, err)
+			assert.False(t, a.TryTrial())
+			assert.Nil(t, snap.TryTrial(), "an older snapshot offered a removed backend's trial")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := threeBackends(t, backend.WithEjection(backend.Ejection{After: 3, Base: base, Max: time.Hour}))
+			a := set.Snapshot().Lookup("a")
+			assert.Nil(t, set.Snapshot().TryTrial(), "a trial with no backend ejected")
+			for range 3 {
+				a.ReportFailure()
+			}
+			require.Equal(t, backend.Unhealthy, a.State())
+			// The end of the back-off publishes a snapshot that offers a's
+			// trial to new clients: wait for it without taking the trial.
+			ejected := set.Snapshot().Version()
+			require.Eventually(t, func() bool { return set.Snapshot().Version() > ejected }, 10*time.Second, time.Millisecond)
+			require.Equal(t, backend.Unhealthy, a.State(), "half-open is shown healthy")
+			require.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()), "half-open takes new clients")
+			tc.then(t, set, a)
+		})
+	}
 }
 
 func TestPassiveEjectionBacksOffForAFlappingBackend(t *testing.T) {
@@ -79,15 +173,20 @@ func TestPassiveEjectionBacksOffForAFlappingBackend(t *testing.T) {
 	set := threeBackends(t, backend.WithEjection(backend.Ejection{After: 1, Base: base, Max: time.Hour}))
 	a := set.Snapshot().Lookup("a")
 
-	// Each ejection that follows soon after a re-admission lasts twice as
-	// long as the one before: measure them as multiples of the first.
+	// Each ejection that follows a failed trial, or comes soon after a
+	// re-admission, lasts twice as long as the one before: measure them,
+	// from the failure to the next trial, as multiples of the first.
 	var lengths []time.Duration
-	for range 3 {
+	for i := range 4 {
 		start := time.Now()
-		a.ReportFailure()
+		a.ReportFailure() // the first ejects it; the others fail its trial
 		require.Equal(t, backend.Unhealthy, a.State())
-		require.Eventually(t, func() bool { return a.State() == backend.Healthy }, 10*time.Second, time.Millisecond)
+		require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
 		lengths = append(lengths, time.Since(start))
+		if i == 1 {
+			a.ReportSuccess() // re-admitted, and failing again at once
+			require.Equal(t, backend.Healthy, a.State())
+		}
 	}
 	// Timers fire no earlier than asked: the n-th ejection lasts at least
 	// base × 2^n. (No upper bound: a loaded machine may be late.)
@@ -175,4 +274,42 @@ func TestSlowStartInflatesANewcomersLoad(t *testing.T) {
 		require.NoError(t, set.SetState("d", backend.Healthy))
 		assert.Positive(t, set.Snapshot().EffectiveInFlight(d))
 	})
+}
+
+func TestHalfOpenLogsAndEvents(t *testing.T) {
+	var out syncBuffer
+	var mu sync.Mutex
+	var events []string
+	obs := backend.ObserverFunc(func(e backend.Event) {
+		if e.Kind == backend.EventStateChange {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e.From.String()+"->"+e.To.String())
+		}
+	})
+	set := threeBackends(t, backend.WithObserver(obs),
+		backend.WithLogger(slog.New(slog.NewTextHandler(&out, nil))),
+		backend.WithEjection(backend.Ejection{After: 1, Base: 10 * time.Millisecond, Max: time.Hour}))
+	a := set.Snapshot().Lookup("a")
+
+	a.ReportFailure() // ejected
+	require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
+	a.ReportFailure() // the trial fails: ejected again, for 20ms
+	require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
+	a.ReportSuccess() // the trial succeeds
+
+	logs := out.String()
+	for _, want := range []string{
+		`level=WARN msg="backend ejected" id=a failures=1 for=10ms ejections=1`,
+		`level=INFO msg="backend half-open: its next request is a trial" id=a after=10ms`,
+		`level=WARN msg="trial request failed; backend ejected again" id=a for=20ms ejections=2`,
+		`level=INFO msg="backend half-open: its next request is a trial" id=a after=20ms`,
+		`level=INFO msg="backend re-admitted after a successful request" id=a`,
+	} {
+		assert.Contains(t, logs, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"healthy->unhealthy", "unhealthy->healthy"}, events,
+		"half-open and a failed trial are no change of state")
 }

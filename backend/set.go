@@ -219,6 +219,7 @@ func (s *Set) SetState(id string, st State) error {
 	case Draining:
 		h.draining = true
 	}
+	s.syncTrial(b)
 	s.refresh(b)
 	return nil
 }

@@ -22,6 +22,7 @@ type Snapshot struct {
 	routable []*Backend
 	byID     map[string]int // index in all; shared by snapshots with the same members
 	routes   []uint64       // bit i is set if all[i] is in routable
+	trials   []*Backend     // half-open members a new client may try; nil if none
 	weight   int64          // total weight of the routable members
 	failOpen bool
 	total    *atomic.Int64 // the set's in-flight count
@@ -47,6 +48,9 @@ func (set *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
 	for i, b := range all {
 		if b.Routable() {
 			s.route(i)
+		}
+		if b.health.offersTrial() {
+			s.trials = append(s.trials, b)
 		}
 	}
 	if len(s.routable) == 0 && !set.failClosed {
@@ -210,6 +214,23 @@ func (s *Snapshot) ramps() bool {
 // it is healthy or draining, or the snapshot fails open and b is unhealthy.
 func (s *Snapshot) Serves(b *Backend) bool {
 	return b.Serving() || s.failOpen && b.State() == Unhealthy
+}
+
+// TryTrial returns a half-open member of s (see [Ejection]) that takes new
+// clients once re-admitted, and admits the caller's request as its trial,
+// as [Backend.TryTrial] does; nil if there is none, or its trial is out.
+// A caller placing a new client asks TryTrial first, so that a half-open
+// backend gets its trial from new clients as well as from its own; one
+// that gets a backend must send it the request and report how it went. It
+// is lock-free and allocates nothing, and costs a length check while no
+// member is half-open.
+func (s *Snapshot) TryTrial() *Backend {
+	for _, b := range s.trials {
+		if b.TryTrial() {
+			return b
+		}
+	}
+	return nil
 }
 
 // Lookup returns the member with the given ID, or nil.

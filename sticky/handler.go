@@ -226,10 +226,11 @@ func (h *Handler) observe(e backend.Event) {
 var errBindingLost = errors.New("sticky: the bound backend is unavailable")
 
 // choose returns the backend for r, already counted in flight: the bound
-// one if it still serves its clients, else the one reroute chooses.
+// one if it still serves its clients or admits r as its trial (see
+// [backend.Ejection]), else the one reroute chooses.
 func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
 	if bound.Status == policy.Valid {
-		if b := snap.Lookup(bound.ID); b != nil && snap.Serves(b) && b.Acquire() {
+		if b := snap.Lookup(bound.ID); b != nil && (snap.Serves(b) || b.TryTrial()) && b.Acquire() {
 			if h.observer != nil {
 				h.observer.Observe(backend.Event{Kind: backend.EventBoundHit, Backend: b})
 			}
@@ -275,8 +276,14 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 }
 
 // pick asks p for a backend and counts the request in flight on it, asking
-// again if the backend left the set in the meantime.
+// again if the backend left the set in the meantime. An unkeyed request
+// goes instead to a half-open backend that admits it as its trial.
 func (h *Handler) pick(p balancer.Picker, info balancer.Info) (*backend.Backend, error) {
+	if !info.Keyed { // a key goes where the key picker says
+		if b := info.Snapshot.TryTrial(); b != nil && b.Acquire() {
+			return b, nil
+		}
+	}
 	for range maxPicks {
 		b, err := p.Pick(info)
 		if err != nil {
