@@ -255,7 +255,9 @@ func (ts *tables) find(s *backend.Snapshot) *table {
 
 // pick returns the backend of t for key, as seen from s: that of key's
 // slot if it serves and, when bd is not nil and it takes new clients, bd
-// admits one more request on it; else that of the first slot after it
+// admits one more request on it, or if it is half-open and admits the
+// request as its trial (see [backend.Ejection]); else that of the first
+// slot after it
 // whose backend takes new clients and, with bd, may take one more; else the
 // least loaded relative to weight of those that take new clients; else the
 // key's own backend if it serves, or nil. A backend that has left the set
@@ -267,6 +269,9 @@ func (t *table) pick(key uint64, s *backend.Snapshot, bd *bound) *backend.Backen
 	serves := !own.Removed() && s.Serves(own)
 	if serves && (bd == nil || !takesNew(s, own) || bd.admits(max(own.InFlight(), 0), own.Weight())) {
 		return own
+	}
+	if !serves && !own.Removed() && own.TryTrial() {
+		return own // half-open: its own key is its trial
 	}
 	if len(t.backends) == 1 || len(s.Routable()) == 0 {
 		if serves {

@@ -54,13 +54,13 @@ func count(ids []string) map[string]int {
 }
 
 // newSet returns a set of n backends of weight 1, b0 to b<n-1>.
-func newSet(t testing.TB, n int) *backend.Set {
+func newSet(t testing.TB, n int, opts ...backend.Option) *backend.Set {
 	t.Helper()
 	cfgs := make([]backend.Config, n)
 	for i := range cfgs {
 		cfgs[i] = backend.Config{ID: fmt.Sprintf("b%d", i), URL: fmt.Sprintf("http://10.0.%d.%d:8080", i/200, i%200)}
 	}
-	set, err := backend.NewSet(cfgs)
+	set, err := backend.NewSet(cfgs, opts...)
 	require.NoError(t, err)
 	return set
 }
@@ -593,4 +593,31 @@ func TestConsistentHashPrepare(t *testing.T) {
 	b, err := h.Pick(balancer.Info{Snapshot: draining, Key: 1, Keyed: true})
 	require.NoError(t, err)
 	assert.Equal(t, "a", b.ID())
+}
+
+// TestConsistentHashHalfOpenTrial checks that an ejected backend's own
+// key is its trial once it is half-open, a single request, and that its
+// keys are its again once the trial succeeds.
+func TestConsistentHashHalfOpenTrial(t *testing.T) {
+	set := newSet(t, 3, backend.WithEjection(backend.Ejection{After: 1, Base: 20 * time.Millisecond, Max: time.Hour}))
+	var h balancer.ConsistentHash
+	keys := testKeys(100)
+	home := place(t, &h, set.Snapshot(), keys)
+	ejected := set.Snapshot().Lookup("b1")
+	key := keys[slices.Index(home, "b1")]
+	pick := func() *backend.Backend {
+		b, err := h.Pick(balancer.Info{Snapshot: set.Snapshot(), Key: key, Keyed: true})
+		require.NoError(t, err)
+		return b
+	}
+
+	ejected.ReportFailure()
+	require.Equal(t, backend.Unhealthy, ejected.State())
+	require.NotEqual(t, ejected, pick(), "the key stayed on the ejected backend")
+	require.Eventually(t, func() bool { return pick() == ejected }, 10*time.Second, time.Millisecond, "no trial")
+	assert.NotEqual(t, ejected, pick(), "a second trial while one is out")
+
+	ejected.ReportSuccess()
+	assert.Equal(t, backend.Healthy, ejected.State())
+	assert.Equal(t, home, place(t, &h, set.Snapshot(), keys))
 }

@@ -277,9 +277,11 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 
 // pick asks p for a backend and counts the request in flight on it, asking
 // again if the backend left the set in the meantime. An unkeyed request
-// goes instead to a half-open backend that admits it as its trial.
+// that another backend can be tried with if it fails (no body, an
+// idempotent method) goes instead to a half-open backend that admits it as
+// its trial.
 func (h *Handler) pick(p balancer.Picker, info balancer.Info) (*backend.Backend, error) {
-	if !info.Keyed { // a key goes where the key picker says
+	if !info.Keyed && trialSafe(info.Request) { // a key goes where the key picker says
 		if b := info.Snapshot.TryTrial(); b != nil && b.Acquire() {
 			return b, nil
 		}
@@ -300,6 +302,13 @@ func (h *Handler) pick(p balancer.Picker, info balancer.Info) (*backend.Backend,
 		info.Snapshot = h.set.Snapshot()
 	}
 	return nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
+}
+
+// trialSafe reports whether r may be a half-open backend's trial though
+// it is not bound there: retried on another backend if the trial fails,
+// its client need not see the failure.
+func trialSafe(r *http.Request) bool {
+	return r != nil && (r.Body == nil || r.Body == http.NoBody) && idempotent(r)
 }
 
 // rewrite points the outgoing request at the chosen backend, removes the
