@@ -90,7 +90,8 @@ type config struct {
 	// healthInterval. Both zero: no active checks.
 	healthPath     string
 	healthInterval time.Duration
-	warnings       []string // for the operator, logged at startup
+	ejectStatus    statusList // answers that count as their backend's failures; empty: none
+	warnings       []string   // for the operator, logged at startup
 }
 
 // usesCookie reports whether the policy binds clients with the proxy's
@@ -109,6 +110,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		key      string
 		trusted  string
 		interval time.Duration
+		eject    string
 	)
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
@@ -130,6 +132,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.admin, "admin", "", "`address` of the JSON admin API (GET /backends...), a listener of its own;\nempty: none. It has no authentication: keep it on loopback")
 	fs.StringVar(&cfg.healthPath, "health-path", "", "`path` to GET on every backend for active health checks, such as /healthz;\nempty: no active checks")
 	fs.DurationVar(&interval, "health-interval", defaultHealthInterval, "time between two health checks of a backend; needs -health-path")
+	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row eject the backend for a while.\nEmpty: only failures to reach the backend count")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -201,6 +204,11 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	if err := checkHealthFlags(&cfg, interval, given); err != nil {
 		return config{}, err
 	}
+	ls, err := parseStatusList(eject)
+	if err != nil {
+		return config{}, fmt.Errorf("invalid value %q for -eject-status: %w", eject, err)
+	}
+	cfg.ejectStatus = ls
 	return cfg, nil
 }
 
@@ -334,6 +342,62 @@ func checkLoadFactor(f float64) error {
 		return fmt.Errorf("invalid value %q for -load-factor: %w", v, err)
 	}
 	return nil
+}
+
+// statusList is the value of -eject-status: the response statuses that
+// count as their backend's failures, as ranges of codes. Empty, it holds
+// none.
+type statusList []statusRange
+
+// statusRange is the status codes from lo to hi, both included.
+type statusRange struct{ lo, hi int }
+
+// contains reports whether l holds the status code.
+func (l statusList) contains(code int) bool {
+	for _, r := range l {
+		if r.lo <= code && code <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// parseStatusList reads a comma-separated list of status codes (100 to
+// 599, three digits) and classes (1xx to 5xx, the x of either case).
+// Spaces around an item and blank items are ignored, so a blank list is
+// empty; any other item is an error naming it.
+func parseStatusList(list string) (statusList, error) {
+	var l statusList
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		r, ok := parseStatus(item)
+		if !ok {
+			return nil, fmt.Errorf("%q is neither a status code (100 to 599) nor a class (1xx to 5xx)", item)
+		}
+		l = append(l, r)
+	}
+	return l, nil
+}
+
+// parseStatus reads one item of a status list: a code or a class.
+func parseStatus(item string) (statusRange, bool) {
+	if len(item) != 3 || item[0] < '1' || item[0] > '5' {
+		return statusRange{}, false
+	}
+	if strings.EqualFold(item[1:], "xx") {
+		lo := int(item[0]-'0') * 100
+		return statusRange{lo, lo + 99}, true
+	}
+	for _, c := range item[1:] {
+		if c < '0' || c > '9' {
+			return statusRange{}, false
+		}
+	}
+	code, _ := strconv.Atoi(item) // three digits
+	return statusRange{code, code}, true
 }
 
 // parseBackends reads a comma-separated list of backends, each a URL or

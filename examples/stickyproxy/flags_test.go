@@ -171,6 +171,14 @@ func TestParseFlags(t *testing.T) {
 		args: []string{"-policy", "ip", "-admin", "[::1]:0", "-listen", "localhost:0"},
 		want: config{listen: "localhost:0", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: "[::1]:0"},
 	}, {
+		name: "-eject-status, codes and classes",
+		args: []string{"-policy", "ip", "-eject-status", "502,503,4xx"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", ejectStatus: statusList{{502, 502}, {503, 503}, {400, 499}}},
+	}, {
+		name: "empty -eject-status: off",
+		args: []string{"-policy", "ip", "-eject-status", ""},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+	}, {
 		name:     "admin on every interface, with a warning",
 		args:     []string{"-policy", "ip", "-admin", ":9090"},
 		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: ":9090"},
@@ -318,6 +326,18 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"-health-path without a slash", []string{"-health-path", "whoami"}, `"whoami" for -health-path`},
 		{"-health-path naming a host", []string{"-health-path", "//evil.example/x"}, `"//evil.example/x" for -health-path`},
 		{"-health-path with a fragment", []string{"-health-path", "/h#x"}, `"/h#x" for -health-path`},
+
+		{"-eject-status with a word", []string{"-eject-status", "5xx,oops"}, `"5xx,oops" for -eject-status: "oops" is neither`},
+		{"-eject-status under 100", []string{"-eject-status", "099"}, `"099" is neither a status code (100 to 599)`},
+		{"-eject-status over 599", []string{"-eject-status", "600"}, `"600" is neither`},
+		{"-eject-status class 6xx", []string{"-eject-status", "6xx"}, `"6xx" is neither`},
+		{"-eject-status class 0xx", []string{"-eject-status", "0xx"}, `"0xx" is neither`},
+		{"-eject-status two digits", []string{"-eject-status", "50"}, `"50" is neither`},
+		{"-eject-status four digits", []string{"-eject-status", "5000"}, `"5000" is neither`},
+		{"-eject-status with a sign", []string{"-eject-status", "+50"}, `"+50" is neither`},
+		{"-eject-status half a class", []string{"-eject-status", "50x"}, `"50x" is neither`},
+		{"-eject-status a range", []string{"-eject-status", "500-599"}, `"500-599" is neither`},
+		{"-eject-status spaces inside", []string{"-eject-status", "50 0"}, `"50 0" is neither`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,8 +357,42 @@ func TestParseFlagsHelp(t *testing.T) {
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
 	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval",
-		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor"} {
+		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status"} {
 		assert.Contains(t, help.String(), f)
+	}
+}
+
+func TestParseStatusList(t *testing.T) {
+	tests := []struct {
+		name   string
+		list   string
+		counts []int // codes the list holds
+		not    []int // codes it does not
+	}{
+		{"empty: none", "", nil, []int{100, 200, 404, 500, 502, 599}},
+		{"blank: none", " , ", nil, []int{500}},
+		{"one code", "502", []int{502}, []int{500, 501, 503}},
+		{"codes, with spaces", " 502 ,503,504 ", []int{502, 503, 504}, []int{500, 505}},
+		{"a class", "5xx", []int{500, 502, 599}, []int{499, 600, 200}},
+		{"a class, upper case", "5XX", []int{500, 599}, []int{499}},
+		{"every class", "1xx,2xX,3Xx,4xx,5xx", []int{100, 200, 302, 404, 599}, []int{99, 600}},
+		{"bounds", "100,599", []int{100, 599}, []int{101, 598}},
+		{"a code and a class overlapping", "503,5xx,503", []int{500, 503}, []int{429}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := parseStatusList(tt.list)
+			require.NoError(t, err)
+			for _, c := range tt.counts {
+				assert.True(t, l.contains(c), "%d", c)
+			}
+			for _, c := range tt.not {
+				assert.False(t, l.contains(c), "%d", c)
+			}
+			if tt.counts == nil {
+				assert.Empty(t, l, "an empty list turns status-based ejection off")
+			}
+		})
 	}
 }
 

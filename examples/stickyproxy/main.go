@@ -174,13 +174,18 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 		return err
 	}
 	transport := sticky.DefaultTransport()
-	h, err := sticky.New(set, pol,
+	opts := []sticky.Option{
 		sticky.WithPicker(pickers[cfg.picker]()),
 		sticky.WithKeyPicker(keys),
 		sticky.WithStrictBinding(cfg.strict),
 		sticky.WithTransport(transport),
 		sticky.WithObserver(rec),
-		sticky.WithLogger(logger))
+		sticky.WithLogger(logger),
+	}
+	if len(cfg.ejectStatus) > 0 { // else only transport failures count
+		opts = append(opts, sticky.WithFailureStatus(cfg.ejectStatus.contains))
+	}
+	h, err := sticky.New(set, pol, opts...)
 	if err != nil {
 		return err
 	}

@@ -477,6 +477,8 @@ func TestRunExitStatus(t *testing.T) {
 		{"-cookie-max-life under a second", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-max-life", "999ms"}, 2, `"999ms" for -cookie-max-life`, ""},
 		{"-cookie-sliding with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding=false"}, 2, "-cookie-sliding does not apply to -policy appcookie", ""},
 		{"-strict with header", []string{"-policy", "header", "-header", "X", "-strict"}, 2, "-strict needs -policy cookie or appcookie", ""},
+		{"bad -eject-status", []string{"-eject-status", "5xx,418x"}, 2, `"5xx,418x" for -eject-status: "418x" is neither`, ""},
+		{"help shows -eject-status", []string{"-h"}, 0, "", "-eject-status list"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
