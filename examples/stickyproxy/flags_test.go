@@ -6,6 +6,9 @@ import (
 	"errors"
 	"flag"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -357,7 +360,7 @@ func TestParseFlagsHelp(t *testing.T) {
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
 	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval",
-		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status"} {
+		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file"} {
 		assert.Contains(t, help.String(), f)
 	}
 }
@@ -467,4 +470,64 @@ func TestParseBackends(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+func TestParseFlagsAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), mode))
+		return p
+	}
+	missing := filepath.Join(dir, "missing")
+	tests := []struct {
+		name    string
+		args    []string
+		token   string // "" for an error
+		err     string // the error contains this
+		warning string // the one warning contains this; "": none
+	}{
+		{name: "a token", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("plain", "s3cret-token", 0o600)}, token: "s3cret-token"},
+		{name: "a trailing newline is trimmed", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("lf", "s3cret\n", 0o600)}, token: "s3cret"},
+		{name: "a trailing CRLF is trimmed", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("crlf", "s3cret\r\n", 0o600)}, token: "s3cret"},
+		{name: "a file others may read: a warning", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("open", "s3cret\n", 0o644)}, token: "s3cret", warning: "may be read by other users"},
+		{name: "not on loopback: a warning that the token goes in clear", args: []string{"-admin", ":0", "-admin-token-file", file("remote", "s3cret", 0o600)}, token: "s3cret", warning: "in clear text"},
+
+		{name: "without -admin", args: []string{"-admin-token-file", file("alone", "s3cret", 0o600)}, err: "-admin-token-file needs -admin"},
+		{name: "with an empty -admin", args: []string{"-admin", "", "-admin-token-file", file("alone2", "s3cret", 0o600)}, err: "-admin-token-file needs -admin"},
+		{name: "an empty value", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", ""}, err: `invalid value "" for -admin-token-file: empty`},
+		{name: "a missing file", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", missing}, err: `invalid value "` + missing + `" for -admin-token-file: open`},
+		{name: "a directory", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", dir}, err: `for -admin-token-file: read`},
+		{name: "an empty file", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("empty", "", 0o600)}, err: "for -admin-token-file: the file holds no token"},
+		{name: "a newline only", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("newline", "\n", 0o600)}, err: "the file holds no token"},
+		{name: "two newlines", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("newlines", "s3cret\n\n", 0o600)}, err: "more than one line"},
+		{name: "two lines", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("lines", "s3cret\nmore\n", 0o600)}, err: "more than one line"},
+		{name: "a space", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("space", "s3cret token", 0o600)}, err: "a space"},
+		{name: "non-ASCII", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("utf8", "s3crét", 0o600)}, err: "non-ASCII"},
+		{name: "too long", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("long", strings.Repeat("a", maxTokenLen+1), 0o600)}, err: "over 4096 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(append([]string{"-policy", "ip"}, tt.args...), nil)
+			if tt.token == "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				assert.NotContains(t, err.Error(), "\n", "one line")
+				assert.NotContains(t, err.Error(), "s3cret", "errors never show the token")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []byte(tt.token), cfg.adminToken)
+			if tt.warning == "" {
+				assert.Empty(t, cfg.warnings)
+				return
+			}
+			require.Len(t, cfg.warnings, 1)
+			assert.Contains(t, cfg.warnings[0], tt.warning)
+			assert.NotContains(t, cfg.warnings[0], "s3cret", "warnings never show the token")
+		})
+	}
+	cfg, err := parseFlags([]string{"-policy", "ip", "-admin", "127.0.0.1:0"}, nil)
+	require.NoError(t, err)
+	assert.Nil(t, cfg.adminToken, "no -admin-token-file: no token")
 }

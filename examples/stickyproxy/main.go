@@ -198,7 +198,7 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 		addrs     = listening{proxy: ln.Addr().String()}
 	)
 	if adminLn != nil {
-		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger), logger), adminLn.Addr()
+		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger, adminOptions{host: adminHost(cfg.admin), token: cfg.adminToken}), logger), adminLn.Addr()
 		g.Go(func() error { return serveUntilShutdown(adminSrv, adminLn, "admin API") })
 		addrs.admin = adminAddr.String()
 		logger.Info("admin API listening", "addr", addrs.admin)
@@ -238,6 +238,16 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// adminHost returns the host of addr, the value of -admin: besides IP
+// literals and localhost, the admin API accepts it as a request's Host.
+func adminHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "" // checked by parseFlags
+	}
+	return host
 }
 
 // policyAttrs returns the settings of cfg's policy that decide where its
