@@ -45,6 +45,9 @@ type adminOptions struct {
 	host string
 	// token, when not nil, is the bearer token every request must carry.
 	token []byte
+	// self, when not nil, returns an error for a backend URL that is the
+	// proxy itself, which POST /backends refuses.
+	self func(rawURL string) error
 }
 
 // newAdmin returns the admin API's handler for set. It logs the changes
@@ -63,6 +66,8 @@ type adminOptions struct {
 // this address cannot reach the API), and, with opts.token, carry
 // Authorization: Bearer and the token (else 401, with WWW-Authenticate:
 // Bearer).
+//
+// POST /backends refuses (400) a URL that opts.self says is the proxy.
 //
 // Errors are {"error": "..."}: 400 for an invalid request, 401 for a
 // missing or wrong token, 403 for a cross-origin request from a browser,
@@ -215,6 +220,12 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 	if err := readJSON(w, r, &req); err != nil {
 		writeBodyError(w, err)
 		return
+	}
+	if a.opts.self != nil {
+		if err := a.opts.self(req.URL); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
 	}
 	b, err := a.set.Add(backend.Config{ID: req.ID, URL: req.URL, Weight: req.Weight})
 	switch {

@@ -74,6 +74,7 @@ var appCookieRefuses = []string{"cookie-ttl", "cookie-sliding"}
 type config struct {
 	listen        string
 	backends      []backend.Config // empty: run the demo servers
+	backendsFlag  string           // the value of -backends, for errors found once listening
 	policy        string           // one of the policy* constants
 	keys          [][]byte         // cookie signing keys, the first signs, each at least minKeyLen bytes; nil for key policies
 	cookieName    string           // cookie and appcookie; "": defaultCookieName
@@ -119,7 +120,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "`address` to listen on")
-	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL or NAME=URL;\nempty: start three demo servers, app1 to app3")
+	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL or NAME=URL, none the proxy itself\n(-listen's or -admin's port on this machine); empty: start three demo servers, app1 to app3")
 	fs.StringVar(&cfg.policy, "policy", policyCookie, "`policy` that keeps a client on its backend: cookie (the proxy's signed cookie),\nappcookie (the proxy's cookie, living as long as the application's -app-cookie),\nheader (the value of the -header header), query (the value of the -query parameter)\nor ip (the client's address; see -trusted-proxies)")
 	fs.StringVar(&key, "key", "", "comma-separated `secrets` signing the affinity cookie (cookie, appcookie): the first signs,\nall are accepted, for rotation; the same on every replica.\nEach at least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent: a random key, so cookies die with the process. Ignored by the other policies")
 	fs.StringVar(&cfg.cookieName, "cookie-name", "", "affinity cookie `name` (default \"affinity\", the library's); cookie, appcookie")
@@ -161,7 +162,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		if err != nil {
 			return config{}, fmt.Errorf("invalid value %q for -backends: %w", backends, err)
 		}
-		cfg.backends = bs
+		cfg.backends, cfg.backendsFlag = bs, backends
 	}
 	if err := checkPolicyFlags(&cfg, given); err != nil {
 		return config{}, err

@@ -53,6 +53,7 @@ func TestParseFlags(t *testing.T) {
 			listen:        ":9000",
 			policy:        "cookie",
 			backends:      []backend.Config{{ID: "a", URL: "http://10.0.0.1:81"}, {URL: "http://10.0.0.2:82"}},
+			backendsFlag:  "a=http://10.0.0.1:81, http://10.0.0.2:82",
 			keys:          [][]byte{[]byte(testKey)},
 			cookieName:    "lb",
 			cookieMaxLife: 2 * time.Hour,
