@@ -59,8 +59,9 @@ func main() {
 // done, then shuts it down gracefully, and returns the exit status: 0 after
 // a clean shutdown or -h, 2 for an invalid command line (a backend of
 // -backends that is the proxy itself among them, found once listening but
-// before serving), 1 for any other failure. When ready is not nil, run calls it with the addresses the
-// proxy listens on once it accepts connections.
+// before serving), 1 for any other failure. When ready is not nil, run
+// calls it with the addresses the proxy listens on once it accepts
+// connections.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(listening)) int {
 	cfg, err := parseFlags(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
