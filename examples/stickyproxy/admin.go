@@ -1,12 +1,17 @@
 package main
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
@@ -27,23 +32,53 @@ type admin struct {
 	logger *slog.Logger
 	mux    *http.ServeMux
 	csrf   *http.CrossOriginProtection
+	opts   adminOptions
+	token  [sha256.Size]byte // opts.token's SHA-256, when it is not nil
+}
+
+// adminOptions are what the admin API checks before it routes a request.
+// The zero value accepts the Host names of loopback, and every request
+// that carries them.
+type adminOptions struct {
+	// host is the host name in -admin, accepted as a request's Host
+	// besides IP literals and localhost; "": none.
+	host string
+	// token, when not nil, is the bearer token every request must carry.
+	token []byte
+	// self, when not nil, returns an error for a backend URL that is the
+	// proxy itself, which POST /backends refuses.
+	self func(rawURL string) error
 }
 
 // newAdmin returns the admin API's handler for set. It logs the changes
 // it makes to logger, at Info.
 //
+//	GET    /                     200, the status page (?format=json: as JSON)
+//	GET    /metrics              200, Prometheus metrics
 //	GET    /backends             200, every backend, in the set's order
 //	POST   /backends             201, the backend added: {"url": ..., "id": ..., "weight": ...}
 //	GET    /backends/{id}        200, one backend
 //	DELETE /backends/{id}        204, the backend removed at once
 //	POST   /backends/{id}/drain  202, the backend draining: {"timeout": "30s"}
 //
-// Errors are {"error": "..."}: 400 for an invalid request, 403 for a
-// cross-origin request from a browser, 404 for an unknown path or ID, 405
-// (with Allow) for a wrong method, 409 for a duplicate ID, 413 for a body
-// over 64 KiB.
-func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger) http.Handler {
-	a := &admin{set: set, logger: logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+// Every request, to any path, must name in its Host an IP address,
+// localhost or opts.host (else 421: a web page whose name was rebound to
+// this address cannot reach the API), and, with opts.token, carry
+// Authorization: Bearer and the token (else 401, with WWW-Authenticate:
+// Bearer).
+//
+// POST /backends refuses (400) a URL that opts.self says is the proxy.
+//
+// Errors are {"error": "..."}: 400 for an invalid request, 401 for a
+// missing or wrong token, 403 for a cross-origin request from a browser,
+// 404 for an unknown path or ID, 405 (with Allow) for a wrong method, 409
+// for a duplicate ID, 413 for a body over 64 KiB, 421 for a Host not this
+// API's.
+func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger, opts adminOptions) http.Handler {
+	a := &admin{set: set, logger: logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection(), opts: opts}
+	if opts.token != nil {
+		a.token = sha256.Sum256(opts.token)
+	}
 	// The status page and the Prometheus metrics.
 	a.mux.Handle("GET /{$}", rec.Status())
 	a.mux.Handle("GET /metrics", rec.Metrics())
@@ -63,15 +98,77 @@ func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger) http
 	return a
 }
 
-// ServeHTTP refuses what a browser sends across origins, since the admin
-// API has no authentication of its own (a web page must not reconfigure
-// the proxy on its visitor's behalf), and routes the rest.
+// ServeHTTP refuses a request for another host, one without the token
+// when there is one, and what a browser sends across origins (a web page
+// must not reconfigure the proxy on its visitor's behalf), and routes the
+// rest.
 func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.hostAllowed(r.Host) {
+		writeError(w, http.StatusMisdirectedRequest, "host %q is not this admin API's: want an IP address or localhost%s", r.Host, orHost(a.opts.host))
+		return
+	}
+	if a.opts.token != nil {
+		if err := a.authorize(r); err != nil {
+			a.logger.Debug("admin: unauthorized", "err", err, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeError(w, http.StatusUnauthorized, "%v", err)
+			return
+		}
+	}
 	if err := a.csrf.Check(r); err != nil {
 		writeError(w, http.StatusForbidden, "%v", err)
 		return
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// hostAllowed reports whether hostport, a request's Host, names this admin
+// API: its host is an IP literal, localhost or the host of -admin, with any
+// port or none. A name that an attacker's DNS answers for (DNS rebinding)
+// is none of these. Names are compared without regard to case; a trailing
+// dot makes another name.
+func (a *admin) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1] // an IPv6 literal without a port
+	}
+	if host == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return strings.EqualFold(host, "localhost") || strings.EqualFold(host, a.opts.host)
+}
+
+// orHost returns " or host" to end the list of the Host names accepted,
+// or "" if host is "".
+func orHost(host string) string {
+	if host == "" {
+		return ""
+	}
+	return " or " + host
+}
+
+// authorize returns nil if r carries the bearer token, else why not. The
+// token is compared in constant time, by SHA-256, which hides its length
+// too.
+func (a *admin) authorize(r *http.Request) error {
+	v := r.Header.Get("Authorization")
+	if v == "" {
+		return errors.New("authorization required: send Authorization: Bearer and the token")
+	}
+	scheme, tok, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return errors.New("authorization scheme is not Bearer")
+	}
+	sum := sha256.Sum256([]byte(strings.TrimLeft(tok, " ")))
+	if subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
+		return errors.New("invalid bearer token")
+	}
+	return nil
 }
 
 // backendJSON is a backend as the admin API shows it.
@@ -123,6 +220,12 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 	if err := readJSON(w, r, &req); err != nil {
 		writeBodyError(w, err)
 		return
+	}
+	if a.opts.self != nil {
+		if err := a.opts.self(req.URL); err != nil {
+			writeError(w, http.StatusBadRequest, "%v", err)
+			return
+		}
 	}
 	b, err := a.set.Add(backend.Config{ID: req.ID, URL: req.URL, Weight: req.Weight})
 	switch {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -184,4 +186,64 @@ func TestEndToEndHealthChecks(t *testing.T) {
 	logs := p.stderr.String()
 	assert.Contains(t, logs, "backend failed health checks")
 	assert.Contains(t, logs, "backend passed health checks")
+}
+
+func TestEndToEndAdminGuards(t *testing.T) {
+	const token = "e2e-admin-token"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
+	p := startProxy(t, "-key", testKey, "-admin", "127.0.0.1:0", "-admin-token-file", tokenFile)
+	u, err := url.Parse(p.admin)
+	require.NoError(t, err)
+	port := u.Port()
+	app4 := httptest.NewServer(demoapp.New("app4"))
+	t.Cleanup(app4.Close)
+
+	tests := []struct {
+		name          string
+		method, path  string
+		host          string // the Host header
+		authorization string // "": none
+		status        int
+	}{
+		{"rebound name, same origin, the token: 421", "POST", "/backends", "rebind.evil.example:" + port, "Bearer " + token, 421},
+		{"rebound name, the status page: 421", "GET", "/", "rebind.evil.example:" + port, "Bearer " + token, 421},
+		{"no token: 401", "GET", "/backends", "127.0.0.1:" + port, "", 401},
+		{"no token, adding a backend: 401", "POST", "/backends", "127.0.0.1:" + port, "", 401},
+		{"wrong token: 401", "GET", "/backends", "127.0.0.1:" + port, "Bearer " + token + "0", 401},
+		{"no token, the status page: 401", "GET", "/", "127.0.0.1:" + port, "", 401},
+		{"no token, the metrics: 401", "GET", "/metrics", "127.0.0.1:" + port, "", 401},
+		{"the token, IPv4 loopback", "GET", "/backends", "127.0.0.1:" + port, "Bearer " + token, 200},
+		{"the token, IPv6 loopback", "GET", "/backends/app1", "[::1]:" + port, "Bearer " + token, 200},
+		{"the token, localhost", "GET", "/metrics", "localhost:" + port, "Bearer " + token, 200},
+		{"the token, the status page", "GET", "/", "127.0.0.1:" + port, "Bearer " + token, 200},
+		{"the token, adding a backend", "POST", "/backends", "localhost:" + port, "Bearer " + token, 201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := ""
+			if tt.method == "POST" {
+				body = `{"id":"app4","url":"` + app4.URL + `"}`
+			}
+			req, err := http.NewRequest(tt.method, p.admin+tt.path, strings.NewReader(body))
+			require.NoError(t, err)
+			req.Host = tt.host
+			req.Header.Set("Origin", "http://"+tt.host) // same origin, to the browser
+			if tt.authorization != "" {
+				req.Header.Set("Authorization", tt.authorization)
+			}
+			r := do(t, newPlainClient(t), req)
+			require.Equal(t, tt.status, r.status, r.body)
+			if tt.status == http.StatusUnauthorized {
+				assert.Equal(t, "Bearer", r.header.Get("WWW-Authenticate"))
+			}
+			if tt.status >= 400 {
+				assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+				assert.Contains(t, r.body, `"error":`)
+			}
+		})
+	}
+	require.Equal(t, 0, p.stop(t), "stderr:\n%s", p.stderr)
+	assert.NotContains(t, p.stderr.String(), token, "the logs show the token")
+	assert.NotContains(t, p.stdout.String(), token, "the output shows the token")
 }

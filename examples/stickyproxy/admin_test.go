@@ -30,14 +30,20 @@ func newTestAdmin(t *testing.T) (*backend.Set, http.Handler) {
 			set.Remove(b.ID())
 		}
 	})
-	return set, newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler))
+	return set, newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), adminOptions{})
 }
 
 // adminDo sends method path with body, and the header given as name,
-// value pairs, to h.
+// value pairs, to h, for Host 127.0.0.1:9090 unless the header says
+// otherwise.
 func adminDo(h http.Handler, method, path, body string, header ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Host = "127.0.0.1:9090"
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
@@ -254,7 +260,7 @@ func TestAdminShowsState(t *testing.T) {
 }
 
 func TestAdminListsNoBackendsAsEmptyArray(t *testing.T) {
-	rec := adminDo(newAdmin(&backend.Set{}, metrics.New(nil), slog.New(slog.DiscardHandler)), "GET", "/backends", "")
+	rec := adminDo(newAdmin(&backend.Set{}, metrics.New(nil), slog.New(slog.DiscardHandler), adminOptions{}), "GET", "/backends", "")
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "[]\n", rec.Body.String())
 }
@@ -274,8 +280,8 @@ func FuzzAdmin(f *testing.F) {
 		f.Add(s[0], s[1], s[2])
 	}
 	f.Fuzz(func(t *testing.T, method, path, body string) {
-		req, err := http.NewRequest(method, "http://admin"+path, strings.NewReader(body))
-		if err != nil || req.URL.Host != "admin" {
+		req, err := http.NewRequest(method, "http://127.0.0.1:9090"+path, strings.NewReader(body))
+		if err != nil || req.URL.Host != "127.0.0.1:9090" {
 			t.Skip()
 		}
 		_, h := newTestAdmin(t)
@@ -287,4 +293,121 @@ func FuzzAdmin(f *testing.F) {
 			assert.NotEmpty(t, e.Error)
 		}
 	})
+}
+
+func TestAdminHost(t *testing.T) {
+	const addBody = `{"url":"http://203.0.113.1","id":"evil"}`
+	tests := []struct {
+		name         string
+		method, path string
+		host         string
+		origin       string // "": none
+		opts         adminOptions
+		status       int
+	}{
+		// DNS rebinding: the attacker's name, now resolving to the proxy;
+		// to the browser the page and the API share an origin.
+		{"rebound name adds a backend", "POST", "/backends", "rebind.evil.example:9090", "http://rebind.evil.example:9090", adminOptions{}, 421},
+		{"rebound name lists backends", "GET", "/backends", "rebind.evil.example:9090", "", adminOptions{}, 421},
+		{"rebound name reads the status page", "GET", "/", "rebind.evil.example:9090", "", adminOptions{}, 421},
+		{"rebound name reads the metrics", "GET", "/metrics", "rebind.evil.example", "", adminOptions{}, 421},
+		{"rebound name, even with the right token", "GET", "/backends", "rebind.evil.example:9090", "", adminOptions{token: []byte("s3cret")}, 421},
+		{"a subdomain of localhost", "GET", "/backends", "evil.localhost:9090", "", adminOptions{}, 421},
+		{"localhost with a trailing dot", "GET", "/backends", "localhost.:9090", "", adminOptions{}, 421},
+		{"a name ending like the -admin host", "GET", "/backends", "evil-lb.example:9090", "", adminOptions{host: "lb.example"}, 421},
+		{"the -admin host with a suffix", "GET", "/backends", "lb.example.evil.example:9090", "", adminOptions{host: "lb.example"}, 421},
+		{"no Host", "GET", "/backends", "", "", adminOptions{}, 421},
+		{"a port only", "GET", "/backends", ":9090", "", adminOptions{}, 421},
+
+		{"IPv4 loopback", "GET", "/backends", "127.0.0.1:9090", "", adminOptions{}, 200},
+		{"IPv4 loopback adds a backend, same origin", "POST", "/backends", "127.0.0.1:9090", "http://127.0.0.1:9090", adminOptions{}, 201},
+		{"IPv6 loopback", "GET", "/backends", "[::1]:9090", "", adminOptions{}, 200},
+		{"IPv6 loopback without a port", "GET", "/backends", "[::1]", "", adminOptions{}, 200},
+		{"localhost", "GET", "/backends", "localhost:9090", "", adminOptions{}, 200},
+		{"localhost adds a backend, same origin", "POST", "/backends", "localhost:9090", "http://localhost:9090", adminOptions{}, 201},
+		{"localhost in capitals, without a port", "GET", "/", "LOCALHOST", "", adminOptions{}, 200},
+		{"another IP address: any listener's", "GET", "/metrics", "192.0.2.7:9090", "", adminOptions{}, 200},
+		{"the -admin host", "GET", "/backends", "lb.example:9090", "", adminOptions{host: "lb.example"}, 200},
+		{"the -admin host in another case", "GET", "/backends", "LB.Example:9090", "", adminOptions{host: "lb.example"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://127.0.0.1:9001"}})
+			require.NoError(t, err)
+			h := newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), tt.opts)
+			header := []string{"Host", tt.host}
+			if tt.origin != "" {
+				header = append(header, "Origin", tt.origin)
+			}
+			if tt.opts.token != nil {
+				header = append(header, "Authorization", "Bearer "+string(tt.opts.token))
+			}
+			body := ""
+			if tt.method == "POST" {
+				body = addBody
+			}
+			rec := adminDo(h, tt.method, tt.path, body, header...)
+			require.Equal(t, tt.status, rec.Code, "body %q", rec.Body)
+			if tt.status == http.StatusMisdirectedRequest {
+				assertJSONError(t, rec, "is not this admin API's")
+				assert.Nil(t, set.Snapshot().Lookup("evil"), "backend added through a rebound name")
+			}
+		})
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	tests := []struct {
+		name          string
+		method, path  string
+		authorization string // "": none
+		status        int
+	}{
+		{"no token: the backends", "GET", "/backends", "", 401},
+		{"no token: adding a backend", "POST", "/backends", "", 401},
+		{"no token: the status page", "GET", "/", "", 401},
+		{"no token: the metrics", "GET", "/metrics", "", 401},
+		{"no token: an unknown path", "GET", "/nope", "", 401},
+		{"wrong token", "GET", "/backends", "Bearer wrong", 401},
+		{"the token's prefix", "GET", "/backends", "Bearer " + token[:len(token)-1], 401},
+		{"the token and more", "GET", "/backends", "Bearer " + token + "x", 401},
+		{"the token in another case", "GET", "/backends", "Bearer " + strings.ToUpper(token), 401},
+		{"another scheme", "GET", "/backends", "Basic " + token, 401},
+		{"the token without a scheme", "GET", "/backends", token, 401},
+		{"the scheme without a token", "GET", "/backends", "Bearer", 401},
+		{"the scheme and a space", "GET", "/backends", "Bearer ", 401},
+
+		{"the token: the backends", "GET", "/backends", "Bearer " + token, 200},
+		{"the token: adding a backend", "POST", "/backends", "Bearer " + token, 201},
+		{"the token: the status page", "GET", "/", "Bearer " + token, 200},
+		{"the token: the metrics", "GET", "/metrics", "Bearer " + token, 200},
+		{"the token, the scheme in lower case", "GET", "/backends", "bearer " + token, 200},
+		{"the token after two spaces", "GET", "/backends", "Bearer  " + token, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://127.0.0.1:9001"}})
+			require.NoError(t, err)
+			h := newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), adminOptions{token: []byte(token)})
+			var header []string
+			if tt.authorization != "" {
+				header = []string{"Authorization", tt.authorization}
+			}
+			body := ""
+			if tt.method == "POST" {
+				body = `{"url":"http://127.0.0.1:9003","id":"app3"}`
+			}
+			rec := adminDo(h, tt.method, tt.path, body, header...)
+			require.Equal(t, tt.status, rec.Code, "body %q", rec.Body)
+			if tt.status != http.StatusUnauthorized {
+				assert.Empty(t, rec.Header().Get("WWW-Authenticate"))
+				return
+			}
+			assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
+			assertJSONError(t, rec, "")
+			assert.NotContains(t, rec.Body.String(), token, "the answer shows the token")
+			assert.Nil(t, set.Snapshot().Lookup("app3"), "backend added without the token")
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +74,7 @@ var appCookieRefuses = []string{"cookie-ttl", "cookie-sliding"}
 type config struct {
 	listen        string
 	backends      []backend.Config // empty: run the demo servers
+	backendsFlag  string           // the value of -backends, for errors found once listening
 	policy        string           // one of the policy* constants
 	keys          [][]byte         // cookie signing keys, the first signs, each at least minKeyLen bytes; nil for key policies
 	cookieName    string           // cookie and appcookie; "": defaultCookieName
@@ -86,11 +89,13 @@ type config struct {
 	loadFactor    float64          // header, query, ip: bounded loads, over 1; 0: keys never spill
 	picker        string           // a key of pickers
 	admin         string           // the admin API's address; "": none
+	adminToken    []byte           // the bearer token the admin API requires; nil: none
 	// Active health checks: GET healthPath on every backend each
 	// healthInterval. Both zero: no active checks.
 	healthPath     string
 	healthInterval time.Duration
-	warnings       []string // for the operator, logged at startup
+	ejectStatus    statusList // answers that count as their backend's failures; empty: none
+	warnings       []string   // for the operator, logged at startup
 }
 
 // usesCookie reports whether the policy binds clients with the proxy's
@@ -104,16 +109,18 @@ func (c *config) usesCookie() bool {
 // error is one line naming the flag and the bad value.
 func parseFlags(args []string, help io.Writer) (config, error) {
 	var (
-		cfg      config
-		backends string
-		key      string
-		trusted  string
-		interval time.Duration
+		cfg       config
+		backends  string
+		key       string
+		trusted   string
+		interval  time.Duration
+		eject     string
+		tokenFile string
 	)
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "`address` to listen on")
-	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL or NAME=URL;\nempty: start three demo servers, app1 to app3")
+	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL or NAME=URL, none the proxy itself\n(-listen's or -admin's port on this machine); empty: start three demo servers, app1 to app3")
 	fs.StringVar(&cfg.policy, "policy", policyCookie, "`policy` that keeps a client on its backend: cookie (the proxy's signed cookie),\nappcookie (the proxy's cookie, living as long as the application's -app-cookie),\nheader (the value of the -header header), query (the value of the -query parameter)\nor ip (the client's address; see -trusted-proxies)")
 	fs.StringVar(&key, "key", "", "comma-separated `secrets` signing the affinity cookie (cookie, appcookie): the first signs,\nall are accepted, for rotation; the same on every replica.\nEach at least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent: a random key, so cookies die with the process. Ignored by the other policies")
 	fs.StringVar(&cfg.cookieName, "cookie-name", "", "affinity cookie `name` (default \"affinity\", the library's); cookie, appcookie")
@@ -127,9 +134,11 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&trusted, "trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed; ip only.\nEmpty: the socket peer's address is the key")
 	fs.Float64Var(&cfg.loadFactor, "load-factor", 0, "bounded loads: a backend takes a key's request only while its requests in flight stay\nwithin `F` times its share, else the key spills over to the next; F over 1.\n0: keys never spill; header, query, ip")
 	fs.StringVar(&cfg.picker, "picker", "leastconn", "`picker` for new clients and requests without a key: leastconn or roundrobin")
-	fs.StringVar(&cfg.admin, "admin", "", "`address` of the JSON admin API (GET /backends...), a listener of its own;\nempty: none. It has no authentication: keep it on loopback")
+	fs.StringVar(&cfg.admin, "admin", "", "`address` of the JSON admin API (GET /backends...), a listener of its own;\nempty: none. Without -admin-token-file it has no authentication: keep it on loopback")
+	fs.StringVar(&tokenFile, "admin-token-file", "", "`file` holding a bearer token that every admin API request must then carry\n(Authorization: Bearer TOKEN); a trailing newline is trimmed. Needs -admin")
 	fs.StringVar(&cfg.healthPath, "health-path", "", "`path` to GET on every backend for active health checks, such as /healthz;\nempty: no active checks")
 	fs.DurationVar(&interval, "health-interval", defaultHealthInterval, "time between two health checks of a backend; needs -health-path")
+	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row eject the backend for a while.\nEmpty: only failures to reach the backend count")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -153,7 +162,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		if err != nil {
 			return config{}, fmt.Errorf("invalid value %q for -backends: %w", backends, err)
 		}
-		cfg.backends = bs
+		cfg.backends, cfg.backendsFlag = bs, backends
 	}
 	if err := checkPolicyFlags(&cfg, given); err != nil {
 		return config{}, err
@@ -195,17 +204,27 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	if _, ok := pickers[cfg.picker]; !ok {
 		return config{}, fmt.Errorf("invalid value %q for -picker: want leastconn or roundrobin", cfg.picker)
 	}
-	if err := checkAdminFlag(&cfg); err != nil {
+	if err := checkAdminFlags(&cfg, tokenFile, given); err != nil {
 		return config{}, err
 	}
 	if err := checkHealthFlags(&cfg, interval, given); err != nil {
 		return config{}, err
 	}
+	ls, err := parseStatusList(eject)
+	if err != nil {
+		return config{}, fmt.Errorf("invalid value %q for -eject-status: %w", eject, err)
+	}
+	cfg.ejectStatus = ls
 	return cfg, nil
 }
 
-// checkAdminFlag checks -admin, and warns when it is not on loopback.
-func checkAdminFlag(cfg *config) error {
+// checkAdminFlags checks -admin and -admin-token-file, whose value is
+// tokenFile, reads the token, and warns when the admin API is not on
+// loopback.
+func checkAdminFlags(cfg *config, tokenFile string, given map[string]bool) error {
+	if given["admin-token-file"] && cfg.admin == "" {
+		return errors.New("-admin-token-file needs -admin")
+	}
 	if cfg.admin == "" {
 		return nil
 	}
@@ -213,10 +232,61 @@ func checkAdminFlag(cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("invalid value %q for -admin: %w", cfg.admin, err)
 	}
-	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+	if given["admin-token-file"] {
+		tok, warning, err := readToken(tokenFile)
+		if err != nil {
+			return fmt.Errorf("invalid value %q for -admin-token-file: %w", tokenFile, err)
+		}
+		cfg.adminToken = tok
+		if warning != "" {
+			cfg.warnings = append(cfg.warnings, warning)
+		}
+	}
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case host == "localhost" || err == nil && ip.IsLoopback():
+	case cfg.adminToken == nil:
 		cfg.warnings = append(cfg.warnings, fmt.Sprintf("-admin %s is not a loopback address: the admin API has no authentication, so whoever reaches it can change the backends", cfg.admin))
+	default:
+		cfg.warnings = append(cfg.warnings, fmt.Sprintf("-admin %s is not a loopback address: the admin API's token and traffic cross the network in clear text", cfg.admin))
 	}
 	return nil
+}
+
+// maxTokenLen is the longest bearer token -admin-token-file may hold.
+const maxTokenLen = 4096
+
+// readToken returns the bearer token held in the file at path, less one
+// trailing newline (LF or CRLF), and a warning if other users may read
+// the file. The token must be 1 to maxTokenLen visible ASCII characters,
+// which a header carries as they are. Errors never show the token.
+func readToken(path string) (token []byte, warning string, err error) {
+	if path == "" {
+		return nil, "", errors.New("empty")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenLen+3)) // room for CRLF, and one byte too many
+	if err != nil {
+		return nil, "", err
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	switch {
+	case len(b) == 0:
+		return nil, "", errors.New("the file holds no token")
+	case len(b) > maxTokenLen:
+		return nil, "", fmt.Errorf("the token is over %d bytes", maxTokenLen)
+	case bytes.ContainsFunc(b, func(r rune) bool { return r < '!' || r > '~' }):
+		return nil, "", errors.New("the token holds a space, a control or a non-ASCII character, or more than one line")
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		warning = fmt.Sprintf("-admin-token-file %s may be read by other users (mode %v): make it readable by the proxy's user only", path, fi.Mode().Perm())
+	}
+	return b, warning, nil
 }
 
 // defaultHealthInterval is the default of -health-interval.
@@ -334,6 +404,62 @@ func checkLoadFactor(f float64) error {
 		return fmt.Errorf("invalid value %q for -load-factor: %w", v, err)
 	}
 	return nil
+}
+
+// statusList is the value of -eject-status: the response statuses that
+// count as their backend's failures, as ranges of codes. Empty, it holds
+// none.
+type statusList []statusRange
+
+// statusRange is the status codes from lo to hi, both included.
+type statusRange struct{ lo, hi int }
+
+// contains reports whether l holds the status code.
+func (l statusList) contains(code int) bool {
+	for _, r := range l {
+		if r.lo <= code && code <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// parseStatusList reads a comma-separated list of status codes (100 to
+// 599, three digits) and classes (1xx to 5xx, the x of either case).
+// Spaces around an item and blank items are ignored, so a blank list is
+// empty; any other item is an error naming it.
+func parseStatusList(list string) (statusList, error) {
+	var l statusList
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		r, ok := parseStatus(item)
+		if !ok {
+			return nil, fmt.Errorf("%q is neither a status code (100 to 599) nor a class (1xx to 5xx)", item)
+		}
+		l = append(l, r)
+	}
+	return l, nil
+}
+
+// parseStatus reads one item of a status list: a code or a class.
+func parseStatus(item string) (statusRange, bool) {
+	if len(item) != 3 || item[0] < '1' || item[0] > '5' {
+		return statusRange{}, false
+	}
+	if strings.EqualFold(item[1:], "xx") {
+		lo := int(item[0]-'0') * 100
+		return statusRange{lo, lo + 99}, true
+	}
+	for _, c := range item[1:] {
+		if c < '0' || c > '9' {
+			return statusRange{}, false
+		}
+	}
+	code, _ := strconv.Atoi(item) // three digits
+	return statusRange{code, code}, true
 }
 
 // parseBackends reads a comma-separated list of backends, each a URL or

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"flag"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +53,7 @@ func TestParseFlags(t *testing.T) {
 			listen:        ":9000",
 			policy:        "cookie",
 			backends:      []backend.Config{{ID: "a", URL: "http://10.0.0.1:81"}, {URL: "http://10.0.0.2:82"}},
+			backendsFlag:  "a=http://10.0.0.1:81, http://10.0.0.2:82",
 			keys:          [][]byte{[]byte(testKey)},
 			cookieName:    "lb",
 			cookieMaxLife: 2 * time.Hour,
@@ -170,6 +174,14 @@ func TestParseFlags(t *testing.T) {
 		name: "admin on IPv6 loopback and localhost: no warning",
 		args: []string{"-policy", "ip", "-admin", "[::1]:0", "-listen", "localhost:0"},
 		want: config{listen: "localhost:0", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: "[::1]:0"},
+	}, {
+		name: "-eject-status, codes and classes",
+		args: []string{"-policy", "ip", "-eject-status", "502,503,4xx"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", ejectStatus: statusList{{502, 502}, {503, 503}, {400, 499}}},
+	}, {
+		name: "empty -eject-status: off",
+		args: []string{"-policy", "ip", "-eject-status", ""},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name:     "admin on every interface, with a warning",
 		args:     []string{"-policy", "ip", "-admin", ":9090"},
@@ -318,6 +330,18 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"-health-path without a slash", []string{"-health-path", "whoami"}, `"whoami" for -health-path`},
 		{"-health-path naming a host", []string{"-health-path", "//evil.example/x"}, `"//evil.example/x" for -health-path`},
 		{"-health-path with a fragment", []string{"-health-path", "/h#x"}, `"/h#x" for -health-path`},
+
+		{"-eject-status with a word", []string{"-eject-status", "5xx,oops"}, `"5xx,oops" for -eject-status: "oops" is neither`},
+		{"-eject-status under 100", []string{"-eject-status", "099"}, `"099" is neither a status code (100 to 599)`},
+		{"-eject-status over 599", []string{"-eject-status", "600"}, `"600" is neither`},
+		{"-eject-status class 6xx", []string{"-eject-status", "6xx"}, `"6xx" is neither`},
+		{"-eject-status class 0xx", []string{"-eject-status", "0xx"}, `"0xx" is neither`},
+		{"-eject-status two digits", []string{"-eject-status", "50"}, `"50" is neither`},
+		{"-eject-status four digits", []string{"-eject-status", "5000"}, `"5000" is neither`},
+		{"-eject-status with a sign", []string{"-eject-status", "+50"}, `"+50" is neither`},
+		{"-eject-status half a class", []string{"-eject-status", "50x"}, `"50x" is neither`},
+		{"-eject-status a range", []string{"-eject-status", "500-599"}, `"500-599" is neither`},
+		{"-eject-status spaces inside", []string{"-eject-status", "50 0"}, `"50 0" is neither`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,8 +361,42 @@ func TestParseFlagsHelp(t *testing.T) {
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
 	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval",
-		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor"} {
+		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file"} {
 		assert.Contains(t, help.String(), f)
+	}
+}
+
+func TestParseStatusList(t *testing.T) {
+	tests := []struct {
+		name   string
+		list   string
+		counts []int // codes the list holds
+		not    []int // codes it does not
+	}{
+		{"empty: none", "", nil, []int{100, 200, 404, 500, 502, 599}},
+		{"blank: none", " , ", nil, []int{500}},
+		{"one code", "502", []int{502}, []int{500, 501, 503}},
+		{"codes, with spaces", " 502 ,503,504 ", []int{502, 503, 504}, []int{500, 505}},
+		{"a class", "5xx", []int{500, 502, 599}, []int{499, 600, 200}},
+		{"a class, upper case", "5XX", []int{500, 599}, []int{499}},
+		{"every class", "1xx,2xX,3Xx,4xx,5xx", []int{100, 200, 302, 404, 599}, []int{99, 600}},
+		{"bounds", "100,599", []int{100, 599}, []int{101, 598}},
+		{"a code and a class overlapping", "503,5xx,503", []int{500, 503}, []int{429}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := parseStatusList(tt.list)
+			require.NoError(t, err)
+			for _, c := range tt.counts {
+				assert.True(t, l.contains(c), "%d", c)
+			}
+			for _, c := range tt.not {
+				assert.False(t, l.contains(c), "%d", c)
+			}
+			if tt.counts == nil {
+				assert.Empty(t, l, "an empty list turns status-based ejection off")
+			}
+		})
 	}
 }
 
@@ -413,4 +471,64 @@ func TestParseBackends(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+func TestParseFlagsAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), mode))
+		return p
+	}
+	missing := filepath.Join(dir, "missing")
+	tests := []struct {
+		name    string
+		args    []string
+		token   string // "" for an error
+		err     string // the error contains this
+		warning string // the one warning contains this; "": none
+	}{
+		{name: "a token", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("plain", "s3cret-token", 0o600)}, token: "s3cret-token"},
+		{name: "a trailing newline is trimmed", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("lf", "s3cret\n", 0o600)}, token: "s3cret"},
+		{name: "a trailing CRLF is trimmed", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("crlf", "s3cret\r\n", 0o600)}, token: "s3cret"},
+		{name: "a file others may read: a warning", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("open", "s3cret\n", 0o644)}, token: "s3cret", warning: "may be read by other users"},
+		{name: "not on loopback: a warning that the token goes in clear", args: []string{"-admin", ":0", "-admin-token-file", file("remote", "s3cret", 0o600)}, token: "s3cret", warning: "in clear text"},
+
+		{name: "without -admin", args: []string{"-admin-token-file", file("alone", "s3cret", 0o600)}, err: "-admin-token-file needs -admin"},
+		{name: "with an empty -admin", args: []string{"-admin", "", "-admin-token-file", file("alone2", "s3cret", 0o600)}, err: "-admin-token-file needs -admin"},
+		{name: "an empty value", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", ""}, err: `invalid value "" for -admin-token-file: empty`},
+		{name: "a missing file", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", missing}, err: `invalid value "` + missing + `" for -admin-token-file: open`},
+		{name: "a directory", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", dir}, err: `for -admin-token-file: read`},
+		{name: "an empty file", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("empty", "", 0o600)}, err: "for -admin-token-file: the file holds no token"},
+		{name: "a newline only", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("newline", "\n", 0o600)}, err: "the file holds no token"},
+		{name: "two newlines", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("newlines", "s3cret\n\n", 0o600)}, err: "more than one line"},
+		{name: "two lines", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("lines", "s3cret\nmore\n", 0o600)}, err: "more than one line"},
+		{name: "a space", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("space", "s3cret token", 0o600)}, err: "a space"},
+		{name: "non-ASCII", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("utf8", "s3crét", 0o600)}, err: "non-ASCII"},
+		{name: "too long", args: []string{"-admin", "127.0.0.1:0", "-admin-token-file", file("long", strings.Repeat("a", maxTokenLen+1), 0o600)}, err: "over 4096 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(append([]string{"-policy", "ip"}, tt.args...), nil)
+			if tt.token == "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.err)
+				assert.NotContains(t, err.Error(), "\n", "one line")
+				assert.NotContains(t, err.Error(), "s3cret", "errors never show the token")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []byte(tt.token), cfg.adminToken)
+			if tt.warning == "" {
+				assert.Empty(t, cfg.warnings)
+				return
+			}
+			require.Len(t, cfg.warnings, 1)
+			assert.Contains(t, cfg.warnings[0], tt.warning)
+			assert.NotContains(t, cfg.warnings[0], "s3cret", "warnings never show the token")
+		})
+	}
+	cfg, err := parseFlags([]string{"-policy", "ip", "-admin", "127.0.0.1:0"}, nil)
+	require.NoError(t, err)
+	assert.Nil(t, cfg.adminToken, "no -admin-token-file: no token")
 }

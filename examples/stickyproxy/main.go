@@ -57,9 +57,11 @@ func main() {
 
 // run runs the proxy with the command-line arguments args until ctx is
 // done, then shuts it down gracefully, and returns the exit status: 0 after
-// a clean shutdown or -h, 2 for an invalid command line, 1 for any other
-// failure. When ready is not nil, run calls it with the addresses the
-// proxy listens on once it accepts connections.
+// a clean shutdown or -h, 2 for an invalid command line (a backend of
+// -backends that is the proxy itself among them, found once listening but
+// before serving), 1 for any other failure. When ready is not nil, run
+// calls it with the addresses the proxy listens on once it accepts
+// connections.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(listening)) int {
 	cfg, err := parseFlags(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -74,15 +76,73 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		fmt.Fprintf(stderr, "stickyproxy: %v\n", err)
 		return 2
 	}
+	// Listening first: only then are the ports known, to refuse a backend
+	// that is the proxy itself before serving.
+	lns, err := listen(cfg)
+	if err == nil {
+		if err := checkBackends(cfg, lns.self()); err != nil {
+			lns.close()
+			fmt.Fprintf(stderr, "stickyproxy: %v\n", err)
+			return 2
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	for _, w := range cfg.warnings {
 		logger.Warn(w)
 	}
-	if err := serve(ctx, cfg, pol, stdout, logger, ready); err != nil {
+	if err == nil {
+		err = serve(ctx, cfg, lns, pol, stdout, logger, ready)
+	}
+	if err != nil {
 		logger.Error("stickyproxy failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// listeners is the proxy's listeners.
+type listeners struct {
+	proxy net.Listener // on -listen
+	admin net.Listener // on -admin; nil without
+}
+
+// listen listens on the addresses cfg gives.
+func listen(cfg config) (listeners, error) {
+	var lns listeners
+	var err error
+	if lns.proxy, err = net.Listen("tcp", cfg.listen); err != nil {
+		return listeners{}, err
+	}
+	if cfg.admin != "" {
+		if lns.admin, err = net.Listen("tcp", cfg.admin); err != nil {
+			lns.proxy.Close()
+			return listeners{}, fmt.Errorf("admin API: %w", err)
+		}
+	}
+	return lns, nil
+}
+
+// self returns the addresses of lns, as bound.
+func (lns listeners) self() self { return newSelf(lns.proxy, lns.admin) }
+
+// close closes lns; closing a listener that is served, or closed, again
+// does no harm.
+func (lns listeners) close() {
+	lns.proxy.Close()
+	if lns.admin != nil {
+		lns.admin.Close()
+	}
+}
+
+// checkBackends refuses the backends of -backends that are the proxy
+// itself, known only once it listens.
+func checkBackends(cfg config, s self) error {
+	for _, b := range cfg.backends {
+		if err := s.check(b.URL); err != nil {
+			return fmt.Errorf("invalid value %q for -backends: %w", cfg.backendsFlag, err)
+		}
+	}
+	return nil
 }
 
 // newPolicy returns the policy cfg describes. Its errors name the value
@@ -136,25 +196,15 @@ type listening struct {
 	admin string // "": no admin API (-admin)
 }
 
-// serve listens, starts the demo servers if cfg has no backends, and proxies
+// serve starts the demo servers if cfg has no backends, and proxies
 // until ctx is done, serving the admin API and running health checks if cfg
 // says so; then it shuts everything down, waiting up to shutdownTimeout for
 // requests in flight. A server that fails shuts the others down too.
-func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer, logger *slog.Logger, ready func(listening)) error {
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return err
-	}
-	defer ln.Close() // in case we return before serving; Serve closes it too
-	var adminLn net.Listener
-	if cfg.admin != "" {
-		if adminLn, err = net.Listen("tcp", cfg.admin); err != nil {
-			return fmt.Errorf("admin API: %w", err)
-		}
-		defer adminLn.Close()
-	}
-
+func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, stdout io.Writer, logger *slog.Logger, ready func(listening)) error {
+	defer lns.close() // in case we return before serving; Serve closes them too
+	ln, adminLn := lns.proxy, lns.admin
 	backends, d := cfg.backends, &demo{} // an empty demo shuts down at once
+	var err error
 	if len(backends) == 0 {
 		if d, backends, err = startDemo(3, logger); err != nil {
 			return err
@@ -174,13 +224,18 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 		return err
 	}
 	transport := sticky.DefaultTransport()
-	h, err := sticky.New(set, pol,
+	opts := []sticky.Option{
 		sticky.WithPicker(pickers[cfg.picker]()),
 		sticky.WithKeyPicker(keys),
 		sticky.WithStrictBinding(cfg.strict),
 		sticky.WithTransport(transport),
 		sticky.WithObserver(rec),
-		sticky.WithLogger(logger))
+		sticky.WithLogger(logger),
+	}
+	if len(cfg.ejectStatus) > 0 { // else only transport failures count
+		opts = append(opts, sticky.WithFailureStatus(cfg.ejectStatus.contains))
+	}
+	h, err := sticky.New(set, pol, opts...)
 	if err != nil {
 		return err
 	}
@@ -193,7 +248,7 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 		addrs     = listening{proxy: ln.Addr().String()}
 	)
 	if adminLn != nil {
-		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger), logger), adminLn.Addr()
+		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger, adminOptions{host: adminHost(cfg.admin), token: cfg.adminToken, self: lns.self().check}), logger), adminLn.Addr()
 		g.Go(func() error { return serveUntilShutdown(adminSrv, adminLn, "admin API") })
 		addrs.admin = adminAddr.String()
 		logger.Info("admin API listening", "addr", addrs.admin)
@@ -233,6 +288,16 @@ func serve(ctx context.Context, cfg config, pol policy.Policy, stdout io.Writer,
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// adminHost returns the host of addr, the value of -admin: besides IP
+// literals and localhost, the admin API accepts it as a request's Host.
+func adminHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "" // checked by parseFlags
+	}
+	return host
 }
 
 // policyAttrs returns the settings of cfg's policy that decide where its

@@ -477,6 +477,12 @@ func TestRunExitStatus(t *testing.T) {
 		{"-cookie-max-life under a second", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-max-life", "999ms"}, 2, `"999ms" for -cookie-max-life`, ""},
 		{"-cookie-sliding with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding=false"}, 2, "-cookie-sliding does not apply to -policy appcookie", ""},
 		{"-strict with header", []string{"-policy", "header", "-header", "X", "-strict"}, 2, "-strict needs -policy cookie or appcookie", ""},
+		{"bad -eject-status", []string{"-eject-status", "5xx,418x"}, 2, `"5xx,418x" for -eject-status: "418x" is neither`, ""},
+		{"help shows -eject-status", []string{"-h"}, 0, "", "-eject-status list"},
+		{"-admin-token-file without -admin", []string{"-admin-token-file", "/dev/null"}, 2, "-admin-token-file needs -admin", ""},
+		{"-admin-token-file missing", []string{"-admin", "127.0.0.1:0", "-admin-token-file", "/nonexistent/token"}, 2, `"/nonexistent/token" for -admin-token-file: open`, ""},
+		{"-admin-token-file empty", []string{"-admin", "127.0.0.1:0", "-admin-token-file", "/dev/null"}, 2, `"/dev/null" for -admin-token-file: the file holds no token`, ""},
+		{"help shows -admin-token-file", []string{"-h"}, 0, "", "-admin-token-file file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
