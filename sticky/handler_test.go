@@ -354,6 +354,9 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		{"nil policy", set, nil, nil, "nil policy"},
 		{"nil picker", set, pol, []sticky.Option{sticky.WithPicker(nil)}, "nil picker"},
 		{"nil transport", set, pol, []sticky.Option{sticky.WithTransport(nil)}, "nil transport"},
+		{"empty Via name", set, pol, []sticky.Option{sticky.WithVia("")}, `WithVia("")`},
+		{"Via name with a blank", set, pol, []sticky.Option{sticky.WithVia("edge 1")}, `WithVia("edge 1")`},
+		{"Via name with a comma", set, pol, []sticky.Option{sticky.WithVia("a,b")}, `WithVia("a,b")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := sticky.New(tc.set, tc.pol, tc.opts...)
