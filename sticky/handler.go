@@ -1,9 +1,11 @@
 package sticky
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -40,8 +42,9 @@ const maxPicks = 3
 // request that already carries it has come back round a loop, and is
 // answered 508 Loop Detected before step 1, reaching no backend (see
 // [WithVia]). When no backend can take the request it answers 503 with
-// Retry-After; when the backend fails to answer, 502. No body names a
-// backend.
+// Retry-After; when the backend could not be reached or failed, 502; when
+// it did not answer in time, 504 Gateway Timeout. Each says which in a
+// fixed text, and no body names a backend.
 type Handler struct {
 	set    *backend.Set
 	policy policy.Policy
@@ -374,15 +377,38 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// proxyError answers a request whose backend could not be reached or did not
-// answer.
+// proxyError answers a request whose backend could not be reached, failed
+// or did not answer in time, saying which (see backendFailure), in a fixed
+// text that names no backend.
 func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	id := x.backend.ID()
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads this answer.
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
-	} else {
-		x.h.logger.Warn("backend failed", "backend", id, "err", err)
+		http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
+		return
 	}
-	http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
+	x.h.logger.Warn("backend failed", "backend", id, "err", err)
+	code, text := backendFailure(err)
+	http.Error(w, text, code)
+}
+
+// backendFailure returns the status and text that tell a client what err,
+// the error of a request to a backend, means for it: 502 if no connection
+// to the backend could be made (refused, unreachable, a name that does not
+// resolve, the connect timeout: the request never reached it); 504 if the
+// backend took too long (the transport's response header timeout, or
+// another read or TLS handshake that timed out); else 502, the backend
+// failed (the connection reset or closed before a complete response, a
+// malformed response).
+func backendFailure(err error) (int, string) {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return http.StatusBadGateway, "502 bad gateway: the backend could not be reached"
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout, "504 gateway timeout: the backend did not answer in time"
+	}
+	return http.StatusBadGateway, "502 bad gateway: the backend failed"
 }
