@@ -93,3 +93,42 @@ func BenchmarkRequestPath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHandlerAlone measures the handler's own work per request,
+// without sockets: the transport answers at once from memory. In
+// BenchmarkRequestPath the backend runs in the same process, so its
+// allocations (one per header line it parses) count too.
+func BenchmarkHandlerAlone(b *testing.B) {
+	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://127.0.0.1:1"}})
+	require.NoError(b, err)
+	pol := newCookie(b)
+	h, err := sticky.New(set, pol, sticky.WithTransport(answer{}))
+	require.NoError(b, err)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	ck := balancerCookie(rec.Header(), pol.Name())
+	require.NotNil(b, ck)
+
+	for _, bc := range []struct {
+		name   string
+		cookie *http.Cookie
+	}{
+		{"bound", ck},
+		{"new-session", nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &discardWriter{h: http.Header{}}
+				for pb.Next() {
+					req := httptest.NewRequest(http.MethodGet, "/", nil)
+					if bc.cookie != nil {
+						req.AddCookie(bc.cookie)
+					}
+					clear(w.h)
+					h.ServeHTTP(w, req)
+				}
+			})
+		})
+	}
+}

@@ -28,6 +28,8 @@
 // HTTP/2 requests arriving together from one client (on one connection, or
 // with one forwarded address behind trusted proxies; 16 at most) share one
 // binding; a
+// request that comes back to the handler round a loop, as its Via header
+// shows, is answered 508 ([WithVia]); a
 // panic in a user's policy or picker is answered 500. Everything it decides
 // can be watched with an [backend.Observer] ([WithObserver]).
 package sticky

@@ -1,9 +1,11 @@
 package sticky
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
@@ -36,8 +38,13 @@ const maxPicks = 3
 //     happened;
 //  5. lets the policy write the binding on the backend's response.
 //
-// When no backend can take the request it answers 503 with Retry-After;
-// when the backend fails to answer, 502. Neither body names a backend.
+// Every request it forwards gets the handler's entry in its Via header; a
+// request that already carries it has come back round a loop, and is
+// answered 508 Loop Detected before step 1, reaching no backend (see
+// [WithVia]). When no backend can take the request it answers 503 with
+// Retry-After; when the backend could not be reached or failed, 502; when
+// it did not answer in time, 504 Gateway Timeout. Each says which in a
+// fixed text, and no body names a backend.
 type Handler struct {
 	set    *backend.Set
 	policy policy.Policy
@@ -60,6 +67,7 @@ type Handler struct {
 	stripper      policy.Stripper // nil when the binding is forwarded
 	preserveHost  bool
 	trusted       []netip.Prefix
+	via           via
 }
 
 // New returns a handler balancing over set, binding clients with p.
@@ -90,10 +98,14 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
+	if o.via == "" {
+		o.via = randomPseudonym()
+	}
 	h := &Handler{
 		set: set, policy: p, picker: o.picker, keys: o.keys, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
 		observer: o.observer, trusted: o.trusted, preserveHost: o.preserveHost,
+		via: newVia(o.via),
 	}
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
 		h.stripper = s
@@ -150,6 +162,10 @@ func (h *Handler) finish(x *exchange) {
 // ServeHTTP routes and proxies one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recoverPanic(w)
+	if h.via.seen(r.Header) {
+		h.looped(w, r)
+		return
+	}
 	snap := h.set.Snapshot()
 	bound := h.policy.Lookup(r, snap)
 	if h.observer != nil && rejected(bound.Status) {
@@ -179,6 +195,14 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
+}
+
+// looped answers a request that has already passed through this handler,
+// by its Via header: forwarding it again would go round the loop until the
+// process runs out of connections.
+func (h *Handler) looped(w http.ResponseWriter, r *http.Request) {
+	h.logger.Warn("request loop: a request came back to the handler", "method", r.Method, "path", r.URL.Path, "via", h.via.name)
+	http.Error(w, "508 loop detected", http.StatusLoopDetected)
 }
 
 // observeRejected tells the observer that the policy refused a binding.
@@ -312,8 +336,9 @@ func trialSafe(r *http.Request) bool {
 }
 
 // rewrite points the outgoing request at the chosen backend, removes the
-// policy's binding from it, and sets the X-Forwarded headers, extending
-// X-Forwarded-For only when the peer is a trusted proxy.
+// policy's binding from it, sets the X-Forwarded headers, extending
+// X-Forwarded-For only when the peer is a trusted proxy, and adds the
+// handler's Via entry.
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	h := x.h
 	pr.SetURL(x.backend.URL())
@@ -329,6 +354,7 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	pr.SetXForwarded()
+	h.via.add(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
 }
 
 // trustsPeer reports whether r comes straight from a trusted proxy.
@@ -367,15 +393,38 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// proxyError answers a request whose backend could not be reached or did not
-// answer.
+// proxyError answers a request whose backend could not be reached, failed
+// or did not answer in time, saying which (see backendFailure), in a fixed
+// text that names no backend.
 func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	id := x.backend.ID()
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads this answer.
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
-	} else {
-		x.h.logger.Warn("backend failed", "backend", id, "err", err)
+		http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
+		return
 	}
-	http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
+	x.h.logger.Warn("backend failed", "backend", id, "err", err)
+	code, text := backendFailure(err)
+	http.Error(w, text, code)
+}
+
+// backendFailure returns the status and text that tell a client what err,
+// the error of a request to a backend, means for it: 502 if no connection
+// to the backend could be made (refused, unreachable, a name that does not
+// resolve, the connect timeout: the request never reached it); 504 if the
+// backend took too long (the transport's response header timeout, or
+// another read or TLS handshake that timed out); else 502, the backend
+// failed (the connection reset or closed before a complete response, a
+// malformed response).
+func backendFailure(err error) (int, string) {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return http.StatusBadGateway, "502 bad gateway: the backend could not be reached"
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout, "504 gateway timeout: the backend did not answer in time"
+	}
+	return http.StatusBadGateway, "502 bad gateway: the backend failed"
 }

@@ -2,8 +2,10 @@ package sticky_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -291,6 +293,7 @@ func TestNoBackendAnswers503(t *testing.T) {
 			require.NoError(t, err)
 			w := get(t, newClient(t, false), front(t, h)+"/")
 			assert.Equal(t, http.StatusServiceUnavailable, w.status)
+			assert.NotEmpty(t, w.header.Get("Retry-After"), "503 without Retry-After")
 			assert.Nil(t, balancerCookie(w.header, "affinity"))
 		})
 	}
@@ -339,6 +342,92 @@ func TestDeadBackendAnswers502(t *testing.T) {
 	assert.Zero(t, set.Snapshot().Lookup("dead").InFlight())
 }
 
+// hijacking returns a backend that takes each request's connection and
+// does f with it instead of answering.
+func hijacking(t *testing.T, f func(net.Conn)) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if !assert.NoError(t, err) {
+			return
+		}
+		f(conn)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestBackendFailuresSayWhatHappened checks that the answer to a request
+// whose backend did not answer tells the client whether the backend could
+// not be reached, failed, or took too long, without naming it.
+func TestBackendFailuresSayWhatHappened(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		backend  func(t *testing.T) string // its URL
+		opts     []sticky.Option
+		wantCode int
+		wantText string
+	}{
+		{"connection refused", func(t *testing.T) string {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			require.NoError(t, l.Close())
+			return "http://" + l.Addr().String()
+		}, nil, http.StatusBadGateway, "the backend could not be reached"},
+		{"closed before answering", func(t *testing.T) string {
+			return hijacking(t, func(c net.Conn) { c.Close() })
+		}, nil, http.StatusBadGateway, "the backend failed"},
+		{"reset", func(t *testing.T) string {
+			return hijacking(t, func(c net.Conn) {
+				assert.NoError(t, c.(*net.TCPConn).SetLinger(0)) // close sends RST
+				c.Close()
+			})
+		}, nil, http.StatusBadGateway, "the backend failed"},
+		{"closed in the middle of the header", func(t *testing.T) string {
+			return hijacking(t, func(c net.Conn) {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+				c.Close()
+			})
+		}, nil, http.StatusBadGateway, "the backend failed"},
+		{"malformed response", func(t *testing.T) string {
+			return hijacking(t, func(c net.Conn) {
+				io.WriteString(c, "HTTP/1.1 two hundred\r\n\r\n")
+				c.Close()
+			})
+		}, nil, http.StatusBadGateway, "the backend failed"},
+		{"no response header in time", func(t *testing.T) string {
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) }) // before srv.Close
+			return srv.URL
+		}, []sticky.Option{sticky.WithTransport(func() http.RoundTripper {
+			tr := sticky.DefaultTransport()
+			tr.ResponseHeaderTimeout = 200 * time.Millisecond // a configuration, not a measurement
+			return tr
+		}())}, http.StatusGatewayTimeout, "the backend did not answer in time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := tc.backend(t)
+			set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: u}})
+			require.NoError(t, err)
+			h, err := sticky.New(set, newCookie(t), append([]sticky.Option{sticky.WithRetries(0, 0)}, tc.opts...)...)
+			require.NoError(t, err)
+			w := get(t, newClient(t, false), front(t, h)+"/")
+			assert.Equal(t, tc.wantCode, w.status)
+			assert.Contains(t, w.body, tc.wantText)
+			assert.NotContains(t, w.body, "app1", "the answer names the backend")
+			assert.NotContains(t, w.body, strings.TrimPrefix(u, "http://"), "the answer names its address")
+			assert.Nil(t, balancerCookie(w.header, "affinity"), "a failed request was bound")
+		})
+	}
+}
+
 func TestNewRejectsBadConfiguration(t *testing.T) {
 	set, err := backend.NewSet(nil)
 	require.NoError(t, err)
@@ -354,6 +443,9 @@ func TestNewRejectsBadConfiguration(t *testing.T) {
 		{"nil policy", set, nil, nil, "nil policy"},
 		{"nil picker", set, pol, []sticky.Option{sticky.WithPicker(nil)}, "nil picker"},
 		{"nil transport", set, pol, []sticky.Option{sticky.WithTransport(nil)}, "nil transport"},
+		{"empty Via name", set, pol, []sticky.Option{sticky.WithVia("")}, `WithVia("")`},
+		{"Via name with a blank", set, pol, []sticky.Option{sticky.WithVia("edge 1")}, `WithVia("edge 1")`},
+		{"Via name with a comma", set, pol, []sticky.Option{sticky.WithVia("a,b")}, `WithVia("a,b")`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := sticky.New(tc.set, tc.pol, tc.opts...)

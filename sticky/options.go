@@ -28,6 +28,7 @@ type options struct {
 	keepBinding   bool
 	preserveHost  bool
 	trusted       []netip.Prefix
+	via           string
 	errs          []error
 }
 
@@ -107,6 +108,27 @@ func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 			}
 		}
 		o.trusted = append(o.trusted, prefixes...)
+	}
+}
+
+// WithVia names the handler in the Via header it adds to every request it
+// forwards ("1.1 name", or "2 name" for an HTTP/2 request: the protocol
+// version as received, after the entries already there), by which it
+// recognises a request that has come back to it: that one is answered 508
+// Loop Detected, and forwarded to no backend. The name must be an RFC 9110
+// token (letters, digits and !#$%&'*+-.^_`|~), such as a host name without
+// its port; backends see it. Handlers that may forward to each other, in
+// one process or several, must have different names; replicas that never
+// do may share one. By default each handler returned by [New] has a name
+// of its own, "affinity-" and 16 random hex digits, new at every start.
+// Responses get no Via entry: clients do not learn the name.
+func WithVia(name string) Option {
+	return func(o *options) {
+		if !validPseudonym(name) {
+			o.errs = append(o.errs, errVia(name))
+			return
+		}
+		o.via = name
 	}
 }
 

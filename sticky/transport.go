@@ -14,8 +14,8 @@ import (
 // backend traffic through an HTTP proxy from the environment. Its time
 // limits: 5 seconds to connect, 10 for a TLS handshake, 60 for a backend's
 // response header once the request is sent (as nginx's proxy_read_timeout;
-// a streamed body may take longer), 90 before an idle connection is
-// closed. Each call returns a new transport.
+// a streamed body may take longer; the client then gets 504), 90 before an
+// idle connection is closed. Each call returns a new transport.
 func DefaultTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
