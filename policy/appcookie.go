@@ -123,7 +123,11 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 // the browser then takes the default path for both), unless [WithPath]
 // was given. A re-signed or taken-over binding has the configured path,
 // "/" by default: the request does not say which path the cookies it
-// carries were set with.
+// carries were set with. So, for an application whose cookie has a Path of
+// its own and that takes over sessions without setting its cookie, the old
+// binding stays in the browser beside the new one: Lookup prefers the new
+// one while the old one's backend does not serve, and the old one again
+// once it does.
 //
 // Save never changes or removes other Set-Cookie lines.
 func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {

@@ -83,9 +83,13 @@ func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
 //
 // A request may carry several cookies of the name, as a browser sends them
 // when they were set with different paths or domains, the most specific
-// path first. The first Valid one wins; if none is, Lookup reports the
-// status of the first, so that observers see why it was refused. The
-// others are read only when the first is not Valid.
+// path first. The first Valid one whose backend serves its clients
+// ([backend.Snapshot.Serves]) wins: a client re-bound elsewhere while its
+// backend was down, at another path, is not sent back to it. Failing that,
+// the first Valid one wins; failing that, an Unknown one (its backend
+// left), or else the status of the first, so that observers see why the
+// binding was refused. The others are read only when the first is not
+// Valid or its backend does not serve.
 //
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
@@ -103,26 +107,44 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	}
 	var p payload
 	b := c.check(&p, v, ix)
-	if b.Status == Valid {
+	if b.Status == Valid && serves(s, b.ID) {
 		return b // the usual case: the others are not even looked for
 	}
-	return c.lookupRest(&cs, ix, &p, b.Status)
+	return c.lookupRest(&cs, s, ix, &p, b)
 }
 
 // lookupRest is Lookup's general case, for a request whose first cookie
-// was refused with status first: it returns the binding of the first valid
-// cookie among those cs has left, or else Binding{Status: first}. It
-// decodes them into p.
-func (c *Cookie) lookupRest(cs *cookies, ix *index, p *payload, first Status) Binding {
+// gave first, refused or naming a backend that does not serve: it returns
+// the binding of the first cookie among those cs has left that is valid
+// and names a backend that serves; else the first valid one; else an
+// Unknown one, authentic but naming a backend gone, if there is one; else
+// first. It decodes them into p.
+func (c *Cookie) lookupRest(cs *cookies, s *backend.Snapshot, ix *index, p *payload, first Binding) Binding {
+	found := first
 	for {
 		v, ok := cs.next()
 		if !ok {
-			return Binding{Status: first}
+			return found
 		}
-		if b := c.check(p, v, ix); b.Status == Valid {
+		b := c.check(p, v, ix)
+		switch {
+		case b.Status != Valid:
+			if b.Status == Unknown && found.Status != Valid {
+				found = b
+			}
+		case serves(s, b.ID):
 			return b
+		case found.Status != Valid:
+			found = b
 		}
 	}
+}
+
+// serves reports whether the backend with ID id is a member of s that
+// serves its clients.
+func serves(s *backend.Snapshot, id string) bool {
+	b := s.Lookup(id)
+	return b != nil && s.Serves(b)
 }
 
 // check returns the binding the cookie value v carries, resolved with ix,

@@ -774,14 +774,31 @@ func TestCookieSeveralOfTheName(t *testing.T) {
 		{"valid, then garbage", []string{"affinity=" + validC + "; affinity=garbage"}, policy.Binding{ID: "c", Status: policy.Valid}},
 		{"none valid: the first's status", []string{"affinity=garbage; affinity=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
 		{"none valid: forged first", []string{"affinity=" + other.Issue("a") + "; affinity=" + expired}, policy.Binding{Status: policy.Forged}},
-		{"none valid: expired first", []string{"affinity=" + expired + "; affinity=" + c.Issue("z")}, policy.Binding{Status: policy.Expired}},
+		{"none valid: expired first", []string{"affinity=" + expired + "; affinity=" + other.Issue("a")}, policy.Binding{Status: policy.Expired}},
 		{"none valid: unknown first", []string{"affinity=" + c.Issue("z") + "; affinity=garbage"}, policy.Binding{Status: policy.Unknown}},
+		// An authentic binding whose backend left tells more than garbage.
+		{"none valid: unknown after garbage", []string{"affinity=garbage; affinity=" + c.Issue("z")}, policy.Binding{Status: policy.Unknown}},
+		{"none valid: unknown after expired", []string{"affinity=" + expired + "; affinity=" + c.Issue("z")}, policy.Binding{Status: policy.Unknown}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, c.Lookup(request(tt.lines...), snap))
 		})
 	}
+
+	// A client re-bound while its backend was down, at another path,
+	// carries both bindings: the one whose backend serves wins, and the
+	// first again once its backend serves.
+	t.Run("the first whose backend serves", func(t *testing.T) {
+		r := request("affinity=" + valid + "; affinity=" + validC)
+		require.NoError(t, set.SetState("b", backend.Unhealthy))
+		assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+		require.NoError(t, set.SetState("c", backend.Unhealthy))
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()), "none serves: the first valid")
+		require.NoError(t, set.SetState("b", backend.Healthy))
+		require.NoError(t, set.SetState("c", backend.Healthy))
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+	})
 
 	t.Run("no allocation", func(t *testing.T) {
 		r := request("affinity=garbage; " + others + "; affinity=" + expired + "; affinity=" + valid)

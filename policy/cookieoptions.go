@@ -73,7 +73,7 @@ func WithName(name string) CookieOption {
 // [WithSliding]). Expiry is enforced twice: by the browser (Max-Age and
 // Expires) and by [Cookie.Lookup], from the expiry signed into the value.
 // The TTL is truncated to whole seconds; it must be at least one second and
-// at most 400 days, and sliding needs at least two. Zero makes a session
+// at most 400 days; a TTL of one second never slides. Zero makes a session
 // cookie: no Max-Age or Expires, no expiry in the value, bound until the
 // browser ends the session, which sliding does not change.
 //

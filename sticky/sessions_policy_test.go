@@ -410,3 +410,39 @@ func TestManyCookiesStaySticky(t *testing.T) {
 		})
 	}
 }
+
+// pathApp adopts unknown session IDs, as phpApp does, with its session
+// cookie scoped to /app, as PHP's session.cookie_path=/app sets it.
+type pathApp struct{ name string }
+
+func (a *pathApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Served-By", a.name)
+	if c, err := r.Cookie("PHPSESSID"); err != nil || c.Value == "" {
+		http.SetCookie(w, &http.Cookie{Name: "PHPSESSID", Value: "s-" + a.name, Path: "/app"})
+	}
+}
+
+// TestAppCookieOrphanOfAnAppOnAPathMovesOnce checks that the orphan of an
+// application whose cookie has a Path of its own moves once: its old
+// binding, at that Path, is sent first, but names a backend that does not
+// serve, so the new one, at "/", wins.
+func TestAppCookieOrphanOfAnAppOnAPathMovesOnce(t *testing.T) {
+	p := newHandlerPool(t, map[string]http.Handler{
+		"php1": &pathApp{name: "php1"}, "php2": &pathApp{name: "php2"}, "php3": &pathApp{name: "php3"},
+	})
+	pol, err := policy.NewAppCookie("PHPSESSID", [][]byte{testKey})
+	require.NoError(t, err)
+	h, err := sticky.New(p.set, pol, sticky.WithPicker(&balancer.RoundRobin{}))
+	require.NoError(t, err)
+	base := front(t, h)
+	c := newClient(t, true)
+	home := get(t, c, base+"/app/x").server
+	require.Equal(t, home, get(t, c, base+"/app/x").server)
+
+	require.NoError(t, p.set.SetState(home, backend.Unhealthy))
+	moved := get(t, c, base+"/app/x").server
+	require.NotEqual(t, home, moved)
+	for i := range 6 {
+		assert.Equal(t, moved, get(t, c, base+"/app/x").server, "request %d: the orphan moved again", i)
+	}
+}
