@@ -175,9 +175,13 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 	if b := t.pick(info.Key, s, bd); b != nil {
 		return b, nil
 	}
-	// No backend of t takes it: states changed during the pick.
-	if rs := s.Routable(); len(rs) > 0 {
-		return rs[info.Key%uint64(len(rs))], nil
+	// No backend of t takes it: states changed during the pick. Take one
+	// of s's routable backends that still takes new clients.
+	rs := s.Routable()
+	for i := range rs {
+		if b := rs[(info.Key+uint64(i))%uint64(len(rs))]; takesNew(s, b) && !b.Removed() {
+			return b, nil
+		}
 	}
 	return nil, ErrNoBackend
 }

@@ -621,3 +621,28 @@ func TestConsistentHashHalfOpenTrial(t *testing.T) {
 	assert.Equal(t, backend.Healthy, ejected.State())
 	assert.Equal(t, home, place(t, &h, set.Snapshot(), keys))
 }
+
+// TestConsistentHashStaleSnapshotGivesNoForeignKeys picks from a snapshot
+// whose states have changed since: the key's backend has failed, the only
+// other drains. The draining one takes none of the failed one's keys.
+func TestConsistentHashStaleSnapshotGivesNoForeignKeys(t *testing.T) {
+	set := newSet(t, 2)
+	var h balancer.ConsistentHash
+	old := set.Snapshot()
+	keys := testKeys(200)
+	home := place(t, &h, old, keys)
+	require.Contains(t, home, "b0")
+	require.NoError(t, set.SetState("b1", backend.Draining))
+	require.NoError(t, set.SetState("b0", backend.Unhealthy))
+	for i, k := range keys {
+		b, err := h.Pick(balancer.Info{Snapshot: old, Key: k, Keyed: true})
+		if home[i] == "b1" {
+			require.NoError(t, err)
+			assert.Equal(t, "b1", b.ID(), "key %d of the draining backend", i)
+			continue
+		}
+		if err == nil {
+			assert.NotEqual(t, "b1", b.ID(), "key %d of the failed backend went to the draining one", i)
+		}
+	}
+}

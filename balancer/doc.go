@@ -30,9 +30,9 @@
 // than the load factor over its weighted share of the requests in flight
 // then passes its keys on to the next backends in the table until its
 // load falls, so that a hot key cannot swamp one backend, at the price of
-// moving keys. A change of membership never makes a pick wait: the new
-// table is built in the background, and picks keep to the last one built,
-// minus the backends gone, meanwhile.
+// moving keys. A change of membership makes no pick wait but those of the
+// keys that must move: the new table is built in the background, and the
+// other picks keep to the last one built meanwhile.
 //
 // Pickers do no load accounting of their own. The handler that calls Pick
 // counts the request in flight with [backend.Backend.Acquire] before
