@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -35,9 +36,11 @@ const (
 // clients ([backend.Snapshot.Serves]): healthy, or draining, for a
 // draining backend keeps the keys it holds until it leaves the set, and
 // takes no others. The keys of a backend that is unhealthy go, while it
-// is, to the backend of the first slot after theirs that takes new
-// clients, so they spread over the others, and come back when it
-// recovers; no other key moves. When a backend joins or leaves the set,
+// is, where the table of the members that serve would put them, which is
+// where they stay if it leaves the set; so they spread over the others,
+// move once, and come back if it recovers; no other key moves. (Such a
+// key whose place there is a draining backend's goes on to the next slots
+// of that table that take new clients.) When a backend joins or leaves the set,
 // its share of the keys moves and few others do: measured over 10,000
 // keys, removing one backend of 10 or of 100 moves its keys and 0.3% or
 // 0.6% of all keys besides. M is 65537 for up to 6,553 members and grows,
@@ -66,8 +69,11 @@ const (
 // no one else's.
 //
 // A table takes 1 to 3 ms to build for up to 6,553 members and 5 to 8 ms
-// for 10,000 (on a 2-core AMD EPYC VM). Changes of state never rebuild it,
-// only changes of membership. After one, the first keyed pick from the new
+// for 10,000 (on a 2-core AMD EPYC VM). Changes of state never rebuild
+// it, only changes of membership; while a member does not serve, the
+// first pick of one of its keys builds the table of the members that do,
+// and the picks of its keys wait for it. After a change of membership,
+// the first keyed pick from the new
 // membership starts a goroutine that builds its table, one build at a
 // time; until it is built, keyed picks are answered from the last table
 // built, as long as the key's backend there still serves: keys stay on
@@ -91,8 +97,9 @@ type ConsistentHash struct {
 
 	mu          sync.Mutex // serializes table builds
 	tables      atomic.Pointer[tables]
-	building    atomic.Bool // a goroutine is building a table in the background
-	beforeBuild func()      // test hook: run by that goroutine, holding mu, before it builds
+	ups         atomic.Pointer[upTables] // tables of the members that serve
+	building    atomic.Bool              // a goroutine is building a table in the background
+	beforeBuild func()                   // test hook: run by that goroutine, holding mu, before it builds
 }
 
 // HashOption configures a [ConsistentHash] built by [NewConsistentHash].
@@ -139,9 +146,10 @@ func NewConsistentHash(opts ...HashOption) (*ConsistentHash, error) {
 }
 
 // Pick returns, if info.Keyed, the backend for info.Key among the members
-// of info.Snapshot that serve it: one of info.Snapshot.Routable(), or the
-// key's own backend if it is draining. It returns [ErrNoBackend] when no
-// member does. Otherwise it returns what the fallback picker does.
+// of info.Snapshot that serve it, as it reads their states: one that takes
+// new clients, or the key's own backend if it is draining. It returns
+// [ErrNoBackend] when no member does. Otherwise it returns what the
+// fallback picker does.
 func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 	if !info.Keyed {
 		if h.fallback != nil {
@@ -172,7 +180,7 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 		b := newBound(h.factor, s.InFlight(), uint64(s.Weight()))
 		bd = &b
 	}
-	if b := t.pick(info.Key, s, bd); b != nil {
+	if b := h.pick(t, info.Key, s, bd); b != nil {
 		return b, nil
 	}
 	// No backend of t takes it: states changed during the pick. Take one
@@ -257,32 +265,51 @@ func (ts *tables) find(s *backend.Snapshot) *table {
 	return nil
 }
 
-// pick returns the backend of t for key, as seen from s: that of key's
-// slot if it serves and, when bd is not nil and it takes new clients, bd
-// admits one more request on it, or if it is half-open and admits the
-// request as its trial (see [backend.Ejection]); else that of the first
-// slot after it
-// whose backend takes new clients and, with bd, may take one more; else the
-// least loaded relative to weight of those that take new clients; else the
-// key's own backend if it serves, or nil. A backend that has left the set
-// takes nothing: t may be the table of an older membership than s's.
-func (t *table) pick(key uint64, s *backend.Snapshot, bd *bound) *backend.Backend {
-	m := uint64(len(t.slots))
-	slot := key % m
+// pick returns the backend for key, as seen from s, from t, the table of
+// s's membership or of an older one: that of key's slot, its owner, if it
+// serves and, when bd is not nil and it takes new clients, bd admits one
+// more request on it, or if it is half-open and admits the request as its
+// trial (see [backend.Ejection]). If the owner is over its bound, the key
+// spills along t (see walk). If it does not serve, the key goes where the
+// table of the members that do would put it, so that it does not move
+// again when its owner leaves the set, which gives the same table; or, if
+// that backend takes no new clients (it drains: the key is not its own),
+// on along that table. nil if no backend takes the key.
+func (h *ConsistentHash) pick(t *table, key uint64, s *backend.Snapshot, bd *bound) *backend.Backend {
+	slot := key % uint64(len(t.slots))
 	own := t.backends[t.slots[slot]]
 	serves := !own.Removed() && s.Serves(own)
-	if serves && (bd == nil || !takesNew(s, own) || bd.admits(max(own.InFlight(), 0), own.Weight())) {
+	switch {
+	case serves && (bd == nil || !takesNew(s, own) || bd.admits(max(own.InFlight(), 0), own.Weight())):
+		return own
+	case !serves && !own.Removed() && own.TryTrial():
+		return own // half-open: its own key is its trial
+	case serves:
+		if b := t.walk(slot, s, bd); b != nil {
+			return b
+		}
 		return own
 	}
-	if !serves && !own.Removed() && own.TryTrial() {
-		return own // half-open: its own key is its trial
-	}
-	if len(t.backends) == 1 || len(s.Routable()) == 0 {
-		if serves {
-			return own
-		}
+	up := h.upTable(s)
+	if up == nil {
 		return nil
 	}
+	slot = key % uint64(len(up.slots))
+	if b := up.backends[up.slots[slot]]; !b.Removed() && takesNew(s, b) && (bd == nil || bd.admits(max(b.InFlight(), 0), b.Weight())) {
+		return b
+	}
+	return up.walk(slot, s, bd)
+}
+
+// walk returns the backend of the first slot of t after slot whose backend
+// takes new clients and, when bd is not nil, may take one more request;
+// else, with bd, the least loaded relative to weight of those that take
+// new clients; else nil.
+func (t *table) walk(slot uint64, s *backend.Snapshot, bd *bound) *backend.Backend {
+	if len(t.backends) == 1 || len(s.Routable()) == 0 {
+		return nil
+	}
+	m := uint64(len(t.slots))
 	var best *backend.Backend
 	var bestN, bestW int64
 	last := t.slots[slot]
@@ -310,10 +337,69 @@ func (t *table) pick(key uint64, s *backend.Snapshot, bd *bound) *backend.Backen
 			best, bestN, bestW = b, n, w
 		}
 	}
-	if best == nil && serves {
-		return own
-	}
 	return best
+}
+
+// upTable returns the table of the members of s that serve their clients,
+// built the first time it is asked for s, or nil if none does. The tables
+// of the two snapshots last asked for are kept; a snapshot whose serving
+// members are those of one of them shares its slots.
+func (h *ConsistentHash) upTable(s *backend.Snapshot) *table {
+	if u := h.ups.Load().find(s); u != nil {
+		return u.t
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.ups.Load()
+	if u := old.find(s); u != nil {
+		return u.t
+	}
+	var up []*backend.Backend
+	for _, b := range s.Backends() {
+		if !b.Removed() && s.Serves(b) {
+			up = append(up, b)
+		}
+	}
+	u := &upTable{snap: s}
+	switch {
+	case len(up) == 0:
+	case old != nil && old.cur.t != nil && slices.Equal(old.cur.t.members, up):
+		u.t = old.cur.t
+	case old != nil && old.prev != nil && old.prev.t != nil && slices.Equal(old.prev.t.members, up):
+		u.t = old.prev.t
+	default:
+		u.t = newTableOf(up)
+	}
+	next := &upTables{cur: u}
+	if old != nil {
+		next.prev = old.cur
+	}
+	h.ups.Store(next)
+	return u.t
+}
+
+// upTables holds the tables of serving members of the two snapshots most
+// recently asked for.
+type upTables struct{ cur, prev *upTable }
+
+// upTable is the table of the members of snap that serve, nil if none
+// does.
+type upTable struct {
+	snap *backend.Snapshot
+	t    *table
+}
+
+// find returns the entry of s, or nil. u may be nil.
+func (u *upTables) find(s *backend.Snapshot) *upTable {
+	switch {
+	case u == nil:
+		return nil
+	case u.cur.snap == s:
+		return u.cur
+	case u.prev != nil && u.prev.snap == s:
+		return u.prev
+	}
+	return nil
 }
 
 // keeps reports whether the backend that t maps key to is still a member

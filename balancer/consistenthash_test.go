@@ -460,7 +460,9 @@ func TestConsistentHashConcurrent(t *testing.T) {
 					if !assert.NoError(t, err) {
 						return
 					}
-					assert.Contains(t, snap.Routable(), b)
+					// States change under the picks: b is routed by
+					// the snapshot, or serves as the pick read it.
+					assert.True(t, snap.Routes(b) || b.Serving(), "picked %s, %s", b, b.State())
 					if b.Acquire() {
 						b.Release()
 					}
@@ -644,5 +646,42 @@ func TestConsistentHashStaleSnapshotGivesNoForeignKeys(t *testing.T) {
 		if err == nil {
 			assert.NotEqual(t, "b1", b.ID(), "key %d of the failed backend went to the draining one", i)
 		}
+	}
+}
+
+// TestConsistentHashFailedThenRemovedMovesOnce fails a backend, then
+// removes it, as an operator or a DNS source does with a dead one: its
+// keys move when it fails, and not again when it leaves.
+func TestConsistentHashFailedThenRemovedMovesOnce(t *testing.T) {
+	for _, n := range []int{3, 10, 100} {
+		t.Run(fmt.Sprintf("backends=%d", n), func(t *testing.T) {
+			set := newSet(t, n)
+			var h balancer.ConsistentHash
+			keys := testKeys(10000)
+			before := place(t, &h, set.Snapshot(), keys)
+			require.NoError(t, set.SetState("b1", backend.Unhealthy))
+			during := place(t, &h, set.Snapshot(), keys)
+			_, err := set.Remove("b1")
+			require.NoError(t, err)
+			after := place(t, &h, set.Snapshot(), keys)
+			again, others := 0, 0
+			for i := range keys {
+				switch {
+				case before[i] == "b1":
+					assert.NotEqual(t, "b1", during[i], "key %d stayed on the failed backend", i)
+					if during[i] != after[i] {
+						again++
+					}
+				case during[i] != before[i]:
+					t.Errorf("key %d of %s moved when b1 failed", i, before[i])
+				case during[i] != after[i]:
+					others++
+				}
+			}
+			assert.Zero(t, again, "keys of the failed backend moved again when it left")
+			// Maglev's own disruption when a member leaves.
+			assert.LessOrEqual(t, pct(others, keys), 1.0, "other keys moved when b1 left")
+			t.Logf("other keys moved when b1 left: %d of %d", others, len(keys))
+		})
 	}
 }

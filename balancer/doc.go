@@ -24,7 +24,8 @@
 // weight, alike in every process with the same membership, and moving few
 // keys other than those of a backend that joins or leaves. A key stays on
 // its backend while that backend serves, draining included; an unhealthy
-// backend's keys go to the next backends in the table until it recovers.
+// backend's keys go where they would if it left the set, until it
+// recovers, so that they move once.
 // Loads are not bounded by default: a key never leaves a backend that
 // serves it because of load. [WithLoadFactor] bounds them: a backend more
 // than the load factor over its weighted share of the requests in flight

@@ -56,7 +56,7 @@ func tableSize(n int) uint64 {
 // table is a Maglev lookup table for one membership: the members of the
 // snapshots whose Backends are members. It is immutable once built.
 type table struct {
-	members  []*backend.Backend // the snapshot's Backends(), as it returned them
+	members  []*backend.Backend // the snapshot's Backends(), as it returned them, or those that serve
 	backends []*backend.Backend // members, sorted by ID
 	slots    []uint32           // slot to index in backends
 }
@@ -69,9 +69,15 @@ func newTable(s *backend.Snapshot, prev *table) *table {
 	if prev != nil && slices.Equal(prev.members, all) {
 		return &table{members: all, backends: prev.backends, slots: prev.slots}
 	}
-	bs := slices.Clone(all)
+	return newTableOf(all)
+}
+
+// newTableOf returns the table of members, of which there is at least one.
+// It keeps members as they are.
+func newTableOf(members []*backend.Backend) *table {
+	bs := slices.Clone(members)
 	slices.SortFunc(bs, func(a, b *backend.Backend) int { return strings.Compare(a.ID(), b.ID()) })
-	return &table{members: all, backends: bs, slots: fill(bs, tableSize(len(bs)))}
+	return &table{members: members, backends: bs, slots: fill(bs, tableSize(len(bs)))}
 }
 
 // of reports whether t is the table of s's members, in constant time: a
