@@ -100,7 +100,9 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 //
 //   - set with a lifetime (Max-Age, or else Expires in the future): the
 //     client is bound to b for as long, capped at 400 days and rounded
-//     down to whole seconds, at least one;
+//     down to whole seconds, at least one; a binding to b that the
+//     application renews keeps its age, and with [WithMaxLife] the
+//     lifetime is cut short so as not to outlast the maximum;
 //   - set for the browser session (neither attribute): the client is bound
 //     to b for the session;
 //   - deleted (Max-Age zero or negative, or Expires in the past): the
@@ -136,7 +138,13 @@ func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backen
 	case set && life < 0:
 		addSetCookie(resp, c.header(nil, -1, c.secure(r), path))
 	case set:
-		addSetCookie(resp, c.bind(b.ID(), life, c.secure(r), path))
+		var born int64 // a binding to b that the application renews keeps its age
+		if prev.Status == Valid && prev.ID == b.ID() {
+			if p, _, ok := c.payloadFor(r, b.ID()); ok {
+				born = p.issued()
+			}
+		}
+		addSetCookie(resp, c.bind(b.ID(), born, life, c.secure(r), path))
 	case prev.Status == Valid && prev.ID == b.ID():
 		if prev.Refresh {
 			if line, ok := a.resign(r, b); ok {

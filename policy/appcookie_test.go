@@ -449,3 +449,35 @@ func TestNewAppCookieErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAppCookieMaxLifeHoldsForARollingApp checks that a binding the
+// application renews on every response (a rolling session) keeps its age,
+// so that WithMaxLife still ends it, and that the renewed cookie does not
+// outlast it.
+func TestAppCookieMaxLifeHoldsForARollingApp(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	clk := &clock{now: t0}
+	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithMaxLife(time.Hour))
+	roll := "PHPSESSID=abc; Path=/; Max-Age=7200"
+	value := func(line string) string {
+		return strings.SplitN(strings.SplitN(line, ";", 2)[0], "=", 2)[1]
+	}
+	lines := appSave(t, a, request("PHPSESSID=abc"), "a", policy.Binding{}, roll)
+	require.Len(t, lines, 1)
+	assert.Contains(t, lines[0], "Max-Age=3600", "the first cookie outlasts the max life")
+	cookie := value(lines[0])
+
+	clk.Advance(40 * time.Minute)
+	r := request("PHPSESSID=abc; affinity=" + cookie)
+	b := a.Lookup(r, snap)
+	require.Equal(t, policy.Valid, b.Status)
+	lines = appSave(t, a, r, "a", b, roll)
+	require.Len(t, lines, 1)
+	assert.Contains(t, lines[0], "Max-Age=1200", "the renewed cookie outlasts the max life")
+	cookie = value(lines[0])
+
+	clk.Advance(40 * time.Minute)
+	assert.Equal(t, policy.Expired, a.Lookup(request("PHPSESSID=abc; affinity="+cookie), snap).Status,
+		"a binding made 80 minutes ago outlived a max life of an hour")
+}

@@ -373,10 +373,18 @@ func (c *Cookie) secure(r *http.Request) bool {
 }
 
 // bind returns a Set-Cookie header binding a client to id for ttl seconds
-// from now, or for the browser session if ttl is 0, on path.
-func (c *Cookie) bind(id string, ttl int64, secure bool, path string) string {
+// from now, or for the browser session if ttl is 0, on path. The binding
+// was made at born, or now if born is 0; with a maximum life, a ttl that
+// would outlast it is cut short.
+func (c *Cookie) bind(id string, born, ttl int64, secure bool, path string) string {
 	now := c.cfg.now().Unix()
-	p := c.issue(id, now, expiry(now, ttl))
+	if born == 0 {
+		born = now
+	}
+	if life := c.maxLifeSeconds(); life > 0 && ttl > 0 {
+		ttl = min(ttl, max(born+life-now, 1))
+	}
+	p := c.issue(id, born, expiry(now, ttl))
 	return c.header(&p, ttl, secure, path)
 }
 
