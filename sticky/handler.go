@@ -267,8 +267,9 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 // reroute returns, counted in flight, the backend for a request whose
 // binding names none that serves it: the key picker's choice for a keyed
 // request, else the picker's, shared by the unbound HTTP/2 requests that
-// arrive together from one client (see firstPicks). With strict bindings, a request bound
-// to a backend that is still a member but does not serve gets none.
+// arrive together from one client (see firstPicks). With strict bindings,
+// a request bound to a backend that is still a member but does not serve
+// gets none.
 func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
 	var prev *backend.Backend // the bound backend, if still a member
 	if bound.Status == policy.Valid {
