@@ -17,7 +17,8 @@ import (
 // RoundTrip makes x the transport of its proxy: it forwards req to x's
 // backend and, when the backend cannot be reached, to others, within the
 // handler's bounds. It also reports each backend's transport failures for
-// passive health checking.
+// passive health checking; a failure the client caused (it left, or its
+// body could not be read) is reported for no backend and not retried.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	resp, err := h.transport.RoundTrip(req)
@@ -28,6 +29,9 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	for attempt := 1; err != nil; attempt++ {
 		if req.Context().Err() != nil {
 			return nil, err // the client left: not the backend's fault
+		}
+		if x.body.failed() != nil {
+			return nil, err // the client's body: not the backend's fault either
 		}
 		x.backend.ReportFailure()
 		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "transport"})
