@@ -2,11 +2,14 @@ package sticky_test
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,6 +96,116 @@ func TestClientBodyFaultsAreNotTheBackends(t *testing.T) {
 			rounds(t, base, cs, 2, nil)
 			for i, c := range cs {
 				assert.Zero(t, c.moves(), "client %d moved: %v", i, c.servers)
+			}
+		})
+	}
+}
+
+// bodyServer is a backend that keeps the body of every request it answers.
+type bodyServer struct {
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+func (s *bodyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.bodies = append(s.bodies, b)
+	s.mu.Unlock()
+	w.Header().Set("X-Served-By", "other")
+}
+
+func (s *bodyServer) received() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bodies
+}
+
+// TestRequestsWithABodyAreRetriedOnlyIfNothingWasSent checks that a
+// request whose body was not read when its backend failed goes to another
+// backend, whatever its method, with its body whole, and that one whose
+// body was read is never sent again.
+func TestRequestsWithABodyAreRetriedOnlyIfNothingWasSent(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 64) // 1 KiB
+	refused := func(t *testing.T, _ *atomic.Int32) string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		require.NoError(t, l.Close())
+		return "http://" + l.Addr().String()
+	}
+	readThenReset := func(t *testing.T, executed *atomic.Int32) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if !assert.NoError(t, err) {
+				return
+			}
+			_, err = io.ReadFull(brw, make([]byte, len(payload)))
+			assert.NoError(t, err)
+			executed.Add(1)
+			assert.NoError(t, conn.(*net.TCPConn).SetLinger(0)) // close sends RST
+			conn.Close()
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for _, tc := range []struct {
+		name      string
+		method    string
+		first     func(t *testing.T, executed *atomic.Int32) string // the bound backend's URL
+		wantCode  int
+		wantFirst int32 // times the bound backend executed the request
+		wantOther int   // times the other one did
+	}{
+		{"POST, connection refused", http.MethodPost, refused, http.StatusOK, 0, 1},
+		{"PUT, connection refused", http.MethodPut, refused, http.StatusOK, 0, 1},
+		{"POST, body read, then reset", http.MethodPost, readThenReset, http.StatusBadGateway, 1, 0},
+		{"PUT, body read, then reset", http.MethodPut, readThenReset, http.StatusBadGateway, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var executed atomic.Int32
+			other := &bodyServer{}
+			srv := httptest.NewServer(other)
+			t.Cleanup(srv.Close)
+			set, err := backend.NewSet([]backend.Config{
+				{ID: "first", URL: tc.first(t, &executed)},
+				{ID: "other", URL: srv.URL},
+			})
+			require.NoError(t, err)
+			ck := newCookie(t)
+			rec := &recorder{}
+			h, err := sticky.New(set, ck, sticky.WithObserver(rec))
+			require.NoError(t, err)
+
+			req, err := http.NewRequest(tc.method, front(t, h)+"/", bytes.NewReader(payload))
+			require.NoError(t, err)
+			req.AddCookie(&http.Cookie{Name: ck.Name(), Value: ck.Issue("first")})
+			resp, err := newClient(t, false).Do(req)
+			require.NoError(t, err)
+			_, err = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+
+			assert.Equal(t, tc.wantCode, resp.StatusCode)
+			assert.Equal(t, tc.wantFirst, executed.Load(), "executions by the bound backend")
+			got := other.received()
+			assert.Len(t, got, tc.wantOther, "executions by the other backend")
+			for _, b := range got {
+				assert.Equal(t, payload, b, "the retried body")
+			}
+			var retries []string
+			for _, e := range rec.take() {
+				if strings.HasPrefix(e, "retry") {
+					retries = append(retries, e)
+				}
+			}
+			if tc.wantOther > 0 {
+				assert.Equal(t, []string{"retry first->other"}, retries)
+			} else {
+				assert.Empty(t, retries, "a request whose body was sent was tried again")
 			}
 		})
 	}
