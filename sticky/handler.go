@@ -43,8 +43,9 @@ const maxPicks = 3
 // answered 508 Loop Detected before step 1, reaching no backend (see
 // [WithVia]). When no backend can take the request it answers 503 with
 // Retry-After; when the backend could not be reached or failed, 502; when
-// it did not answer in time, 504 Gateway Timeout. Each says which in a
-// fixed text, and no body names a backend.
+// it did not answer in time, 504 Gateway Timeout; when the request's body
+// could not be read from the client, 400, and the backend is not blamed.
+// Each says which in a fixed text, and no body names a backend.
 type Handler struct {
 	set    *backend.Set
 	policy policy.Policy
@@ -139,6 +140,7 @@ type exchange struct {
 	backend *backend.Backend   // counted in flight until the request is over
 	bound   policy.Binding     // what the policy read from the request
 	tried   []*backend.Backend // backends that failed it, when retried
+	body    *trackedBody       // the outgoing body; nil without one
 }
 
 // newExchange returns an exchange whose proxy is h's, hooked to it.
@@ -155,7 +157,7 @@ func (h *Handler) newExchange() *exchange {
 // to if it was retried, and puts x back in the pool.
 func (h *Handler) finish(x *exchange) {
 	x.backend.Release()
-	x.in, x.backend, x.bound, x.tried = nil, nil, policy.Binding{}, nil
+	x.in, x.backend, x.bound, x.tried, x.body = nil, nil, policy.Binding{}, nil, nil
 	h.exchanges.Put(x)
 }
 
@@ -339,9 +341,15 @@ func trialSafe(r *http.Request) bool {
 // rewrite points the outgoing request at the chosen backend, removes the
 // policy's binding from it, sets the X-Forwarded headers, extending
 // X-Forwarded-For only when the peer is a trusted proxy, and adds the
-// handler's Via entry.
+// handler's Via entry. A body is read through a trackedBody.
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	h := x.h
+	if b := pr.Out.Body; b != nil && b != http.NoBody {
+		// Its own allocation, not the exchange's: the transport may still
+		// read it after the request is over and x serves another.
+		x.body = &trackedBody{rc: b}
+		pr.Out.Body = x.body
+	}
 	pr.SetURL(x.backend.URL())
 	if h.preserveHost {
 		pr.Out.Host = pr.In.Host
@@ -396,9 +404,18 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 
 // proxyError answers a request whose backend could not be reached, failed
 // or did not answer in time, saying which (see backendFailure), in a fixed
-// text that names no backend.
+// text that names no backend; and 400 one whose body could not be read
+// from the client (malformed, cut short, too slow), which is the client's
+// fault, not the backend's.
 func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	id := x.backend.ID()
+	if berr := x.body.failed(); berr != nil {
+		// Before the client's context: a failed body read cancels it,
+		// though a client whose body was too slow still reads the answer.
+		x.h.logger.Debug("request body unreadable", "backend", id, "err", berr)
+		http.Error(w, "400 bad request: the request body could not be read", http.StatusBadRequest)
+		return
+	}
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads this answer.
 		x.h.logger.Debug("client gone", "backend", id, "err", err)

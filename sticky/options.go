@@ -43,8 +43,10 @@ const (
 // backend cannot be reached (the connection is refused or fails, or is
 // reset before any response), and for how long after the first failure
 // retries may start. A request is retried only if it is safe to: its body
-// can be sent again (it has none), and it never reached the backend or its
-// method is idempotent. A retried request is bound to the backend that
+// can be sent again (it has none, or not a byte of it had been read: it is
+// sent whole to the next backend), and it never reached the backend or its
+// method is idempotent. A request whose body could not be read from the
+// client is never retried. A retried request is bound to the backend that
 // answered it. The default is 2 retries within 10 seconds; WithRetries(0, 0)
 // turns retries off.
 func WithRetries(n int, within time.Duration) Option {

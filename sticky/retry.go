@@ -17,7 +17,8 @@ import (
 // RoundTrip makes x the transport of its proxy: it forwards req to x's
 // backend and, when the backend cannot be reached, to others, within the
 // handler's bounds. It also reports each backend's transport failures for
-// passive health checking.
+// passive health checking; a failure the client caused (it left, or its
+// body could not be read) is reported for no backend and not retried.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	resp, err := h.transport.RoundTrip(req)
@@ -29,12 +30,15 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Context().Err() != nil {
 			return nil, err // the client left: not the backend's fault
 		}
+		if x.body.failed() != nil {
+			return nil, err // the client's body: not the backend's fault either
+		}
 		x.backend.ReportFailure()
 		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "transport"})
 		if deadline.IsZero() {
 			deadline = time.Now().Add(h.retryWithin)
 		}
-		if attempt > h.retries || h.strict || !replayable(req, err) || time.Now().After(deadline) {
+		if attempt > h.retries || h.strict || !replayable(req, x.body, err) || time.Now().After(deadline) {
 			return nil, err
 		}
 		b := h.repick(x)
@@ -55,13 +59,15 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // replayable reports whether req, which failed with err, may be sent to
-// another backend: its body can be sent again (it has none, or GetBody),
-// and either it never reached the backend (the connection could not be
-// made) or repeating it is harmless (an idempotent method, or an
-// Idempotency-Key, as net/http's own retries allow) and it failed before
-// any response arrived.
-func replayable(req *http.Request, err error) bool {
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+// another backend: its body can be sent again (it has none, GetBody, or
+// body, its tracker, says no byte of it was read: the same body goes
+// whole to the next attempt), and either it never reached the backend (the
+// connection could not be made) or repeating it is harmless (an idempotent
+// method, or an Idempotency-Key, as net/http's own retries allow) and it
+// failed before any response arrived. A body partly read may have been
+// partly sent: such a request is never replayed.
+func replayable(req *http.Request, body *trackedBody, err error) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil && (body == nil || body.read()) {
 		return false
 	}
 	var op *net.OpError
@@ -126,7 +132,9 @@ func (h *Handler) repick(x *exchange) *backend.Backend {
 }
 
 // retarget returns a copy of the outgoing request out aimed at x's backend,
-// rewritten from the client's request as the first attempt was.
+// rewritten from the client's request as the first attempt was. Its body
+// is a new one from GetBody if out has GetBody, else out's own, which
+// replayable allows only when nothing was read from it.
 func retarget(out *http.Request, x *exchange) (*http.Request, error) {
 	next := out.Clone(out.Context())
 	u := *x.in.URL
@@ -136,7 +144,8 @@ func retarget(out *http.Request, x *exchange) (*http.Request, error) {
 		if err != nil {
 			return nil, err
 		}
-		next.Body = body
+		next.Body = body // made by GetBody, not read from the client: not tracked
+		x.body = nil
 	}
 	host := out.Host // what rewrite chose: the client's, or "" for the backend's
 	pr := &httputil.ProxyRequest{In: x.in, Out: next}
