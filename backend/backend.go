@@ -79,13 +79,15 @@ type Backend struct {
 	weight int64
 	set    *Set
 
-	state    atomic.Int32 // a State, derived from health by Set.refresh
-	inflight atomic.Int64
-	requests atomic.Int64
-	removed  atomic.Bool
-	fails    atomic.Int32 // consecutive failures reported, for passive health
-	trial    atomic.Int64 // half-open: trialNone, trialOpen, or when the trial out was admitted
-	ramp     ramp         // slow start
+	state     atomic.Int32 // a State, derived from health by Set.refresh
+	inflight  atomic.Int64
+	requests  atomic.Int64
+	removed   atomic.Bool
+	fails     atomic.Int32 // consecutive failures reported, for passive health
+	abandoned atomic.Int64 // requests abandoned since the last answer, for stalls
+	trial     atomic.Int64 // half-open: trialNone, trialOpen, or when the trial out was admitted
+	ramp      ramp         // slow start
+	stall     stall        // the current run of abandoned requests
 
 	health health // guarded by set.mu
 }

@@ -8,7 +8,9 @@
 // its whole way through the balancer.
 //
 // A backend's state is decided by active health checks ([Set.CheckHealth]),
-// by passive ejection on failures seen in live traffic ([Ejection]) and by
+// by passive ejection on failures seen in live traffic ([Ejection]) or on
+// requests left unanswered until their clients gave up
+// ([WithStallTimeout]), and by
 // the operator ([Set.SetState], [Set.Drain]). Membership can follow a
 // [Source], such as [DNS], with [Set.Sync].
 //

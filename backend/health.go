@@ -74,7 +74,9 @@ const (
 //
 // What counts as a failure is the caller's to report, with
 // [Backend.ReportFailure] and [Backend.ReportSuccess]; the sticky handler
-// reports transport errors, and optionally 5xx answers.
+// reports transport errors, and optionally 5xx answers. A backend that
+// answers nothing while its clients give up is ejected the same way, as
+// stalled (see [WithStallTimeout]).
 type Ejection struct {
 	// After is how many consecutive failures eject a backend; 0 disables
 	// passive ejection.
@@ -120,14 +122,18 @@ func (b *Backend) ReportFailure() {
 }
 
 // ReportSuccess records that a request to b succeeded, ending any run of
-// failures; when b is half-open, it re-admits b. It is safe for concurrent
-// use and cheap.
+// failures or of abandoned requests (see [Backend.ReportAbandoned]); when
+// b is half-open, it re-admits b. It is safe for concurrent use and cheap:
+// while nothing failed, it only loads two counters.
 func (b *Backend) ReportSuccess() {
 	if b.trial.Load() != trialNone {
 		b.set.trialPassed(b)
 	}
 	if b.fails.Load() != 0 {
 		b.fails.Store(0)
+	}
+	if b.abandoned.Load() != 0 {
+		b.abandoned.Store(0) // an answer: not stalled
 	}
 }
 
@@ -152,6 +158,11 @@ func (b *Backend) TryTrial() bool {
 func (s *Set) eject(b *Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ejectLocked(b)
+}
+
+// ejectLocked is eject with s.mu held.
+func (s *Set) ejectLocked(b *Backend) {
 	h := &b.health
 	if b.Removed() || h.ejected && (!h.halfOpen || h.down) {
 		return // ejected already, or down: the health checks' to decide

@@ -42,6 +42,7 @@ func TestSetOptionsAreValidated(t *testing.T) {
 		{"max under base", backend.WithEjection(backend.Ejection{After: 3, Base: time.Second, Max: time.Millisecond}), "Ejection.Max 1ms"},
 		{"negative slow start", backend.WithSlowStart(-time.Second), "slow start window -1s"},
 		{"zero drain idle", backend.WithDrainIdle(0), "drain idle time 0s"},
+		{"negative stall timeout", backend.WithStallTimeout(-time.Second), "stall timeout -1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set, err := backend.NewSet(nil, tc.opt)

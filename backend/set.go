@@ -29,12 +29,13 @@ type Set struct {
 	inflight atomic.Int64 // requests in flight on all members, and on removed ones until they finish
 
 	// Configuration, fixed by NewSet.
-	logger     *slog.Logger
-	ejection   Ejection
-	slowStart  time.Duration
-	failClosed bool
-	drainIdle  time.Duration
-	observer   Observer
+	logger       *slog.Logger
+	ejection     Ejection
+	stallTimeout time.Duration
+	slowStart    time.Duration
+	failClosed   bool
+	drainIdle    time.Duration
+	observer     Observer
 }
 
 // Option configures a [Set]; [NewSet] reports an invalid one.
@@ -100,7 +101,7 @@ func WithDrainIdle(d time.Duration) Option {
 // by opts. It fails if an option or a config is invalid or two configs share
 // an ID.
 func NewSet(backends []Config, opts ...Option) (*Set, error) {
-	s := &Set{ejection: DefaultEjection}
+	s := &Set{ejection: DefaultEjection, stallTimeout: DefaultStallTimeout}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err

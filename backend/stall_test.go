@@ -1,0 +1,164 @@
+package backend_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// messages is a slog handler that keeps the messages logged.
+type messages struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (m *messages) Enabled(context.Context, slog.Level) bool { return true }
+func (m *messages) WithAttrs([]slog.Attr) slog.Handler       { return m }
+func (m *messages) WithGroup(string) slog.Handler            { return m }
+func (m *messages) Handle(_ context.Context, r slog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.msgs = append(m.msgs, r.Message)
+	return nil
+}
+
+func (m *messages) get() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.msgs...)
+}
+
+func TestStall(t *testing.T) {
+	const (
+		window = 100 * time.Millisecond
+		tick   = 10 * time.Millisecond // one request's end every tick
+	)
+	long := backend.WithEjection(backend.Ejection{After: 5, Base: time.Hour, Max: time.Hour})
+	for _, tc := range []struct {
+		name  string
+		opts  []backend.Option
+		step  func(a *backend.Backend, i int) // the traffic at tick i
+		eject bool
+	}{
+		{
+			name:  "every request abandoned, none answered: stalled",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			step:  func(a *backend.Backend, _ int) { a.ReportAbandoned(window) },
+			eject: true,
+		},
+		{
+			name: "slow: half abandoned, half answered",
+			opts: []backend.Option{long, backend.WithStallTimeout(window)},
+			step: func(a *backend.Backend, i int) {
+				a.ReportAbandoned(window)
+				if i%2 == 0 { // one in two answered: never 3 abandoned in a row
+					a.ReportSuccess()
+				}
+			},
+		},
+		{
+			name: "impatient clients further apart than the window",
+			opts: []backend.Option{long, backend.WithStallTimeout(window)},
+			step: func(a *backend.Backend, i int) {
+				if i%15 == 0 {
+					a.ReportAbandoned(window)
+				}
+			},
+		},
+		{
+			name: "clients that hang up at once tell nothing",
+			opts: []backend.Option{long, backend.WithStallTimeout(window)},
+			step: func(a *backend.Backend, _ int) { a.ReportAbandoned(window/4 - time.Millisecond) },
+		},
+		{
+			name: "answered with failures only: left to Ejection.After",
+			opts: []backend.Option{backend.WithEjection(backend.Ejection{After: 1000, Base: time.Hour, Max: time.Hour}), backend.WithStallTimeout(window)},
+			step: func(a *backend.Backend, _ int) { a.ReportFailure() },
+		},
+		{
+			name: "stall detection off",
+			opts: []backend.Option{long, backend.WithStallTimeout(0)},
+			step: func(a *backend.Backend, _ int) { a.ReportAbandoned(window) },
+		},
+		{
+			name: "passive ejection off",
+			opts: []backend.Option{backend.WithEjection(backend.Ejection{}), backend.WithStallTimeout(window)},
+			step: func(a *backend.Backend, _ int) { a.ReportAbandoned(window) },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := threeBackends(t, tc.opts...)
+			a := set.Snapshot().Lookup("a")
+			i := 0
+			if tc.eject {
+				require.Eventually(t, func() bool {
+					tc.step(a, i)
+					i++
+					return a.State() == backend.Unhealthy
+				}, 10*time.Second, tick)
+				assert.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()))
+				return
+			}
+			// A bounded wait: six windows of such traffic.
+			for end := time.Now().Add(6 * window); time.Now().Before(end); i++ {
+				tc.step(a, i)
+				time.Sleep(tick)
+			}
+			assert.Equal(t, backend.Healthy, a.State())
+		})
+	}
+}
+
+func TestStallDefaultsBurstIsNoStall(t *testing.T) {
+	set := threeBackends(t)
+	a := set.Snapshot().Lookup("a")
+	for range 10 {
+		a.ReportAbandoned(backend.DefaultStallTimeout) // all at once: a run shorter than the window
+	}
+	assert.Equal(t, backend.Healthy, a.State(), "a burst of impatient clients is no stall")
+}
+
+func TestStalledBackendHalfOpenTrial(t *testing.T) {
+	const (
+		window = 50 * time.Millisecond
+		base   = 200 * time.Millisecond // longer than the window: a trial can hang that long
+	)
+	logs := &messages{}
+	set := threeBackends(t,
+		backend.WithEjection(backend.Ejection{After: 5, Base: base, Max: time.Hour}),
+		backend.WithStallTimeout(window),
+		backend.WithLogger(slog.New(logs)))
+	a := set.Snapshot().Lookup("a")
+	require.Eventually(t, func() bool {
+		a.ReportAbandoned(window)
+		return a.State() == backend.Unhealthy
+	}, 10*time.Second, 5*time.Millisecond)
+	assert.Contains(t, logs.get(), "backend stalled")
+
+	// Half-open: a trial whose client hangs up soon proves nothing: it
+	// expires after the back-off, and the backend is not ejected again.
+	require.Eventually(t, a.TryTrial, 10*time.Second, 5*time.Millisecond)
+	a.ReportAbandoned(window / 2)
+	assert.False(t, a.TryTrial(), "the trial is still out")
+	require.Eventually(t, a.TryTrial, 10*time.Second, 5*time.Millisecond, "the trial expired")
+	assert.NotContains(t, logs.get(), "trial request failed; backend ejected again")
+
+	// One that hangs for the window fails.
+	time.Sleep(window)
+	a.ReportAbandoned(window)
+	assert.Contains(t, logs.get(), "trial request failed; backend ejected again")
+	assert.False(t, a.TryTrial(), "ejected again: no trial during the back-off")
+	assert.Equal(t, backend.Unhealthy, a.State())
+
+	// The next trial is answered: a is back.
+	require.Eventually(t, a.TryTrial, 10*time.Second, 5*time.Millisecond)
+	a.ReportSuccess()
+	assert.Equal(t, backend.Healthy, a.State())
+}
