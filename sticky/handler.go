@@ -141,6 +141,7 @@ type exchange struct {
 	bound   policy.Binding     // what the policy read from the request
 	tried   []*backend.Backend // backends that failed it, when retried
 	body    *trackedBody       // the outgoing body; nil without one
+	sent    time.Time          // when the request was handed to the proxy
 }
 
 // newExchange returns an exchange whose proxy is h's, hooked to it.
@@ -179,7 +180,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x := h.exchanges.Get().(*exchange)
-	x.in, x.backend, x.bound = r, b, bound
+	x.in, x.backend, x.bound, x.sent = r, b, bound, time.Now()
 	defer h.finish(x)
 	x.proxy.ServeHTTP(w, r)
 }
@@ -417,7 +418,9 @@ func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		return
 	}
 	if r.Context().Err() != nil {
-		// The client went away; nobody reads this answer.
+		// The client went away; nobody reads this answer. Not the
+		// backend's failure, but a stall's symptom if it answers no one.
+		x.backend.ReportAbandoned(time.Since(x.sent))
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
 		http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
 		return
