@@ -39,12 +39,20 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 		patience time.Duration              // the clients' timeout
 		eject    bool
 		answers  bool // app3 answers its clients
+		defaults bool // the set's default stall window, not window
 	}{
 		{
 			name:     "hung: accepts, reads, never answers; clients give up",
 			odd:      func(stop <-chan struct{}) { <-stop },
 			patience: 300 * time.Millisecond,
 			eject:    true,
+		},
+		{
+			name:     "hung, with the defaults: out within 15 s",
+			odd:      func(stop <-chan struct{}) { <-stop },
+			patience: 2 * time.Second,
+			eject:    true,
+			defaults: true,
 		},
 		{
 			name: "slow: answers after longer than the window; clients wait",
@@ -82,8 +90,11 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 			}))
 			t.Cleanup(odd.Close)
 			t.Cleanup(func() { close(stop) }) // before odd.Close, which waits for its handlers
-			set, err := backend.NewSet(append(cfgs, backend.Config{ID: "app3", URL: odd.URL}),
-				backend.WithStallTimeout(window))
+			var opts []backend.Option
+			if !tc.defaults {
+				opts = append(opts, backend.WithStallTimeout(window))
+			}
+			set, err := backend.NewSet(append(cfgs, backend.Config{ID: "app3", URL: odd.URL}), opts...)
 			require.NoError(t, err)
 			h, err := sticky.New(set, newCookie(t))
 			require.NoError(t, err)
@@ -115,6 +126,7 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 				})
 			}
 			if tc.eject {
+				// 15 s from the hang: the bound the defaults promise.
 				assert.Eventually(t, func() bool { return app3b.State() == backend.Unhealthy },
 					15*time.Second, 20*time.Millisecond, "the hung backend is still %v", app3b.State())
 			} else {
