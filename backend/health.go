@@ -158,11 +158,12 @@ func (b *Backend) TryTrial() bool {
 func (s *Set) eject(b *Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ejectLocked(b)
+	s.ejectLocked(b, "backend ejected", "failures", b.fails.Load())
 }
 
-// ejectLocked is eject with s.mu held.
-func (s *Set) ejectLocked(b *Backend) {
+// ejectLocked is eject with s.mu held; an ejection that is not a failed
+// trial is logged as msg, with args, the back-off and the ejection count.
+func (s *Set) ejectLocked(b *Backend, msg string, args ...any) {
 	h := &b.health
 	if b.Removed() || h.ejected && (!h.halfOpen || h.down) {
 		return // ejected already, or down: the health checks' to decide
@@ -189,7 +190,7 @@ func (s *Set) ejectLocked(b *Backend) {
 	if trial {
 		s.logWarn("trial request failed; backend ejected again", "id", b.id, "for", d, "ejections", h.ejections)
 	} else {
-		s.logWarn("backend ejected", "id", b.id, "failures", b.fails.Load(), "for", d, "ejections", h.ejections)
+		s.logWarn(msg, append(append([]any{"id", b.id}, args...), "for", d, "ejections", h.ejections)...)
 	}
 	s.refresh(b)
 }

@@ -110,6 +110,5 @@ func (s *Set) stalled(b *Backend, n int64, span time.Duration) {
 	if h := &b.health; h.ejected || h.down || b.Removed() {
 		return
 	}
-	s.logWarn("backend stalled", "id", b.id, "unanswered", n, "for", span.Round(time.Millisecond))
-	s.ejectLocked(b)
+	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", "unanswered", n, "during", span.Round(time.Millisecond))
 }

@@ -140,7 +140,7 @@ func TestStalledBackendHalfOpenTrial(t *testing.T) {
 		a.ReportAbandoned(window)
 		return a.State() == backend.Unhealthy
 	}, 10*time.Second, 5*time.Millisecond)
-	assert.Contains(t, logs.get(), "backend stalled")
+	assert.Contains(t, logs.get(), "backend stalled: requests unanswered; ejected")
 
 	// Half-open: a trial whose client hangs up soon proves nothing: it
 	// expires after the back-off, and the backend is not ejected again.
