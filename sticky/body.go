@@ -83,13 +83,6 @@ func (b *trackedBody) stop(clear bool) {
 	b.done = true
 }
 
-// timedOut reports whether reading the client's body failed because the
-// client sent nothing for too long; false for a nil b.
-func (b *trackedBody) timedOut() bool {
-	err := b.failed()
-	return err != nil && timeout(err)
-}
-
 func (b *trackedBody) Close() error { return nil }
 
 // read reports whether any byte of the body was read; false for a nil b,

@@ -164,37 +164,50 @@ func TestBodyTimeoutHTTP2(t *testing.T) {
 // counting it out, while responses that keep moving or pause between
 // events are delivered whole.
 func TestWriteTimeout(t *testing.T) {
-	t.Run("a client that never reads a large response", func(t *testing.T) {
-		ended := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer close(ended)
-			chunk := make([]byte, 32<<10)
-			for {
-				if _, err := w.Write(chunk); err != nil {
-					return
+	for _, tc := range []struct {
+		name         string
+		opts         []sticky.Option
+		writeTimeout time.Duration // the server's
+	}{
+		{"a client that never reads a large response", []sticky.Option{sticky.WithWriteTimeout(ioTimeout)}, 0},
+		{"the same, with the server's WriteTimeout shorter than the default", nil, ioTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ended := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer close(ended)
+				chunk := make([]byte, 32<<10)
+				for {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
 				}
-			}
-		}))
-		t.Cleanup(srv.Close)
-		set, err := backend.NewSet([]backend.Config{{ID: "big", URL: srv.URL}})
-		require.NoError(t, err)
-		h, err := sticky.New(set, newCookie(t), sticky.WithWriteTimeout(ioTimeout))
-		require.NoError(t, err)
-		addr := strings.TrimPrefix(front(t, h), "http://")
+			}))
+			t.Cleanup(srv.Close)
+			set, err := backend.NewSet([]backend.Config{{ID: "big", URL: srv.URL}})
+			require.NoError(t, err)
+			h, err := sticky.New(set, newCookie(t), tc.opts...)
+			require.NoError(t, err)
+			fr := httptest.NewUnstartedServer(h)
+			fr.Config.WriteTimeout = tc.writeTimeout
+			fr.Start()
+			t.Cleanup(fr.Close)
+			addr := fr.Listener.Addr().String()
 
-		c, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
-		_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		require.NoError(t, err)
-		within(t, "the backend's request", func() { <-ended })
-		assert.Eventually(t, func() bool { return set.Snapshot().Lookup("big").InFlight() == 0 }, 10*time.Second, 5*time.Millisecond, "still counted in flight")
-		// What was sent before the cut can still be read, then the
-		// connection ends.
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
-		_, err = io.Copy(io.Discard, c)
-		assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the connection was not cut")
-	})
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			require.NoError(t, err)
+			within(t, "the backend's request", func() { <-ended })
+			assert.Eventually(t, func() bool { return set.Snapshot().Lookup("big").InFlight() == 0 }, 10*time.Second, 5*time.Millisecond, "still counted in flight")
+			// What was sent before the cut can still be read, then the
+			// connection ends.
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+			_, err = io.Copy(io.Discard, c)
+			assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "the connection was not cut")
+		})
+	}
 
 	for _, tc := range []struct {
 		name   string
