@@ -215,9 +215,8 @@ func WithLogger(l *slog.Logger) Option {
 // backend, and the request is not retried. A body that keeps arriving,
 // however slowly and however long, is not cut off, nor is one the backend
 // is slow to take. It is set with [http.ResponseController.SetReadDeadline],
-// per request under HTTP/2, so it replaces the server's ReadTimeout for a
-// request's body. The default is 30 seconds; 0 turns it off; a negative d is
-// an error.
+// per request under HTTP/2, and never past the server's own ReadTimeout.
+// The default is 30 seconds; 0 turns it off; a negative d is an error.
 func WithBodyTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d < 0 {
@@ -236,8 +235,8 @@ func WithBodyTimeout(d time.Duration) Option {
 // two of them) is not cut off, and neither the wait for the backend's
 // answer nor a connection upgraded with 101 Switching Protocols (a
 // WebSocket) counts. It is set with [http.ResponseController.SetWriteDeadline],
-// per request under HTTP/2, over the server's WriteTimeout. The default is
-// 30 seconds; 0 turns it off; a negative d is an error.
+// per request under HTTP/2, and never past the server's own WriteTimeout.
+// The default is 30 seconds; 0 turns it off; a negative d is an error.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d < 0 {
