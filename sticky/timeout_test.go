@@ -159,6 +159,50 @@ func TestBodyTimeoutHTTP2(t *testing.T) {
 	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("first").State())
 }
 
+// TestWriteTimeoutHTTP2 checks that the write timeout cuts off one stream
+// of an HTTP/2 connection whose client does not read it, and not the
+// connection's other streams.
+func TestWriteTimeoutHTTP2(t *testing.T) {
+	ended := make(chan struct{}, 1)
+	bs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/big" {
+			io.WriteString(w, "small")
+			return
+		}
+		defer func() { ended <- struct{}{} }()
+		chunk := make([]byte, 32<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(bs.Close)
+	set, err := backend.NewSet([]backend.Config{{ID: "big", URL: bs.URL}})
+	require.NoError(t, err)
+	h, err := sticky.New(set, newCookie(t), sticky.WithWriteTimeout(ioTimeout))
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	client := srv.Client()
+
+	resp, err := client.Get(srv.URL + "/big")
+	require.NoError(t, err)
+	require.Equal(t, 2, resp.ProtoMajor)
+	t.Cleanup(func() { resp.Body.Close() }) // never read
+	within(t, "the backend's request", func() { <-ended })
+	assert.Eventually(t, func() bool { return set.Snapshot().Lookup("big").InFlight() == 0 }, 10*time.Second, 5*time.Millisecond, "still counted in flight")
+
+	small, err := client.Get(srv.URL + "/small")
+	require.NoError(t, err)
+	body, err := io.ReadAll(small.Body)
+	small.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, "small", string(body), "the connection's other streams")
+}
+
 // TestWriteTimeout checks that a client that stops reading its response is
 // cut off after the write timeout, ending the backend's request and
 // counting it out, while responses that keep moving or pause between
