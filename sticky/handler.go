@@ -192,23 +192,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := h.exchanges.Get().(*exchange)
 	x.in, x.backend, x.bound = r, b, bound
 	defer h.finish(x)
-	if h.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
-		x.rd = readDeadline(w)
-	}
-	var wd writeDeadliner
-	if h.writeTimeout > 0 {
-		wd = writeDeadline(w)
-	}
-	rw := w
-	if x.rd != nil || wd != nil {
-		var wlimit time.Time
-		x.rlimit, wlimit = serverLimits(r, time.Now())
-		if wd != nil {
-			x.tw = timedWriter{ResponseWriter: w, dl: wd, d: h.writeTimeout, limit: wlimit}
-			rw = &x.tw
-		}
-	}
-	x.proxy.ServeHTTP(rw, r)
+	x.proxy.ServeHTTP(x.timed(w, r), r)
 	x.tw.progress() // time for what the server writes after the handler
 }
 

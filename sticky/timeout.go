@@ -92,6 +92,32 @@ func timeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
+// timed prepares x's body and write timeouts for r, answered on w, and
+// returns the ResponseWriter to proxy the response to: w itself without a
+// write timeout, or when w takes no deadlines (a test's recorder), else
+// x's timedWriter over it. The body timeout is armed in rewrite, on the
+// outgoing body.
+func (x *exchange) timed(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	h := x.h
+	if h.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+		x.rd = readDeadline(w)
+	}
+	var wd writeDeadliner
+	if h.writeTimeout > 0 {
+		wd = writeDeadline(w)
+	}
+	if x.rd == nil && wd == nil {
+		return w
+	}
+	var wlimit time.Time
+	x.rlimit, wlimit = serverLimits(r, time.Now())
+	if wd == nil {
+		return w
+	}
+	x.tw = timedWriter{ResponseWriter: w, dl: wd, d: h.writeTimeout, limit: wlimit}
+	return &x.tw
+}
+
 // timedWriter is the ResponseWriter the proxy writes a response to when
 // the handler has a write timeout: each Write, WriteHeader and Flush
 // pushes the connection's write deadline forward first (see slack), so a
