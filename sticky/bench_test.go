@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -17,12 +18,15 @@ import (
 )
 
 // discardWriter is a ResponseWriter that throws the response away, so the
-// benchmarks measure the proxy rather than a recorder.
+// benchmarks measure the proxy rather than a recorder. It takes deadlines,
+// as a server's ResponseWriter does, so that the write timeout is paid for.
 type discardWriter struct{ h http.Header }
 
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Header() http.Header              { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error)      { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)                  {}
+func (w *discardWriter) SetReadDeadline(time.Time) error  { return nil }
+func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
 // testPool is the buffer pool the best-configured bare ReverseProxy has.
 type testPool struct{ p sync.Pool }

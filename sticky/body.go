@@ -3,6 +3,7 @@ package sticky
 import (
 	"io"
 	"sync"
+	"time"
 )
 
 // trackedBody is an outgoing request's body as the transport reads it. It
@@ -16,25 +17,70 @@ import (
 // connection could be made, and a body nothing was read from is handed to
 // the next attempt. ReverseProxy closes the body it read from when the
 // request is over, so a Read after that fails.
+//
+// With a body timeout d (dl is not nil), each Read first pushes the
+// client connection's read deadline forward (see slack), so that a client
+// that sends nothing for d fails the Read with a timeout; the deadline is
+// cleared at the end of the body, and never touched once the request is
+// over (done), when the connection may be serving another.
 type trackedBody struct {
-	rc io.ReadCloser
+	rc    io.ReadCloser
+	dl    readDeadliner // nil: no body timeout
+	d     time.Duration
+	limit time.Time // the server's ReadTimeout; zero: none
 
 	mu      sync.Mutex
-	started bool  // a byte was read
-	err     error // the first error reading rc other than io.EOF
+	started bool      // a byte was read
+	err     error     // the first error reading rc other than io.EOF
+	pushed  time.Time // when the read deadline was last pushed; zero: never
+	done    bool      // the request is over: leave the deadline alone
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
+	if b.dl != nil {
+		b.push()
+	}
 	n, err := b.rc.Read(p)
-	if n > 0 || err != nil && err != io.EOF {
+	if n > 0 || err != nil {
 		b.mu.Lock()
 		b.started = b.started || n > 0
 		if err != nil && err != io.EOF && b.err == nil {
 			b.err = err
 		}
+		if err == io.EOF && b.dl != nil && !b.done && !b.pushed.IsZero() {
+			b.dl.SetReadDeadline(time.Time{})
+			b.pushed = time.Time{}
+		}
 		b.mu.Unlock()
 	}
 	return n, err
+}
+
+// push pushes the read deadline forward if a quarter of the timeout has
+// passed since it last was.
+func (b *trackedBody) push() {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done || b.err != nil || !b.pushed.IsZero() && now.Sub(b.pushed) < slack(b.d) {
+		return
+	}
+	b.pushed = now
+	b.dl.SetReadDeadline(next(now, b.d, b.limit))
+}
+
+// stop leaves the read deadline as it is from now on, clearing it first
+// if clear is set and b set one; nil b does nothing.
+func (b *trackedBody) stop(clear bool) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if clear && b.dl != nil && !b.done && !b.pushed.IsZero() {
+		b.dl.SetReadDeadline(time.Time{})
+	}
+	b.done = true
 }
 
 func (b *trackedBody) Close() error { return nil }

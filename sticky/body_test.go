@@ -21,8 +21,8 @@ import (
 )
 
 // TestClientBodyFaultsAreNotTheBackends checks that a client whose request
-// body cannot be read (malformed, cut short, too slow) gets 400, or nothing
-// if it left, and that this is not counted against the backend its cookie
+// body cannot be read (malformed, cut short) gets 400, one whose body is
+// too slow 408, or nothing if it left, and that this is not counted against the backend its cookie
 // names: however often it is done, that backend is not ejected, the request
 // is not retried elsewhere, and the backend's clients stay where they are.
 func TestClientBodyFaultsAreNotTheBackends(t *testing.T) {
@@ -31,20 +31,21 @@ func TestClientBodyFaultsAreNotTheBackends(t *testing.T) {
 		name        string
 		n           int           // requests, each on its own connection
 		readTimeout time.Duration // the front server's, when the case needs one
+		wantCode    int           // the answer, if the client waits for one
 		// send writes one request to c; it reports whether the client
 		// waits for an answer.
 		send func(c net.Conn, cookie string) (waits bool)
 	}{
-		{"malformed chunk size", 50, 0, func(c net.Conn, cookie string) bool {
+		{"malformed chunk size", 50, 0, http.StatusBadRequest, func(c net.Conn, cookie string) bool {
 			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nCookie: "+cookie+"\r\n\r\nzz\r\n")
 			return true
 		}},
-		{"half a Content-Length body, then gone", 50, 0, func(c net.Conn, cookie string) bool {
+		{"half a Content-Length body, then gone", 50, 0, 0, func(c net.Conn, cookie string) bool {
 			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\nCookie: "+cookie+"\r\n\r\n"+half)
 			c.Close()
 			return false
 		}},
-		{"body slower than the server's read timeout", 6, 100 * time.Millisecond, func(c net.Conn, cookie string) bool {
+		{"body slower than the server's read timeout", 6, 100 * time.Millisecond, http.StatusRequestTimeout, func(c net.Conn, cookie string) bool {
 			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\nCookie: "+cookie+"\r\n\r\n"+half)
 			return true
 		}},
@@ -79,7 +80,7 @@ func TestClientBodyFaultsAreNotTheBackends(t *testing.T) {
 				if tc.send(c, cookie) {
 					resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 					if err == nil { // else the connection was closed: as good
-						assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "request %d", i)
+						assert.Equal(t, tc.wantCode, resp.StatusCode, "request %d", i)
 						assert.Nil(t, balancerCookie(resp.Header, ck.Name()), "request %d was bound", i)
 						resp.Body.Close()
 					}

@@ -29,7 +29,10 @@
 // with one forwarded address behind trusted proxies; 16 at most) share one
 // binding; a
 // request that comes back to the handler round a loop, as its Via header
-// shows, is answered 508 ([WithVia]); a
+// shows, is answered 508 ([WithVia]); a client that stops sending its
+// request's body is answered 408 ([WithBodyTimeout]), and one that stops
+// reading its response is cut off ([WithWriteTimeout]), blaming no
+// backend; a
 // panic in a user's policy or picker is answered 500. Everything it decides
 // can be watched with an [backend.Observer] ([WithObserver]).
 package sticky

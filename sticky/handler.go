@@ -44,8 +44,11 @@ const maxPicks = 3
 // [WithVia]). When no backend can take the request it answers 503 with
 // Retry-After; when the backend could not be reached or failed, 502; when
 // it did not answer in time, 504 Gateway Timeout; when the request's body
-// could not be read from the client, 400, and the backend is not blamed.
-// Each says which in a fixed text, and no body names a backend.
+// could not be read from the client, 400, or 408 Request Timeout if the
+// client sent none of it for the body timeout ([WithBodyTimeout]), and the
+// backend is not blamed. A client that reads no response for the write
+// timeout ([WithWriteTimeout]) is cut off. Each answer says which in a
+// fixed text, and no body names a backend.
 type Handler struct {
 	set    *backend.Set
 	policy policy.Policy
@@ -69,6 +72,8 @@ type Handler struct {
 	preserveHost  bool
 	trusted       []netip.Prefix
 	via           via
+	bodyTimeout   time.Duration // 0: none
+	writeTimeout  time.Duration // 0: none
 }
 
 // New returns a handler balancing over set, binding clients with p.
@@ -80,7 +85,8 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if p == nil {
 		return nil, errors.New("sticky: nil policy")
 	}
-	o := options{retries: defaultRetries, retryWithin: defaultRetryWithin}
+	o := options{retries: defaultRetries, retryWithin: defaultRetryWithin,
+		bodyTimeout: defaultIOTimeout, writeTimeout: defaultIOTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -106,7 +112,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 		set: set, policy: p, picker: o.picker, keys: o.keys, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
 		observer: o.observer, trusted: o.trusted, preserveHost: o.preserveHost,
-		via: newVia(o.via),
+		via: newVia(o.via), bodyTimeout: o.bodyTimeout, writeTimeout: o.writeTimeout,
 	}
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
 		h.stripper = s
@@ -142,6 +148,9 @@ type exchange struct {
 	tried   []*backend.Backend // backends that failed it, when retried
 	body    *trackedBody       // the outgoing body; nil without one
 	sent    time.Time          // when the request was handed to the proxy
+	rd      readDeadliner      // sets the client's read deadline; nil without a body timeout
+	rlimit  time.Time          // the server's ReadTimeout for rd; zero: none
+	tw      timedWriter        // what the response is written to, with a write timeout
 }
 
 // newExchange returns an exchange whose proxy is h's, hooked to it.
@@ -158,7 +167,9 @@ func (h *Handler) newExchange() *exchange {
 // to if it was retried, and puts x back in the pool.
 func (h *Handler) finish(x *exchange) {
 	x.backend.Release()
-	x.in, x.backend, x.bound, x.tried, x.body = nil, nil, policy.Binding{}, nil, nil
+	x.body.stop(false) // the transport may still read it: the connection is not ours any more
+	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
+	x.tw = timedWriter{}
 	h.exchanges.Put(x)
 }
 
@@ -182,7 +193,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := h.exchanges.Get().(*exchange)
 	x.in, x.backend, x.bound, x.sent = r, b, bound, time.Now()
 	defer h.finish(x)
-	x.proxy.ServeHTTP(w, r)
+	x.proxy.ServeHTTP(x.timed(w, r), r)
+	x.tw.progress() // time for what the server writes after the handler
 }
 
 // retryAfter is the Retry-After of a 503, in seconds: about the time a
@@ -349,6 +361,9 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		// Its own allocation, not the exchange's: the transport may still
 		// read it after the request is over and x serves another.
 		x.body = &trackedBody{rc: b}
+		if x.rd != nil {
+			x.body.dl, x.body.d, x.body.limit = x.rd, h.bodyTimeout, x.rlimit
+		}
 		pr.Out.Body = x.body
 	}
 	pr.SetURL(x.backend.URL())
@@ -383,9 +398,15 @@ func (h *Handler) trustsPeer(r *http.Request) bool {
 }
 
 // modifyResponse reports the answer for passive health checking and lets
-// the policy write its binding on the response.
+// the policy write its binding on the response. A 101 Switching Protocols
+// clears the deadlines the body and write timeouts set: the connection is
+// handed over (a WebSocket), and may stay quiet as long as both ends like.
 func (x *exchange) modifyResponse(resp *http.Response) error {
 	h := x.h
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		x.body.stop(true)
+		x.tw.stop()
+	}
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
 		x.backend.ReportFailure()
 		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "status"})
@@ -406,14 +427,18 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 // proxyError answers a request whose backend could not be reached, failed
 // or did not answer in time, saying which (see backendFailure), in a fixed
 // text that names no backend; and 400 one whose body could not be read
-// from the client (malformed, cut short, too slow), which is the client's
-// fault, not the backend's.
+// from the client (malformed, cut short), which is the client's fault, not
+// the backend's, or 408 if the client sent nothing of it for too long.
 func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	id := x.backend.ID()
 	if berr := x.body.failed(); berr != nil {
 		// Before the client's context: a failed body read cancels it,
 		// though a client whose body was too slow still reads the answer.
 		x.h.logger.Debug("request body unreadable", "backend", id, "err", berr)
+		if timeout(berr) {
+			http.Error(w, "408 request timeout: the request body did not arrive in time", http.StatusRequestTimeout)
+			return
+		}
 		http.Error(w, "400 bad request: the request body could not be read", http.StatusBadRequest)
 		return
 	}

@@ -29,6 +29,8 @@ type options struct {
 	preserveHost  bool
 	trusted       []netip.Prefix
 	via           string
+	bodyTimeout   time.Duration
+	writeTimeout  time.Duration
 	errs          []error
 }
 
@@ -204,4 +206,43 @@ func WithTransport(rt http.RoundTripper) Option {
 // everything.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
+}
+
+// WithBodyTimeout bounds how long the handler waits for the next byte of a
+// request's body: a client that sends nothing of it for d (and at most a
+// quarter more) is answered 408 Request Timeout, and its connection is
+// closed. That is the client's fault: it is not counted against the
+// backend, and the request is not retried. A body that keeps arriving,
+// however slowly and however long, is not cut off, nor is one the backend
+// is slow to take. It is set with [http.ResponseController.SetReadDeadline],
+// per request under HTTP/2, and never past the server's own ReadTimeout.
+// The default is 30 seconds; 0 turns it off; a negative d is an error.
+func WithBodyTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d < 0 {
+			o.errs = append(o.errs, fmt.Errorf("sticky: WithBodyTimeout(%v): negative", d))
+			return
+		}
+		o.bodyTimeout = d
+	}
+}
+
+// WithWriteTimeout bounds how long writing a response to a client may make
+// no progress: when one write has been blocked for d (and at most a
+// quarter more), a client that has stopped reading, the connection is cut
+// and the request ends, at the backend too. A response that keeps moving
+// (a large download, a stream of server-sent events, however quiet between
+// two of them) is not cut off, and neither the wait for the backend's
+// answer nor a connection upgraded with 101 Switching Protocols (a
+// WebSocket) counts. It is set with [http.ResponseController.SetWriteDeadline],
+// per request under HTTP/2, and never past the server's own WriteTimeout.
+// The default is 30 seconds; 0 turns it off; a negative d is an error.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d < 0 {
+			o.errs = append(o.errs, fmt.Errorf("sticky: WithWriteTimeout(%v): negative", d))
+			return
+		}
+		o.writeTimeout = d
+	}
 }

@@ -94,8 +94,10 @@ type config struct {
 	// healthInterval. Both zero: no active checks.
 	healthPath     string
 	healthInterval time.Duration
-	ejectStatus    statusList // answers that count as their backend's failures; empty: none
-	warnings       []string   // for the operator, logged at startup
+	ejectStatus    statusList    // answers that count as their backend's failures; empty: none
+	bodyTimeout    time.Duration // longest wait for the next byte of a request's body; 0: none
+	writeTimeout   time.Duration // longest a write of a response may block; 0: none
+	warnings       []string      // for the operator, logged at startup
 }
 
 // usesCookie reports whether the policy binds clients with the proxy's
@@ -138,6 +140,8 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&tokenFile, "admin-token-file", "", "`file` holding a bearer token that every admin API request must then carry\n(Authorization: Bearer TOKEN); a trailing newline is trimmed. Needs -admin")
 	fs.StringVar(&cfg.healthPath, "health-path", "", "`path` to GET on every backend for active health checks, such as /healthz;\nempty: no active checks")
 	fs.DurationVar(&interval, "health-interval", defaultHealthInterval, "time between two health checks of a backend; needs -health-path")
+	fs.DurationVar(&cfg.bodyTimeout, "body-timeout", 30*time.Second, "longest wait for the next byte of a request's body: a client that sends none for that\nlong gets 408, and its backend is not blamed; 0: no limit")
+	fs.DurationVar(&cfg.writeTimeout, "write-timeout", 30*time.Second, "longest a write of a response to a client may block: a client that reads nothing\nfor that long is cut off; streams that keep moving are not; 0: no limit")
 	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row eject the backend for a while.\nEmpty: only failures to reach the backend count")
 
 	if err := fs.Parse(args); err != nil {
@@ -184,6 +188,14 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	}
 	if cfg.cookieTTL < 0 {
 		return config{}, fmt.Errorf("invalid value %q for -cookie-ttl: negative", cfg.cookieTTL)
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"body-timeout", cfg.bodyTimeout}, {"write-timeout", cfg.writeTimeout}} {
+		if f.d < 0 {
+			return config{}, fmt.Errorf("invalid value %q for -%s: negative", f.d, f.name)
+		}
 	}
 	if err := checkMaxLife(&cfg); err != nil {
 		return config{}, err

@@ -34,7 +34,7 @@ func TestParseFlags(t *testing.T) {
 	}{{
 		name: "defaults with a key",
 		args: []string{"-key", testKey},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "every flag",
 		args: []string{
@@ -58,91 +58,91 @@ func TestParseFlags(t *testing.T) {
 			cookieName:    "lb",
 			cookieMaxLife: 2 * time.Hour,
 			strict:        true,
-			picker:        "roundrobin",
+			picker:        "roundrobin", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second,
 		},
 	}, {
 		name: "blank backends mean demo servers",
 		args: []string{"-key", testKey, "-backends", "  ", "-cookie-ttl", "1h"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: time.Hour, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: time.Hour, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name:     "short key is hashed, with a warning",
 		args:     []string{"-key", "hunter2"},
-		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{short[:]}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{short[:]}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 		warnings: []string{"weak"},
 	}, {
 		name: "16-byte key is used as is",
 		args: []string{"-key", testKey[:16]},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey[:16])}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey[:16])}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "key list: the first signs",
 		args: []string{"-key", testKey + "," + oldKey},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name:     "key list with short secrets, each hashed with a warning",
 		args:     []string{"-key", testKey + ",hunter2,abc"},
-		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), short[:], abc[:]}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want:     config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), short[:], abc[:]}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 		warnings: []string{"secret 2 of 3 is shorter than 16 bytes", "secret 3 of 3 is shorter than 16 bytes"},
 	}, {
 		name: "key list secrets are verbatim, spaces included",
 		args: []string{"-key", testKey + ", " + oldKey},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(" " + oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey), []byte(" " + oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "cookie: max life as long as the TTL",
 		args: []string{"-key", testKey, "-cookie-ttl", "10m", "-cookie-max-life", "10m"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 10 * time.Minute, cookieSliding: true, cookieMaxLife: 10 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 10 * time.Minute, cookieSliding: true, cookieMaxLife: 10 * time.Minute, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "cookie: max life longer than the default TTL",
 		args: []string{"-key", testKey, "-cookie-max-life", "8h"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, cookieMaxLife: 8 * time.Hour, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, cookieMaxLife: 8 * time.Hour, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "cookie: a session cookie takes any max life of a second or more",
 		args: []string{"-key", testKey, "-cookie-ttl", "0", "-cookie-max-life", "1s"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieSliding: true, cookieMaxLife: time.Second, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieSliding: true, cookieMaxLife: time.Second, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "cookie: explicit defaults",
 		args: []string{"-key", testKey, "-cookie-sliding", "-cookie-max-life", "0", "-strict=false"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "cookie: fixed expiry",
 		args: []string{"-key", testKey, "-cookie-sliding=false"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "appcookie: strict, with a max life of its own, shorter than the default TTL",
 		args: []string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-key", testKey, "-strict", "-cookie-max-life", "1s"},
 		want: config{listen: "127.0.0.1:8080", policy: "appcookie", appCookie: "JSESSIONID", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true,
-			cookieMaxLife: time.Second, strict: true, picker: "leastconn"},
+			cookieMaxLife: time.Second, strict: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "header with bounded loads",
 		args: []string{"-policy", "header", "-header", "X-Api-Key", "-load-factor", "1.25"},
-		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, loadFactor: 1.25, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, loadFactor: 1.25, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "query with the largest load factor",
 		args: []string{"-policy", "query", "-query", "k", "-load-factor", "1048576"},
-		want: config{listen: "127.0.0.1:8080", policy: "query", query: "k", cookieTTL: 15 * time.Minute, cookieSliding: true, loadFactor: 1 << 20, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "query", query: "k", cookieTTL: 15 * time.Minute, cookieSliding: true, loadFactor: 1 << 20, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "ip with a load factor of 0: keys never spill",
 		args: []string{"-policy", "ip", "-load-factor", "0"},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "appcookie",
 		args: []string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-cookie-name", "lb", "-key", testKey + "," + oldKey},
-		want: config{listen: "127.0.0.1:8080", policy: "appcookie", appCookie: "JSESSIONID", cookieName: "lb", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "appcookie", appCookie: "JSESSIONID", cookieName: "lb", keys: [][]byte{[]byte(testKey), []byte(oldKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "header",
 		args: []string{"-policy", "header", "-header", "X-Api-Key", "-picker", "roundrobin"},
-		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "roundrobin"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "roundrobin", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "query",
 		args: []string{"-policy", "query", "-query", "tenant id"},
-		want: config{listen: "127.0.0.1:8080", policy: "query", query: "tenant id", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "query", query: "tenant id", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "ip, trusting nobody",
 		args: []string{"-policy", "ip"},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "ip, empty trusted proxies",
 		args: []string{"-policy", "ip", "-trusted-proxies", " , "},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "ip with trusted proxies",
 		args: []string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8, 192.0.2.7,2001:db8::/32"},
@@ -151,46 +151,54 @@ func TestParseFlags(t *testing.T) {
 			policy:    "ip",
 			trusted:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("2001:db8::/32")},
 			cookieTTL: 15 * time.Minute, cookieSliding: true,
-			picker: "leastconn",
+			picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second,
 		},
 	}, {
 		name: "-key is ignored by key policies, unchecked and without warnings",
 		args: []string{"-policy", "header", "-header", "X-Api-Key", "-key", "hunter2,,"},
-		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "header", header: "X-Api-Key", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "admin API and health checks",
 		args: []string{"-key", testKey, "-admin", "127.0.0.1:9090", "-health-path", "/whoami", "-health-interval", "50ms"},
-		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn",
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second,
 			admin: "127.0.0.1:9090", healthPath: "/whoami", healthInterval: 50 * time.Millisecond},
 	}, {
 		name: "health checks every 5s by default; a query is allowed",
 		args: []string{"-policy", "ip", "-health-path", "/health?full=1"},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", healthPath: "/health?full=1", healthInterval: 5 * time.Second},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second, healthPath: "/health?full=1", healthInterval: 5 * time.Second},
 	}, {
 		name: "empty -health-path and -admin: off",
 		args: []string{"-policy", "ip", "-health-path", "", "-admin", ""},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
 		name: "admin on IPv6 loopback and localhost: no warning",
 		args: []string{"-policy", "ip", "-admin", "[::1]:0", "-listen", "localhost:0"},
-		want: config{listen: "localhost:0", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: "[::1]:0"},
+		want: config{listen: "localhost:0", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second, admin: "[::1]:0"},
 	}, {
 		name: "-eject-status, codes and classes",
 		args: []string{"-policy", "ip", "-eject-status", "502,503,4xx"},
-		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", ejectStatus: statusList{{502, 502}, {503, 503}, {400, 499}}},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second, ejectStatus: statusList{{502, 502}, {503, 503}, {400, 499}}},
 	}, {
 		name: "empty -eject-status: off",
 		args: []string{"-policy", "ip", "-eject-status", ""},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
+	}, {
+		name: "-body-timeout and -write-timeout",
+		args: []string{"-policy", "ip", "-body-timeout", "5s", "-write-timeout", "1m"},
+		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 5 * time.Second, writeTimeout: time.Minute},
+	}, {
+		name: "-body-timeout and -write-timeout 0: off",
+		args: []string{"-policy", "ip", "-body-timeout", "0", "-write-timeout", "0s"},
 		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn"},
 	}, {
 		name:     "admin on every interface, with a warning",
 		args:     []string{"-policy", "ip", "-admin", ":9090"},
-		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: ":9090"},
+		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second, admin: ":9090"},
 		warnings: []string{"-admin :9090 is not a loopback address: the admin API has no authentication"},
 	}, {
 		name:     "admin on a host name, with a warning",
 		args:     []string{"-policy", "ip", "-admin", "lb.example:9090"},
-		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", admin: "lb.example:9090"},
+		want:     config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second, admin: "lb.example:9090"},
 		warnings: []string{"not a loopback address"},
 	}}
 	for _, tt := range tests {
@@ -327,6 +335,9 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"negative -health-interval", []string{"-health-path", "/h", "-health-interval", "-1s"}, `"-1s" for -health-interval: must be positive`},
 		{"-health-interval below the library's minimum", []string{"-health-path", "/h", "-health-interval", "5ms"}, `"5ms" for -health-interval`},
 		{"unparsable -health-interval", []string{"-health-path", "/h", "-health-interval", "soon"}, `"soon" for flag -health-interval`},
+		{"negative -body-timeout", []string{"-body-timeout", "-1s"}, `invalid value "-1s" for -body-timeout: negative`},
+		{"negative -write-timeout", []string{"-write-timeout", "-30s"}, `invalid value "-30s" for -write-timeout: negative`},
+		{"unparsable -body-timeout", []string{"-body-timeout", "soon"}, `"soon" for flag -body-timeout`},
 		{"-health-path without a slash", []string{"-health-path", "whoami"}, `"whoami" for -health-path`},
 		{"-health-path naming a host", []string{"-health-path", "//evil.example/x"}, `"//evil.example/x" for -health-path`},
 		{"-health-path with a fragment", []string{"-health-path", "/h#x"}, `"/h#x" for -health-path`},
@@ -361,7 +372,7 @@ func TestParseFlagsHelp(t *testing.T) {
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
 	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval",
-		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file"} {
+		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file", "-body-timeout", "-write-timeout"} {
 		assert.Contains(t, help.String(), f)
 	}
 }

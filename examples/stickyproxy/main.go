@@ -231,6 +231,8 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		sticky.WithTransport(transport),
 		sticky.WithObserver(rec),
 		sticky.WithLogger(logger),
+		sticky.WithBodyTimeout(cfg.bodyTimeout),
+		sticky.WithWriteTimeout(cfg.writeTimeout),
 	}
 	if len(cfg.ejectStatus) > 0 { // else only transport failures count
 		opts = append(opts, sticky.WithFailureStatus(cfg.ejectStatus.contains))

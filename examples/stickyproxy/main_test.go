@@ -483,6 +483,10 @@ func TestRunExitStatus(t *testing.T) {
 		{"-admin-token-file missing", []string{"-admin", "127.0.0.1:0", "-admin-token-file", "/nonexistent/token"}, 2, `"/nonexistent/token" for -admin-token-file: open`, ""},
 		{"-admin-token-file empty", []string{"-admin", "127.0.0.1:0", "-admin-token-file", "/dev/null"}, 2, `"/dev/null" for -admin-token-file: the file holds no token`, ""},
 		{"help shows -admin-token-file", []string{"-h"}, 0, "", "-admin-token-file file"},
+		{"negative -body-timeout", []string{"-body-timeout", "-1s"}, 2, `invalid value "-1s" for -body-timeout: negative`, ""},
+		{"negative -write-timeout", []string{"-write-timeout", "-2m"}, 2, `invalid value "-2m0s" for -write-timeout: negative`, ""},
+		{"help shows -body-timeout", []string{"-h"}, 0, "", "-body-timeout duration"},
+		{"help shows -write-timeout", []string{"-h"}, 0, "", "-write-timeout duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
