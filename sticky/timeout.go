@@ -57,32 +57,20 @@ type (
 	unwrapper      interface{ Unwrap() http.ResponseWriter }
 )
 
-// readDeadline returns what sets w's read deadline, looking through
-// Unwrap as [http.ResponseController] does; nil if nothing does.
-func readDeadline(w http.ResponseWriter) readDeadliner {
+// unwrapTo returns what, of w and the ResponseWriters it unwraps to (as
+// [http.ResponseController] looks through Unwrap), implements T first; the
+// zero T if none does. T is readDeadliner or writeDeadliner.
+func unwrapTo[T any](w http.ResponseWriter) T {
 	for {
-		switch t := w.(type) {
-		case readDeadliner:
+		if t, ok := w.(T); ok {
 			return t
-		case unwrapper:
-			w = t.Unwrap()
-		default:
-			return nil
 		}
-	}
-}
-
-// writeDeadline is readDeadline for the write deadline.
-func writeDeadline(w http.ResponseWriter) writeDeadliner {
-	for {
-		switch t := w.(type) {
-		case writeDeadliner:
-			return t
-		case unwrapper:
-			w = t.Unwrap()
-		default:
-			return nil
+		u, ok := w.(unwrapper)
+		if !ok {
+			var none T
+			return none
 		}
+		w = u.Unwrap()
 	}
 }
 
@@ -100,11 +88,11 @@ func timeout(err error) bool {
 func (x *exchange) timed(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
 	h := x.h
 	if h.bodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
-		x.rd = readDeadline(w)
+		x.rd = unwrapTo[readDeadliner](w)
 	}
 	var wd writeDeadliner
 	if h.writeTimeout > 0 {
-		wd = writeDeadline(w)
+		wd = unwrapTo[writeDeadliner](w)
 	}
 	if x.rd == nil && wd == nil {
 		return w
