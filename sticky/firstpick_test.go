@@ -8,14 +8,11 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -23,26 +20,9 @@ func TestConcurrentFirstRequestsOnOneHTTP2ConnectionShareABinding(t *testing.T) 
 	const n = 8
 	// Each backend holds its request until all n have arrived, so the n
 	// are in flight together, as a browser's first requests are.
-	var arrived atomic.Int64
-	all := make(chan struct{})
-	var cfgs []backend.Config
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("app%d", i)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if arrived.Add(1) == n {
-				close(all)
-			}
-			select {
-			case <-all:
-			case <-time.After(10 * time.Second): // a guard against a hang
-			}
-			w.Header().Set("X-Served-By", name)
-		}))
-		t.Cleanup(srv.Close)
-		cfgs = append(cfgs, backend.Config{ID: name, URL: srv.URL})
-	}
-	set, err := backend.NewSet(cfgs)
-	require.NoError(t, err)
+	bar := &barrier{}
+	bar.reset(n)
+	set := heldPool(t, bar)
 	h, err := sticky.New(set, newCookie(t))
 	require.NoError(t, err)
 	lb := httptest.NewUnstartedServer(h)
@@ -103,27 +83,9 @@ func firstRequests(n, conn int, xff func(i int) string) []firstRequest {
 // until all have arrived, so that all are in flight together.
 func serveFirstRequests(t *testing.T, opts []sticky.Option, reqs []firstRequest) []string {
 	t.Helper()
-	n := int64(len(reqs))
-	var arrived atomic.Int64
-	all := make(chan struct{})
-	var cfgs []backend.Config
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("app%d", i)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if arrived.Add(1) == n {
-				close(all)
-			}
-			select {
-			case <-all:
-			case <-time.After(10 * time.Second): // a guard against a hang
-			}
-			w.Header().Set("X-Served-By", name)
-		}))
-		t.Cleanup(srv.Close)
-		cfgs = append(cfgs, backend.Config{ID: name, URL: srv.URL})
-	}
-	set, err := backend.NewSet(cfgs)
-	require.NoError(t, err)
+	bar := &barrier{}
+	bar.reset(len(reqs))
+	set := heldPool(t, bar)
 	h, err := sticky.New(set, newCookie(t), opts...)
 	require.NoError(t, err)
 

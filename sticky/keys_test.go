@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
@@ -19,56 +18,6 @@ import (
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
-
-// barrier holds the requests of a round until n of them have arrived, so
-// that all n are in flight together.
-type barrier struct {
-	mu      sync.Mutex
-	n       int
-	arrived int
-	all     chan struct{}
-}
-
-// reset starts a round of n requests.
-func (b *barrier) reset(n int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.n, b.arrived, b.all = n, 0, make(chan struct{})
-}
-
-// wait counts a request in and returns once the round's n have arrived,
-// or after 10 seconds, a guard against a hang.
-func (b *barrier) wait() {
-	b.mu.Lock()
-	all := b.all
-	if b.arrived++; b.arrived == b.n {
-		close(all)
-	}
-	b.mu.Unlock()
-	select {
-	case <-all:
-	case <-time.After(10 * time.Second):
-	}
-}
-
-// heldPool returns a set of three backends on 127.0.0.1 that hold each
-// request at bar and answer with X-Served-By.
-func heldPool(t *testing.T, bar *barrier) *backend.Set {
-	t.Helper()
-	var cfgs []backend.Config
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("app%d", i)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			bar.wait()
-			w.Header().Set("X-Served-By", name)
-		}))
-		t.Cleanup(srv.Close)
-		cfgs = append(cfgs, backend.Config{ID: name, URL: srv.URL})
-	}
-	set, err := backend.NewSet(cfgs)
-	require.NoError(t, err)
-	return set
-}
 
 // keyedClient sends requests carrying one affinity key.
 type keyedClient struct {
