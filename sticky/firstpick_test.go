@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"sync"
@@ -25,10 +24,7 @@ func TestConcurrentFirstRequestsOnOneHTTP2ConnectionShareABinding(t *testing.T) 
 	set := heldPool(t, bar)
 	h, err := sticky.New(set, newCookie(t))
 	require.NoError(t, err)
-	lb := httptest.NewUnstartedServer(h)
-	lb.EnableHTTP2 = true
-	lb.StartTLS()
-	t.Cleanup(lb.Close)
+	lb := frontHTTP2(t, h)
 	client := lb.Client() // one HTTP/2 connection, multiplexed
 
 	var wg sync.WaitGroup
@@ -94,7 +90,7 @@ func serveFirstRequests(t *testing.T, opts []sticky.Option, reqs []firstRequest)
 	// before the test, so that its parallel requests find one open.
 	var mu sync.Mutex
 	conns := map[string]bool{}
-	lb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	lb := frontHTTP2(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/warm" {
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -104,9 +100,6 @@ func serveFirstRequests(t *testing.T, opts []sticky.Option, reqs []firstRequest)
 		mu.Unlock()
 		h.ServeHTTP(w, r)
 	}))
-	lb.EnableHTTP2 = true
-	lb.StartTLS()
-	t.Cleanup(lb.Close)
 
 	var clients []*http.Client
 	for _, rq := range reqs {

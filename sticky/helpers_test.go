@@ -94,6 +94,17 @@ func front(t *testing.T, h http.Handler) string {
 	return srv.URL
 }
 
+// frontHTTP2 serves h over TLS with HTTP/2 on 127.0.0.1; its Client
+// multiplexes requests over one connection.
+func frontHTTP2(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // newClient returns a client with its own cookie jar (nil jar: cookie-less).
 func newClient(t *testing.T, withJar bool) *http.Client {
 	t.Helper()

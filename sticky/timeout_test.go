@@ -132,10 +132,7 @@ func TestBodyTimeoutHTTP2(t *testing.T) {
 	require.NoError(t, err)
 	h, err := sticky.New(set, newCookie(t), sticky.WithBodyTimeout(ioTimeout))
 	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(h)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	srv := frontHTTP2(t, h)
 	client := srv.Client()
 	client.Timeout = 10 * time.Second // against a hang
 
@@ -182,10 +179,7 @@ func TestWriteTimeoutHTTP2(t *testing.T) {
 	require.NoError(t, err)
 	h, err := sticky.New(set, newCookie(t), sticky.WithWriteTimeout(ioTimeout))
 	require.NoError(t, err)
-	srv := httptest.NewUnstartedServer(h)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	srv := frontHTTP2(t, h)
 	client := srv.Client()
 
 	resp, err := client.Get(srv.URL + "/big")
