@@ -98,7 +98,7 @@ func (x *exchange) timed(w http.ResponseWriter, r *http.Request) http.ResponseWr
 		return w
 	}
 	var wlimit time.Time
-	x.rlimit, wlimit = serverLimits(r, time.Now())
+	x.rlimit, wlimit = serverLimits(r, x.sent) // ServeHTTP read the clock just before
 	if wd == nil {
 		return w
 	}
