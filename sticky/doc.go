@@ -19,8 +19,9 @@
 // Around that core it does what an edge proxy must: a request bound to a
 // backend that no longer serves is placed again and re-bound (or answered
 // 503, while the backend is still a member, with [WithStrictBinding]); a
-// request whose backend cannot be reached
-// is retried on another when that is safe ([WithRetries]); transport
+// request whose backend fails it before answering is retried on another
+// when that is safe, and executed by backends at most twice in all
+// ([WithRetries]); transport
 // failures, and answers [WithFailureStatus] names, feed the set's passive
 // health checking; the policy's cookie is stripped before forwarding and
 // responses that set it are made private to shared caches; X-Forwarded-For

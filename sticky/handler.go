@@ -62,6 +62,7 @@ type Handler struct {
 	proxy     httputil.ReverseProxy
 	exchanges sync.Pool
 	transport http.RoundTripper // under the exchanges' retries
+	replays   *replayBudget
 
 	retries       int
 	retryWithin   time.Duration
@@ -117,7 +118,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
 		h.stripper = s
 	}
-	h.transport = o.transport
+	h.transport, h.replays = o.transport, newReplayBudget()
 	h.proxy = httputil.ReverseProxy{
 		BufferPool: &bufferPool{},
 		ErrorLog:   slog.NewLogLogger(o.logger.Handler(), slog.LevelDebug),

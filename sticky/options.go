@@ -42,15 +42,20 @@ const (
 )
 
 // WithRetries sets how many other backends a request is tried on when its
-// backend cannot be reached (the connection is refused or fails, or is
-// reset before any response), and for how long after the first failure
-// retries may start. A request is retried only if it is safe to: its body
-// can be sent again (it has none, or not a byte of it had been read: it is
-// sent whole to the next backend), and it never reached the backend or its
-// method is idempotent. A request whose body could not be read from the
-// client is never retried. A retried request is bound to the backend that
-// answered it. The default is 2 retries within 10 seconds; WithRetries(0, 0)
-// turns retries off.
+// backend fails it before answering, and for how long after the first
+// failure retries may start. A request whose backend could not be reached
+// (no connection could be made) is tried on up to n others. One that may
+// have reached it (the connection was reset or closed before a response)
+// is sent to one other at most, and only if repeating it is harmless (an
+// idempotent method, or an Idempotency-Key header), within a budget that
+// every request adds a fifth of a replay to (a floor of 3, at most 100
+// saved), so that a wave of failures cannot multiply the backends' load:
+// a request is executed by backends at most twice. Whatever the error, a
+// request is sent again only if its body can be (it has none, or not a
+// byte of it had been read: it is sent whole to the next backend); one
+// whose body could not be read from the client is never retried. A
+// retried request is bound to the backend that answered it. The default
+// is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off.
 func WithRetries(n int, within time.Duration) Option {
 	return func(o *options) {
 		if n < 0 || within < 0 || n > 0 && within == 0 {
@@ -190,7 +195,11 @@ func WithKeyPicker(p balancer.Picker) Option {
 }
 
 // WithTransport sets the round tripper that carries requests to backends.
-// The default is [DefaultTransport]().
+// The default is [DefaultTransport](). An [http.Transport] of another
+// making sends an idempotent request again, on its own, when a reused
+// connection fails under it; one made by DefaultTransport (its fields
+// may be changed, but for Proxy) leaves that to the handler, as does a
+// round tripper that passes the request's context on to one.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) {
 		if rt == nil {

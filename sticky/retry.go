@@ -15,17 +15,23 @@ import (
 )
 
 // RoundTrip makes x the transport of its proxy: it forwards req to x's
-// backend and, when the backend cannot be reached, to others, within the
-// handler's bounds. It also reports each backend's transport failures for
-// passive health checking; a failure the client caused (it left, or its
-// body could not be read) is reported for no backend and not retried.
+// backend and, when that fails, to others, within the handler's bounds: a
+// request that never reached its backend (no connection could be made) is
+// tried on up to the handler's retries others; one that may have reached
+// it is sent to one other at most, if repeating it is harmless and the
+// handler's replay budget allows. It also reports each backend's
+// transport failures for passive health checking; a failure the client
+// caused (it left, or its body could not be read) is reported for no
+// backend and not retried.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
-	resp, err := h.transport.RoundTrip(req)
+	h.replays.deposit()
+	resp, err := h.transport.RoundTrip(guard(req))
 	if err == nil {
 		return resp, nil
 	}
 	var deadline time.Time
+	replayed := false
 	for attempt := 1; err != nil; attempt++ {
 		if req.Context().Err() != nil {
 			return nil, err // the client left: not the backend's fault
@@ -38,8 +44,17 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if deadline.IsZero() {
 			deadline = time.Now().Add(h.retryWithin)
 		}
-		if attempt > h.retries || h.strict || !replayable(req, x.body, err) || time.Now().After(deadline) {
+		if attempt > h.retries || h.strict || time.Now().After(deadline) {
 			return nil, err
+		}
+		switch replayable(req, x.body, err) {
+		case never:
+			return nil, err
+		case replay:
+			if replayed || !h.replays.withdraw() {
+				return nil, err
+			}
+			replayed = true
 		}
 		b := h.repick(x)
 		if b == nil {
@@ -53,32 +68,46 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req, err = retarget(req, x); err != nil {
 			return nil, err
 		}
-		resp, err = h.transport.RoundTrip(req)
+		resp, err = h.transport.RoundTrip(guard(req))
 	}
 	return resp, nil
 }
 
-// replayable reports whether req, which failed with err, may be sent to
-// another backend: its body can be sent again (it has none, GetBody, or
-// body, its tracker, says no byte of it was read: the same body goes
-// whole to the next attempt), and either it never reached the backend (the
-// connection could not be made) or repeating it is harmless (an idempotent
-// method, or an Idempotency-Key, as net/http's own retries allow) and it
-// failed before any response arrived. A body partly read may have been
-// partly sent: such a request is never replayed.
-func replayable(req *http.Request, body *trackedBody, err error) bool {
+// A retry is how a failed request may be sent to another backend.
+type retry int
+
+const (
+	never  retry = iota // it must not be
+	resend              // it never reached its backend: as often as the handler's retries allow
+	replay              // it may have reached it: once, within the replay budget
+)
+
+// replayable says how req, which failed with err, may be sent to another
+// backend. It may be only if its body can be sent again (it has none,
+// GetBody, or body, its tracker, says no byte of it was read: the same
+// body goes whole to the next attempt). Then, if it never reached the
+// backend (the connection could not be made), it may be resent; if it
+// did, or may have, and failed before any response arrived (the
+// connection was reset or closed), it may be replayed if repeating it is
+// harmless: an idempotent method, or an Idempotency-Key, as net/http's
+// own retries allow. A body partly read may have been partly sent: such a
+// request is never sent again.
+func replayable(req *http.Request, body *trackedBody, err error) retry {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil && (body == nil || body.read()) {
-		return false
+		return never
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		return true
+		return resend
 	}
 	if !idempotent(req) {
-		return false
+		return never
 	}
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.Is(err, errReplayStopped) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return replay
+	}
+	return never
 }
 
 func idempotent(req *http.Request) bool {
@@ -86,9 +115,7 @@ func idempotent(req *http.Request) bool {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
-	_, key := req.Header["Idempotency-Key"]
-	_, xkey := req.Header["X-Idempotency-Key"]
-	return key || xkey
+	return hasIdempotencyKey(req.Header)
 }
 
 // repick chooses, for a request whose backend failed, another backend that
