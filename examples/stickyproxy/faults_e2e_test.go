@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,4 +188,47 @@ func TestEndToEndAdminRefusesItselfAsBackend(t *testing.T) {
 	t.Cleanup(other.Close)
 	status, body := callAdmin(t, p, http.MethodPost, "/backends", `{"id":"other","url":"`+other.URL+`"}`)
 	assert.Equal(t, http.StatusCreated, status, body)
+}
+
+// TestEndToEndAFailingRequestIsExecutedAtMostTwice checks that a GET whose
+// backend resets it, behind a warm pool of 60 idle connections, is
+// executed twice in all: by its backend and one other, not once per idle
+// connection.
+func TestEndToEndAFailingRequestIsExecutedAtMostTwice(t *testing.T) {
+	const idle = 60
+	var executed atomic.Int32
+	var arrived sync.WaitGroup
+	arrived.Add(idle)
+	var backends []string
+	for _, name := range []string{"one", "two", "three"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/fault" {
+				arrived.Done() // the warm-up's requests wait for each other
+				arrived.Wait()
+				return
+			}
+			executed.Add(1)
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if !assert.NoError(t, err) {
+				return
+			}
+			assert.NoError(t, conn.(*net.TCPConn).SetLinger(0)) // close sends RST
+			conn.Close()
+		}))
+		t.Cleanup(srv.Close)
+		backends = append(backends, name+"="+srv.URL)
+	}
+	p := startProxy(t, "-key", testKey, "-backends", strings.Join(backends, ","))
+
+	var wg sync.WaitGroup
+	for range idle {
+		wg.Go(func() {
+			resp := do(t, newPlainClient(t), get(t, p.url+"/"))
+			assert.Equal(t, http.StatusOK, resp.status)
+		})
+	}
+	wg.Wait()
+	resp := do(t, newPlainClient(t), get(t, p.url+"/fault"))
+	assert.Equal(t, http.StatusBadGateway, resp.status)
+	assert.Equal(t, int32(2), executed.Load(), "executions of one GET, at all backends")
 }
