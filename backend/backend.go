@@ -88,6 +88,9 @@ type Backend struct {
 	trial     atomic.Int64 // half-open: trialNone, trialOpen, or when the trial out was admitted
 	ramp      ramp         // slow start
 	stall     stall        // the current run of abandoned requests
+	waiting   atomic.Int64 // requests sent and awaiting their response header
+	quiet     atomic.Int32 // watch ticks since the last answer
+	watch     watch        // samples waiting while it is not zero
 
 	health health // guarded by set.mu
 }

@@ -9,9 +9,9 @@
 //
 // A backend's state is decided by active health checks ([Set.CheckHealth]),
 // by passive ejection on failures seen in live traffic ([Ejection]) or on
-// requests left unanswered until their clients gave up
-// ([WithStallTimeout]), and by
-// the operator ([Set.SetState], [Set.Drain]). Membership can follow a
+// requests left unanswered for the stall window, waiting or given up by
+// their clients ([WithStallTimeout]), and by the operator ([Set.SetState],
+// [Set.Drain]). Membership can follow a
 // [Source], such as [DNS], with [Set.Sync].
 //
 // IDs come from configuration (a given name, else a digest of the URL), so

@@ -75,8 +75,8 @@ const (
 // What counts as a failure is the caller's to report, with
 // [Backend.ReportFailure] and [Backend.ReportSuccess]; the sticky handler
 // reports transport errors, and optionally 5xx answers. A backend that
-// answers nothing while its clients give up is ejected the same way, as
-// stalled (see [WithStallTimeout]).
+// answers nothing while its requests wait, or their clients give up, is
+// ejected the same way, as stalled (see [WithStallTimeout]).
 type Ejection struct {
 	// After is how many consecutive failures eject a backend; 0 disables
 	// passive ejection.
@@ -134,6 +134,9 @@ func (b *Backend) ReportSuccess() {
 	}
 	if b.abandoned.Load() != 0 {
 		b.abandoned.Store(0) // an answer: not stalled
+	}
+	if b.quiet.Load() != 0 {
+		b.quiet.Store(0)
 	}
 }
 

@@ -3,41 +3,40 @@ package backend
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // DefaultStallTimeout is the stall window a [Set] uses unless
-// [WithStallTimeout] says otherwise.
-//
-// The window opens when a client gives up on a backend that has not
-// answered it, so a hung backend is ejected about a client's patience plus
-// the window after it hung: with clients that give up within 10 seconds,
-// as people reloading a page and API clients with a timeout do, within 15
-// seconds. Patient clients are covered by the transport's response header
-// timeout instead, whose failures count towards [Ejection.After].
+// [WithStallTimeout] says otherwise. With it, a hung backend under
+// traffic is ejected within 15 seconds of hanging: within about 10 if its
+// clients wait for it, and within their patience plus 5 if they give up.
 const DefaultStallTimeout = 5 * time.Second
 
-// stallAfter is how many abandoned requests a stall needs: one or two
-// impatient clients do not eject a backend.
+// stallAfter is how many requests a stall needs, abandoned or still
+// waiting: one or two slow requests do not eject a backend.
 const stallAfter = 3
 
 // WithStallTimeout sets the stall window w of passive health checking; 0
 // turns stall detection off. A backend is stalled when, for w, it has
-// answered none of its requests (no [Backend.ReportSuccess]) while clients
-// gave up on at least 3 of them ([Backend.ReportAbandoned]), each within w
-// of the one before and each after waiting at least w/4 for it: it takes
-// requests and answers none, as a deadlocked server does. A stalled
-// backend is ejected as by [Ejection.After] consecutive failures, with the
-// same back-off and half-open trials; with passive ejection off
-// (Ejection{}), stalls are not detected either.
+// answered none of its requests (no [Backend.ReportSuccess]) while at
+// least 3 of them went unanswered for w: either still waiting for their
+// response header ([Backend.WaitStarted]) after waiting all of w, or given
+// up by their clients ([Backend.ReportAbandoned]) each within w of the one
+// before and each after waiting at least w/4. It takes requests and
+// answers none, as a deadlocked server does. A stalled backend is ejected
+// as by [Ejection.After] consecutive failures, with the same back-off and
+// half-open trials; with passive ejection off (Ejection{}), stalls are not
+// detected either.
 //
 // A backend that answers anything within w is never stalled, however many
-// clients give up on its slow requests, nor is one streaming long
-// responses: a response whose header has arrived is answered. A client
-// cannot stall a backend that answers it within w/4. An application whose
-// every request may wait longer than w for its response header (long
-// polling that holds the header, with few users) needs a longer w. The
-// default is [DefaultStallTimeout].
+// clients wait on its slow requests, nor is one streaming long responses:
+// a response whose header has arrived is answered. A client cannot stall
+// a backend that answers it within w/4, by hanging up or by waiting. So w
+// must exceed the longest a backend may take to answer, when that is all
+// it is doing: an endpoint slower than w that several clients wait on, or
+// long polling that holds the response header longer than w, with few
+// users, needs a longer w. The default is [DefaultStallTimeout].
 func WithStallTimeout(w time.Duration) Option {
 	return func(s *Set) error {
 		if w < 0 {
@@ -111,4 +110,85 @@ func (s *Set) stalled(b *Backend, n int64, span time.Duration) {
 		return
 	}
 	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", "unanswered", n, "during", span.Round(time.Millisecond))
+}
+
+// watch samples a backend's requests awaiting their response header, every
+// half stall window while there are any, for the stall rule on requests
+// that are still waiting. The goroutine that turned on from false to
+// true owns the other fields until it stores false again.
+type watch struct {
+	on    atomic.Bool
+	timer *time.Timer
+	reqs  [2]int64 // Backend.requests at the last two ticks, the older first
+	ticks int      // since the watch was armed
+}
+
+// WaitStarted records that a request was sent to b and now waits for its
+// response header; [Backend.WaitEnded] must follow it exactly once, when
+// the wait is over, however it ended (the header arrived, the request
+// failed, the client left). A backend that has answered nothing for the
+// stall window while at least 3 requests have waited for it all that
+// time is stalled (see [WithStallTimeout]). It is safe for concurrent use
+// and lock-free; while requests wait, b is sampled every half window.
+func (b *Backend) WaitStarted() {
+	b.waiting.Add(1)
+	s := b.set
+	if s.stallTimeout > 0 && s.ejection.After > 0 && !b.watch.on.Load() && b.watch.on.CompareAndSwap(false, true) {
+		s.arm(b)
+	}
+}
+
+// WaitEnded ends a wait that [Backend.WaitStarted] began.
+func (b *Backend) WaitEnded() { b.waiting.Add(-1) }
+
+// arm starts b's watch, which the caller has turned on.
+func (s *Set) arm(b *Backend) {
+	wt := &b.watch
+	wt.ticks = 0
+	b.quiet.Store(0) // nothing waited before: count from now
+	if wt.timer == nil {
+		wt.timer = time.AfterFunc(s.stallTimeout/2, func() { s.tick(b) })
+		return
+	}
+	wt.timer.Reset(s.stallTimeout / 2)
+}
+
+// tick samples b's waiting requests: b is stalled if it answered nothing
+// since before the tick two before this one, a stall window ago, while
+// at least stallAfter requests have waited since then. Requests that
+// arrived since then are the most that can be younger; the watch stops
+// when nothing waits.
+func (s *Set) tick(b *Backend) {
+	wt := &b.watch
+	waiting := b.waiting.Load()
+	if waiting <= 0 {
+		wt.on.Store(false)
+		// A wait that started since the load found the watch still on.
+		if b.waiting.Load() > 0 && wt.on.CompareAndSwap(false, true) {
+			s.arm(b)
+		}
+		return
+	}
+	quiet := b.quiet.Add(1) // ticks since the last answer, this one included
+	r := b.requests.Load()
+	old := wt.reqs[0]
+	wt.reqs[0], wt.reqs[1] = wt.reqs[1], r
+	if wt.ticks++; wt.ticks >= 3 && quiet >= 3 {
+		if long := waiting - (r - old); long >= stallAfter {
+			s.stalledWaiting(b, long)
+		}
+	}
+	wt.timer.Reset(s.stallTimeout / 2)
+}
+
+// stalledWaiting ejects b, which answered nothing for the stall window
+// while n requests waited for it, unless something else already holds it
+// out of rotation.
+func (s *Set) stalledWaiting(b *Backend, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := &b.health; h.ejected || h.down || b.Removed() {
+		return
+	}
+	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", "waiting", n, "for", s.stallTimeout)
 }

@@ -162,3 +162,105 @@ func TestStalledBackendHalfOpenTrial(t *testing.T) {
 	a.ReportSuccess()
 	assert.Equal(t, backend.Healthy, a.State())
 }
+
+// TestStallWaiting checks the stall rule on requests still waiting for
+// their response header: a backend that answers nothing for the window
+// while at least 3 requests wait all that time is ejected; answers,
+// requests that do not wait that long, and requests that are in flight
+// but answered (streams) keep it in.
+func TestStallWaiting(t *testing.T) {
+	const window = 100 * time.Millisecond
+	long := backend.WithEjection(backend.Ejection{After: 5, Base: time.Hour, Max: time.Hour})
+	wait := func(a *backend.Backend, n int) {
+		for range n {
+			require.True(t, a.Acquire())
+			a.WaitStarted()
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  []backend.Option
+		start func(a *backend.Backend)        // before the traffic
+		step  func(a *backend.Backend, i int) // every 10 ms
+		eject bool
+	}{
+		{
+			name:  "3 requests wait, none answered: stalled",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			start: func(a *backend.Backend) { wait(a, 3) },
+			step:  func(*backend.Backend, int) {},
+			eject: true,
+		},
+		{
+			name:  "2 requests wait: too few",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			start: func(a *backend.Backend) { wait(a, 2) },
+			step:  func(*backend.Backend, int) {},
+		},
+		{
+			name:  "3 wait, and others are answered",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			start: func(a *backend.Backend) { wait(a, 3) },
+			step: func(a *backend.Backend, i int) {
+				if i%3 == 0 {
+					a.ReportSuccess()
+				}
+			},
+		},
+		{
+			name:  "many wait, none for long: a stream of clients that hang up at once",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			start: func(*backend.Backend) {},
+			step: func(a *backend.Backend, i int) {
+				if i > 0 { // the 5 of the step before give up
+					for range 5 {
+						a.WaitEnded()
+						a.Release()
+					}
+				}
+				wait(a, 5)
+			},
+		},
+		{
+			name: "in flight but answered: long streams",
+			opts: []backend.Option{long, backend.WithStallTimeout(window)},
+			start: func(a *backend.Backend) {
+				wait(a, 10)
+				for range 10 {
+					a.ReportSuccess()
+					a.WaitEnded() // the header arrived; the body streams on
+				}
+			},
+			step: func(*backend.Backend, int) {},
+		},
+		{
+			name:  "stall detection off",
+			opts:  []backend.Option{long, backend.WithStallTimeout(0)},
+			start: func(a *backend.Backend) { wait(a, 3) },
+			step:  func(*backend.Backend, int) {},
+		},
+		{
+			name:  "passive ejection off",
+			opts:  []backend.Option{backend.WithEjection(backend.Ejection{}), backend.WithStallTimeout(window)},
+			start: func(a *backend.Backend) { wait(a, 3) },
+			step:  func(*backend.Backend, int) {},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := threeBackends(t, tc.opts...)
+			a := set.Snapshot().Lookup("a")
+			tc.start(a)
+			// A bounded wait: six windows of such traffic.
+			for i := 0; i < 60 && a.State() == backend.Healthy; i++ {
+				tc.step(a, i)
+				time.Sleep(10 * time.Millisecond)
+			}
+			if tc.eject {
+				assert.Equal(t, backend.Unhealthy, a.State())
+				assert.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()))
+				return
+			}
+			assert.Equal(t, backend.Healthy, a.State())
+		})
+	}
+}

@@ -30,69 +30,55 @@ func try(c *http.Client, u string) (int, string, error) {
 }
 
 // A backend that takes requests and answers none is ejected by the stall
-// rule and its clients go elsewhere; one that answers slowly stays.
+// rule, whether its clients give up or wait, and its clients go
+// elsewhere; one that answers within the window stays, as does one whose
+// clients hang up before a quarter of it.
 func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 	const window = time.Second
+	hang := time.Duration(0)
 	for _, tc := range []struct {
 		name     string
-		odd      func(stop <-chan struct{}) // what app3 does once it turns
-		patience time.Duration              // the clients' timeout
+		delay    time.Duration // how long app3 takes to answer once it turns; hang: forever
+		window   time.Duration // the set's stall window; 0: the default
+		patience time.Duration // the clients' timeout
 		eject    bool
-		answers  bool // app3 answers its clients
-		defaults bool // the set's default stall window, not window
 	}{
-		{
-			name:     "hung: accepts, reads, never answers; clients give up",
-			odd:      func(stop <-chan struct{}) { <-stop },
-			patience: 300 * time.Millisecond,
-			eject:    true,
-		},
-		{
-			name:     "hung, with the defaults: out within 15 s",
-			odd:      func(stop <-chan struct{}) { <-stop },
-			patience: 2 * time.Second,
-			eject:    true,
-			defaults: true,
-		},
-		{
-			name: "slow: answers after longer than the window; clients wait",
-			odd: func(stop <-chan struct{}) {
-				select {
-				case <-time.After(window * 3 / 2):
-				case <-stop:
-				}
-			},
-			patience: 5 * time.Second,
-			answers:  true,
-		},
-		{
-			name: "slow, and clients hang up before a quarter of the window",
-			odd: func(stop <-chan struct{}) {
-				select {
-				case <-time.After(window * 3 / 2):
-				case <-stop:
-				}
-			},
-			patience: 100 * time.Millisecond,
-		},
+		{"hung; clients give up", hang, window, 300 * time.Millisecond, true},
+		{"hung; clients wait", hang, window, time.Minute, true},
+		{"hung, with the defaults; clients give up: out within 15 s", hang, 0, 2 * time.Second, true},
+		{"hung, with the defaults; clients wait: out within 15 s", hang, 0, time.Minute, true},
+		{"slow, with the defaults: answers in 2 s; clients wait", 2 * time.Second, 0, time.Minute, false},
+		{"slow: answers in 0.4 windows; clients wait", window * 2 / 5, window, time.Minute, false},
+		{"slow: answers in 1.5 windows; clients hang up before a quarter of one", window * 3 / 2, window, 100 * time.Millisecond, false},
+		// The window must exceed the slowest answer that clients wait for.
+		{"answers in 1.5 windows; clients wait: stalled", window * 3 / 2, window, time.Minute, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			p := &pool{apps: map[string]*demoapp.App{}, servers: map[string]*httptest.Server{}}
 			cfgs := []backend.Config{p.start(t, "app1"), p.start(t, "app2")}
 			var turned atomic.Bool
 			stop := make(chan struct{})
+			release := sync.OnceFunc(func() { close(stop) })
 			app3 := demoapp.New("app3")
 			odd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if turned.Load() {
-					tc.odd(stop)
+					wait := (<-chan time.Time)(nil) // hang
+					if tc.delay != hang {
+						wait = time.After(tc.delay)
+					}
+					select {
+					case <-wait:
+					case <-stop:
+					}
 				}
 				app3.ServeHTTP(w, r)
 			}))
 			t.Cleanup(odd.Close)
-			t.Cleanup(func() { close(stop) }) // before odd.Close, which waits for its handlers
+			t.Cleanup(release) // before odd.Close, which waits for its handlers
 			var opts []backend.Option
-			if !tc.defaults {
-				opts = append(opts, backend.WithStallTimeout(window))
+			if tc.window != 0 {
+				opts = append(opts, backend.WithStallTimeout(tc.window))
 			}
 			set, err := backend.NewSet(append(cfgs, backend.Config{ID: "app3", URL: odd.URL}), opts...)
 			require.NoError(t, err)
@@ -125,18 +111,23 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 					}
 				})
 			}
+			w := tc.window
+			if w == 0 {
+				w = backend.DefaultStallTimeout
+			}
 			if tc.eject {
 				// 15 s from the hang: the bound the defaults promise.
 				assert.Eventually(t, func() bool { return app3b.State() == backend.Unhealthy },
 					15*time.Second, 20*time.Millisecond, "the hung backend is still %v", app3b.State())
 			} else {
-				time.Sleep(4 * window) // a bounded wait: four windows of traffic
+				time.Sleep(3 * w) // a bounded wait: three windows of traffic
 				assert.Equal(t, backend.Healthy, app3b.State())
-				if tc.answers {
+				if tc.patience > tc.delay {
 					assert.NotZero(t, answered.Load(), "the slow backend answered its clients")
 				}
 			}
 			done.Store(true)
+			release() // clients still waiting for app3 are answered
 			wg.Wait()
 			if !tc.eject {
 				return

@@ -26,7 +26,7 @@ import (
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	h.replays.deposit()
-	resp, err := h.transport.RoundTrip(guard(req))
+	resp, err := x.send(req)
 	if err == nil {
 		return resp, nil
 	}
@@ -68,9 +68,18 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req, err = retarget(req, x); err != nil {
 			return nil, err
 		}
-		resp, err = h.transport.RoundTrip(guard(req))
+		resp, err = x.send(req)
 	}
 	return resp, nil
+}
+
+// send sends req to x's backend, counting it as waiting there until its
+// response header arrives or it fails (a backend with requests that wait
+// and answers none is stalled: see [backend.WithStallTimeout]).
+func (x *exchange) send(req *http.Request) (*http.Response, error) {
+	x.backend.WaitStarted()
+	defer x.backend.WaitEnded()
+	return x.h.transport.RoundTrip(guard(req))
 }
 
 // A retry is how a failed request may be sent to another backend.
