@@ -232,3 +232,54 @@ func TestEndToEndAFailingRequestIsExecutedAtMostTwice(t *testing.T) {
 	assert.Equal(t, http.StatusBadGateway, resp.status)
 	assert.Equal(t, int32(2), executed.Load(), "executions of one GET, at all backends")
 }
+
+// TestEndToEndHungBackendIsEjected checks that, with the defaults and no
+// active checks, a backend that stops answering while its clients wait
+// for it is shown unhealthy within 15 s, and that its clients' next
+// requests go to the others.
+func TestEndToEndHungBackendIsEjected(t *testing.T) {
+	t.Parallel()
+	var hung atomic.Bool
+	stop := make(chan struct{})
+	release := sync.OnceFunc(func() { close(stop) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hung.Load() {
+			<-stop
+		}
+		w.Header().Set("X-Served-By", "hung")
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(release) // before srv.Close, which waits for its handlers
+	p := startProxy(t, "-key", testKey, "-admin", "127.0.0.1:0",
+		"-backends", "hung="+srv.URL+","+demoBackends(t, "one", "two"))
+
+	var victims []*http.Client
+	for range 12 {
+		c := newClient(t)
+		c.Timeout = time.Minute // patient: they wait for the hung backend
+		if _, server, _ := send(t, c, p.url+"/", nil); server == "hung" {
+			victims = append(victims, c)
+		}
+	}
+	require.GreaterOrEqual(t, len(victims), 3, "too few clients on the backend that hangs")
+	hung.Store(true)
+	var wg sync.WaitGroup
+	for _, c := range victims {
+		wg.Go(func() {
+			resp, err := c.Get(p.url + "/")
+			if err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	assert.Eventually(t, func() bool { return backendState(t, p, "hung") == "unhealthy" },
+		15*time.Second, 50*time.Millisecond, "the hung backend is not shown unhealthy")
+	release()
+	wg.Wait()
+	for i, c := range victims {
+		status, server, _ := send(t, c, p.url+"/whoami", nil)
+		assert.Equal(t, http.StatusOK, status, "client %d", i)
+		assert.Contains(t, []string{"one", "two"}, server, "client %d", i)
+	}
+	assert.Contains(t, p.stderr.String(), "backend stalled")
+}
