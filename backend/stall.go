@@ -123,8 +123,8 @@ type watch struct {
 	ticks int      // since the watch was armed
 }
 
-// WaitStarted records that a request was sent to b and now waits for its
-// response header; [Backend.WaitEnded] must follow it exactly once, when
+// WaitStarted records that a request has been sent to b in full, its
+// body included, and now waits for its response header; [Backend.WaitEnded] must follow it exactly once, when
 // the wait is over, however it ended (the header arrived, the request
 // failed, the client left). A backend that has answered nothing for the
 // stall window while at least 3 requests have waited for it all that

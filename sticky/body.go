@@ -4,6 +4,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/affinitylb/affinity/backend"
 )
 
 // trackedBody is an outgoing request's body as the transport reads it. It
@@ -30,10 +32,12 @@ type trackedBody struct {
 	limit time.Time // the server's ReadTimeout; zero: none
 
 	mu      sync.Mutex
-	started bool      // a byte was read
-	err     error     // the first error reading rc other than io.EOF
-	pushed  time.Time // when the read deadline was last pushed; zero: never
-	done    bool      // the request is over: leave the deadline alone
+	started bool             // a byte was read
+	err     error            // the first error reading rc other than io.EOF
+	pushed  time.Time        // when the read deadline was last pushed; zero: never
+	done    bool             // the request is over: leave the deadline alone
+	to      *backend.Backend // the backend it is being sent to; nil: none now
+	waiting bool             // the body is all read: counted waiting on to
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
@@ -50,6 +54,10 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 		if err == io.EOF && b.dl != nil && !b.done && !b.pushed.IsZero() {
 			b.dl.SetReadDeadline(time.Time{})
 			b.pushed = time.Time{}
+		}
+		if err == io.EOF && b.to != nil && !b.waiting {
+			b.waiting = true
+			b.to.WaitStarted() // all sent: what is left is the backend's
 		}
 		b.mu.Unlock()
 	}
@@ -84,6 +92,25 @@ func (b *trackedBody) stop(clear bool) {
 }
 
 func (b *trackedBody) Close() error { return nil }
+
+// sendTo marks the start of the body's way to be: once it has all been
+// read, the request waits for be's answer (see [backend.WithStallTimeout]),
+// not for the client's body.
+func (b *trackedBody) sendTo(be *backend.Backend) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.to, b.waiting = be, false
+}
+
+// sent ends what sendTo began: the request's attempt is over.
+func (b *trackedBody) sent() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting {
+		b.to.WaitEnded()
+	}
+	b.to, b.waiting = nil, false
+}
 
 // read reports whether any byte of the body was read; false for a nil b,
 // a request without a body.

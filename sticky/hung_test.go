@@ -147,3 +147,47 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowUploadsDoNotStall checks that the time a client takes to send
+// its body is not counted as its backend's: clients uploading slowly, for
+// longer than the stall window, to a backend that answers nobody else,
+// leave it healthy.
+func TestSlowUploadsDoNotStall(t *testing.T) {
+	const window = 500 * time.Millisecond
+	received := make(chan int, 5)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		assert.NoError(t, err)
+		received <- int(n)
+	}))
+	t.Cleanup(srv.Close)
+	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: srv.URL}}, backend.WithStallTimeout(window))
+	require.NoError(t, err)
+	h, err := sticky.New(set, newCookie(t))
+	require.NoError(t, err)
+	base := front(t, h)
+
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			pr, pw := io.Pipe()
+			go func() {
+				for range 30 { // 3 windows, a byte every tenth of one
+					time.Sleep(window / 10)
+					pw.Write([]byte{'x'})
+				}
+				pw.Close()
+			}()
+			resp, err := http.Post(base+"/upload", "application/octet-stream", pr)
+			if assert.NoError(t, err) {
+				resp.Body.Close()
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	for range 5 {
+		assert.Equal(t, 30, <-received, "bytes received")
+	}
+	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("app1").State(), "slow uploads stalled their backend")
+}

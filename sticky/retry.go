@@ -73,12 +73,19 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// send sends req to x's backend, counting it as waiting there until its
-// response header arrives or it fails (a backend with requests that wait
-// and answers none is stalled: see [backend.WithStallTimeout]).
+// send sends req to x's backend, counting it as waiting there from when
+// it has been sent in full (a body the client sends slowly is the
+// client's time) until its response header arrives or it fails: a backend
+// with requests that wait and answers none is stalled (see
+// [backend.WithStallTimeout]).
 func (x *exchange) send(req *http.Request) (*http.Response, error) {
-	x.backend.WaitStarted()
-	defer x.backend.WaitEnded()
+	if x.body != nil {
+		x.body.sendTo(x.backend)
+		defer x.body.sent()
+	} else {
+		x.backend.WaitStarted()
+		defer x.backend.WaitEnded()
+	}
 	return x.h.transport.RoundTrip(guard(req))
 }
 
