@@ -24,8 +24,11 @@
 // ([WithRetries]); transport
 // failures, and answers [WithFailureStatus] names, feed the set's passive
 // health checking; the policy's cookie is stripped before forwarding and
-// responses that set it are made private to shared caches; X-Forwarded-For
-// is extended only for trusted proxies ([WithTrustedProxies]); unbound
+// responses that set it are made private to shared caches; the client's
+// Host is forwarded ([WithPreserveHost]), and the forwarding headers
+// (X-Forwarded-For, -Proto, -Host, Forwarded) are believed and extended
+// only from trusted proxies ([WithTrustedProxies]), replaced otherwise;
+// a client's h2c upgrade is not forwarded; unbound
 // HTTP/2 requests arriving together from one client (on one connection, or
 // with one forwarded address behind trusted proxies; 16 at most) share one
 // binding; a

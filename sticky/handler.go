@@ -2,6 +2,7 @@ package sticky
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +72,7 @@ type Handler struct {
 	failureStatus func(code int) bool
 	observer      backend.Observer
 	stripper      policy.Stripper // nil when the binding is forwarded
-	preserveHost  bool
+	rewriteHost   bool
 	trusted       []netip.Prefix
 	via           via
 	bodyTimeout   time.Duration // 0: none
@@ -112,7 +114,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	h := &Handler{
 		set: set, policy: p, picker: o.picker, keys: o.keys, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
-		observer: o.observer, trusted: o.trusted, preserveHost: o.preserveHost,
+		observer: o.observer, trusted: o.trusted, rewriteHost: o.rewriteHost,
 		via: newVia(o.via), bodyTimeout: o.bodyTimeout, writeTimeout: o.writeTimeout,
 	}
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
@@ -353,9 +355,9 @@ func trialSafe(r *http.Request) bool {
 }
 
 // rewrite points the outgoing request at the chosen backend, removes the
-// policy's binding from it, sets the X-Forwarded headers, extending
-// X-Forwarded-For only when the peer is a trusted proxy, and adds the
-// handler's Via entry. A body is read through a trackedBody.
+// policy's binding from it, sets the forwarding headers (believing the
+// client's only from a trusted proxy), removes an HTTP/2 upgrade, and adds
+// the handler's Via entry. A body is read through a trackedBody.
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	h := x.h
 	if b := pr.Out.Body; b != nil && b != http.NoBody {
@@ -368,19 +370,71 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Body = x.body
 	}
 	pr.SetURL(x.backend.URL())
-	if h.preserveHost {
+	if !h.rewriteHost {
 		pr.Out.Host = pr.In.Host
 	}
 	if h.stripper != nil {
 		h.stripper.Strip(pr.Out.Header)
 	}
-	if len(h.trusted) > 0 { // else not worth a header lookup per request
-		if xff, ok := pr.In.Header["X-Forwarded-For"]; ok && h.trustsPeer(pr.In) {
-			pr.Out.Header["X-Forwarded-For"] = xff
-		}
+	if up, ok := pr.Out.Header["Upgrade"]; ok && h2cUpgrade(up) {
+		// The client asks to speak HTTP/2 with the proxy, not with the
+		// backend, which must not switch protocols under it.
+		delete(pr.Out.Header, "Upgrade")
+		delete(pr.Out.Header, "Connection")
+	}
+	trusted := len(h.trusted) > 0 && h.trustsPeer(pr.In) // else not worth the lookups
+	in, out := pr.In.Header, pr.Out.Header
+	if xff, ok := in["X-Forwarded-For"]; ok && trusted {
+		out["X-Forwarded-For"] = xff // SetXForwarded appends the peer
 	}
 	pr.SetXForwarded()
+	if trusted {
+		for _, k := range [...]string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v, ok := in[k]; ok {
+				out[k] = v
+			}
+		}
+		if fwd, ok := in["Forwarded"]; ok {
+			out["Forwarded"] = []string{strings.Join(fwd, ", ") + ", " + forwardedFor(pr.In.RemoteAddr)}
+		}
+	}
 	h.via.add(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
+}
+
+// h2cUpgrade reports whether an Upgrade header's values ask for HTTP/2
+// over cleartext (RFC 7540's h2c upgrade).
+func h2cUpgrade(values []string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "h2c") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forwardedFor returns a Forwarded element (RFC 7239) for the peer at
+// remoteAddr, host:port: for=, with an IPv6 address quoted and bracketed.
+func forwardedFor(remoteAddr string) string {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return "for=unknown"
+	}
+	if a := ap.Addr().Unmap(); a.Is4() {
+		return "for=" + a.String()
+	}
+	return `for="[` + ap.Addr().String() + `]"`
+}
+
+// forwardedHTTPS reports whether r came from a trusted proxy that says
+// the client's request came over HTTPS.
+func (h *Handler) forwardedHTTPS(r *http.Request) bool {
+	if len(h.trusted) == 0 {
+		return false
+	}
+	v, ok := r.Header["X-Forwarded-Proto"]
+	return ok && len(v) > 0 && strings.EqualFold(strings.TrimSpace(v[len(v)-1]), "https") && h.trustsPeer(r)
 }
 
 // trustsPeer reports whether r comes straight from a trusted proxy.
@@ -415,7 +469,12 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		x.backend.ReportSuccess()
 	}
 	n := len(resp.Header["Set-Cookie"])
-	h.policy.Save(x.in, resp, x.backend, x.bound)
+	in := x.in
+	if in.TLS == nil && h.forwardedHTTPS(in) {
+		in = in.WithContext(in.Context())
+		in.TLS = &tls.ConnectionState{} // over HTTPS as far as the policy is concerned
+	}
+	h.policy.Save(in, resp, x.backend, x.bound)
 	if len(resp.Header["Set-Cookie"]) > n {
 		// A shared cache that kept this response would hand the binding
 		// to everyone behind it.

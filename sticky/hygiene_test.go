@@ -1,6 +1,7 @@
 package sticky_test
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -136,8 +137,8 @@ func TestHostHeader(t *testing.T) {
 		opts     []sticky.Option
 		wantHost func(front, back string) string
 	}{
-		{"the backend's by default", nil, func(_, back string) string { return back }},
-		{"the client's on request", []sticky.Option{sticky.WithPreserveHost(true)}, func(front, _ string) string { return front }},
+		{"the client's by default", nil, func(front, _ string) string { return front }},
+		{"the backend's on request", []sticky.Option{sticky.WithPreserveHost(false)}, func(_, back string) string { return back }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got, fwd string
@@ -155,5 +156,107 @@ func TestHostHeader(t *testing.T) {
 			assert.Equal(t, tc.wantHost(frontHost, backHost), got)
 			assert.Equal(t, frontHost, fwd)
 		})
+	}
+}
+
+// clientFrom returns a client whose connections come from the address
+// ip, on 127.0.0.0/8, so that the handler sees a peer of its own.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// TestForwardingHeadersAreBelievedOnlyFromTrustedProxies checks, with
+// 127.0.0.2 trusted, what the backend sees of the forwarding headers a
+// client sends, and whether the binding cookie is Secure: from the
+// trusted peer they are kept and extended, and its X-Forwarded-Proto:
+// https makes the cookie Secure; from any other peer they are replaced.
+func TestForwardingHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
+	var mu sync.Mutex
+	var seen http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = r.Header.Clone()
+	}))
+	t.Cleanup(srv.Close)
+	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: srv.URL}})
+	require.NoError(t, err)
+	h, err := sticky.New(set, newCookie(t), sticky.WithTrustedProxies(netip.MustParsePrefix("127.0.0.2/32")))
+	require.NoError(t, err)
+	base := front(t, h)
+	host := strings.TrimPrefix(base, "http://")
+
+	for _, tc := range []struct {
+		peer         string
+		xff, fwd     string
+		proto, fhost string
+		secure       bool
+	}{
+		{"127.0.0.2", "203.0.113.9, 127.0.0.2", "for=203.0.113.9, for=127.0.0.2", "https", "shop.example", true},
+		{"127.0.0.3", "127.0.0.3", "", "http", host, false},
+	} {
+		t.Run(tc.peer, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, base+"/", nil)
+			require.NoError(t, err)
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+			req.Header.Set("Forwarded", "for=203.0.113.9")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("X-Forwarded-Host", "shop.example")
+			resp, err := clientFrom(t, tc.peer).Do(req)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, tc.xff, seen.Get("X-Forwarded-For"))
+			assert.Len(t, seen["X-Forwarded-For"], 1, "one X-Forwarded-For line")
+			assert.Equal(t, tc.fwd, seen.Get("Forwarded"))
+			assert.Equal(t, tc.proto, seen.Get("X-Forwarded-Proto"))
+			assert.Equal(t, tc.fhost, seen.Get("X-Forwarded-Host"))
+			ck := balancerCookie(resp.Header, "affinity")
+			require.NotNil(t, ck)
+			assert.Equal(t, tc.secure, ck.Secure, "Secure")
+		})
+	}
+}
+
+// TestH2CUpgradeIsNotForwarded checks that a client's request to upgrade
+// to cleartext HTTP/2 reaches the backend as a plain request, while a
+// WebSocket's upgrade is forwarded.
+func TestH2CUpgradeIsNotForwarded(t *testing.T) {
+	var mu sync.Mutex
+	var seen http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = r.Header.Clone()
+	}))
+	t.Cleanup(srv.Close)
+	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: srv.URL}})
+	require.NoError(t, err)
+	h, err := sticky.New(set, newCookie(t))
+	require.NoError(t, err)
+	base := front(t, h)
+
+	for _, up := range []string{"h2c", "H2C", "foo, h2c"} {
+		req, err := http.NewRequest(http.MethodGet, base+"/", nil)
+		require.NoError(t, err)
+		req.Header.Set("Connection", "Upgrade, HTTP2-Settings")
+		req.Header.Set("Upgrade", up)
+		req.Header.Set("HTTP2-Settings", "AAMAAABkAAQAAP__")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, http.StatusOK, resp.StatusCode, up)
+		mu.Lock()
+		for _, k := range []string{"Upgrade", "Http2-Settings", "Connection"} {
+			assert.Empty(t, seen[k], "%s forwarded for Upgrade: %s", k, up)
+		}
+		mu.Unlock()
 	}
 }

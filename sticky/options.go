@@ -26,7 +26,7 @@ type options struct {
 	failureStatus func(code int) bool
 	observer      backend.Observer
 	keepBinding   bool
-	preserveHost  bool
+	rewriteHost   bool
 	trusted       []netip.Prefix
 	via           string
 	bodyTimeout   time.Duration
@@ -86,21 +86,29 @@ func WithForwardedBinding(forward bool) Option {
 	return func(o *options) { o.keepBinding = forward }
 }
 
-// WithPreserveHost(true) forwards the client's Host header to the backend
-// unchanged. By default, as with [httputil.ProxyRequest.SetURL], the Host
-// is the backend's own, and the client's goes in X-Forwarded-Host.
-// Applications that build absolute URLs from Host, or check a WebSocket's
-// Origin against it (the default of common WebSocket libraries), want the
-// client's.
+// WithPreserveHost(false) sends each backend its own host as the Host
+// header, as [httputil.ProxyRequest.SetURL] does, for backends that serve
+// only their own name. By default the client's Host is forwarded
+// unchanged, as applications that build absolute URLs from it, or check a
+// WebSocket's Origin against it, need. Either way, X-Forwarded-Host
+// carries the client's.
 func WithPreserveHost(preserve bool) Option {
-	return func(o *options) { o.preserveHost = preserve }
+	return func(o *options) { o.rewriteHost = !preserve }
 }
 
-// WithTrustedProxies names the proxies in front of the handler whose
-// X-Forwarded-For the handler extends: a request from one of them is
-// forwarded with its X-Forwarded-For and the proxy's address appended. From
-// any other peer, X-Forwarded-For is replaced by the peer's address alone,
-// so a client cannot make the backend believe it comes from elsewhere.
+// WithTrustedProxies names the proxies in front of the handler, such as
+// a TLS-terminating load balancer, whose forwarding headers the handler
+// believes. A request from one of them is forwarded with its
+// X-Forwarded-For and the proxy's address appended, its Forwarded with an
+// element for the proxy appended, and its X-Forwarded-Proto and
+// X-Forwarded-Host as they are; and one it says came over HTTPS
+// (X-Forwarded-Proto: https) is handed to the policy as if it had come
+// over TLS (with a TLS field, empty), so that a cookie policy's automatic
+// Secure attribute holds. From any other peer the four headers are
+// replaced by what the handler saw: X-Forwarded-For is the peer's address
+// alone, X-Forwarded-Proto http or https, X-Forwarded-Host the request's
+// Host, and Forwarded is removed; so a client cannot make the backend
+// believe it comes from elsewhere.
 //
 // The client address a trusted proxy reports (in X-Forwarded-For, else
 // Forwarded, read as [policy.ClientIPKey] reads them) also decides which

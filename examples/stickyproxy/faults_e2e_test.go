@@ -283,3 +283,53 @@ func TestEndToEndHungBackendIsEjected(t *testing.T) {
 	}
 	assert.Contains(t, p.stderr.String(), "backend stalled")
 }
+
+// TestEndToEndTrustedProxies checks, with only 127.0.0.2 trusted, what a
+// backend sees of the forwarding headers a client sends, and whether the
+// cookie is Secure: from the trusted peer X-Forwarded-For is appended to,
+// X-Forwarded-Proto kept, and its https makes the cookie Secure; from an
+// untrusted one (127.0.0.3) all are replaced.
+func TestEndToEndTrustedProxies(t *testing.T) {
+	var mu sync.Mutex
+	var seen http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = r.Header.Clone()
+		seen.Set("Host", r.Host)
+	}))
+	t.Cleanup(srv.Close)
+	p := startProxy(t, "-key", testKey, "-backends", "app="+srv.URL, "-trusted-proxies", "127.0.0.2/32")
+	host := strings.TrimPrefix(p.url, "http://")
+
+	for _, tc := range []struct {
+		peer          string
+		xff, proto, h string
+		secure        bool
+	}{
+		{"127.0.0.2", "203.0.113.9, 127.0.0.2", "https", "shop.example", true},
+		{"127.0.0.3", "127.0.0.3", "http", host, false},
+	} {
+		t.Run(tc.peer, func(t *testing.T) {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(tc.peer)}}
+			tr := &http.Transport{DialContext: d.DialContext}
+			t.Cleanup(tr.CloseIdleConnections)
+			req := get(t, p.url+"/")
+			req.Header.Set("X-Forwarded-For", "203.0.113.9")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("X-Forwarded-Host", "shop.example")
+			resp := do(t, &http.Client{Transport: tr}, req)
+			require.Equal(t, http.StatusOK, resp.status)
+
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, tc.xff, seen.Get("X-Forwarded-For"))
+			assert.Equal(t, tc.proto, seen.Get("X-Forwarded-Proto"))
+			assert.Equal(t, tc.h, seen.Get("X-Forwarded-Host"))
+			assert.Equal(t, host, seen.Get("Host"), "the client's Host")
+			ck := findCookie(resp.cookies, "affinity")
+			require.NotNil(t, ck)
+			assert.Equal(t, tc.secure, ck.Secure, "Secure")
+		})
+	}
+}

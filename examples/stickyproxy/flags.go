@@ -61,7 +61,6 @@ var policyFlags = []struct {
 	{"app-cookie", []string{policyAppCookie}},
 	{"header", []string{policyHeader}},
 	{"query", []string{policyQuery}},
-	{"trusted-proxies", []string{policyIP}},
 	{"load-factor", []string{policyHeader, policyQuery, policyIP}},
 }
 
@@ -85,7 +84,7 @@ type config struct {
 	appCookie     string           // appcookie: the application's session cookie
 	header        string           // header: the request header holding the key
 	query         string           // query: the query parameter holding the key
-	trusted       []netip.Prefix   // ip: the proxies whose X-Forwarded-For is believed
+	trusted       []netip.Prefix   // the proxies whose forwarding headers are believed
 	loadFactor    float64          // header, query, ip: bounded loads, over 1; 0: keys never spill
 	picker        string           // a key of pickers
 	admin         string           // the admin API's address; "": none
@@ -133,7 +132,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.appCookie, "app-cookie", "", "`name` of the application's session cookie; required by and only for appcookie")
 	fs.StringVar(&cfg.header, "header", "", "request header `name` holding the affinity key; required by and only for header")
 	fs.StringVar(&cfg.query, "query", "", "query parameter `name` holding the affinity key; required by and only for query")
-	fs.StringVar(&trusted, "trusted-proxies", "", "comma-separated `CIDRs` of proxies whose X-Forwarded-For is believed; ip only.\nEmpty: the socket peer's address is the key")
+	fs.StringVar(&trusted, "trusted-proxies", "", "comma-separated `CIDRs` of the proxies in front (a TLS-terminating load balancer) whose\nforwarding headers are believed: from them X-Forwarded-For and Forwarded are appended to,\nX-Forwarded-Proto and X-Forwarded-Host kept, and X-Forwarded-Proto: https makes the cookie Secure;\nfrom anyone else all are replaced. With -policy ip, the client they report is the key.\nEmpty: no proxy is trusted")
 	fs.Float64Var(&cfg.loadFactor, "load-factor", 0, "bounded loads: a backend takes a key's request only while its requests in flight stay\nwithin `F` times its share, else the key spills over to the next; F over 1.\n0: keys never spill; header, query, ip")
 	fs.StringVar(&cfg.picker, "picker", "leastconn", "`picker` for new clients and requests without a key: leastconn or roundrobin")
 	fs.StringVar(&cfg.admin, "admin", "", "`address` of the JSON admin API (GET /backends...), a listener of its own;\nempty: none. Without -admin-token-file it has no authentication: keep it on loopback")
@@ -206,13 +205,11 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	if cfg.policy == policyAppCookie && cfg.appCookie == cmp.Or(cfg.cookieName, defaultCookieName) {
 		return config{}, fmt.Errorf("invalid value %q for -app-cookie: it is the affinity cookie's name too; give that another with -cookie-name", cfg.appCookie)
 	}
-	if cfg.policy == policyIP {
-		ps, err := policy.ParsePrefixes(trusted)
-		if err != nil {
-			return config{}, fmt.Errorf("invalid value %q for -trusted-proxies: %w", trusted, err)
-		}
-		cfg.trusted = ps
+	ps, err := policy.ParsePrefixes(trusted)
+	if err != nil {
+		return config{}, fmt.Errorf("invalid value %q for -trusted-proxies: %w", trusted, err)
 	}
+	cfg.trusted = ps
 	if _, ok := pickers[cfg.picker]; !ok {
 		return config{}, fmt.Errorf("invalid value %q for -picker: want leastconn or roundrobin", cfg.picker)
 	}

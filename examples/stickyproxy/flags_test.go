@@ -144,6 +144,15 @@ func TestParseFlags(t *testing.T) {
 		args: []string{"-policy", "ip", "-trusted-proxies", " , "},
 		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
+		name: "header with trusted proxies: they apply to every policy",
+		args: []string{"-policy", "header", "-header", "X", "-trusted-proxies", "10.0.0.0/8"},
+		want: config{
+			listen: "127.0.0.1:8080", policy: "header", header: "X",
+			trusted:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+			cookieTTL: 15 * time.Minute, cookieSliding: true,
+			picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second,
+		},
+	}, {
 		name: "ip with trusted proxies",
 		args: []string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8, 192.0.2.7,2001:db8::/32"},
 		want: config{
@@ -293,8 +302,6 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"-header with cookie", []string{"-header", "X-Api-Key"}, "-header needs -policy header"},
 		{"-query with header", []string{"-policy", "header", "-header", "X", "-query", "key"}, "-query needs -policy query"},
 		{"-app-cookie with cookie", []string{"-app-cookie", "s"}, "-app-cookie needs -policy appcookie"},
-		{"-trusted-proxies with header", []string{"-policy", "header", "-header", "X", "-trusted-proxies", "10.0.0.0/8"}, "-trusted-proxies needs -policy ip"},
-		{"-trusted-proxies with cookie, even empty", []string{"-trusted-proxies", ""}, "-trusted-proxies needs -policy ip"},
 		{"-cookie-name with ip", []string{"-policy", "ip", "-cookie-name", "lb"}, "-cookie-name needs -policy cookie or appcookie"},
 		{"-cookie-ttl with query", []string{"-policy", "query", "-query", "k", "-cookie-ttl", "1h"}, "-cookie-ttl needs -policy cookie"},
 		{"-cookie-sliding with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding=false"}, "-cookie-sliding does not apply to -policy appcookie"},

@@ -233,6 +233,7 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		sticky.WithLogger(logger),
 		sticky.WithBodyTimeout(cfg.bodyTimeout),
 		sticky.WithWriteTimeout(cfg.writeTimeout),
+		sticky.WithTrustedProxies(cfg.trusted...),
 	}
 	if len(cfg.ejectStatus) > 0 { // else only transport failures count
 		opts = append(opts, sticky.WithFailureStatus(cfg.ejectStatus.contains))
