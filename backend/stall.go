@@ -190,5 +190,5 @@ func (s *Set) stalledWaiting(b *Backend, n int64) {
 	if h := &b.health; h.ejected || h.down || b.Removed() {
 		return
 	}
-	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", "waiting", n, "for", s.stallTimeout)
+	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", "waiting", n, "window", s.stallTimeout)
 }
