@@ -192,12 +192,12 @@ func tlsConfig(s *certStore) *tls.Config {
 }
 
 // protocols returns the protocols the proxy's listener serves: HTTP/1.1,
-// and HTTP/2 over TLS with tls, or in clear text with prior knowledge with
+// and HTTP/2 over TLS if overTLS, or in clear text with prior knowledge if
 // h2c.
-func protocols(tls, h2c bool) *http.Protocols {
+func protocols(overTLS, h2c bool) *http.Protocols {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
-	p.SetHTTP2(tls)
+	p.SetHTTP2(overTLS)
 	p.SetUnencryptedHTTP2(h2c)
 	return p
 }

@@ -70,14 +70,20 @@ func newTestCA(t *testing.T) *testCA {
 // private key.
 func (ca *testCA) issue(t *testing.T, serial int64) (chainPEM, keyPEM []byte) {
 	t.Helper()
+	return ca.issueFor(t, serial, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// issueFor is issue, for a certificate valid from notBefore to notAfter.
+func (ca *testCA) issueFor(t *testing.T, serial int64, notBefore, notAfter time.Time) (chainPEM, keyPEM []byte) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: "127.0.0.1"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -497,6 +503,47 @@ func TestRunTLSFlags(t *testing.T) {
 			assert.Equal(t, 2, status)
 			assert.Contains(t, stderr.String(), tt.stderr)
 			assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
+		})
+	}
+}
+
+func TestParseFlagsTLS(t *testing.T) {
+	ca := newTestCA(t)
+	good := newKeyFiles(t)
+	good.issue(t, ca, 42)
+	chain, key := ca.issue(t, 43)
+	combined := filepath.Join(t.TempDir(), "combined.pem")
+	require.NoError(t, os.WriteFile(combined, append(chain, key...), 0o600))
+	expired, early := newKeyFiles(t), newKeyFiles(t)
+	chain, key = ca.issueFor(t, 44, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	expired.write(t, chain, key)
+	chain, key = ca.issueFor(t, 45, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour))
+	early.write(t, chain, key)
+
+	tests := []struct {
+		name    string
+		args    []string
+		serial  int64
+		warning string // "": none
+	}{
+		{"a chain and its key", good.args(), 42, ""},
+		{"one file holding both", []string{"-tls-cert", combined, "-tls-key", combined}, 43, ""},
+		{"expired: served, with a warning", expired.args(), 44, "the certificate expired at"},
+		{"not yet valid: served, with a warning", early.args(), 45, "the certificate is not valid before"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(append([]string{"-key", testKey}, tt.args...), nil)
+			require.NoError(t, err)
+			require.NotNil(t, cfg.cert)
+			assert.Equal(t, tt.serial, cfg.cert.Leaf.SerialNumber.Int64())
+			assert.Len(t, cfg.cert.Certificate, 2, "the chain is kept")
+			if tt.warning == "" {
+				assert.Empty(t, cfg.warnings)
+				return
+			}
+			require.Len(t, cfg.warnings, 1)
+			assert.Contains(t, cfg.warnings[0], "-tls-cert "+tt.args[1]+": "+tt.warning)
 		})
 	}
 }
