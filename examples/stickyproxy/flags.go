@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -97,6 +98,11 @@ type config struct {
 	bodyTimeout    time.Duration // longest wait for the next byte of a request's body; 0: none
 	writeTimeout   time.Duration // longest a write of a response may block; 0: none
 	warnings       []string      // for the operator, logged at startup
+	// HTTPS on -listen: the files of -tls-cert and -tls-key, reloaded on
+	// SIGHUP, and the pair they held at startup. All zero: plain HTTP.
+	tlsCert, tlsKey string
+	cert            *tls.Certificate
+	h2c             bool // cleartext HTTP/2 with prior knowledge on -listen too; never with cert
 }
 
 // usesCookie reports whether the policy binds clients with the proxy's
@@ -141,6 +147,9 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.DurationVar(&interval, "health-interval", defaultHealthInterval, "time between two health checks of a backend; needs -health-path")
 	fs.DurationVar(&cfg.bodyTimeout, "body-timeout", 30*time.Second, "longest wait for the next byte of a request's body: a client that sends none for that\nlong gets 408, and its backend is not blamed; 0: no limit")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", 30*time.Second, "longest a write of a response to a client may block: a client that reads nothing\nfor that long is cut off; streams that keep moving are not; 0: no limit")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM `file` of the certificate chain, the proxy's own first: serve HTTPS on -listen,\nHTTP/2 and HTTP/1.1, TLS 1.2 or later. Needs -tls-key; SIGHUP reloads both files")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM `file` of the private key of -tls-cert's certificate; needs -tls-cert")
+	fs.BoolVar(&cfg.h2c, "h2c", false, "accept cleartext HTTP/2 with prior knowledge (h2c) on -listen, beside HTTP/1.1;\nnot with -tls-cert")
 	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row eject the backend for a while.\nEmpty: only failures to reach the backend count")
 
 	if err := fs.Parse(args); err != nil {
@@ -217,6 +226,9 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		return config{}, err
 	}
 	if err := checkHealthFlags(&cfg, interval, given); err != nil {
+		return config{}, err
+	}
+	if err := checkTLSFlags(&cfg, given); err != nil {
 		return config{}, err
 	}
 	ls, err := parseStatusList(eject)

@@ -136,6 +136,10 @@ func TestParseFlags(t *testing.T) {
 		args: []string{"-policy", "query", "-query", "tenant id"},
 		want: config{listen: "127.0.0.1:8080", policy: "query", query: "tenant id", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
 	}, {
+		name: "cleartext HTTP/2",
+		args: []string{"-key", testKey, "-h2c"},
+		want: config{listen: "127.0.0.1:8080", policy: "cookie", keys: [][]byte{[]byte(testKey)}, cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second, h2c: true},
+	}, {
 		name: "ip, trusting nobody",
 		args: []string{"-policy", "ip"},
 		want: config{listen: "127.0.0.1:8080", policy: "ip", cookieTTL: 15 * time.Minute, cookieSliding: true, picker: "leastconn", bodyTimeout: 30 * time.Second, writeTimeout: 30 * time.Second},
@@ -305,6 +309,11 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"-cookie-name with ip", []string{"-policy", "ip", "-cookie-name", "lb"}, "-cookie-name needs -policy cookie or appcookie"},
 		{"-cookie-ttl with query", []string{"-policy", "query", "-query", "k", "-cookie-ttl", "1h"}, "-cookie-ttl needs -policy cookie"},
 		{"-cookie-sliding with appcookie", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding=false"}, "-cookie-sliding does not apply to -policy appcookie"},
+		{"-tls-cert without -tls-key", []string{"-tls-cert", "cert.pem"}, "-tls-cert needs -tls-key"},
+		{"-tls-key without -tls-cert", []string{"-tls-key", "key.pem"}, "-tls-key needs -tls-cert"},
+		{"-h2c with -tls-cert", []string{"-tls-cert", "cert.pem", "-tls-key", "key.pem", "-h2c"}, "-h2c does not apply with -tls-cert"},
+		{"empty -tls-cert", []string{"-tls-cert", "", "-tls-key", "key.pem"}, `"" for -tls-cert`},
+		{"unparsable -h2c", []string{"-h2c=maybe"}, `"maybe" for -h2c`},
 		{"-cookie-sliding with appcookie, even its default", []string{"-policy", "appcookie", "-app-cookie", "s", "-cookie-sliding"}, "-cookie-sliding does not apply to -policy appcookie"},
 		{"-cookie-sliding with header", []string{"-policy", "header", "-header", "X", "-cookie-sliding=false"}, "-cookie-sliding needs -policy cookie"},
 		{"unparsable -cookie-sliding", []string{"-cookie-sliding=maybe"}, `"maybe" for -cookie-sliding`},
@@ -379,7 +388,7 @@ func TestParseFlagsHelp(t *testing.T) {
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
 	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval",
-		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file", "-body-timeout", "-write-timeout"} {
+		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file", "-body-timeout", "-write-timeout", "-tls-cert", "-tls-key", "-h2c"} {
 		assert.Contains(t, help.String(), f)
 	}
 }

@@ -194,6 +194,10 @@ func newKeyPicker(cfg config) (*balancer.ConsistentHash, error) {
 type listening struct {
 	proxy string
 	admin string // "": no admin API (-admin)
+	// reload reloads the certificate and key of -tls-cert and -tls-key, as
+	// SIGHUP does, and returns the error that kept the old pair, if any;
+	// nil without -tls-cert.
+	reload func() error
 }
 
 // serve starts the demo servers if cfg has no backends, and proxies
@@ -244,11 +248,17 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	srv := newServer(h, logger)
+	srv.Protocols = protocols(cfg.cert != nil, cfg.h2c)
+	addrs := listening{proxy: ln.Addr().String()}
+	if cfg.cert != nil {
+		certs := newCertStore(cfg.cert, cfg.tlsCert, cfg.tlsKey, logger)
+		srv.TLSConfig, addrs.reload = tlsConfig(certs), certs.reload
+		defer certs.watch()() // SIGHUP reloads, from now until serve returns
+	}
 	g.Go(func() error { return serveUntilShutdown(srv, ln, "proxy") })
 	var (
 		adminSrv  *http.Server
 		adminAddr net.Addr
-		addrs     = listening{proxy: ln.Addr().String()}
 	)
 	if adminLn != nil {
 		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger, adminOptions{host: adminHost(cfg.admin), token: cfg.adminToken, self: lns.self().check}), logger), adminLn.Addr()
@@ -267,7 +277,7 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 	}
 
 	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot().Backends(), len(cfg.backends) == 0)
-	attrs := []any{"addr", addrs.proxy, "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len()}
+	attrs := []any{"addr", addrs.proxy, "tls", cfg.cert != nil, "h2c", cfg.h2c, "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len()}
 	logger.Info("proxy listening", append(attrs, policyAttrs(cfg)...)...)
 	if ready != nil {
 		ready(addrs)
@@ -316,10 +326,15 @@ func policyAttrs(cfg config) []any {
 	return []any{"load-factor", cfg.loadFactor}
 }
 
-// serveUntilShutdown serves srv on ln, and returns nil once srv is shut
-// down, or why it failed, naming the server what.
+// serveUntilShutdown serves srv on ln, over TLS if srv has a TLSConfig,
+// and returns nil once srv is shut down, or why it failed, naming the
+// server what.
 func serveUntilShutdown(srv *http.Server, ln net.Listener, what string) error {
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := srv.Serve
+	if srv.TLSConfig != nil {
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") } // the certificate is the TLSConfig's
+	}
+	if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", what, err)
 	}
 	return nil
@@ -341,8 +356,17 @@ func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 // API, if admin is not nil), where it sends traffic, and how to try it with
 // curl.
 func printUsage(w io.Writer, cfg config, proxy, admin net.Addr, bs []*backend.Backend, demo bool) {
-	addr := displayAddr(proxy)
-	fmt.Fprintf(w, "stickyproxy listening on http://%s\n", addr)
+	base := "http://" + displayAddr(proxy)
+	if cfg.cert != nil {
+		base = "https://" + displayAddr(proxy)
+	}
+	fmt.Fprintf(w, "stickyproxy listening on %s\n", base)
+	if cfg.cert != nil {
+		fmt.Fprintf(w, "HTTPS with HTTP/2 and HTTP/1.1; certificate %s (SIGHUP reloads it)\n", cfg.tlsCert)
+	}
+	if cfg.h2c {
+		fmt.Fprintf(w, "cleartext HTTP/2 too (curl --http2-prior-knowledge %s/)\n", base)
+	}
 	if admin != nil {
 		a := "http://" + displayAddr(admin)
 		fmt.Fprintf(w, "admin API on %s (curl -s %s/backends)\n", a, a)
@@ -354,12 +378,15 @@ func printUsage(w io.Writer, cfg config, proxy, admin net.Addr, bs []*backend.Ba
 	for _, b := range bs {
 		fmt.Fprintf(w, "  %-12s %s\n", b.ID(), b.URL())
 	}
-	cmds := tryCommands(cfg, "http://"+addr, demo)
+	cmds := tryCommands(cfg, base, demo)
 	width := 0
 	for _, c := range cmds {
 		width = max(width, len(c[0]))
 	}
 	fmt.Fprintln(w, "try it:")
+	if cfg.cert != nil {
+		fmt.Fprintln(w, "  # a certificate curl does not trust: add --cacert CA.pem (or -k, which checks nothing)")
+	}
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-*s  # %s\n", width, c[0], c[1])
 	}

@@ -49,6 +49,7 @@ type proxy struct {
 	stdout, stderr *syncBuffer
 	cancel         context.CancelFunc
 	done           chan int
+	addrs          listening // as run reported them
 }
 
 // startProxy runs the proxy with args plus -listen 127.0.0.1:0 and waits
@@ -64,6 +65,7 @@ func startProxy(t *testing.T, args ...string) *proxy {
 	}()
 	select {
 	case a := <-addrs:
+		p.addrs = a
 		p.url = "http://" + a.proxy
 		if a.admin != "" {
 			p.admin = "http://" + a.admin
