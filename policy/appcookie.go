@@ -39,16 +39,17 @@ type AppCookie struct {
 
 var _ Policy = (*AppCookie)(nil)
 
-// Strip removes the balancer's cookie, not the application's, from the
-// Cookie header h. It implements [Stripper].
+// Strip removes the balancer's cookie and its CORS twin, not the
+// application's, from the Cookie header h. It implements [Stripper].
 func (a *AppCookie) Strip(h http.Header) { a.cookie.Strip(h) }
 
 // NewAppCookie returns an AppCookie that follows the application cookie
 // called app, signing with keys[0] and accepting cookies signed with any of
 // keys, as [NewCookie] does.
 //
-// The options are [Cookie]'s: the name, Path, Domain, SameSite, HttpOnly and
-// Secure attributes, the maximum life and the clock. [WithTTL] and
+// The options are [Cookie]'s: the name, Path, Domain, SameSite, HttpOnly,
+// Secure and Partitioned attributes, the CORS twin, the maximum life and
+// the clock. [WithTTL] and
 // [WithSliding] do not apply, the lifetime being the application's:
 // NewAppCookie returns an error if either is given, rather than ignore it.
 //
@@ -71,6 +72,9 @@ func NewAppCookie(app string, keys [][]byte, opts ...CookieOption) (*AppCookie, 
 	}
 	if app == cfg.name {
 		return nil, fmt.Errorf("policy: application cookie name %q is also the balancer cookie's; rename the balancer's with WithName", app)
+	}
+	if cfg.cors && app == cfg.name+corsSuffix {
+		return nil, fmt.Errorf("policy: application cookie name %q is also the balancer cookie's CORS twin's; rename the balancer's with WithName", app)
 	}
 	// The lifetime is the application's, and does not slide.
 	cfg.ttl, cfg.sliding = 0, false
@@ -131,12 +135,14 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 // one while the old one's backend does not serve, and the old one again
 // once it does.
 //
-// Save never changes or removes other Set-Cookie lines.
+// With [WithCORSCookie], every balancer cookie set or deleted comes with
+// its twin, set or deleted alike. Save never changes or removes other
+// Set-Cookie lines.
 func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
 	c := a.cookie
 	switch life, path, set := a.appCookie(resp.Header); {
 	case set && life < 0:
-		addSetCookie(resp, c.header(nil, -1, c.secure(r), path))
+		c.set(resp, nil, -1, c.secure(r), path)
 	case set:
 		var born int64 // a binding to b that the application renews keeps its age
 		if prev.Status == Valid && prev.ID == b.ID() {
@@ -144,15 +150,13 @@ func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backen
 				born = p.issued()
 			}
 		}
-		addSetCookie(resp, c.bind(b.ID(), born, life, c.secure(r), path))
+		c.bind(resp, b.ID(), born, life, c.secure(r), path)
 	case prev.Status == Valid && prev.ID == b.ID():
 		if prev.Refresh {
-			if line, ok := a.resign(r, b); ok {
-				addSetCookie(resp, line)
-			}
+			a.resign(r, resp, b)
 		}
 	case a.inRequest(r):
-		addSetCookie(resp, a.takeOver(r, b, prev))
+		a.takeOver(r, resp, b, prev)
 	}
 }
 
@@ -224,28 +228,28 @@ func (a *AppCookie) inRequest(r *http.Request) bool {
 	}
 }
 
-// resign returns a Set-Cookie header binding the client to b until the
-// request's cookie for b expires, signed with the first key, and whether
-// the request had an authentic and unexpired cookie for b.
-func (a *AppCookie) resign(r *http.Request, b *backend.Backend) (string, bool) {
+// resign adds to resp the Set-Cookie lines binding the client to b until
+// the request's cookie for b expires, signed with the first key, if the
+// request had an authentic and unexpired cookie for b.
+func (a *AppCookie) resign(r *http.Request, resp *http.Response, b *backend.Backend) {
 	c := a.cookie
 	p, now, ok := c.payloadFor(r, b.ID())
 	if !ok {
-		return "", false
+		return
 	}
 	var ttl int64 // a session cookie stays one
 	if exp := p.expires(); exp != 0 {
 		ttl = exp - now // over 0: payloadFor checked it is unexpired
 	}
 	q := c.issue(b.ID(), p.issued(), uint32(p.expires()))
-	return c.header(&q, ttl, c.secure(r), c.cfg.path), true
+	c.set(resp, &q, ttl, c.secure(r), c.cfg.path)
 }
 
-// takeOver returns a Set-Cookie header binding to b a client whose
+// takeOver adds to resp the Set-Cookie lines binding to b a client whose
 // request carries the application's cookie but no valid binding to b,
 // prev being what Lookup found: expiring when the request's binding did if
 // that was authentic and unexpired, else for the browser session.
-func (a *AppCookie) takeOver(r *http.Request, b *backend.Backend, prev Binding) string {
+func (a *AppCookie) takeOver(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
 	c := a.cookie
 	var (
 		exp    uint32
@@ -266,5 +270,5 @@ func (a *AppCookie) takeOver(r *http.Request, b *backend.Backend, prev Binding) 
 		now = c.cfg.now().Unix()
 	}
 	q := c.issue(b.ID(), now, exp)
-	return c.header(&q, maxAge, c.secure(r), c.cfg.path)
+	c.set(resp, &q, maxAge, c.secure(r), c.cfg.path)
 }

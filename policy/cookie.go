@@ -28,6 +28,7 @@ import (
 type Cookie struct {
 	cfg    cookieConfig
 	signer *signer
+	twin   string // the CORS twin's name; "" without WithCORSCookie
 
 	mu    sync.Mutex // serializes index rebuilds
 	index atomic.Pointer[index]
@@ -63,15 +64,47 @@ func newCookie(keys [][]byte, cfg cookieConfig) (*Cookie, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cookie{cfg: cfg, signer: s}, nil
+	c := &Cookie{cfg: cfg, signer: s}
+	if cfg.cors {
+		c.twin = cfg.name + corsSuffix
+	}
+	return c, nil
+}
+
+// hasNext reports whether cs has a cookie left, moving it past the cookie.
+func hasNext(cs *cookies) bool {
+	_, ok := cs.nextRaw()
+	return ok
+}
+
+// corsSuffix ends the name of the CORS twin of a cookie ([WithCORSCookie]).
+const corsSuffix = "-cors"
+
+// cookiesOf returns an iterator over the request header h's binding
+// cookies: those of the cookie's name or, if h has none and the cookie has
+// a CORS twin, the twin's.
+func (c *Cookie) cookiesOf(h http.Header) cookies {
+	cs := newCookies(h, c.cfg.name)
+	if c.twin != "" {
+		if probe := cs; !hasNext(&probe) {
+			return newCookies(h, c.twin)
+		}
+	}
+	return cs
 }
 
 // Name returns the cookie's name.
 func (c *Cookie) Name() string { return c.cfg.name }
 
-// Strip removes the cookie from the Cookie header h, so that it is not
-// forwarded to the backend. It implements [Stripper].
-func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
+// Strip removes the cookie, and its CORS twin if it has one, from the
+// Cookie header h, so that they are not forwarded to the backend. It
+// implements [Stripper].
+func (c *Cookie) Strip(h http.Header) {
+	stripCookie(h, c.cfg.name)
+	if c.twin != "" {
+		stripCookie(h, c.twin)
+	}
+}
 
 // Lookup returns the binding carried by r's cookie, resolved against s:
 // Valid with the backend's ID, or None when r has no such cookie, or
@@ -91,6 +124,10 @@ func (c *Cookie) Strip(h http.Header) { stripCookie(h, c.cfg.name) }
 // binding was refused. The others are read only when the first is not
 // Valid or its backend does not serve.
 //
+// With [WithCORSCookie], a request that carries no cookie of the name is
+// read for the twin's, in the same way; a twin is never read beside a
+// cookie of the name, valid or not.
+//
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
 func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
@@ -102,6 +139,10 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	}
 	cs := newCookies(r.Header, c.cfg.name)
 	v, ok := cs.next()
+	if !ok && c.twin != "" {
+		cs = newCookies(r.Header, c.twin)
+		v, ok = cs.next()
+	}
 	if !ok {
 		return Binding{Status: None}
 	}
@@ -197,7 +238,7 @@ func (c *Cookie) payloadFor(r *http.Request, id string) (p payload, now int64, o
 	if r == nil {
 		return p, 0, false
 	}
-	cs := newCookies(r.Header, c.cfg.name)
+	cs := c.cookiesOf(r.Header)
 	for {
 		v, more := cs.next()
 		if !more {
@@ -241,8 +282,9 @@ func (c *Cookie) aged(p *payload, now int64) bool {
 // life if that comes first, and is signed with the first key; when it
 // refreshes the request's binding to b, it keeps the binding's age.
 //
+// With [WithCORSCookie], Save adds the twin's line after the cookie's.
 // Cookies binding new clients to one backend within the same second are
-// identical; Save signs the first and hands the others the same line.
+// identical; Save signs the first and hands the others the same lines.
 func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
 	stays := prev.Status == Valid && prev.ID == b.ID()
 	if stays && !prev.Refresh {
@@ -255,28 +297,35 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 			born = p.issued()
 		}
 	}
-	addSetCookie(resp, c.line(b.ID(), born, now, c.secure(r)))
+	l := c.line(b.ID(), born, now, c.secure(r))
+	addSetCookie(resp, l.text)
+	if l.twin != "" {
+		addSetCookie(resp, l.twin)
+	}
 }
 
-// line returns the Set-Cookie line binding a client to the backend with ID
-// id, for a binding made at born and issued at now. A line for a new
-// binding (born is now) is kept with the backend's tokens and reused for
-// the rest of the second: the line depends on nothing else that varies.
-func (c *Cookie) line(id string, born, now int64, secure bool) string {
+// line returns the Set-Cookie lines binding a client to the backend with
+// ID id, for a binding made at born and issued at now. Lines for a new
+// binding (born is now) are kept with the backend's tokens and reused for
+// the rest of the second: they depend on nothing else that varies.
+func (c *Cookie) line(id string, born, now int64, secure bool) *issuedLine {
 	var kept *atomic.Pointer[issuedLine]
 	if m := c.member(id); m != nil && born == now {
 		kept = &m.lines[b2i(secure)]
 		if l := kept.Load(); l != nil && l.at == now {
-			return l.text
+			return l
 		}
 	}
 	exp, maxAge := c.lifetime(born, now)
 	p := c.issue(id, born, exp)
-	text := c.header(&p, maxAge, secure, c.cfg.path)
-	if kept != nil {
-		kept.Store(&issuedLine{at: now, text: text})
+	l := &issuedLine{at: now, text: c.header(&p, maxAge, secure, c.cfg.path)}
+	if c.twin != "" {
+		l.twin = c.twinHeader(&p, maxAge, c.cfg.path)
 	}
-	return text
+	if kept != nil {
+		kept.Store(l)
+	}
+	return l
 }
 
 // b2i returns 1 for true and 0 for false.
@@ -364,7 +413,7 @@ func (c *Cookie) member(id string) *member {
 // secure reports whether a cookie set in answer to r is Secure.
 func (c *Cookie) secure(r *http.Request) bool {
 	switch {
-	case c.cfg.sameSite == http.SameSiteNoneMode, c.cfg.secure == SecureAlways:
+	case c.cfg.sameSite == http.SameSiteNoneMode, c.cfg.partitioned, c.cfg.secure == SecureAlways:
 		return true
 	case c.cfg.secure == SecureNever:
 		return false
@@ -372,11 +421,11 @@ func (c *Cookie) secure(r *http.Request) bool {
 	return r != nil && r.TLS != nil
 }
 
-// bind returns a Set-Cookie header binding a client to id for ttl seconds
-// from now, or for the browser session if ttl is 0, on path. The binding
-// was made at born, or now if born is 0; with a maximum life, a ttl that
-// would outlast it is cut short.
-func (c *Cookie) bind(id string, born, ttl int64, secure bool, path string) string {
+// bind adds to resp the Set-Cookie lines (see set) binding a client to id
+// for ttl seconds from now, or for the browser session if ttl is 0, on
+// path. The binding was made at born, or now if born is 0; with a maximum
+// life, a ttl that would outlast it is cut short.
+func (c *Cookie) bind(resp *http.Response, id string, born, ttl int64, secure bool, path string) {
 	now := c.cfg.now().Unix()
 	if born == 0 {
 		born = now
@@ -385,7 +434,16 @@ func (c *Cookie) bind(id string, born, ttl int64, secure bool, path string) stri
 		ttl = min(ttl, max(born+life-now, 1))
 	}
 	p := c.issue(id, born, expiry(now, ttl))
-	return c.header(&p, ttl, secure, path)
+	c.set(resp, &p, ttl, secure, path)
+}
+
+// set adds to resp the Set-Cookie line for the cookie with value p, as
+// header writes it, and, if the cookie has a CORS twin, the twin's.
+func (c *Cookie) set(resp *http.Response, p *payload, maxAge int64, secure bool, path string) {
+	addSetCookie(resp, c.header(p, maxAge, secure, path))
+	if c.twin != "" {
+		addSetCookie(resp, c.twinHeader(p, maxAge, path))
+	}
 }
 
 // header returns a Set-Cookie header for the cookie with value p, with the
@@ -396,8 +454,21 @@ func (c *Cookie) bind(id string, born, ttl int64, secure bool, path string) stri
 // path, or none if path is empty: the browser then scopes the cookie to
 // the default path of the request's URL (RFC 6265, section 5.1.4).
 func (c *Cookie) header(p *payload, maxAge int64, secure bool, path string) string {
+	return c.headerFor(c.cfg.name, p, maxAge, secure, c.cfg.sameSite, path)
+}
+
+// twinHeader returns the CORS twin's Set-Cookie header for the cookie with
+// value p, as header does but under the twin's name, Secure and
+// SameSite=None.
+func (c *Cookie) twinHeader(p *payload, maxAge int64, path string) string {
+	return c.headerFor(c.twin, p, maxAge, true, http.SameSiteNoneMode, path)
+}
+
+// headerFor returns header's Set-Cookie header under the cookie name name
+// and with the SameSite attribute sameSite.
+func (c *Cookie) headerFor(name string, p *payload, maxAge int64, secure bool, sameSite http.SameSite, path string) string {
 	buf := make([]byte, 0, 256)
-	buf = append(buf, c.cfg.name...)
+	buf = append(buf, name...)
 	buf = append(buf, '=')
 	if maxAge >= 0 {
 		buf = p.appendEncoded(buf)
@@ -425,13 +496,16 @@ func (c *Cookie) header(p *payload, maxAge int64, secure bool, path string) stri
 	if secure {
 		buf = append(buf, "; Secure"...)
 	}
-	switch c.cfg.sameSite {
+	switch sameSite {
 	case http.SameSiteLaxMode:
 		buf = append(buf, "; SameSite=Lax"...)
 	case http.SameSiteStrictMode:
 		buf = append(buf, "; SameSite=Strict"...)
 	case http.SameSiteNoneMode:
 		buf = append(buf, "; SameSite=None"...)
+	}
+	if c.cfg.partitioned {
+		buf = append(buf, "; Partitioned"...)
 	}
 	return string(buf)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -24,7 +25,8 @@ const (
 	// SecureAlways always marks the cookie Secure.
 	SecureAlways
 	// SecureNever never marks the cookie Secure. It cannot be combined with
-	// SameSite=None, which browsers only accept on Secure cookies.
+	// SameSite=None, [WithPartitioned] or [WithCORSCookie], which browsers
+	// only accept on Secure cookies.
 	SecureNever
 )
 
@@ -42,6 +44,9 @@ type cookieConfig struct {
 	sliding  bool
 	maxLife  time.Duration
 	now      func() time.Time
+
+	partitioned bool // WithPartitioned
+	cors        bool // WithCORSCookie
 
 	// Whether WithTTL and WithSliding were given: an AppCookie refuses
 	// them. Whether WithPath was: an AppCookie otherwise takes the path of
@@ -117,6 +122,36 @@ func WithSecure(m SecureMode) CookieOption {
 	return func(c *cookieConfig) { c.secure = m }
 }
 
+// WithPartitioned sets whether the cookie is Partitioned (CHIPS): a
+// browser that supports it keeps the cookie in a jar of its own for each
+// top-level site the proxy's pages are embedded in, and sends it only
+// there. It is off by default. A Partitioned cookie is Secure whatever
+// [WithSecure] says, since browsers ignore Partitioned on other cookies;
+// [SecureNever] with it is an error. Deletions carry the attribute too, so
+// that they reach the partitioned cookie.
+func WithPartitioned(on bool) CookieOption {
+	return func(c *cookieConfig) { c.partitioned = on }
+}
+
+// WithCORSCookie sets whether the cookie has a CORS twin, as AWS ALB's
+// AWSALBCORS: a second cookie, named the cookie's name followed by
+// "-cors", with the same value and attributes but always SameSite=None and
+// Secure, set and deleted with the cookie on every response that sets or
+// deletes it. Browsers send it on cross-site requests that lack the
+// cookie itself when that is SameSite=Lax or Strict, such as the form
+// POST of a SAML or OpenID Connect (form_post) login returning from the
+// identity provider, which then reaches the session's backend.
+//
+// The twin is read only from a request that carries no cookie of the
+// cookie's own name; it is checked as the cookie is, and its value,
+// signed for the cookie's name, binds no more than the cookie does. It is
+// removed from requests as the cookie is ([Cookie.Strip]). Being Secure,
+// it is dropped by browsers over plain HTTP: the twin works over HTTPS
+// only, and [SecureNever] with it is an error. It is off by default.
+func WithCORSCookie(on bool) CookieOption {
+	return func(c *cookieConfig) { c.cors = on }
+}
+
 // WithSliding sets whether expiry slides, as it does by default: the
 // lifetime counts from the client's last request. A client bound by a
 // cookie at most half of whose lifetime is left gets a new one, expiring a
@@ -188,8 +223,13 @@ func (c *cookieConfig) validate() error {
 	switch c.secure {
 	case SecureAuto, SecureAlways:
 	case SecureNever:
-		if c.sameSite == http.SameSiteNoneMode {
+		switch {
+		case c.sameSite == http.SameSiteNoneMode:
 			return errors.New("policy: cookie SameSite=None requires Secure, but SecureNever was set")
+		case c.partitioned:
+			return errors.New("policy: a Partitioned cookie requires Secure, but SecureNever was set")
+		case c.cors:
+			return errors.New("policy: the CORS twin cookie is always Secure, but SecureNever was set: a site served over plain HTTP cannot keep it")
 		}
 	default:
 		return fmt.Errorf("policy: invalid cookie SecureMode %d", c.secure)
@@ -232,14 +272,44 @@ func validPath(p string) error {
 	return nil
 }
 
-// validDomain checks a Domain attribute: a host name, possibly empty.
+// validDomain checks a Domain attribute: empty (none), or a host name
+// whose labels, separated by dots, are 1 to 63 letters, digits, '-' and
+// '_', not beginning or ending with '-', the last not all digits, 255
+// bytes at most, with one optional leading dot (which browsers ignore); or
+// an IP address, which a browser matches only to the host itself.
 // Internationalized names must be given in their ASCII (punycode) form.
 func validDomain(d string) error {
+	if d == "" {
+		return nil
+	}
 	for i := 0; i < len(d); i++ {
 		b := d[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_' || b == '.') {
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_' || b == '.' || b == ':') {
 			return fmt.Errorf("policy: cookie domain %q: character %q not allowed (use A-Z a-z 0-9 - _ .)", d, b)
 		}
+	}
+	if _, err := netip.ParseAddr(d); err == nil {
+		return nil
+	}
+	name := strings.TrimPrefix(d, ".")
+	if len(name) > 255 {
+		return fmt.Errorf("policy: cookie domain %q is over 255 bytes", d)
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return fmt.Errorf("policy: cookie domain %q has an empty label", d)
+		case len(l) > 63:
+			return fmt.Errorf("policy: cookie domain %q has a label over 63 bytes", d)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Errorf("policy: cookie domain %q has a label beginning or ending with '-'", d)
+		case strings.IndexByte(l, ':') >= 0:
+			return fmt.Errorf("policy: cookie domain %q: character ':' not allowed (use A-Z a-z 0-9 - _ .)", d)
+		}
+	}
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
+		return fmt.Errorf("policy: cookie domain %q is neither a host name (its last label is all digits) nor an IP address", d)
 	}
 	return nil
 }

@@ -32,11 +32,13 @@ type member struct {
 	lines [2]atomic.Pointer[issuedLine]
 }
 
-// issuedLine is a Set-Cookie line binding a client to a backend, and the
-// second, in Unix time, it was issued and the binding made.
+// issuedLine is a Set-Cookie line binding a client to a backend, the CORS
+// twin's line if the cookie has one, and the second, in Unix time, they
+// were issued and the binding made.
 type issuedLine struct {
 	at   int64
 	text string
+	twin string // "": no twin
 }
 
 // resolve returns the ID of the backend whose token under key k is tok.
