@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -63,6 +64,12 @@ var policyFlags = []struct {
 	{"header", []string{policyHeader}},
 	{"query", []string{policyQuery}},
 	{"load-factor", []string{policyHeader, policyQuery, policyIP}},
+	{"cookie-secure", []string{policyCookie, policyAppCookie}},
+	{"cookie-samesite", []string{policyCookie, policyAppCookie}},
+	{"cookie-path", []string{policyCookie, policyAppCookie}},
+	{"cookie-domain", []string{policyCookie, policyAppCookie}},
+	{"cookie-partitioned", []string{policyCookie, policyAppCookie}},
+	{"cookie-cors", []string{policyCookie, policyAppCookie}},
 }
 
 // appCookieRefuses lists the flags of policy cookie that set the affinity
@@ -102,7 +109,95 @@ type config struct {
 	// SIGHUP, and the pair they held at startup. All zero: plain HTTP.
 	tlsCert, tlsKey string
 	cert            *tls.Certificate
-	h2c             bool // cleartext HTTP/2 with prior knowledge on -listen too; never with cert
+	h2c             bool        // cleartext HTTP/2 with prior knowledge on -listen too; never with cert
+	cookieAttrs     cookieAttrs // cookie and appcookie: the affinity cookie's attributes
+}
+
+// cookieAttrs is the affinity cookie's attributes, from -cookie-secure,
+// -cookie-samesite, -cookie-path, -cookie-domain, -cookie-partitioned and
+// -cookie-cors. The zero value is the library's defaults.
+type cookieAttrs struct {
+	secure      policy.SecureMode // SecureAuto, the zero value, by default
+	sameSite    http.SameSite     // 0: not given, the library's default (Lax)
+	path        string            // "": not given, "/", or with appcookie the application cookie's
+	domain      string            // "": none
+	partitioned bool              // Partitioned (CHIPS), and so Secure
+	cors        bool              // the SameSite=None twin, NAME-cors
+}
+
+// options returns the policy options a sets, none for the defaults.
+func (a cookieAttrs) options() []policy.CookieOption {
+	opts := []policy.CookieOption{policy.WithSecure(a.secure)}
+	if a.sameSite != 0 {
+		opts = append(opts, policy.WithSameSite(a.sameSite))
+	}
+	if a.path != "" {
+		opts = append(opts, policy.WithPath(a.path))
+	}
+	if a.domain != "" {
+		opts = append(opts, policy.WithDomain(a.domain))
+	}
+	return append(opts, policy.WithPartitioned(a.partitioned), policy.WithCORSCookie(a.cors))
+}
+
+// The values of -cookie-secure and -cookie-samesite.
+var (
+	cookieSecureModes = map[string]policy.SecureMode{"auto": policy.SecureAuto, "always": policy.SecureAlways, "never": policy.SecureNever}
+	cookieSameSites   = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}
+)
+
+// checkCookieAttrs reads the values of -cookie-secure (secure) and
+// -cookie-samesite (sameSite) into cfg.cookieAttrs, and checks them with
+// -cookie-path, -cookie-domain, -cookie-partitioned and -cookie-cors,
+// already there: each alone as the library would, then together, since
+// SameSite=None, Partitioned and the CORS twin all need Secure cookies.
+func checkCookieAttrs(cfg *config, secure, sameSite string, given map[string]bool) error {
+	a := &cfg.cookieAttrs
+	mode, ok := cookieSecureModes[secure]
+	if !ok {
+		return fmt.Errorf("invalid value %q for -cookie-secure: want auto, always or never", secure)
+	}
+	a.secure = mode
+	if given["cookie-samesite"] {
+		if a.sameSite, ok = cookieSameSites[sameSite]; !ok {
+			return fmt.Errorf("invalid value %q for -cookie-samesite: want lax, strict or none", sameSite)
+		}
+	}
+	for _, f := range []struct {
+		name, value string
+		opt         policy.CookieOption
+	}{
+		{"cookie-path", a.path, policy.WithPath(a.path)},
+		{"cookie-domain", a.domain, policy.WithDomain(a.domain)},
+	} {
+		if !given[f.name] {
+			continue
+		}
+		if f.value == "" {
+			return fmt.Errorf(`invalid value "" for -%s: empty`, f.name)
+		}
+		if _, err := policy.NewCookie([][]byte{make([]byte, minKeyLen)}, f.opt); err != nil {
+			return fmt.Errorf("invalid value %q for -%s: %w", f.value, f.name, err)
+		}
+	}
+	if a.secure == policy.SecureNever {
+		switch {
+		case a.sameSite == http.SameSiteNoneMode:
+			return fmt.Errorf("invalid value %q for -cookie-secure: -cookie-samesite none requires Secure cookies", secure)
+		case a.partitioned:
+			return fmt.Errorf("invalid value %q for -cookie-secure: -cookie-partitioned requires Secure cookies", secure)
+		case a.cors:
+			return fmt.Errorf("invalid value %q for -cookie-secure: the twin cookie of -cookie-cors is always Secure", secure)
+		}
+	}
+	twin := cmp.Or(cfg.cookieName, defaultCookieName) + "-cors"
+	if a.cors && cfg.policy == policyAppCookie && cfg.appCookie == twin {
+		return fmt.Errorf("invalid value %q for -app-cookie: it is the name of the affinity cookie's twin (-cookie-cors) too; give the affinity cookie another with -cookie-name", cfg.appCookie)
+	}
+	if a.cors && a.sameSite == http.SameSiteNoneMode {
+		cfg.warnings = append(cfg.warnings, "-cookie-cors with -cookie-samesite none: the affinity cookie is sent on cross-site requests already, and its twin "+twin+" only doubles it")
+	}
+	return nil
 }
 
 // usesCookie reports whether the policy binds clients with the proxy's
@@ -123,6 +218,8 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		interval  time.Duration
 		eject     string
 		tokenFile string
+
+		cookieSecure, cookieSameSite string // -cookie-secure, -cookie-samesite
 	)
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
@@ -151,6 +248,12 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM `file` of the private key of -tls-cert's certificate; needs -tls-cert")
 	fs.BoolVar(&cfg.h2c, "h2c", false, "accept cleartext HTTP/2 with prior knowledge (h2c) on -listen, beside HTTP/1.1;\nnot with -tls-cert")
 	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row eject the backend for a while.\nEmpty: only failures to reach the backend count")
+	fs.StringVar(&cookieSecure, "cookie-secure", "auto", "`when` the affinity cookie is Secure: auto (when the request came over TLS), always or never;\ncookie, appcookie")
+	fs.StringVar(&cookieSameSite, "cookie-samesite", "lax", "affinity cookie's SameSite `mode`: lax, strict or none (which makes it Secure); cookie, appcookie")
+	fs.StringVar(&cfg.cookieAttrs.path, "cookie-path", "", "affinity cookie's Path, a `path` starting with /; default /, or with appcookie the application cookie's;\ncookie, appcookie")
+	fs.StringVar(&cfg.cookieAttrs.domain, "cookie-domain", "", "affinity cookie's Domain, a host `name` whose subdomains get the cookie too;\ndefault none, the host that set it only; cookie, appcookie")
+	fs.BoolVar(&cfg.cookieAttrs.partitioned, "cookie-partitioned", false, "Partitioned affinity cookie (CHIPS), kept apart for each top-level site embedding the\nproxy's pages; makes it Secure, so not with -cookie-secure never; cookie, appcookie")
+	fs.BoolVar(&cfg.cookieAttrs.cors, "cookie-cors", false, "also set a twin affinity cookie, NAME-cors, SameSite=None and always Secure (so HTTPS only),\nread when the cookie itself is absent, as on cross-site form POSTs (SAML, OIDC form_post);\nnot with -cookie-secure never; cookie, appcookie")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -193,6 +296,9 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	}
 	if given["cookie-name"] && cfg.cookieName == "" {
 		return config{}, errors.New(`invalid value "" for -cookie-name: empty`)
+	}
+	if err := checkCookieAttrs(&cfg, cookieSecure, cookieSameSite, given); err != nil {
+		return config{}, err
 	}
 	if cfg.cookieTTL < 0 {
 		return config{}, fmt.Errorf("invalid value %q for -cookie-ttl: negative", cfg.cookieTTL)

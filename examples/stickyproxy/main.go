@@ -155,6 +155,7 @@ func newPolicy(cfg config) (policy.Policy, error) {
 	if cfg.cookieMaxLife > 0 {
 		opts = append(opts, policy.WithMaxLife(cfg.cookieMaxLife))
 	}
+	opts = append(opts, cfg.cookieAttrs.options()...)
 	switch cfg.policy {
 	case policyAppCookie: // no WithTTL or WithSliding: the application's cookie sets the lifetime
 		return asPolicy(policy.NewAppCookie(cfg.appCookie, cfg.keys, opts...))
