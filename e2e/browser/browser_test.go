@@ -36,9 +36,10 @@ func chromiumPath(t *testing.T) string {
 }
 
 // newBrowser starts a headless chromium with a fresh profile and returns a
-// chromedp context for a tab in it, done after testTimeout. The browser is
+// chromedp context for a tab in it, done after testTimeout. extra options
+// come after the defaults, and so replace those they name. The browser is
 // closed when t ends; if t failed, its output is logged.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	exe := chromiumPath(t)
 	profile := t.TempDir() // before the cleanup below: removed after the browser exits
@@ -61,6 +62,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.WindowSize(1280, 800),
 		chromedp.CombinedOutput(out),
 	)
+	opts = append(opts, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
