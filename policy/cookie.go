@@ -297,35 +297,36 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 			born = p.issued()
 		}
 	}
-	l := c.line(b.ID(), born, now, c.secure(r))
-	addSetCookie(resp, l.text)
-	if l.twin != "" {
-		addSetCookie(resp, l.twin)
+	text, twin := c.line(b.ID(), born, now, c.secure(r))
+	addSetCookie(resp, text)
+	if twin != "" {
+		addSetCookie(resp, twin)
 	}
 }
 
-// line returns the Set-Cookie lines binding a client to the backend with
-// ID id, for a binding made at born and issued at now. Lines for a new
-// binding (born is now) are kept with the backend's tokens and reused for
-// the rest of the second: they depend on nothing else that varies.
-func (c *Cookie) line(id string, born, now int64, secure bool) *issuedLine {
+// line returns the Set-Cookie line binding a client to the backend with ID
+// id, for a binding made at born and issued at now, and the CORS twin's,
+// "" if the cookie has none. Lines for a new binding (born is now) are
+// kept with the backend's tokens and reused for the rest of the second:
+// they depend on nothing else that varies.
+func (c *Cookie) line(id string, born, now int64, secure bool) (text, twin string) {
 	var kept *atomic.Pointer[issuedLine]
 	if m := c.member(id); m != nil && born == now {
 		kept = &m.lines[b2i(secure)]
 		if l := kept.Load(); l != nil && l.at == now {
-			return l
+			return l.text, l.twin
 		}
 	}
 	exp, maxAge := c.lifetime(born, now)
 	p := c.issue(id, born, exp)
-	l := &issuedLine{at: now, text: c.header(&p, maxAge, secure, c.cfg.path)}
+	text = c.header(&p, maxAge, secure, c.cfg.path)
 	if c.twin != "" {
-		l.twin = c.twinHeader(&p, maxAge, c.cfg.path)
+		twin = c.twinHeader(&p, maxAge, c.cfg.path)
 	}
 	if kept != nil {
-		kept.Store(l)
+		kept.Store(&issuedLine{at: now, text: text, twin: twin})
 	}
-	return l
+	return text, twin
 }
 
 // b2i returns 1 for true and 0 for false.

@@ -145,7 +145,10 @@ func WithPartitioned(on bool) CookieOption {
 // The twin is read only from a request that carries no cookie of the
 // cookie's own name; it is checked as the cookie is, and its value,
 // signed for the cookie's name, binds no more than the cookie does. It is
-// removed from requests as the cookie is ([Cookie.Strip]). Being Secure,
+// removed from requests as the cookie is ([Cookie.Strip]). What crosses
+// sites is the binding only: a cross-site request reaches the backend a
+// same-site one would, and the application's own cookies decide what it
+// may do there. Being Secure,
 // it is dropped by browsers over plain HTTP: the twin works over HTTPS
 // only, and [SecureNever] with it is an error. It is off by default.
 func WithCORSCookie(on bool) CookieOption {
