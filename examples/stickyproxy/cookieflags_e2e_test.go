@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,4 +135,38 @@ func TestEndToEndCookieAttrs(t *testing.T) {
 	assert.Equal(t, "echo", r.server)
 	assert.Equal(t, "x=1; y=2", <-seen)
 	assert.Empty(t, r.header.Values("Set-Cookie"), "bound, nothing to renew")
+}
+
+// TestEndToEndCookieCORSOverHTTPS serves HTTPS (-tls-cert) with
+// -cookie-cors: the affinity cookie is Secure, -cookie-secure auto, and a
+// request carrying only the twin stays on the session's app.
+func TestEndToEndCookieCORSOverHTTPS(t *testing.T) {
+	ca := newTestCA(t)
+	f := newKeyFiles(t)
+	f.issue(t, ca, 1)
+	p := startTLSProxy(t, f, "-key", testKey, "-picker", "roundrobin", "-backends", demoBackends(t, "app1", "app2", "app3"), "-cookie-cors")
+	c := &http.Client{Transport: httpsTransport(t, ca, false), Timeout: 5 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	r := do(t, c, get(t, p.url+"/"))
+	require.Equal(t, http.StatusOK, r.status)
+	var lines []string
+	for _, l := range r.header.Values("Set-Cookie") {
+		if !strings.HasPrefix(l, demoapp.SessionCookie+"=") {
+			lines = append(lines, l)
+		}
+	}
+	require.Len(t, lines, 2)
+	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Path=/; Expires=[^;]+; Max-Age=900; HttpOnly; Secure; SameSite=Lax$`, lines[0])
+	assert.Equal(t, strings.Replace(strings.Replace(lines[0], "affinity=", "affinity-cors=", 1), "SameSite=Lax", "SameSite=None", 1), lines[1])
+	twin := findCookie(r.cookies, "affinity-cors")
+	session := findCookie(r.cookies, demoapp.SessionCookie)
+	require.NotNil(t, twin)
+	require.NotNil(t, session)
+
+	for range 3 {
+		got := do(t, c, withCookies(get(t, p.url+"/whoami"), demoapp.SessionCookie+"="+session.Value, "affinity-cors="+twin.Value))
+		assert.Equal(t, "server="+r.server+" user=\n", got.body)
+		assert.Equal(t, r.server, got.server)
+	}
 }
