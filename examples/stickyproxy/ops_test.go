@@ -671,3 +671,72 @@ func TestEndToEndSlowStart(t *testing.T) {
 		})
 	}
 }
+
+// TestEndToEndAccessLogKeepsThePolicy checks that the policy the access
+// log wraps still strips its cookie from the requests it forwards.
+func TestEndToEndAccessLogKeepsThePolicy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.Header.Get("Cookie")))
+	}))
+	t.Cleanup(srv.Close)
+	for _, args := range [][]string{nil, {"-access-log"}} {
+		t.Run(strings.Join(append([]string{"flags"}, args...), " "), func(t *testing.T) {
+			p := startProxy(t, append([]string{"-key", testKey, "-backends", "app=" + srv.URL}, args...)...)
+			first := do(t, newPlainClient(t), get(t, p.url+"/"))
+			bound := findCookie(first.cookies, "affinity")
+			require.NotNil(t, bound)
+			req := get(t, p.url+"/", bound)
+			req.AddCookie(&http.Cookie{Name: "app", Value: "1"})
+			r := do(t, newPlainClient(t), req)
+			assert.Equal(t, "app=1", r.body, "the backend sees the application's cookie only")
+			assert.Nil(t, findCookie(r.cookies, "affinity"), "a bound hit sets no cookie")
+		})
+	}
+}
+
+func TestAdminConfigRoutes(t *testing.T) {
+	set, plain := newTestAdmin(t)
+	cfg, err := parseFlags([]string{"-key", testKey}, nil)
+	require.NoError(t, err)
+	withConfig := newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), adminOptions{config: newRunningConfig(cfg, time.Now())})
+
+	rec := adminDo(withConfig, http.MethodPost, "/config", "{}")
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, "GET, HEAD", rec.Header().Get("Allow"))
+	rec = adminDo(withConfig, http.MethodHead, "/config", "")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	rec = adminDo(withConfig, http.MethodHead, "/", "")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, rec.Header().Get("Content-Length"), strconv.Itoa(rec.Body.Len()), "HEAD: the length GET would send")
+	assert.Contains(t, rec.Body.String(), `<section id="config">`)
+
+	rec = adminDo(plain, http.MethodGet, "/config", "")
+	assert.Equal(t, http.StatusNotFound, rec.Code, "no configuration, no /config")
+	rec = adminDo(plain, http.MethodGet, "/", "")
+	assert.NotContains(t, rec.Body.String(), `<section id="config">`)
+}
+
+func TestAddJSON(t *testing.T) {
+	c := runningConfig{Policy: "ip"}
+	tests := []struct {
+		name, in string
+		config   bool // the result holds c in "config"
+	}{
+		{"an object", `{"backends":[]}` + "\n", true},
+		{"an empty object", `{}`, true},
+		{"not an object", `[1]`, false},
+		{"not JSON", `oops`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := addJSON([]byte(tt.in), c)
+			if !tt.config {
+				assert.Equal(t, tt.in, string(out))
+				return
+			}
+			var v map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(out, &v), "%s", out)
+			assert.Contains(t, string(v["config"]), `"policy":"ip"`)
+		})
+	}
+}
