@@ -259,8 +259,8 @@ func TestRunVersion(t *testing.T) {
 	var help bytes.Buffer
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.Error(t, err)
-	for _, f := range []string{"-weights list", "-slow-start duration", "-health-timeout duration", "-health-rise int", "-health-fall int",
-		"-health-status range", "-retries int", "-key-file file", keyEnv, "-log-level level", "-access-log", "-version"} {
+	for _, f := range []string{"-weights list", "-slow-start duration", "-health-timeout duration", "-health-rise N", "-health-fall N",
+		"-health-status range", "-retries N", "-key-file file", keyEnv, "-log-level level", "-access-log", "-version"} {
 		assert.Contains(t, help.String(), f)
 	}
 }
