@@ -29,7 +29,7 @@ type runningConfig struct {
 	Key           *keyConfig    `json:"key,omitempty"`    // header, query and ip only
 	HealthCheck   *healthConfig `json:"health_check"`     // null: no active health checks
 	EjectStatus   string        `json:"eject_status"`     // ranges, "500-599,429"; "": none
-	Retries       int           `json:"retries"`
+	Retries       int           `json:"retries"` // 0 with strict bindings
 	SlowStart     string        `json:"slow_start"`
 	BodyTimeout   string        `json:"body_timeout"`
 	WriteTimeout  string        `json:"write_timeout"`
@@ -85,7 +85,10 @@ func newRunningConfig(cfg config, started time.Time) *runningConfig {
 		LogLevel:     strings.ToLower(cfg.logLevel.String()),
 		AccessLog:    cfg.accessLog,
 	}
-	if cfg.retries != nil {
+	switch {
+	case cfg.strict: // strict bindings are never retried
+		rc.Retries = 0
+	case cfg.retries != nil:
 		rc.Retries = *cfg.retries
 	}
 	if cfg.usesCookie() {

@@ -218,7 +218,7 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 	backends, d := cfg.backends, &demo{} // an empty demo shuts down at once
 	var err error
 	if len(backends) == 0 {
-		if d, backends, err = startDemo(3, logger); err != nil {
+		if d, backends, err = startDemo(len(demoNames), logger); err != nil {
 			return err
 		}
 		defer d.close() // after the graceful shutdown below: a no-op

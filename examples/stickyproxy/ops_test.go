@@ -584,7 +584,7 @@ func TestRunningConfigByPolicy(t *testing.T) {
 	}{
 		{[]string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8", "-load-factor", "1.25"}, []string{"<th>Trusted proxies</th><td>10.0.0.0/8</td>", "<th>Load factor</th><td>1.25</td>", "<th>Health checks</th><td>off</td>"}},
 		{[]string{"-policy", "header", "-header", "X-Api-Key"}, []string{"<th>Key header</th><td>X-Api-Key</td>", "<th>Load factor</th><td>0</td>"}},
-		{[]string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-key", testKey, "-strict"}, []string{"as long as the application&#39;s cookie JSESSIONID", "<th>Strict bindings</th><td>true</td>", "<th>Signing keys</th><td>1, from -key</td>"}},
+		{[]string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-key", testKey, "-strict"}, []string{"as long as the application&#39;s cookie JSESSIONID", "<th>Strict bindings</th><td>true</td>", "<th>Retries</th><td>0</td>", "<th>Signing keys</th><td>1, from -key</td>"}},
 		{[]string{"-cookie-ttl", "0", "-key", testKey}, []string{"a session cookie, until the browser closes", "<th>Retries</th><td>2</td>"}},
 		{[]string{"-cookie-sliding=false"}, []string{"15m0s from the binding", "<th>Signing keys</th><td>1, from random</td>"}},
 		{[]string{"-health-path", "/h", "-health-interval", "500ms"}, []string{"every 500ms, timeout 500ms; 200-399 pass; down after 3 failures, up after 2 passes"}},
@@ -739,4 +739,15 @@ func TestAddJSON(t *testing.T) {
 			assert.Contains(t, string(v["config"]), `"policy":"ip"`)
 		})
 	}
+}
+
+func TestDemoNames(t *testing.T) {
+	d, cs, err := startDemo(len(demoNames), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(d.close)
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	assert.Equal(t, demoNames, ids, "-weights knows the demo servers by the names startDemo gives them")
 }
