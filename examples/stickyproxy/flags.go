@@ -104,7 +104,7 @@ type config struct {
 	tlsCert, tlsKey string
 	cert            *tls.Certificate
 	h2c             bool // cleartext HTTP/2 with prior knowledge on -listen too; never with cert
-	ops                          // -weights to -version
+	ops                  // -weights to -version
 }
 
 // ops is the operational settings, -weights to -version. Each zero value
