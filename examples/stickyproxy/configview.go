@@ -23,13 +23,15 @@ type runningConfig struct {
 	StartedAt     time.Time     `json:"started_at"`
 	Uptime        string        `json:"uptime"` // a Go duration, to the second
 	UptimeSeconds int64         `json:"uptime_seconds"`
+	TLS           bool          `json:"tls"` // HTTPS on -listen (-tls-cert)
+	H2C           bool          `json:"h2c"` // cleartext HTTP/2 on -listen (-h2c)
 	Policy        string        `json:"policy"`
 	Picker        string        `json:"picker"`
 	Cookie        *cookieConfig `json:"cookie,omitempty"` // cookie and appcookie only
 	Key           *keyConfig    `json:"key,omitempty"`    // header, query and ip only
 	HealthCheck   *healthConfig `json:"health_check"`     // null: no active health checks
 	EjectStatus   string        `json:"eject_status"`     // ranges, "500-599,429"; "": none
-	Retries       int           `json:"retries"` // 0 with strict bindings
+	Retries       int           `json:"retries"`          // 0 with strict bindings
 	SlowStart     string        `json:"slow_start"`
 	BodyTimeout   string        `json:"body_timeout"`
 	WriteTimeout  string        `json:"write_timeout"`
@@ -75,6 +77,8 @@ func newRunningConfig(cfg config, started time.Time) *runningConfig {
 	rc := &runningConfig{
 		Version:      version(),
 		StartedAt:    started.UTC().Truncate(time.Second),
+		TLS:          cfg.cert != nil,
+		H2C:          cfg.h2c,
 		Policy:       cfg.policy,
 		Picker:       cfg.picker,
 		EjectStatus:  cfg.ejectStatus.String(),
@@ -156,6 +160,7 @@ func (c runningConfig) rows() [][2]string {
 	rows := [][2]string{
 		{"Version", c.Version},
 		{"Started", c.StartedAt.Format(time.RFC3339) + ", up " + c.Uptime},
+		{"Listener", listener(c.TLS, c.H2C)},
 		{"Policy", c.Policy},
 		{"Picker", c.Picker},
 	}
@@ -194,6 +199,17 @@ func (c runningConfig) rows() [][2]string {
 		[2]string{"Log level", c.LogLevel},
 		[2]string{"Access log", strconv.FormatBool(c.AccessLog)},
 	)
+}
+
+// listener says in words what -listen serves.
+func listener(tls, h2c bool) string {
+	switch {
+	case tls:
+		return "HTTPS: HTTP/2 and HTTP/1.1"
+	case h2c:
+		return "HTTP/1.1 and cleartext HTTP/2 (h2c)"
+	}
+	return "HTTP/1.1"
 }
 
 // String returns l as ranges, "500-599,429"; "" if l is empty.

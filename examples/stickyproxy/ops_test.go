@@ -524,6 +524,8 @@ func TestEndToEndRunningConfig(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &rc))
 	assert.Equal(t, version(), rc.Version)
 	assert.WithinDuration(t, time.Now(), rc.StartedAt, time.Minute)
+	assert.False(t, rc.TLS)
+	assert.False(t, rc.H2C)
 	assert.Equal(t, "cookie", rc.Policy)
 	assert.Equal(t, "roundrobin", rc.Picker)
 	sliding := true
@@ -582,8 +584,8 @@ func TestRunningConfigByPolicy(t *testing.T) {
 		args []string
 		rows []string // on the status page
 	}{
-		{[]string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8", "-load-factor", "1.25"}, []string{"<th>Trusted proxies</th><td>10.0.0.0/8</td>", "<th>Load factor</th><td>1.25</td>", "<th>Health checks</th><td>off</td>"}},
-		{[]string{"-policy", "header", "-header", "X-Api-Key"}, []string{"<th>Key header</th><td>X-Api-Key</td>", "<th>Load factor</th><td>0</td>"}},
+		{[]string{"-policy", "ip", "-trusted-proxies", "10.0.0.0/8", "-load-factor", "1.25"}, []string{"<th>Trusted proxies</th><td>10.0.0.0/8</td>", "<th>Load factor</th><td>1.25</td>", "<th>Health checks</th><td>off</td>", "<th>Listener</th><td>HTTP/1.1</td>"}},
+		{[]string{"-policy", "header", "-header", "X-Api-Key", "-h2c"}, []string{"<th>Listener</th><td>HTTP/1.1 and cleartext HTTP/2 (h2c)</td>", "<th>Key header</th><td>X-Api-Key</td>", "<th>Load factor</th><td>0</td>"}},
 		{[]string{"-policy", "appcookie", "-app-cookie", "JSESSIONID", "-key", testKey, "-strict"}, []string{"as long as the application&#39;s cookie JSESSIONID", "<th>Strict bindings</th><td>true</td>", "<th>Retries</th><td>0</td>", "<th>Signing keys</th><td>1, from -key</td>"}},
 		{[]string{"-cookie-ttl", "0", "-key", testKey}, []string{"a session cookie, until the browser closes", "<th>Retries</th><td>2</td>"}},
 		{[]string{"-cookie-sliding=false"}, []string{"15m0s from the binding", "<th>Signing keys</th><td>1, from random</td>"}},
@@ -750,4 +752,25 @@ func TestDemoNames(t *testing.T) {
 		ids = append(ids, c.ID)
 	}
 	assert.Equal(t, demoNames, ids, "-weights knows the demo servers by the names startDemo gives them")
+}
+
+func TestEndToEndAccessLogOverHTTPS(t *testing.T) {
+	ca := newTestCA(t)
+	f := newKeyFiles(t)
+	f.issue(t, ca, 1)
+	p := startTLSProxy(t, f, "-key", testKey, "-access-log", "-admin", "127.0.0.1:0", "-backends", demoBackends(t, "one"))
+	c := &http.Client{Transport: httpsTransport(t, ca, true), Timeout: 5 * time.Second}
+	resp, err := c.Get(p.url + "/whoami")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 2, resp.ProtoMajor, "HTTP/2")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	l := waitAccessLines(t, p, 1)[0]
+	assert.Equal(t, map[string]string{"status": "200", "backend": "one", "binding": "none", "route": "pick", "bind": "true", "bytes": "17"},
+		pick(l, "status", "backend", "binding", "route", "bind", "bytes"))
+
+	status, body := callAdmin(t, p, http.MethodGet, "/config", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `"tls":true`)
 }
