@@ -48,12 +48,16 @@ type adminOptions struct {
 	// self, when not nil, returns an error for a backend URL that is the
 	// proxy itself, which POST /backends refuses.
 	self func(rawURL string) error
+	// config, when not nil, is the running configuration: served at GET
+	// /config and added to the status page.
+	config *runningConfig
 }
 
 // newAdmin returns the admin API's handler for set. It logs the changes
 // it makes to logger, at Info.
 //
 //	GET    /                     200, the status page (?format=json: as JSON)
+//	GET    /config               200, the running configuration, with opts.config
 //	GET    /metrics              200, Prometheus metrics
 //	GET    /backends             200, every backend, in the set's order
 //	POST   /backends             201, the backend added: {"url": ..., "id": ..., "weight": ...}
@@ -80,7 +84,13 @@ func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger, opts
 		a.token = sha256.Sum256(opts.token)
 	}
 	// The status page and the Prometheus metrics.
-	a.mux.Handle("GET /{$}", rec.Status())
+	status := rec.Status()
+	if opts.config != nil {
+		status = opts.config.withConfig(status)
+		a.mux.HandleFunc("GET /config", opts.config.serveConfig)
+		a.mux.Handle("/config", notAllowed("GET, HEAD"))
+	}
+	a.mux.Handle("GET /{$}", status)
 	a.mux.Handle("GET /metrics", rec.Metrics())
 	// Each path has its methods' handlers, then a handler for the other
 	// methods: the mux prefers a pattern with a method to one without.

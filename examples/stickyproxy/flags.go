@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -111,6 +112,7 @@ type config struct {
 	cert            *tls.Certificate
 	h2c             bool        // cleartext HTTP/2 with prior knowledge on -listen too; never with cert
 	cookieAttrs     cookieAttrs // cookie and appcookie: the affinity cookie's attributes
+	ops                         // -weights to -version
 }
 
 // cookieAttrs is the affinity cookie's attributes, from -cookie-secure,
@@ -200,6 +202,22 @@ func checkCookieAttrs(cfg *config, secure, sameSite string, given map[string]boo
 	return nil
 }
 
+// ops is the operational settings, -weights to -version. Each zero value
+// is the library's default, so that a setting not given stays unset.
+type ops struct {
+	keySource       string         // where keys came from: "-key", "-key-file", keyEnv or "random"; "" for key policies
+	weights         map[string]int // -weights: backend name to weight; nil: every weight 1
+	slowStart       time.Duration  // -slow-start; 0: off
+	healthTimeout   time.Duration  // -health-timeout; 0: the library's default
+	healthRise      int            // -health-rise; 0: the library's default
+	healthFall      int            // -health-fall; 0: the library's default
+	healthMinStatus int            // -health-status; 0: the library's default
+	healthMaxStatus int            // -health-status; 0: the library's default
+	retries         *int           // -retries; nil: the library's default
+	logLevel        slog.Level     // -log-level
+	accessLog       bool           // -access-log
+}
+
 // usesCookie reports whether the policy binds clients with the proxy's
 // signed cookie, and so needs keys.
 func (c *config) usesCookie() bool {
@@ -219,14 +237,15 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		eject     string
 		tokenFile string
 
-		cookieSecure, cookieSameSite string // -cookie-secure, -cookie-samesite
+		cookieSecure, cookieSameSite string   // -cookie-secure, -cookie-samesite
+		o                            opsFlags // -weights to -version
 	)
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "`address` to listen on")
 	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL or NAME=URL, none the proxy itself\n(-listen's or -admin's port on this machine); empty: start three demo servers, app1 to app3")
 	fs.StringVar(&cfg.policy, "policy", policyCookie, "`policy` that keeps a client on its backend: cookie (the proxy's signed cookie),\nappcookie (the proxy's cookie, living as long as the application's -app-cookie),\nheader (the value of the -header header), query (the value of the -query parameter)\nor ip (the client's address; see -trusted-proxies)")
-	fs.StringVar(&key, "key", "", "comma-separated `secrets` signing the affinity cookie (cookie, appcookie): the first signs,\nall are accepted, for rotation; the same on every replica.\nEach at least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent: a random key, so cookies die with the process. Ignored by the other policies")
+	fs.StringVar(&key, "key", "", "comma-separated `secrets` signing the affinity cookie (cookie, appcookie): the first signs,\nall are accepted, for rotation; the same on every replica.\nEach at least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent, as -key-file and $STICKYPROXY_KEY: a random key, so cookies die with the process.\nIgnored by the other policies")
 	fs.StringVar(&cfg.cookieName, "cookie-name", "", "affinity cookie `name` (default \"affinity\", the library's); cookie, appcookie")
 	fs.DurationVar(&cfg.cookieTTL, "cookie-ttl", 15*time.Minute, "affinity cookie lifetime; 0 makes it a session cookie; cookie only")
 	fs.BoolVar(&cfg.cookieSliding, "cookie-sliding", true, "sliding expiry: the affinity cookie's lifetime counts from the client's last request,\nrenewed once less than half is left; false: from the binding; cookie only")
@@ -254,6 +273,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.cookieAttrs.domain, "cookie-domain", "", "affinity cookie's Domain, a host `name` whose subdomains get the cookie too;\ndefault none, the host that set it only; cookie, appcookie")
 	fs.BoolVar(&cfg.cookieAttrs.partitioned, "cookie-partitioned", false, "Partitioned affinity cookie (CHIPS), kept apart for each top-level site embedding the\nproxy's pages; makes it Secure, so not with -cookie-secure never; cookie, appcookie")
 	fs.BoolVar(&cfg.cookieAttrs.cors, "cookie-cors", false, "also set a twin affinity cookie, NAME-cors, SameSite=None and always Secure (so HTTPS only),\nread when the cookie itself is absent, as on cross-site form POSTs (SAML, OIDC form_post);\nnot with -cookie-secure never; cookie, appcookie")
+	o.register(fs)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -265,6 +285,9 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.version {
+		return config{}, errVersion
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -282,17 +305,8 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	if err := checkPolicyFlags(&cfg, given); err != nil {
 		return config{}, err
 	}
-	switch {
-	case !cfg.usesCookie(): // -key is ignored
-	case given["key"]:
-		ks, warnings, err := parseKeys(key)
-		if err != nil {
-			return config{}, err
-		}
-		cfg.keys, cfg.warnings = ks, append(cfg.warnings, warnings...)
-	default:
-		cfg.keys = [][]byte{randomKey()}
-		cfg.warnings = append(cfg.warnings, "no -key: signing with a random key; replicas will not agree on cookies, and cookies die with the process")
+	if err := readKeys(&cfg, key, o.keyFile, given); err != nil {
+		return config{}, err
 	}
 	if given["cookie-name"] && cfg.cookieName == "" {
 		return config{}, errors.New(`invalid value "" for -cookie-name: empty`)
@@ -342,6 +356,9 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		return config{}, fmt.Errorf("invalid value %q for -eject-status: %w", eject, err)
 	}
 	cfg.ejectStatus = ls
+	if err := o.check(&cfg, given); err != nil {
+		return config{}, err
+	}
 	return cfg, nil
 }
 
@@ -619,23 +636,24 @@ func parseBackends(list string) ([]backend.Config, error) {
 	return cs, nil
 }
 
-// parseKeys turns the value of -key, a comma-separated list of secrets,
+// parseKeys turns the value of -key (or of source, named so in errors and
+// warnings), a comma-separated list of secrets,
 // into signing keys (the first signs, all verify), and warnings for the
 // operator. Secrets are taken verbatim, spaces included. Errors and warnings
 // name a secret by its position, never by its value.
-func parseKeys(value string) (keys [][]byte, warnings []string, err error) {
+func parseKeys(value, source string) (keys [][]byte, warnings []string, err error) {
 	secrets := strings.Split(value, ",")
 	for i, s := range secrets {
 		k, weak, err := parseKey(s)
 		switch {
 		case err != nil && len(secrets) == 1:
-			return nil, nil, fmt.Errorf("invalid value %q for -key: %w", value, err)
+			return nil, nil, fmt.Errorf("invalid value %q for %s: %w", value, source, err)
 		case err != nil:
-			return nil, nil, fmt.Errorf("invalid value for -key: secret %d of %d: %w", i+1, len(secrets), err)
+			return nil, nil, fmt.Errorf("invalid value for %s: secret %d of %d: %w", source, i+1, len(secrets), err)
 		case weak && len(secrets) == 1:
-			warnings = append(warnings, fmt.Sprintf("-key is shorter than %d bytes: signing with its SHA-256; a short key is weak, use 32 random bytes", minKeyLen))
+			warnings = append(warnings, fmt.Sprintf("%s is shorter than %d bytes: signing with its SHA-256; a short key is weak, use 32 random bytes", source, minKeyLen))
 		case weak:
-			warnings = append(warnings, fmt.Sprintf("-key: secret %d of %d is shorter than %d bytes: using its SHA-256; a short key is weak, use 32 random bytes", i+1, len(secrets), minKeyLen))
+			warnings = append(warnings, fmt.Sprintf("%s: secret %d of %d is shorter than %d bytes: using its SHA-256; a short key is weak, use 32 random bytes", source, i+1, len(secrets), minKeyLen))
 		}
 		keys = append(keys, k)
 	}
@@ -662,4 +680,311 @@ func randomKey() []byte {
 	k := make([]byte, 32)
 	rand.Read(k) // never fails; see crypto/rand.Read
 	return k
+}
+
+// The flags from -weights to -version: opsFlags holds their values as
+// given, register defines them, check and readKeys check them into a
+// config.
+
+// keyEnv is the environment variable that may hold the signing secrets,
+// in the format of -key, when neither -key nor -key-file is given.
+const keyEnv = "STICKYPROXY_KEY"
+
+// Defaults of the library's, shown by -h and on the status page.
+const (
+	defaultRetries     = 2                // sticky.WithRetries's
+	retryWithin        = 10 * time.Second // sticky.WithRetries's time bound, kept with -retries
+	defaultHealthRise  = 2                // backend.HealthCheck's
+	defaultHealthFall  = 3                // backend.HealthCheck's
+	defaultHealthRange = "200-399"        // backend.HealthCheck's
+	maxHealthTimeout   = 2 * time.Second  // backend.HealthCheck's default Timeout, or Interval if shorter
+	maxKeyFile         = 64 << 10         // the longest -key-file read
+)
+
+// errVersion is returned by parseFlags for -version.
+var errVersion = errors.New("version requested")
+
+// opsFlags is the values of the flags -weights to -version, as given.
+type opsFlags struct {
+	keyFile       string
+	weights       string
+	slowStart     time.Duration
+	healthTimeout time.Duration
+	healthRise    int
+	healthFall    int
+	healthStatus  string
+	retries       int
+	logLevel      string
+	accessLog     bool
+	version       bool
+}
+
+// register defines the flags on fs.
+func (o *opsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.keyFile, "key-file", "", "`file` holding the signing secrets, one a line, the first signs; blank lines are ignored.\nEach secret as in -key (a comma is part of it). Not with -key; either overrides $"+keyEnv+",\nwhich holds secrets as -key does. Ignored by the key policies")
+	fs.StringVar(&o.weights, "weights", "", "comma-separated `list` of NAME=W: the weight W (1 to 65536) of the backend NAME of -backends\n(app1 to app3 for the demo servers); others weigh 1")
+	fs.DurationVar(&o.slowStart, "slow-start", 0, "a backend that joins, or becomes healthy again, is given new clients gradually over this\nlong, as if busier than it is; 0: off")
+	fs.DurationVar(&o.healthTimeout, "health-timeout", 0, "longest a health check may take, at most -health-interval; 0: 2s, or -health-interval if shorter;\nneeds -health-path")
+	fs.IntVar(&o.healthRise, "health-rise", defaultHealthRise, "`N` passing health checks in a row make an unhealthy backend healthy again; needs -health-path")
+	fs.IntVar(&o.healthFall, "health-fall", defaultHealthFall, "`N` failing health checks in a row make a backend unhealthy; needs -health-path")
+	fs.StringVar(&o.healthStatus, "health-status", defaultHealthRange, "`range` of statuses that pass a health check, LO-HI or one code, 100 to 599; needs -health-path")
+	fs.IntVar(&o.retries, "retries", defaultRetries, "a request that failed before any answer is tried on up to `N` other backends, within 10s\nof its first failure (one that may have reached its backend: one other at most, if idempotent); 0: none")
+	fs.StringVar(&o.logLevel, "log-level", "info", "`level` of the logs on stderr: debug, info, warn or error")
+	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request on stderr, whatever -log-level: method, path, status, duration,\nbytes, backend, binding, client")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+}
+
+// check checks the flags in o that given holds, as parsed into cfg, and
+// sets them in cfg.
+func (o *opsFlags) check(cfg *config, given map[string]bool) error {
+	if given["weights"] {
+		ws, err := parseWeights(o.weights, backendNames(cfg))
+		if err != nil {
+			return fmt.Errorf("invalid value %q for -weights: %w", o.weights, err)
+		}
+		cfg.weights = ws
+	}
+	if o.slowStart < 0 {
+		return fmt.Errorf("invalid value %q for -slow-start: negative; 0 turns slow start off", o.slowStart)
+	}
+	cfg.slowStart = o.slowStart
+	if err := o.checkHealth(cfg, given); err != nil {
+		return err
+	}
+	if given["retries"] {
+		switch {
+		case o.retries < 0:
+			return fmt.Errorf("invalid value \"%d\" for -retries: negative; 0 turns retries off", o.retries)
+		case o.retries > 0 && cfg.strict:
+			return fmt.Errorf("invalid value \"%d\" for -retries: -strict sends a request to its own backend only; 0 or no -retries", o.retries)
+		}
+		n := o.retries
+		cfg.retries = &n
+	}
+	switch strings.ToLower(o.logLevel) {
+	case "debug":
+		cfg.logLevel = slog.LevelDebug
+	case "info":
+		cfg.logLevel = slog.LevelInfo
+	case "warn":
+		cfg.logLevel = slog.LevelWarn
+	case "error":
+		cfg.logLevel = slog.LevelError
+	default:
+		return fmt.Errorf("invalid value %q for -log-level: want debug, info, warn or error", o.logLevel)
+	}
+	cfg.accessLog = o.accessLog
+	return nil
+}
+
+// checkHealth checks -health-timeout, -health-rise, -health-fall and
+// -health-status, which need -health-path, as [backend.Set.CheckHealth]
+// will. A value that is the library's default is kept as zero.
+func (o *opsFlags) checkHealth(cfg *config, given map[string]bool) error {
+	names := []string{"health-timeout", "health-rise", "health-fall", "health-status"}
+	if cfg.healthPath == "" {
+		for _, n := range names {
+			if given[n] {
+				return fmt.Errorf("-%s needs -health-path", n)
+			}
+		}
+		return nil
+	}
+	hc := backend.HealthCheck{Path: cfg.healthPath, Interval: cfg.healthInterval}
+	if o.healthTimeout < 0 {
+		return fmt.Errorf("invalid value %q for -health-timeout: negative", o.healthTimeout)
+	}
+	hc.Timeout = o.healthTimeout
+	if err := checkHealthCheck(hc); err != nil {
+		return fmt.Errorf("invalid value %q for -health-timeout: %w", o.healthTimeout, err)
+	}
+	for _, f := range []struct {
+		name string
+		n    int
+		dst  *int
+	}{{"health-rise", o.healthRise, &cfg.healthRise}, {"health-fall", o.healthFall, &cfg.healthFall}} {
+		if f.n < 1 {
+			return fmt.Errorf("invalid value \"%d\" for -%s: want at least 1", f.n, f.name)
+		}
+		if given[f.name] {
+			*f.dst = f.n
+		}
+	}
+	lo, hi, err := parseStatusRange(o.healthStatus)
+	if err != nil {
+		return fmt.Errorf("invalid value %q for -health-status: %w", o.healthStatus, err)
+	}
+	hc.MinStatus, hc.MaxStatus = lo, hi
+	if err := checkHealthCheck(hc); err != nil {
+		return fmt.Errorf("invalid value %q for -health-status: %w", o.healthStatus, err)
+	}
+	cfg.healthTimeout = o.healthTimeout
+	if given["health-status"] {
+		cfg.healthMinStatus, cfg.healthMaxStatus = lo, hi
+	}
+	return nil
+}
+
+// parseStatusRange reads LO-HI or a single code, each three digits from
+// 100 to 599, LO at most HI.
+func parseStatusRange(s string) (lo, hi int, err error) {
+	los, his, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	code := func(c string) (int, error) {
+		c = strings.TrimSpace(c)
+		n, err := strconv.Atoi(c)
+		if err != nil || len(c) != 3 || n < 100 || n > 599 {
+			return 0, fmt.Errorf("%q is not a status code (100 to 599)", c)
+		}
+		return n, nil
+	}
+	if lo, err = code(los); err != nil {
+		return 0, 0, err
+	}
+	hi = lo
+	if isRange {
+		if hi, err = code(his); err != nil {
+			return 0, 0, err
+		}
+	}
+	if lo > hi {
+		return 0, 0, fmt.Errorf("%d is over %d", lo, hi)
+	}
+	return lo, hi, nil
+}
+
+// demoNames is the names of the demo servers, as startDemo names them.
+var demoNames = []string{"app1", "app2", "app3"}
+
+// backendNames returns the names -weights may give weights to: those of
+// -backends' NAME=URL items, or the demo servers' without -backends.
+func backendNames(cfg *config) []string {
+	if len(cfg.backends) == 0 {
+		return demoNames
+	}
+	var names []string
+	for _, b := range cfg.backends {
+		if b.ID != "" {
+			names = append(names, b.ID)
+		}
+	}
+	return names
+}
+
+// parseWeights reads a comma-separated list of NAME=W, each NAME one of
+// names and given once, each W from 1 to [backend.MaxWeight]. Spaces
+// around items and blank items are ignored.
+func parseWeights(list string, names []string) (map[string]int, error) {
+	ws := map[string]int{}
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, w, ok := strings.Cut(item, "=")
+		name, w = strings.TrimSpace(name), strings.TrimSpace(w)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%q is not NAME=WEIGHT", item)
+		}
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("no backend named %q in -backends (NAME=URL)", name)
+		}
+		if _, dup := ws[name]; dup {
+			return nil, fmt.Errorf("%q is given twice", name)
+		}
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 1 || n > backend.MaxWeight {
+			return nil, fmt.Errorf("weight %q of %q: want 1 to %d", w, name, backend.MaxWeight)
+		}
+		ws[name] = n
+	}
+	if len(ws) == 0 {
+		return nil, errors.New("no weights")
+	}
+	return ws, nil
+}
+
+// readKeys sets cfg's signing keys, for the cookie policies, from -key
+// (whose value is key), -key-file (keyFile) or $STICKYPROXY_KEY, else a
+// random key. -key and -key-file together are an error; either overrides
+// the environment, with a warning. The key policies ignore all three.
+func readKeys(cfg *config, key, keyFile string, given map[string]bool) error {
+	if !cfg.usesCookie() {
+		return nil
+	}
+	env, inEnv := os.LookupEnv(keyEnv)
+	var (
+		ks       [][]byte
+		warnings []string
+		err      error
+	)
+	switch {
+	case given["key"] && given["key-file"]:
+		return errors.New("-key and -key-file both give the signing secrets: give one")
+	case given["key"]:
+		cfg.keySource = "-key"
+		ks, warnings, err = parseKeys(key, "-key")
+	case given["key-file"]:
+		cfg.keySource = "-key-file"
+		ks, warnings, err = readKeyFile(keyFile)
+	case inEnv:
+		cfg.keySource = keyEnv
+		ks, warnings, err = parseKeys(env, keyEnv)
+	default:
+		cfg.keySource = "random"
+		cfg.keys = [][]byte{randomKey()}
+		cfg.warnings = append(cfg.warnings, "no -key: signing with a random key; replicas will not agree on cookies, and cookies die with the process")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if inEnv && cfg.keySource != keyEnv {
+		warnings = append(warnings, fmt.Sprintf("%s is set but %s is given: signing with %s's secrets", keyEnv, cfg.keySource, cfg.keySource))
+	}
+	cfg.keys, cfg.warnings = ks, append(cfg.warnings, warnings...)
+	return nil
+}
+
+// readKeyFile returns the signing keys the file at path holds, one secret
+// a line (less a CR before its LF), the first signs; blank lines (spaces
+// only) are skipped. Each secret is taken as parseKey takes it. Errors and
+// warnings name a secret by its line, never by its value, and warn if
+// other users may read the file.
+func readKeyFile(path string) (keys [][]byte, warnings []string, err error) {
+	fail := func(err error) ([][]byte, []string, error) {
+		return nil, nil, fmt.Errorf("invalid value %q for -key-file: %w", path, err)
+	}
+	if path == "" {
+		return fail(errors.New("empty"))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return fail(err)
+	}
+	if len(b) > maxKeyFile {
+		return fail(fmt.Errorf("over %d bytes", maxKeyFile))
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		k, weak, _ := parseKey(line) // not empty: no error
+		if weak {
+			warnings = append(warnings, fmt.Sprintf("-key-file %s: the secret on line %d is shorter than %d bytes: using its SHA-256; a short key is weak, use 32 random bytes", path, i+1, minKeyLen))
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return fail(errors.New("the file holds no secret"))
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		warnings = append(warnings, fmt.Sprintf("-key-file %s may be read by other users (mode %v): make it readable by the proxy's user only", path, fi.Mode().Perm()))
+	}
+	return keys, warnings, nil
 }

@@ -224,6 +224,7 @@ func TestParseFlags(t *testing.T) {
 				assert.NotContains(t, got.warnings[i], "hunter2", "warnings never show the key")
 			}
 			got.warnings = nil
+			got.keySource = "" // see TestParseFlagsKeySources
 			assert.Equal(t, tt.want, got)
 		})
 	}

@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintf(stdout, "stickyproxy %s\n", version())
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "stickyproxy: %v\n", err)
 		return 2
@@ -86,12 +91,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 			return 2
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger, access := newLoggers(stderr, cfg.logLevel)
 	for _, w := range cfg.warnings {
 		logger.Warn(w)
 	}
 	if err == nil {
-		err = serve(ctx, cfg, lns, pol, stdout, logger, ready)
+		err = serve(ctx, cfg, lns, pol, stdout, logger, access, ready)
 	}
 	if err != nil {
 		logger.Error("stickyproxy failed", "err", err)
@@ -205,21 +210,25 @@ type listening struct {
 // until ctx is done, serving the admin API and running health checks if cfg
 // says so; then it shuts everything down, waiting up to shutdownTimeout for
 // requests in flight. A server that fails shuts the others down too.
-func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, stdout io.Writer, logger *slog.Logger, ready func(listening)) error {
+//
+// With -access-log, serve logs each request to access.
+func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, stdout io.Writer, logger, access *slog.Logger, ready func(listening)) error {
 	defer lns.close() // in case we return before serving; Serve closes them too
+	started := time.Now()
 	ln, adminLn := lns.proxy, lns.admin
 	backends, d := cfg.backends, &demo{} // an empty demo shuts down at once
 	var err error
 	if len(backends) == 0 {
-		if d, backends, err = startDemo(3, logger); err != nil {
+		if d, backends, err = startDemo(len(demoNames), logger); err != nil {
 			return err
 		}
 		defer d.close() // after the graceful shutdown below: a no-op
 	}
+	backends = withWeights(backends, cfg.weights)
 	// One recorder sees the set's events and the handler's: it serves the
 	// status page and /metrics on the admin listener.
 	rec := metrics.New(nil)
-	set, err := backend.NewSet(backends, backend.WithLogger(logger), backend.WithObserver(rec))
+	set, err := backend.NewSet(backends, backend.WithLogger(logger), backend.WithObserver(rec), backend.WithSlowStart(cfg.slowStart))
 	if err != nil {
 		return err
 	}
@@ -229,11 +238,17 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		return err
 	}
 	transport := sticky.DefaultTransport()
+	var rt http.RoundTripper = transport
+	var al *accessLog
+	if cfg.accessLog {
+		al = &accessLog{logger: access, set: set}
+		pol, rt = al.policy(pol), al.transport(transport)
+	}
 	opts := []sticky.Option{
 		sticky.WithPicker(pickers[cfg.picker]()),
 		sticky.WithKeyPicker(keys),
 		sticky.WithStrictBinding(cfg.strict),
-		sticky.WithTransport(transport),
+		sticky.WithTransport(rt),
 		sticky.WithObserver(rec),
 		sticky.WithLogger(logger),
 		sticky.WithBodyTimeout(cfg.bodyTimeout),
@@ -243,12 +258,19 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 	if len(cfg.ejectStatus) > 0 { // else only transport failures count
 		opts = append(opts, sticky.WithFailureStatus(cfg.ejectStatus.contains))
 	}
+	if cfg.retries != nil {
+		opts = append(opts, sticky.WithRetries(*cfg.retries, retryWithin))
+	}
 	h, err := sticky.New(set, pol, opts...)
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	srv := newServer(h, logger)
+	var front http.Handler = h
+	if al != nil {
+		front = al.handler(h)
+	}
+	srv := newServer(front, logger)
 	srv.Protocols = protocols(cfg.cert != nil, cfg.h2c)
 	addrs := listening{proxy: ln.Addr().String()}
 	if cfg.cert != nil {
@@ -262,13 +284,17 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		adminAddr net.Addr
 	)
 	if adminLn != nil {
-		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger, adminOptions{host: adminHost(cfg.admin), token: cfg.adminToken, self: lns.self().check}), logger), adminLn.Addr()
+		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger, adminOptions{host: adminHost(cfg.admin), token: cfg.adminToken, self: lns.self().check, config: newRunningConfig(cfg, started)}), logger), adminLn.Addr()
 		g.Go(func() error { return serveUntilShutdown(adminSrv, adminLn, "admin API") })
 		addrs.admin = adminAddr.String()
 		logger.Info("admin API listening", "addr", addrs.admin)
 	}
 	if cfg.healthPath != "" {
-		hc := backend.HealthCheck{Path: cfg.healthPath, Interval: cfg.healthInterval, Logger: logger}
+		hc := backend.HealthCheck{
+			Path: cfg.healthPath, Interval: cfg.healthInterval, Logger: logger,
+			Timeout: cfg.healthTimeout, Rise: cfg.healthRise, Fall: cfg.healthFall,
+			MinStatus: cfg.healthMinStatus, MaxStatus: cfg.healthMaxStatus,
+		}
 		g.Go(func() error {
 			if err := set.CheckHealth(gctx, hc); gctx.Err() == nil {
 				return fmt.Errorf("health checks: %w", err)
@@ -302,6 +328,21 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// withWeights returns bs with the weights ws gives by backend ID; bs
+// itself, unchanged, if ws is empty.
+func withWeights(bs []backend.Config, ws map[string]int) []backend.Config {
+	if len(ws) == 0 {
+		return bs
+	}
+	bs = slices.Clone(bs)
+	for i := range bs {
+		if w, ok := ws[bs[i].ID]; ok {
+			bs[i].Weight = w
+		}
+	}
+	return bs
 }
 
 // adminHost returns the host of addr, the value of -admin: besides IP
