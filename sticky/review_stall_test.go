@@ -1,7 +1,10 @@
 package sticky_test
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -69,4 +72,76 @@ func TestUploadsThatJustFinishedDoNotStall(t *testing.T) {
 	})
 	wg.Wait()
 	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("app1").State(), "a backend that answered every request was stalled")
+}
+
+// TestHungBackendIsEjectedUnderUploads checks that a hung backend (it
+// accepts connections and reads nothing) under traffic whose clients wait
+// is stalled within two stall windows whatever the requests are: GETs,
+// or uploads larger than a socket's buffers, which never finish being
+// sent, so are never counted as waiting for it.
+func TestHungBackendIsEjectedUnderUploads(t *testing.T) {
+	const window = 500 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		method string
+		size   int
+	}{
+		{"GETs", http.MethodGet, 0},
+		{"small uploads", http.MethodPost, 1 << 10},
+		{"64 MiB uploads", http.MethodPost, 64 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			var conns []net.Conn
+			var mu sync.Mutex
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					conns = append(conns, c) // held open, never read
+					mu.Unlock()
+				}
+			}()
+			set, err := backend.NewSet([]backend.Config{{ID: "hung", URL: "http://" + ln.Addr().String()}}, backend.WithStallTimeout(window))
+			require.NoError(t, err)
+			h, err := sticky.New(set, newCookie(t))
+			require.NoError(t, err)
+			base := front(t, h)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			t.Cleanup(func() { // before the front closes: its handlers are stuck on the backend
+				cancel()
+				ln.Close()
+				mu.Lock()
+				for _, c := range conns {
+					c.Close()
+				}
+				mu.Unlock()
+				wg.Wait()
+			})
+			for range 5 {
+				wg.Go(func() {
+					var body io.Reader
+					if tc.size > 0 {
+						body = bytes.NewReader(make([]byte, tc.size))
+					}
+					req, err := http.NewRequestWithContext(ctx, tc.method, base+"/", body)
+					if !assert.NoError(t, err) {
+						return
+					}
+					if resp, err := http.DefaultClient.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				})
+			}
+			assert.Eventually(t, func() bool {
+				return set.Snapshot().Lookup("hung").State() != backend.Healthy
+			}, 4*window, window/10, "a hung backend that 5 waiting clients sent %s was not stalled", tc.name)
+		})
+	}
 }
