@@ -1,0 +1,40 @@
+package backend_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+)
+
+// TestStallWatchFirstArm checks that a backend's first wait arms its watch
+// without a data race, and without the first tick finding no timer, for
+// any valid stall window: arm stores the timer only after AfterFunc has
+// started it, and tick reads it, unsynchronised (go test -race reports
+// it; with a window short enough, tick dereferences a nil timer).
+func TestStallWatchFirstArm(t *testing.T) {
+	for _, w := range []time.Duration{time.Nanosecond, time.Microsecond, 2 * time.Millisecond} {
+		t.Run(w.String(), func(t *testing.T) {
+			var cfgs []backend.Config
+			for i := range 50 {
+				cfgs = append(cfgs, backend.Config{ID: fmt.Sprintf("app%d", i), URL: fmt.Sprintf("http://127.0.0.1:%d", 10000+i)})
+			}
+			set, err := backend.NewSet(cfgs, backend.WithStallTimeout(w))
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			for _, b := range set.Snapshot().Backends() {
+				wg.Go(func() {
+					b.WaitStarted()
+					time.Sleep(3 * w)
+					b.WaitEnded()
+				})
+			}
+			wg.Wait()
+			time.Sleep(10 * time.Millisecond) // the last ticks
+		})
+	}
+}
