@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,8 +148,8 @@ func (s *Set) arm(b *Backend) {
 	wt.ticks = 0
 	b.quiet.Store(0) // nothing waited before: count from now
 	if wt.timer == nil {
-		wt.timer = time.AfterFunc(s.stallTimeout/2, func() { s.tick(b) })
-		return
+		// Stored before it is started: its first tick reads it.
+		wt.timer = time.AfterFunc(time.Duration(math.MaxInt64), func() { s.tick(b) })
 	}
 	wt.timer.Reset(s.stallTimeout / 2)
 }
