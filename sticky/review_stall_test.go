@@ -145,3 +145,44 @@ func TestHungBackendIsEjectedUnderUploads(t *testing.T) {
 		})
 	}
 }
+
+// TestClientCannotStallByUploadingSlowlyThenHangingUp checks that a client
+// cannot stall a backend that answers within a tenth of the window once it
+// has the request, by sending its body slowly and hanging up the moment it
+// is sent: ReportAbandoned is told the client waited since the request
+// arrived, its upload included, which the waiting count since this change
+// leaves out.
+func TestClientCannotStallByUploadingSlowlyThenHangingUp(t *testing.T) {
+	const window = 600 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		time.Sleep(window / 10)
+	}))
+	t.Cleanup(srv.Close)
+	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: srv.URL}}, backend.WithStallTimeout(window))
+	require.NoError(t, err)
+	h, err := sticky.New(set, newCookie(t))
+	require.NoError(t, err)
+	base := front(t, h)
+
+	for range 6 {
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw := io.Pipe()
+		go func() {
+			for range 4 { // a third of the window, more than a quarter
+				pw.Write([]byte{'x'})
+				time.Sleep(window / 12)
+			}
+			pw.Close()
+			time.Sleep(window / 50) // the body has reached the backend
+			cancel()                // and the client hangs up
+		}()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/upload", pr)
+		require.NoError(t, err)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+	}
+	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("app1").State(), "one client stalled a backend that answers in a tenth of the window")
+}
