@@ -52,7 +52,7 @@ func TestHTTP2BackendAtItsStreamLimitIsNotAFailure(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, "HTTP/2.0", resp.Header.Get("X-Proto"))
 
-	const n = 8
+	const n = 20
 	codes := make([]int, n)
 	var wg sync.WaitGroup
 	for i := range n {
