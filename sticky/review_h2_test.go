@@ -71,3 +71,24 @@ func TestHTTP2BackendAtItsStreamLimitIsNotAFailure(t *testing.T) {
 	}
 	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("app1").State())
 }
+
+// TestReplayBudgetHasAFloor checks the floor WithRetries documents ("every
+// request adds a fifth of a replay to (a floor of 3, at most 100 saved)"):
+// after a wave of failures has spent the budget, a failing GET is still
+// replayed, the budget holding at least 3. The floor is only where the
+// budget starts: spent, it allows a replay per 5 requests, and a quiet
+// service whose backend crashed fails 4 GETs in 5.
+func TestReplayBudgetHasAFloor(t *testing.T) {
+	fp := newFaultPool(t, "reset", &barrier{}, backend.WithEjection(backend.Ejection{}))
+	h, err := sticky.New(fp.set, newCookie(t))
+	require.NoError(t, err)
+	base := front(t, h)
+	for range 10 { // spends the budget: 3, plus 2 for the 10 requests
+		get(t, newClient(t, false), base+"/fault")
+	}
+	for i := range 3 {
+		before := fp.executed.Load()
+		assert.Equal(t, http.StatusBadGateway, get(t, newClient(t, false), base+"/fault").status)
+		assert.Equal(t, int32(2), fp.executed.Load()-before, "executions of failing GET %d after the wave: not replayed", i)
+	}
+}
