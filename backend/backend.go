@@ -89,6 +89,7 @@ type Backend struct {
 	ramp      ramp         // slow start
 	stall     stall        // the current run of abandoned requests
 	waiting   atomic.Int64 // requests sent and awaiting their response header
+	waits     atomic.Int64 // waits started so far
 	quiet     atomic.Int32 // watch ticks since the last answer
 	watch     watch        // samples waiting while it is not zero
 

@@ -120,18 +120,20 @@ func (s *Set) stalled(b *Backend, n int64, span time.Duration) {
 type watch struct {
 	on    atomic.Bool
 	timer *time.Timer
-	reqs  [2]int64 // Backend.requests at the last two ticks, the older first
+	waits [2]int64 // Backend.waits at the last two ticks, the older first
 	ticks int      // since the watch was armed
 }
 
-// WaitStarted records that a request has been sent to b in full, its
-// body included, and now waits for its response header; [Backend.WaitEnded] must follow it exactly once, when
+// WaitStarted records that a request sent to b now waits on b: for its
+// response header, or for b to take more of its body (the time a proxy
+// waits for its own client is not b's); [Backend.WaitEnded] must follow it exactly once, when
 // the wait is over, however it ended (the header arrived, the request
 // failed, the client left). A backend that has answered nothing for the
 // stall window while at least 3 requests have waited for it all that
 // time is stalled (see [WithStallTimeout]). It is safe for concurrent use
 // and lock-free; while requests wait, b is sampled every half window.
 func (b *Backend) WaitStarted() {
+	b.waits.Add(1)
 	b.waiting.Add(1)
 	s := b.set
 	if s.stallTimeout > 0 && s.ejection.After > 0 && !b.watch.on.Load() && b.watch.on.CompareAndSwap(false, true) {
@@ -156,9 +158,9 @@ func (s *Set) arm(b *Backend) {
 
 // tick samples b's waiting requests: b is stalled if it answered nothing
 // since before the tick two before this one, a stall window ago, while
-// at least stallAfter requests have waited since then. Requests that
-// arrived since then are the most that can be younger; the watch stops
-// when nothing waits.
+// at least stallAfter requests have waited since then: those waiting now
+// less those whose wait began since then. The watch stops when nothing
+// waits.
 func (s *Set) tick(b *Backend) {
 	wt := &b.watch
 	waiting := b.waiting.Load()
@@ -171,11 +173,11 @@ func (s *Set) tick(b *Backend) {
 		return
 	}
 	quiet := b.quiet.Add(1) // ticks since the last answer, this one included
-	r := b.requests.Load()
-	old := wt.reqs[0]
-	wt.reqs[0], wt.reqs[1] = wt.reqs[1], r
+	n := b.waits.Load()
+	old := wt.waits[0]
+	wt.waits[0], wt.waits[1] = wt.waits[1], n
 	if wt.ticks++; wt.ticks >= 3 && quiet >= 3 {
-		if long := waiting - (r - old); long >= stallAfter {
+		if long := waiting - (n - old); long >= stallAfter {
 			s.stalledWaiting(b, long)
 		}
 	}

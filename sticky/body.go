@@ -37,31 +37,52 @@ type trackedBody struct {
 	pushed  time.Time        // when the read deadline was last pushed; zero: never
 	done    bool             // the request is over: leave the deadline alone
 	to      *backend.Backend // the backend it is being sent to; nil: none now
-	waiting bool             // the body is all read: counted waiting on to
+	waiting bool             // counted waiting on to: the transport is not reading from the client
+	resumed time.Time        // when it last started waiting on to
+	waited  time.Duration    // how long the last attempt had waited on its backend when it ended
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	if b.dl != nil {
 		b.push()
 	}
+	b.pause()
 	n, err := b.rc.Read(p)
-	if n > 0 || err != nil {
-		b.mu.Lock()
-		b.started = b.started || n > 0
-		if err != nil && err != io.EOF && b.err == nil {
-			b.err = err
-		}
-		if err == io.EOF && b.dl != nil && !b.done && !b.pushed.IsZero() {
-			b.dl.SetReadDeadline(time.Time{})
-			b.pushed = time.Time{}
-		}
-		if err == io.EOF && b.to != nil && !b.waiting {
-			b.waiting = true
-			b.to.WaitStarted() // all sent: what is left is the backend's
-		}
-		b.mu.Unlock()
+	b.mu.Lock()
+	b.started = b.started || n > 0
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
 	}
+	if err == io.EOF && b.dl != nil && !b.done && !b.pushed.IsZero() {
+		b.dl.SetReadDeadline(time.Time{})
+		b.pushed = time.Time{}
+	}
+	b.resume()
+	b.mu.Unlock()
 	return n, err
+}
+
+// pause stops counting the request as waiting on its backend while the
+// transport waits for the client's body: that is the client's time. The
+// time the transport spends between reads, writing to the backend (which
+// may not be reading), and after the last one, waiting for the answer, is
+// the backend's.
+func (b *trackedBody) pause() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting {
+		b.waiting = false
+		b.to.WaitEnded()
+	}
+}
+
+// resume counts the request as waiting on its backend again, if it is
+// being sent to one. b.mu is held.
+func (b *trackedBody) resume() {
+	if b.to != nil && !b.waiting {
+		b.waiting, b.resumed = true, time.Now()
+		b.to.WaitStarted()
+	}
 }
 
 // push pushes the read deadline forward if a quarter of the timeout has
@@ -93,23 +114,37 @@ func (b *trackedBody) stop(clear bool) {
 
 func (b *trackedBody) Close() error { return nil }
 
-// sendTo marks the start of the body's way to be: once it has all been
-// read, the request waits for be's answer (see [backend.WithStallTimeout]),
-// not for the client's body.
+// sendTo marks the start of the request's attempt on be: it waits on be
+// (see [backend.WithStallTimeout]) but while the transport reads the
+// client's body.
 func (b *trackedBody) sendTo(be *backend.Backend) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.to, b.waiting = be, false
+	b.resume()
 }
 
 // sent ends what sendTo began: the request's attempt is over.
 func (b *trackedBody) sent() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.waited = 0
 	if b.waiting {
+		b.waited = time.Since(b.resumed)
 		b.to.WaitEnded()
 	}
 	b.to, b.waiting = nil, false
+}
+
+// lastWait returns how long the last attempt had waited on its backend,
+// the client's time apart, when it ended; 0 for a nil b.
+func (b *trackedBody) lastWait() time.Duration {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waited
 }
 
 // read reports whether any byte of the body was read; false for a nil b,

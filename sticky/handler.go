@@ -505,7 +505,7 @@ func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads this answer. Not the
 		// backend's failure, but a stall's symptom if it answers no one.
-		x.backend.ReportAbandoned(time.Since(x.sent))
+		x.backend.ReportAbandoned(x.waited())
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
 		http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
 		return
@@ -513,6 +513,17 @@ func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	x.h.logger.Warn("backend failed", "backend", id, "err", err)
 	code, text := backendFailure(err)
 	http.Error(w, text, code)
+}
+
+// waited returns how long x's request has waited for its backend's
+// answer: since it was handed to the proxy, or, with a body, for as long
+// as its last attempt was not waiting for the client's body (a slow upload
+// is its client's time).
+func (x *exchange) waited() time.Duration {
+	if x.body == nil {
+		return time.Since(x.sent)
+	}
+	return x.body.lastWait()
 }
 
 // backendFailure returns the status and text that tell a client what err,

@@ -48,9 +48,10 @@ const (
 // have reached it (the connection was reset or closed before a response)
 // is sent to one other at most, and only if repeating it is harmless (an
 // idempotent method, or an Idempotency-Key header), within a budget that
-// every request adds a fifth of a replay to (a floor of 3, at most 100
-// saved), so that a wave of failures cannot multiply the backends' load:
-// a request is executed by backends at most twice. Whatever the error, a
+// every request adds a fifth of a replay to (it starts with 3, and saves
+// at most 100), so that a wave of failures cannot multiply the backends'
+// load: a request is executed by backends at most twice, over HTTP/1.1
+// (see [DefaultTransport]). Whatever the error, a
 // request is sent again only if its body can be (it has none, or not a
 // byte of it had been read: it is sent whole to the next backend); one
 // whose body could not be read from the client is never retried. A

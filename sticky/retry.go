@@ -73,10 +73,10 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// send sends req to x's backend, counting it as waiting there from when
-// it has been sent in full (a body the client sends slowly is the
-// client's time) until its response header arrives or it fails: a backend
-// with requests that wait and answers none is stalled (see
+// send sends req to x's backend, counting it as waiting there until its
+// response header arrives or it fails, but while the transport waits for
+// the client's body (a slow upload is the client's time): a backend with
+// requests that wait and answers none is stalled (see
 // [backend.WithStallTimeout]).
 func (x *exchange) send(req *http.Request) (*http.Response, error) {
 	if x.body != nil {

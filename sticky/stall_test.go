@@ -23,9 +23,8 @@ import (
 // stall window: a backend that answers every request, uploads within a
 // fifth of the window, is not stalled because one slow GET (twice the
 // window) overlaps two slow uploads whose bodies end just before a tick.
-// WithStallTimeout promises that at least 3 requests must have waited the
-// whole window; the tick subtracts only the requests admitted since, and
-// these uploads were admitted long before their wait began.
+// At least 3 requests must have waited the whole window, and these
+// uploads were admitted long before their wait for the backend began.
 func TestUploadsThatJustFinishedDoNotStall(t *testing.T) {
 	const window = 2 * time.Second
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +77,7 @@ func TestUploadsThatJustFinishedDoNotStall(t *testing.T) {
 // accepts connections and reads nothing) under traffic whose clients wait
 // is stalled within two stall windows whatever the requests are: GETs,
 // or uploads larger than a socket's buffers, which never finish being
-// sent, so are never counted as waiting for it.
+// sent: the backend not reading them is the backend's time.
 func TestHungBackendIsEjectedUnderUploads(t *testing.T) {
 	const window = 500 * time.Millisecond
 	for _, tc := range []struct {
@@ -149,9 +148,7 @@ func TestHungBackendIsEjectedUnderUploads(t *testing.T) {
 // TestClientCannotStallByUploadingSlowlyThenHangingUp checks that a client
 // cannot stall a backend that answers within a tenth of the window once it
 // has the request, by sending its body slowly and hanging up the moment it
-// is sent: ReportAbandoned is told the client waited since the request
-// arrived, its upload included, which the waiting count since this change
-// leaves out.
+// is sent: the time its upload took is the client's, not the backend's.
 func TestClientCannotStallByUploadingSlowlyThenHangingUp(t *testing.T) {
 	const window = 600 * time.Millisecond
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
