@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -383,15 +384,31 @@ func serveUntilShutdown(srv *http.Server, ln net.Listener, what string) error {
 }
 
 // newServer returns an http.Server for h with the timeouts and limits every
-// server of this program uses. It logs its own errors to logger at Warn.
+// server of this program uses. It logs its own errors to logger at Warn,
+// but failed TLS handshakes, which scanners and old clients cause all day
+// on a public port, at Debug.
 func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(serverLog{logger}, "", 0),
 	}
+}
+
+// serverLog is what an http.Server's ErrorLog writes to: logger, at Warn,
+// or at Debug for a failed TLS handshake.
+type serverLog struct{ logger *slog.Logger }
+
+func (l serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	l.logger.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // printUsage tells the operator where the proxy listens (and its admin

@@ -13,6 +13,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -541,4 +543,15 @@ func TestParseFlagsTLS(t *testing.T) {
 			assert.Contains(t, cfg.warnings[0], "-tls-cert "+tt.args[1]+": "+tt.warning)
 		})
 	}
+}
+
+// TestServerLogLevels checks that the servers log their own errors at
+// Warn, but failed TLS handshakes at Debug.
+func TestServerLogLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := log.New(serverLog{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}, "", 0)
+	l.Print("http: TLS handshake error from 127.0.0.1:5555: EOF")
+	l.Print("http: Accept error: too many open files")
+	assert.Contains(t, buf.String(), `level=DEBUG msg="http: TLS handshake error from 127.0.0.1:5555: EOF"`)
+	assert.Contains(t, buf.String(), `level=WARN msg="http: Accept error: too many open files"`)
 }
