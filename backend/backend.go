@@ -63,8 +63,11 @@ type Config struct {
 	// [A-Za-z0-9._-]. When empty, the ID is a digest of the normalized URL,
 	// so processes configured with the same URL agree on it.
 	ID string
-	// URL is the backend's base URL: http or https, a host, and optionally
-	// a path prefix. Query, fragment and user info are not allowed.
+	// URL is the backend's base URL: a scheme, a host, and optionally a
+	// path prefix. The scheme is http, https, or h2c: HTTP/2 without TLS,
+	// with prior knowledge (RFC 9113, section 3.3), as gRPC servers speak
+	// it; its default port is 80. Query, fragment and user info are not
+	// allowed.
 	URL string
 	// Weight is the backend's relative capacity, 1 to MaxWeight. Zero means 1.
 	Weight int
@@ -188,8 +191,8 @@ func parseURL(raw string) (*url.URL, error) {
 	u.Scheme = strings.ToLower(u.Scheme)
 	u.Host = strings.ToLower(u.Host)
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("backend: URL %q: scheme must be http or https", raw)
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "h2c":
+		return nil, fmt.Errorf("backend: URL %q: scheme must be http, https or h2c", raw)
 	case u.Host == "" || u.Hostname() == "":
 		return nil, fmt.Errorf("backend: URL %q: no host", raw)
 	case u.User != nil:
@@ -212,7 +215,7 @@ func parseURL(raw string) (*url.URL, error) {
 // one digest ID: no default port, no empty port, no lone "/" path.
 func normalize(u *url.URL) {
 	host, port := u.Hostname(), u.Port()
-	if port == "" || u.Scheme == "http" && port == "80" || u.Scheme == "https" && port == "443" {
+	if port == "" || u.Scheme != "https" && port == "80" || u.Scheme == "https" && port == "443" {
 		if strings.Contains(host, ":") {
 			host = "[" + host + "]" // IPv6 literal
 		}

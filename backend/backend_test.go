@@ -19,7 +19,9 @@ func TestConfigInvalid(t *testing.T) {
 	}{
 		{"empty URL", backend.Config{ID: "a"}, []string{"empty URL"}},
 		{"unparsable URL", backend.Config{URL: "http://h:port"}, []string{`"http://h:port"`}},
-		{"bad scheme", backend.Config{URL: "ftp://h"}, []string{`"ftp://h"`, "scheme"}},
+		{"bad scheme", backend.Config{URL: "ftp://h"}, []string{`"ftp://h"`, "scheme must be http, https or h2c"}},
+		{"h2 is not h2c", backend.Config{URL: "h2://h"}, []string{`"h2://h"`, "scheme"}},
+		{"h2c without host", backend.Config{URL: "h2c:///svc"}, []string{`"h2c:///svc"`, "no host"}},
 		{"no scheme", backend.Config{URL: "10.0.0.1:80"}, []string{`"10.0.0.1:80"`}},
 		{"no host", backend.Config{URL: "http:///path"}, []string{`"http:///path"`, "no host"}},
 		{"port only", backend.Config{URL: "http://:80"}, []string{`"http://:80"`, "no host"}},
@@ -75,6 +77,9 @@ func TestConfigValid(t *testing.T) {
 		{"default https port dropped", backend.Config{ID: "a", URL: "https://h:443/"}, "https://h", 1},
 		{"IPv6 default port dropped", backend.Config{ID: "a", URL: "http://[::1]:80"}, "http://[::1]", 1},
 		{"IPv6", backend.Config{ID: "a", URL: "http://[::1]:8080"}, "http://[::1]:8080", 1},
+		{"h2c", backend.Config{ID: "a", URL: "H2C://Grpc.Example:50051/"}, "h2c://grpc.example:50051", 1},
+		{"h2c default port dropped", backend.Config{ID: "a", URL: "h2c://h:80"}, "h2c://h", 1},
+		{"h2c port 443 kept", backend.Config{ID: "a", URL: "h2c://h:443"}, "h2c://h:443", 1},
 		{"longest ID", backend.Config{ID: strings.Repeat("x", 64), URL: "http://h"}, "http://h", 1},
 		{"ID punctuation", backend.Config{ID: "a.B_9-z", URL: "http://h"}, "http://h", 1},
 	}
@@ -114,6 +119,8 @@ func TestDigestID(t *testing.T) {
 	for _, spelling := range []string{"http://h:80", "http://h/", "http://h:", "http://h:80/"} {
 		assert.Equal(t, id(t, "http://h"), id(t, spelling), "spelling %q", spelling)
 	}
+	assert.NotEqual(t, id(t, "http://h:8080"), id(t, "h2c://h:8080"), "h2c and http to one address are two backends")
+	assert.Equal(t, id(t, "h2c://h"), id(t, "h2c://h:80"), "h2c's default port")
 }
 
 func TestState(t *testing.T) {

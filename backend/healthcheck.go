@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/affinitylb/affinity/internal/h2c"
+
 	"golang.org/x/sync/errgroup"
 )
 
@@ -69,9 +71,12 @@ type HealthCheck struct {
 	// Client sends the probes. When nil, each call of [Set.CheckHealth]
 	// uses a client of its own that opens a new connection for every probe
 	// (as HAProxy does, so that a probe also tests accepting connections),
-	// follows no redirects, ignores proxy environment variables and checks
-	// https certificates against the system roots. Set Client for other TLS
-	// settings; its redirect policy and timeouts are then its own.
+	// follows no redirects, ignores proxy environment variables, checks
+	// https certificates against the system roots and probes h2c backends
+	// over HTTP/2 without TLS. Set Client for other TLS settings; its
+	// redirect policy and timeouts are then its own, and it probes h2c
+	// backends only if its transport knows the h2c scheme (as one made by
+	// the sticky package's DefaultTransport does).
 	Client *http.Client
 	// Logger receives a Debug record with the reason for every failed probe,
 	// and the health checks' verdicts: a backend marked down at Warn, one
@@ -186,11 +191,13 @@ func (s *Set) CheckHealth(ctx context.Context, hc HealthCheck) error {
 
 // newCheckClient returns the default probe client; see [HealthCheck.Client].
 func newCheckClient() *http.Client {
+	t := &http.Transport{
+		DisableKeepAlives:      true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	h2c.Register(t)
 	return &http.Client{
-		Transport: &http.Transport{
-			DisableKeepAlives:      true,
-			MaxResponseHeaderBytes: 64 << 10,
-		},
+		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
