@@ -529,14 +529,14 @@ func (x *exchange) waited() time.Duration {
 // backendFailure returns the status and text that tell a client what err,
 // the error of a request to a backend, means for it: 502 if no connection
 // to the backend could be made (refused, unreachable, a name that does not
-// resolve, the connect timeout: the request never reached it); 504 if the
-// backend took too long (the transport's response header timeout, or
-// another read or TLS handshake that timed out); else 502, the backend
-// failed (the connection reset or closed before a complete response, a
-// malformed response).
+// resolve, the connect timeout, a TLS handshake that failed or timed out:
+// the request never reached it); 504 if the backend took too long (the
+// transport's response header timeout, or another read that timed out);
+// else 502, the backend failed (the connection reset or closed before a
+// complete response, a malformed response).
 func backendFailure(err error) (int, string) {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.As(err, &op) && op.Op == "dial" || handshakeFailed(err) {
 		return http.StatusBadGateway, "502 bad gateway: the backend could not be reached"
 	}
 	var ne net.Error

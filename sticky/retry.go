@@ -102,18 +102,18 @@ const (
 // backend. It may be only if its body can be sent again (it has none,
 // GetBody, or body, its tracker, says no byte of it was read: the same
 // body goes whole to the next attempt). Then, if it never reached the
-// backend (the connection could not be made), it may be resent; if it
-// did, or may have, and failed before any response arrived (the
-// connection was reset or closed), it may be replayed if repeating it is
-// harmless: an idempotent method, or an Idempotency-Key, as net/http's
-// own retries allow. A body partly read may have been partly sent: such a
+// backend (the connection could not be made, or its TLS handshake failed:
+// see handshakeFailed), it may be resent; if it did, or may have, and
+// failed before any response arrived (the connection was reset or
+// closed), it may be replayed if repeating it is harmless: an idempotent
+// method, or an Idempotency-Key, as net/http's own retries allow. A body partly read may have been partly sent: such a
 // request is never sent again.
 func replayable(req *http.Request, body *trackedBody, err error) retry {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil && (body == nil || body.read()) {
 		return never
 	}
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.As(err, &op) && op.Op == "dial" || handshakeFailed(err) {
 		return resend
 	}
 	if !idempotent(req) {
