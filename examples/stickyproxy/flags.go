@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -113,6 +114,10 @@ type config struct {
 	h2c             bool        // cleartext HTTP/2 with prior knowledge on -listen too; never with cert
 	cookieAttrs     cookieAttrs // cookie and appcookie: the affinity cookie's attributes
 	ops                         // -weights to -version
+
+	// backendCAs is the system's roots and -backend-ca's, for https
+	// backends; nil: the system's.
+	backendCAs *x509.CertPool
 }
 
 // cookieAttrs is the affinity cookie's attributes, from -cookie-secure,
@@ -239,6 +244,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 
 		cookieSecure, cookieSameSite string   // -cookie-secure, -cookie-samesite
 		o                            opsFlags // -weights to -version
+		caFile                       string   // -backend-ca
 	)
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
@@ -266,6 +272,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM `file` of the certificate chain, the proxy's own first: serve HTTPS on -listen,\nHTTP/2 and HTTP/1.1, TLS 1.2 or later. Needs -tls-key; SIGHUP reloads both files")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM `file` of the private key of -tls-cert's certificate; needs -tls-cert")
 	fs.BoolVar(&cfg.h2c, "h2c", false, "accept cleartext HTTP/2 with prior knowledge (h2c) on -listen, beside HTTP/1.1;\nnot with -tls-cert")
+	fs.StringVar(&caFile, "backend-ca", "", "`file` of PEM certificates of authorities trusted for https:// backends, besides the system's;\nempty: the system's only")
 	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row eject the backend for a while.\nEmpty: only failures to reach the backend count")
 	fs.StringVar(&cookieSecure, "cookie-secure", "auto", "`when` the affinity cookie is Secure: auto (when the request came over HTTPS, to the proxy\nor to a -trusted-proxies proxy saying so), always or never; cookie, appcookie")
 	fs.StringVar(&cookieSameSite, "cookie-samesite", "lax", "affinity cookie's SameSite `mode`: lax, strict or none (which makes it Secure); cookie, appcookie")
@@ -350,6 +357,13 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	}
 	if err := checkTLSFlags(&cfg, given); err != nil {
 		return config{}, err
+	}
+	if given["backend-ca"] {
+		pool, err := readCAs(caFile)
+		if err != nil {
+			return config{}, fmt.Errorf("invalid value %q for -backend-ca: %w", caFile, err)
+		}
+		cfg.backendCAs = pool
 	}
 	ls, err := parseStatusList(eject)
 	if err != nil {

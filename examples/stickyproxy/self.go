@@ -60,7 +60,7 @@ func (s self) check(raw string) error {
 	port := u.Port()
 	switch {
 	case port != "":
-	case strings.EqualFold(u.Scheme, "http"):
+	case strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "h2c"):
 		port = "80"
 	case strings.EqualFold(u.Scheme, "https"):
 		port = "443"

@@ -29,6 +29,8 @@ func TestSelfCheck(t *testing.T) {
 		{"the unspecified address", []selfListener{{"-listen", ap("127.0.0.1:8080")}}, "http://0.0.0.0:8080", "-listen"},
 		{"the default port", []selfListener{{"-listen", ap("127.0.0.1:80")}}, "http://127.0.0.1", "-listen"},
 		{"the default port of https", []selfListener{{"-listen", ap("127.0.0.1:443")}}, "https://localhost/", "-listen"},
+		{"the listener, h2c", []selfListener{{"-listen", ap("127.0.0.1:8080")}}, "h2c://127.0.0.1:8080", "-listen"},
+		{"the default port of h2c", []selfListener{{"-listen", ap("127.0.0.1:80")}}, "h2c://localhost", "-listen"},
 		{"on every address: loopback", []selfListener{{"-listen", ap("[::]:8080")}}, "http://127.0.0.1:8080", "-listen"},
 		{"on every address: another loopback", []selfListener{{"-listen", ap("0.0.0.0:8080")}}, "http://127.0.0.2:8080", "-listen"},
 		{"on every address: localhost", []selfListener{{"-listen", ap("0.0.0.0:8080")}}, "http://localhost:8080", "-listen"},
