@@ -147,3 +147,34 @@ func TestH2CFailingRequestIsExecutedAtMostTwice(t *testing.T) {
 	assert.Equal(t, http.StatusBadGateway, w.status, w.body)
 	assert.Equal(t, int32(2), executed.Load(), "times the GET was executed")
 }
+
+// TestH2CBackendDeclinesUpgrades checks that a request asking for an
+// upgrade (a WebSocket's handshake), which HTTP/2 cannot carry, reaches an
+// h2c backend without it and gets its answer, as from a backend that
+// declines the upgrade: more such requests than an ejection takes leave
+// the backend healthy, with no failure counted.
+func TestH2CBackendDeclinesUpgrades(t *testing.T) {
+	seen := &h2cSeen{}
+	set, err := backend.NewSet([]backend.Config{serveH2C(t, "app1", seen)})
+	require.NoError(t, err)
+	f := &failures{n: map[string]int{}}
+	h, err := sticky.New(set, newCookie(t), sticky.WithObserver(f))
+	require.NoError(t, err)
+	base := front(t, h)
+	for range 6 {
+		req, err := http.NewRequest(http.MethodGet, base+"/whoami", nil)
+		require.NoError(t, err)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "app1", resp.Header.Get("X-Served-By"))
+	}
+	assert.Zero(t, f.of("app1"), "failures counted against the backend")
+	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("app1").State())
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	assert.Len(t, seen.protos, 6, "requests the backend served")
+}

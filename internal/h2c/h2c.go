@@ -32,7 +32,12 @@ type roundTripper struct {
 }
 
 // RoundTrip sends req as an http:// request, and returns its response,
-// whose Request is req. It leaves req as it is.
+// whose Request is req. It leaves req as it is. HTTP/2 has no Upgrade
+// (RFC 9113, section 8.2.2), and net/http refuses to send a request that
+// asks for one: such a request (a WebSocket's handshake) goes without its
+// Upgrade and Connection headers, as if the backend declined the upgrade,
+// and gets the backend's answer to it, rather than an error that would
+// count against a backend that did nothing wrong.
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	rt.once.Do(func() {
 		t := rt.outer.Clone()
@@ -44,6 +49,11 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	u := *req.URL
 	u.Scheme = "http"
 	out.URL = &u
+	if _, ok := req.Header["Upgrade"]; ok {
+		out.Header = req.Header.Clone()
+		delete(out.Header, "Upgrade")
+		delete(out.Header, "Connection")
+	}
 	resp, err := rt.inner.RoundTrip(&out)
 	if resp != nil {
 		resp.Request = req
