@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -177,4 +178,55 @@ func TestH2CBackendDeclinesUpgrades(t *testing.T) {
 	seen.mu.Lock()
 	defer seen.mu.Unlock()
 	assert.Len(t, seen.protos, 6, "requests the backend served")
+}
+
+// TestH2CBackendBeyondItsStreamLimit checks that an h2c backend that
+// takes few streams on a connection is sent more requests at once than
+// that, on more connections, none of them failed by the replay guard,
+// which an HTTP/2 transport's own dialing must not trip.
+func TestH2CBackendBeyondItsStreamLimit(t *testing.T) {
+	const streams, requests = 2, 12
+	var inFlight atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: streams}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "h2c://" + srv.Listener.Addr().String()}})
+	require.NoError(t, err)
+	f := &failures{n: map[string]int{}}
+	h, err := sticky.New(set, newCookie(t), sticky.WithObserver(f))
+	require.NoError(t, err)
+	base := front(t, h)
+
+	statuses := make(chan int, requests)
+	var wg sync.WaitGroup
+	for range requests {
+		wg.Go(func() {
+			resp, err := http.Get(base + "/")
+			if !assert.NoError(t, err) {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	assert.Eventually(t, func() bool { return inFlight.Load() == requests }, 10*time.Second, time.Millisecond,
+		"requests at the backend at once, %d streams a connection", streams)
+	close(release)
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		assert.Equal(t, http.StatusOK, s)
+	}
+	assert.Zero(t, f.of("a"), "failures counted against the backend")
 }

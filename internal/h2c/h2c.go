@@ -15,11 +15,19 @@ const Scheme = "h2c"
 // Register registers Scheme on t: t then sends a request for an h2c:// URL
 // as the same request for http://, over HTTP/2 with prior knowledge,
 // through a transport of its own. That transport is a copy of t as it is
-// when the first such request is sent (its Proxy, dialer, time limits and
-// pool sizes), that speaks only unencrypted HTTP/2; later changes to t do
-// not reach it, and t.CloseIdleConnections does not close its idle
-// connections, which close after its IdleConnTimeout. Register panics if
-// Scheme is registered on t already.
+// when the first such request is sent (its dialer, time limits and pool
+// sizes), that speaks only unencrypted HTTP/2 and uses no HTTP proxy; later
+// changes to t do not reach it, and t.CloseIdleConnections does not close
+// its idle connections, which close after its IdleConnTimeout. Register
+// panics if Scheme is registered on t already.
+//
+// The copy has no Proxy, whatever t's: HTTP/2 with prior knowledge cannot
+// go through an HTTP proxy, and a Proxy that counts the connections a
+// request is sent on, to stop net/http's HTTP/1 replays, would fail
+// requests that were never sent. Over HTTP/2, net/http sends a request
+// again only when the server did not process it: on another connection
+// when the one it picked had no room for it or had closed, or when the
+// server refused its stream or sent GOAWAY below its ID.
 func Register(t *http.Transport) {
 	t.RegisterProtocol(Scheme, &roundTripper{outer: t})
 }
@@ -41,6 +49,7 @@ type roundTripper struct {
 func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	rt.once.Do(func() {
 		t := rt.outer.Clone()
+		t.Proxy = nil
 		t.Protocols = new(http.Protocols)
 		t.Protocols.SetUnencryptedHTTP2(true)
 		rt.inner = t
