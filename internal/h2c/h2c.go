@@ -23,11 +23,13 @@ const Scheme = "h2c"
 //
 // The copy has no Proxy, whatever t's: HTTP/2 with prior knowledge cannot
 // go through an HTTP proxy, and a Proxy that counts the connections a
-// request is sent on, to stop net/http's HTTP/1 replays, would fail
-// requests that were never sent. Over HTTP/2, net/http sends a request
-// again only when the server did not process it: on another connection
-// when the one it picked had no room for it or had closed, or when the
-// server refused its stream or sent GOAWAY below its ID.
+// request is sent on, to stop net/http's HTTP/1 replays, would fail the
+// requests net/http carries on another connection when the one it picked
+// had no room for them or had closed before they were sent. net/http's
+// HTTP/2 code sends a request again on its own, with no Proxy to ask,
+// when the server refused its stream, sent GOAWAY below its ID, or reset
+// it with PROTOCOL_ERROR; only the last may follow a request the server
+// processed.
 func Register(t *http.Transport) {
 	t.RegisterProtocol(Scheme, &roundTripper{outer: t})
 }
