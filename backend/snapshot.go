@@ -35,50 +35,50 @@ type Snapshot struct {
 }
 
 // newSnapshot returns the snapshot of members all, numbered version. The
-// caller holds set.mu, or publishes the zero set's empty snapshot.
-func (set *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
-	s := &Snapshot{
+// caller holds s.mu, or publishes the zero set's empty snapshot.
+func (s *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
+	snap := &Snapshot{
 		version:  version,
 		all:      all,
 		routable: make([]*Backend, 0, len(all)),
-		byID:     set.index(all),
+		byID:     s.index(all),
 		routes:   make([]uint64, (len(all)+63)/64),
-		total:    &set.inflight,
+		total:    &s.inflight,
 	}
 	for i, b := range all {
 		if b.Routable() {
-			s.route(i)
+			snap.route(i)
 		}
 		if b.health.offersTrial() {
-			s.trials = append(s.trials, b)
+			snap.trials = append(snap.trials, b)
 		}
 	}
-	if len(s.routable) == 0 && !set.failClosed {
+	if len(snap.routable) == 0 && !s.failClosed {
 		for i, b := range all {
 			if b.State() == Unhealthy {
-				s.route(i)
+				snap.route(i)
 			}
 		}
-		s.failOpen = len(s.routable) > 0
+		snap.failOpen = len(snap.routable) > 0
 	}
 	var rampEnd int64
-	for _, b := range s.routable {
-		s.weight += b.weight
+	for _, b := range snap.routable {
+		snap.weight += b.weight
 		rampEnd = max(rampEnd, b.ramp.endNs.Load())
 	}
-	if s.failOpen && set.slowStart > 0 {
+	if snap.failOpen && s.slowStart > 0 {
 		// An unhealthy member that recovers starts its ramp before the
 		// snapshot that says so is published.
 		rampEnd = math.MaxInt64
 	}
-	s.rampEnd.Store(rampEnd)
-	if old := set.cur.Load(); old != nil && version > 0 {
+	snap.rampEnd.Store(rampEnd)
+	if old := s.cur.Load(); old != nil && version > 0 {
 		// A member old routes to may go down and come back, ramping, once
-		// s is published: old no longer knows. (Version 0 is the zero
-		// set's empty snapshot, which supersedes nothing.)
+		// snap is published: old no longer knows. (Version 0 is the zero
+		// s'snap empty snapshot, which supersedes nothing.)
 		old.rampEnd.Store(math.MaxInt64)
 	}
-	return s
+	return snap
 }
 
 // route adds s.all[i] to the routable members.
@@ -91,8 +91,8 @@ func (s *Snapshot) route(i int) {
 // shares the current snapshot's map when the members are the same (a state
 // change), and clones it when all adds one member at the end or removes
 // one: cheaper than building one from scratch, which it does otherwise.
-func (set *Set) index(all []*Backend) map[string]int {
-	if old := set.cur.Load(); old != nil {
+func (s *Set) index(all []*Backend) map[string]int {
+	if old := s.cur.Load(); old != nil {
 		prev := old.all
 		switch len(all) - len(prev) {
 		case 0:

@@ -78,21 +78,22 @@ func WithStrictBinding(strict bool) Option {
 	return func(o *options) { o.strict = strict }
 }
 
-// WithForwardedBinding(true) forwards the policy's own binding (its cookie)
-// to the backend with the rest of the request. By default it is removed
-// first (HAProxy's "indirect" cookies): the application has no use for it,
-// and a backend that logs or echoes cookies should not see it. Policies
-// that implement [policy.Stripper] know how to remove theirs.
+// WithForwardedBinding sets whether the policy's own binding (its cookie)
+// is forwarded to the backend with the rest of the request. By default it
+// is removed first (HAProxy's "indirect" cookies): the application has no
+// use for it, and a backend that logs or echoes cookies should not see
+// it. Policies that implement [policy.Stripper] know how to remove theirs.
 func WithForwardedBinding(forward bool) Option {
 	return func(o *options) { o.keepBinding = forward }
 }
 
-// WithPreserveHost(false) sends each backend its own host as the Host
-// header, as [httputil.ProxyRequest.SetURL] does, for backends that serve
-// only their own name. By default the client's Host is forwarded
-// unchanged, as applications that build absolute URLs from it, or check a
-// WebSocket's Origin against it, need. Either way, X-Forwarded-Host
-// carries the client's.
+// WithPreserveHost sets whether the client's Host header is forwarded;
+// false sends each backend its own host as the Host header, as
+// [httputil.ProxyRequest.SetURL] does, for backends that serve only their
+// own name. By default the client's Host is forwarded unchanged, as
+// applications that build absolute URLs from it, or check a WebSocket's
+// Origin against it, need. Either way, X-Forwarded-Host carries the
+// client's.
 func WithPreserveHost(preserve bool) Option {
 	return func(o *options) { o.rewriteHost = !preserve }
 }

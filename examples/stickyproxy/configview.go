@@ -178,15 +178,15 @@ func (rc *runningConfig) at(now time.Time) runningConfig {
 
 // rows returns c as the status page's table shows it: a name and a value
 // a row.
-func (c runningConfig) rows() [][2]string {
+func (rc runningConfig) rows() [][2]string {
 	rows := [][2]string{
-		{"Version", c.Version},
-		{"Started", c.StartedAt.Format(time.RFC3339) + ", up " + c.Uptime},
-		{"Listener", listener(c.TLS, c.H2C)},
-		{"Policy", c.Policy},
-		{"Picker", c.Picker},
+		{"Version", rc.Version},
+		{"Started", rc.StartedAt.Format(time.RFC3339) + ", up " + rc.Uptime},
+		{"Listener", listener(rc.TLS, rc.H2C)},
+		{"Policy", rc.Policy},
+		{"Picker", rc.Picker},
 	}
-	if k := c.Cookie; k != nil {
+	if k := rc.Cookie; k != nil {
 		rows = append(rows,
 			[2]string{"Cookie", k.Name},
 			[2]string{"Cookie lifetime", k.Lifetime},
@@ -195,8 +195,8 @@ func (c runningConfig) rows() [][2]string {
 			[2]string{"Cookie attributes", cookieAttrText(k)},
 		)
 	}
-	rows = append(rows, [2]string{"Trusted proxies", cmp.Or(strings.Join(c.Trusted, ", "), "none")})
-	if k := c.Key; k != nil {
+	rows = append(rows, [2]string{"Trusted proxies", cmp.Or(strings.Join(rc.Trusted, ", "), "none")})
+	if k := rc.Key; k != nil {
 		if k.Header != "" {
 			rows = append(rows, [2]string{"Key header", k.Header})
 		}
@@ -205,20 +205,20 @@ func (c runningConfig) rows() [][2]string {
 		}
 		rows = append(rows, [2]string{"Load factor", cmp.Or(strconv.FormatFloat(k.LoadFactor, 'g', -1, 64), "0")})
 	}
-	if h := c.HealthCheck; h != nil {
+	if h := rc.HealthCheck; h != nil {
 		rows = append(rows, [2]string{"Health checks", fmt.Sprintf("GET %s every %s, timeout %s; %d-%d pass; down after %d failures, up after %d passes",
 			h.Path, h.Interval, h.Timeout, h.MinStatus, h.MaxStatus, h.Fall, h.Rise)})
 	} else {
 		rows = append(rows, [2]string{"Health checks", "off"})
 	}
 	return append(rows,
-		[2]string{"Eject status", cmp.Or(c.EjectStatus, "none")},
-		[2]string{"Retries", strconv.Itoa(c.Retries)},
-		[2]string{"Slow start", c.SlowStart},
-		[2]string{"Body timeout", c.BodyTimeout},
-		[2]string{"Write timeout", c.WriteTimeout},
-		[2]string{"Log level", c.LogLevel},
-		[2]string{"Access log", strconv.FormatBool(c.AccessLog)},
+		[2]string{"Eject status", cmp.Or(rc.EjectStatus, "none")},
+		[2]string{"Retries", strconv.Itoa(rc.Retries)},
+		[2]string{"Slow start", rc.SlowStart},
+		[2]string{"Body timeout", rc.BodyTimeout},
+		[2]string{"Write timeout", rc.WriteTimeout},
+		[2]string{"Log level", rc.LogLevel},
+		[2]string{"Access log", strconv.FormatBool(rc.AccessLog)},
 	)
 }
 
