@@ -12,14 +12,13 @@ import (
 // two. It is a power of two, so that masking an index with exactMax-1
 // elides bounds checks, and at most 256, so that an index fits a byte.
 //
-// An exact pick costs 1.3 to 3 ns a backend on a 2-core AMD EPYC VM,
-// depending on the day (BenchmarkLeastConnectionsExactVsSampled and
-// BenchmarkPickGrowth): 45 to 105 ns at 32 backends, 140 to 180 at 64 and
-// 290 to 360 at 128 on a slow day. A sampled pick costs 25 to 40 ns at any
-// size. 32 keeps a pick near 100 ns at worst, and the exact pick, with its
-// guarantees, where they matter most: small pools, in which one backend is
-// a large share of the capacity. In larger ones two choices balance nearly
-// as well (see [LeastConnections]).
+// An exact pick costs a few nanoseconds a backend, a sampled one the same
+// at any size (BenchmarkLeastConnectionsExactVsSampled and
+// BenchmarkPickGrowth measure both). 32 bounds the exact pick's cost to
+// that of a few sampled ones, and keeps it, with its guarantees, where
+// they matter most: small pools, in which one backend is a large share of
+// the capacity. In larger ones two choices balance nearly as well (see
+// [LeastConnections]).
 const exactMax = 32
 
 // LeastConnections is a [Picker] that chooses a routable backend with the

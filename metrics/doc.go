@@ -12,7 +12,8 @@
 // A Recorder is a [backend.Observer]. Events come from two places, and it
 // should be given both: the handler reports what happens to requests
 // (picks, bound hits, bindings, redispatches, retries, rejected bindings,
-// panics), the set what happens to backends (state changes, drains).
+// failures, panics), the set what happens to backends (state changes,
+// drains).
 // Since the set is usually built first, make the Recorder, then the set
 // with the Recorder as its observer, then tell the Recorder which set to
 // read:

@@ -26,6 +26,7 @@ type expvarBackend struct {
 	RedispatchesFrom int64            `json:"redispatches_from"`
 	RetriesTo        int64            `json:"retries_to"`
 	RetriesFrom      int64            `json:"retries_from"`
+	Failures         int64            `json:"failures"`
 	Drains           int64            `json:"drains"`
 	StateChanges     map[string]int64 `json:"state_changes"`
 }
@@ -62,7 +63,7 @@ func (r *Recorder) expvarValue() expvarValue {
 			URL: b.url, State: b.stateName(v.watched), Weight: b.weight, InFlight: b.inflight,
 			Requests: b.requests, Picks: b.picks, BoundHits: b.boundHits, Bindings: b.binds,
 			RedispatchesTo: b.redispatchesTo, RedispatchesFrom: b.redispatchesFrom,
-			RetriesTo: b.retriesTo, RetriesFrom: b.retriesFrom, Drains: b.drains,
+			RetriesTo: b.retriesTo, RetriesFrom: b.retriesFrom, Failures: b.failures, Drains: b.drains,
 			StateChanges: make(map[string]int64, len(states)),
 		}
 		for s, n := range b.stateChanges {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -95,6 +96,18 @@ func TestMetrics(t *testing.T) {
 		})
 	}
 	assert.Len(t, p.families, 19)
+
+	t.Run("expvar has the same counters", func(t *testing.T) {
+		var v struct {
+			Backends map[string]struct {
+				Failures  int64 `json:"failures"`
+				RetriesTo int64 `json:"retries_to"`
+			} `json:"backends"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.Expvar().String()), &v))
+		assert.Equal(t, int64(2), v.Backends["app2"].Failures)
+		assert.Equal(t, int64(1), v.Backends["app3"].RetriesTo)
+	})
 
 	t.Run("deterministic, sorted by backend", func(t *testing.T) {
 		_, again := scrape(t, r.Metrics(), "/metrics")

@@ -152,8 +152,8 @@ func WithVia(name string) Option {
 }
 
 // WithObserver sets the observer that receives the handler's events: picks,
-// bound hits, bindings, redispatches, rejected bindings, retries and
-// panics. The set's own events (state changes, drains) are configured on
+// bound hits, bindings, redispatches, rejected bindings, retries,
+// failures and panics. The set's own events (state changes, drains) are configured on
 // the set with [backend.WithObserver]; one observer may serve both. By
 // default there is none, and no event is built.
 func WithObserver(o backend.Observer) Option {
