@@ -126,3 +126,17 @@ func TestUpgradeForms(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustedProxiesRefusesPrefixesThatNeverMatch checks that New refuses
+// trusted proxies that can never match a peer, as policy.ClientIPKey and
+// policy.ParsePrefixes do: an IPv4-mapped IPv6 prefix (peers are compared
+// unmapped, so ::ffff:10.0.0.0/104 trusts no one while its operator
+// believes the proxies behind it trusted).
+func TestTrustedProxiesRefusesPrefixesThatNeverMatch(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://127.0.0.1:1"}})
+	require.NoError(t, err)
+	for _, p := range []string{"::ffff:127.0.0.0/104", "::ffff:127.0.0.2/128"} {
+		_, err := sticky.New(set, newCookie(t), sticky.WithTrustedProxies(netip.MustParsePrefix(p)))
+		assert.Error(t, err, p)
+	}
+}
