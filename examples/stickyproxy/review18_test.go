@@ -58,3 +58,21 @@ func TestEndToEndAccessLogInjection(t *testing.T) {
 		assert.NotContains(t, out, secret)
 	}
 }
+
+// TestParseFlagsTrustingEveryone checks that -trusted-proxies naming
+// every address is taken with a warning: every client may then say which
+// host and scheme it used (X-Forwarded-Host and X-Forwarded-Proto are
+// kept as sent) and, with -policy ip, choose its key, which is what
+// -trusted-proxies is there to prevent.
+func TestParseFlagsTrustingEveryone(t *testing.T) {
+	t.Setenv(keyEnv, "")
+	for _, list := range []string{"0.0.0.0/0", "::/0", "10.0.0.0/8,0.0.0.0/0"} {
+		c, err := parseFlags([]string{"-key", testKey, "-trusted-proxies", list}, nil)
+		require.NoError(t, err)
+		found := false
+		for _, w := range c.warnings {
+			found = found || strings.Contains(w, "-trusted-proxies")
+		}
+		assert.True(t, found, "no warning for -trusted-proxies %s: %q", list, c.warnings)
+	}
+}
