@@ -140,3 +140,26 @@ func TestTrustedProxiesRefusesPrefixesThatNeverMatch(t *testing.T) {
 		assert.Error(t, err, p)
 	}
 }
+
+// TestUntrustedHostForms sends, from an untrusted peer, Host headers that
+// look like lists or carry a forged forwarding header, and reports what
+// the backend sees as its Host and X-Forwarded-Host.
+func TestUntrustedHostForms(t *testing.T) {
+	h, seen := forwardingProbe(t, netip.MustParsePrefix("127.0.0.2/32"))
+	addr := strings.TrimPrefix(front(t, h), "http://")
+	for _, host := range []string{"a.example,evil.example", "a.example, evil.example", "a.example\r\nX-Forwarded-Host: evil.example"} {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: "+host+"\r\nX-Forwarded-Host: evil.example\r\n\r\n")
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		conn.Close()
+		s := seen()
+		t.Logf("Host %q: status %d, X-Forwarded-Host %q", host, resp.StatusCode, s["X-Forwarded-Host"])
+		if resp.StatusCode == http.StatusOK {
+			assert.NotEqual(t, []string{"evil.example"}, s["X-Forwarded-Host"])
+		}
+	}
+}
