@@ -428,13 +428,21 @@ func forwardedFor(remoteAddr string) string {
 }
 
 // forwardedHTTPS reports whether r came from a trusted proxy that says
-// the client's request came over HTTPS.
+// the client's request came over HTTPS: the last item of its
+// X-Forwarded-Proto, which the nearest proxy appended, is https.
 func (h *Handler) forwardedHTTPS(r *http.Request) bool {
 	if len(h.trusted) == 0 {
 		return false
 	}
 	v, ok := r.Header["X-Forwarded-Proto"]
-	return ok && len(v) > 0 && strings.EqualFold(strings.TrimSpace(v[len(v)-1]), "https") && h.trustsPeer(r)
+	if !ok || len(v) == 0 {
+		return false
+	}
+	last := v[len(v)-1] // the list's last item: the nearest proxy's
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.EqualFold(strings.TrimSpace(last), "https") && h.trustsPeer(r)
 }
 
 // trustsPeer reports whether r comes straight from a trusted proxy.

@@ -121,8 +121,13 @@ func WithPreserveHost(preserve bool) Option {
 func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 	return func(o *options) {
 		for _, p := range prefixes {
-			if !p.IsValid() {
+			switch {
+			case !p.IsValid():
 				o.errs = append(o.errs, fmt.Errorf("sticky: WithTrustedProxies: invalid prefix %v", p))
+				return
+			case p.Addr().Is4In6():
+				// Peers are compared unmapped: it would match no one.
+				o.errs = append(o.errs, fmt.Errorf("sticky: WithTrustedProxies: prefix %v is IPv4-mapped IPv6; give it as IPv4", p))
 				return
 			}
 		}

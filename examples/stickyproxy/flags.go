@@ -346,6 +346,11 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 		return config{}, fmt.Errorf("invalid value %q for -trusted-proxies: %w", trusted, err)
 	}
 	cfg.trusted = ps
+	for _, p := range ps {
+		if p.Bits() == 0 {
+			cfg.warnings = append(cfg.warnings, fmt.Sprintf("-trusted-proxies %s trusts every peer: any client can set X-Forwarded-For, -Proto and -Host as it likes (and its own key under -policy ip)", p))
+		}
+	}
 	if _, ok := pickers[cfg.picker]; !ok {
 		return config{}, fmt.Errorf("invalid value %q for -picker: want leastconn or roundrobin", cfg.picker)
 	}
@@ -941,8 +946,10 @@ func readKeys(cfg *config, key, keyFile string, given map[string]bool) error {
 		cfg.keySource = "-key-file"
 		ks, warnings, err = readKeyFile(keyFile)
 	case inEnv:
+		// A secret stored in a file, as Kubernetes and Docker keep
+		// them, often ends in a newline the operator did not mean.
 		cfg.keySource = keyEnv
-		ks, warnings, err = parseKeys(env, keyEnv)
+		ks, warnings, err = parseKeys(strings.TrimRight(env, "\r\n"), keyEnv)
 	default:
 		cfg.keySource = "random"
 		cfg.keys = [][]byte{randomKey()}
@@ -983,6 +990,9 @@ func readKeyFile(path string) (keys [][]byte, warnings []string, err error) {
 	if len(b) > maxKeyFile {
 		return fail(fmt.Errorf("over %d bytes", maxKeyFile))
 	}
+	// A byte order mark is the editor's, not the secret's: the same
+	// secret given to -key has none.
+	b = bytes.TrimPrefix(b, []byte("\uFEFF"))
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		if strings.TrimSpace(line) == "" {

@@ -76,3 +76,17 @@ func TestParseFlagsTrustingEveryone(t *testing.T) {
 		assert.True(t, found, "no warning for -trusted-proxies %s: %q", list, c.warnings)
 	}
 }
+
+// TestKeyEnvTrailingNewline checks that STICKYPROXY_KEY read from a file
+// that ends in a newline, as secrets mounted by Kubernetes or Docker
+// often do, gives the keys -key gives without it.
+func TestKeyEnvTrailingNewline(t *testing.T) {
+	fromKey, err := parseFlags([]string{"-key", testKey}, nil)
+	require.NoError(t, err)
+	for _, v := range []string{testKey + "\n", testKey + "\r\n"} {
+		t.Setenv(keyEnv, v)
+		c, err := parseFlags(nil, nil)
+		require.NoError(t, err)
+		assert.Equal(t, fromKey.keys, c.keys, "%q", v)
+	}
+}
