@@ -194,10 +194,11 @@ func TestForwardingHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 		peer         string
 		xff, fwd     string
 		proto, fhost string
+		realIP, port string
 		secure       bool
 	}{
-		{"127.0.0.2", "203.0.113.9, 127.0.0.2", "for=203.0.113.9, for=127.0.0.2", "https", "shop.example", true},
-		{"127.0.0.3", "127.0.0.3", "", "http", host, false},
+		{"127.0.0.2", "203.0.113.9, 127.0.0.2", "for=203.0.113.9, for=127.0.0.2", "https", "shop.example", "203.0.113.9", "443", true},
+		{"127.0.0.3", "127.0.0.3", "", "http", host, "", "", false},
 	} {
 		t.Run(tc.peer, func(t *testing.T) {
 			req, err := http.NewRequest(http.MethodGet, base+"/", nil)
@@ -206,6 +207,8 @@ func TestForwardingHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 			req.Header.Set("Forwarded", "for=203.0.113.9")
 			req.Header.Set("X-Forwarded-Proto", "https")
 			req.Header.Set("X-Forwarded-Host", "shop.example")
+			req.Header.Set("X-Real-IP", "203.0.113.9")
+			req.Header.Set("X-Forwarded-Port", "443")
 			resp, err := clientFrom(t, tc.peer).Do(req)
 			require.NoError(t, err)
 			require.NoError(t, resp.Body.Close())
@@ -218,6 +221,8 @@ func TestForwardingHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 			assert.Equal(t, tc.fwd, seen.Get("Forwarded"))
 			assert.Equal(t, tc.proto, seen.Get("X-Forwarded-Proto"))
 			assert.Equal(t, tc.fhost, seen.Get("X-Forwarded-Host"))
+			assert.Equal(t, tc.realIP, seen.Get("X-Real-Ip"))
+			assert.Equal(t, tc.port, seen.Get("X-Forwarded-Port"))
 			ck := balancerCookie(resp.Header, "affinity")
 			require.NotNil(t, ck)
 			assert.Equal(t, tc.secure, ck.Secure, "Secure")

@@ -109,8 +109,10 @@ func WithPreserveHost(preserve bool) Option {
 // Secure attribute holds. From any other peer the four headers are
 // replaced by what the handler saw: X-Forwarded-For is the peer's address
 // alone, X-Forwarded-Proto http or https, X-Forwarded-Host the request's
-// Host, and Forwarded is removed; so a client cannot make the backend
-// believe it comes from elsewhere.
+// Host, and Forwarded is removed, as are the other headers by which
+// proxies say where a request came from and how (X-Real-IP,
+// X-Forwarded-Port, -Ssl, -Scheme and the like); so a client cannot make
+// the backend believe it comes from elsewhere.
 //
 // The client address a trusted proxy reports (in X-Forwarded-For, else
 // Forwarded, read as [policy.ClientIPKey] reads them) also decides which
