@@ -36,6 +36,10 @@ type Set struct {
 	failClosed   bool
 	drainIdle    time.Duration
 	observer     Observer
+
+	// drainTicks, if set (by tests), makes the ticks of drain watchers in
+	// place of a time.Ticker's; see newDrainTicker.
+	drainTicks func(d time.Duration) (ticks <-chan time.Time, stop func())
 }
 
 // Option configures a [Set]; [NewSet] reports an invalid one.
