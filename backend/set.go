@@ -37,8 +37,8 @@ type Set struct {
 	drainIdle    time.Duration
 	observer     Observer
 
-	// drainTicks, if set (by tests), makes the ticks of drain watchers in
-	// place of a time.Ticker's; see newDrainTicker.
+	// drainTicks, if set (by tests), gives drain watchers their ticks in
+	// place of a time.Ticker; see newDrainTicker.
 	drainTicks func(d time.Duration) (ticks <-chan time.Time, stop func())
 }
 
