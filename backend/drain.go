@@ -50,11 +50,11 @@ func (s *Set) Drain(id string, timeout time.Duration) (<-chan struct{}, error) {
 // or at deadline, unless drain number gen ends first; then it closes done.
 func (s *Set) watchDrain(b *Backend, gen uint64, deadline time.Time, idle time.Duration, done chan<- struct{}) {
 	defer close(done)
-	tick := time.NewTicker(min(max(idle/10, 5*time.Millisecond), 250*time.Millisecond))
-	defer tick.Stop()
+	ticks, stop := s.newDrainTicker(min(max(idle/10, 5*time.Millisecond), 250*time.Millisecond))
+	defer stop()
 	var idleSince time.Time
 	seen := b.Requests()
-	for now := range tick.C {
+	for now := range ticks {
 		// Idle: nothing in flight now and nothing admitted since the last
 		// look, so that short requests between two looks count as activity.
 		if n := b.Requests(); b.InFlight() == 0 && n == seen {
@@ -91,4 +91,15 @@ func (s *Set) watchDrain(b *Backend, gen uint64, deadline time.Time, idle time.D
 		}
 		s.mu.Unlock()
 	}
+}
+
+// newDrainTicker returns the ticks a drain's watcher looks at the backend
+// on, every d, each the time it was sent, and the function that stops
+// them: a [time.Ticker]'s, or those of s.drainTicks if set.
+func (s *Set) newDrainTicker(d time.Duration) (<-chan time.Time, func()) {
+	if s.drainTicks != nil {
+		return s.drainTicks(d)
+	}
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }

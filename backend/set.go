@@ -36,6 +36,10 @@ type Set struct {
 	failClosed   bool
 	drainIdle    time.Duration
 	observer     Observer
+
+	// drainTicks, if set (by tests), gives drain watchers their ticks in
+	// place of a time.Ticker; see newDrainTicker.
+	drainTicks func(d time.Duration) (ticks <-chan time.Time, stop func())
 }
 
 // Option configures a [Set]; [NewSet] reports an invalid one.

@@ -68,6 +68,7 @@ type Handler struct {
 
 	retries       int
 	retryWithin   time.Duration
+	now           func() time.Time // the retries' clock, if set (by tests); see clock
 	strict        bool
 	failureStatus func(code int) bool
 	observer      backend.Observer

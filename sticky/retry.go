@@ -42,9 +42,9 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		x.backend.ReportFailure()
 		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "transport"})
 		if deadline.IsZero() {
-			deadline = time.Now().Add(h.retryWithin)
+			deadline = h.clock().Add(h.retryWithin)
 		}
-		if attempt > h.retries || h.strict || time.Now().After(deadline) {
+		if attempt > h.retries || h.strict || h.clock().After(deadline) {
 			return nil, err
 		}
 		switch replayable(req, x.body, err) {
@@ -71,6 +71,15 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err = x.send(req)
 	}
 	return resp, nil
+}
+
+// clock returns the time that bounds the handler's retries: h.now's if
+// set, else [time.Now]'s.
+func (h *Handler) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now()
 }
 
 // send sends req to x's backend, counting it as waiting there until its
