@@ -393,8 +393,7 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		for _, k := range spoofable {
 			delete(out, k)
 		}
-	}
-	if trusted {
+	} else {
 		for _, k := range [...]string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
 			if v, ok := in[k]; ok {
 				out[k] = v
