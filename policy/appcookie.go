@@ -93,8 +93,8 @@ func (a *AppCookie) App() string { return a.app }
 
 // Lookup returns the binding carried by r's balancer cookie, exactly as
 // [Cookie.Lookup] does, several cookies of the name included. Refresh is
-// set when the cookie was signed with a key other than the first, or in
-// the previous format; never for its age, since it does not slide.
+// set when the cookie was signed with a key other than the first; never
+// for its age, since it does not slide.
 func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 	return a.cookie.Lookup(r, s)
 }

@@ -110,9 +110,8 @@ func (c *Cookie) Strip(h http.Header) {
 // Valid with the backend's ID, or None when r has no such cookie, or
 // Malformed, Forged, Expired (past its expiry or its maximum life) or
 // Unknown (authentic, but naming no backend in s). Refresh is set when Save
-// should re-issue the cookie: it was signed with a key other than the first
-// or in the previous format, or sliding expiry is on and at most half its
-// lifetime is left.
+// should re-issue the cookie: it was signed with a key other than the first,
+// or sliding expiry is on and at most half its lifetime is left.
 //
 // A request may carry several cookies of the name, as a browser sends them
 // when they were set with different paths or domains, the most specific
@@ -205,7 +204,7 @@ func (c *Cookie) check(p *payload, v string, ix *index) Binding {
 	if c.aged(p, now) {
 		return Binding{Status: Expired}
 	}
-	return Binding{ID: id, Status: Valid, Refresh: key != 0 || p.version() != valueVersion || c.cfg.sliding && c.slides(p, now)}
+	return Binding{ID: id, Status: Valid, Refresh: key != 0 || c.cfg.sliding && c.slides(p, now)}
 }
 
 // parse decodes the cookie value v into p and returns the index of the key
@@ -214,7 +213,7 @@ func (c *Cookie) check(p *payload, v string, ix *index) Binding {
 // authentic and unexpired, its token still to be resolved; otherwise
 // Malformed, Forged or Expired.
 func (c *Cookie) parse(p *payload, v string) (key int, now int64, st Status) {
-	if !decodePayload(p, v) || (p.version() != valueVersion && p.version() != legacyVersion) {
+	if !decodePayload(p, v) || p.version() != valueVersion {
 		return 0, 0, Malformed
 	}
 	key, ok := c.signer.verify(p)

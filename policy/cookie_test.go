@@ -117,7 +117,7 @@ func TestCookieLookupStatus(t *testing.T) {
 		{"padded", "affinity=" + base64.URLEncoding.EncodeToString(make([]byte, 33)) + "=", policy.Binding{Status: policy.Malformed}},
 		{"version 0", "affinity=" + base64.RawURLEncoding.EncodeToString(make([]byte, 33)), policy.Binding{Status: policy.Malformed}},
 		{"version 3", "affinity=" + withFirstByte(t, valid, 3), policy.Binding{Status: policy.Malformed}},
-		{"version 1, tagged as 2", "affinity=" + withFirstByte(t, valid, 1), policy.Binding{Status: policy.Forged}},
+		{"version 1", "affinity=" + withFirstByte(t, valid, 1), policy.Binding{Status: policy.Malformed}},
 		{"overlong", "affinity=" + strings.Repeat(valid, 7), policy.Binding{Status: policy.Malformed}},
 		{"other key", "affinity=" + other.Issue("b"), policy.Binding{Status: policy.Forged}},
 		{"other name", "affinity=" + renamed.Issue("b"), policy.Binding{Status: policy.Forged}},

@@ -140,7 +140,7 @@ func TestCookieCORSTwinLookup(t *testing.T) {
 		{"cookie wins over twin", c, []string{"affinity-cors=" + forB + "; affinity=" + forC}, policy.Binding{ID: "c", Status: policy.Valid}},
 		{"forged cookie: twin not read", c, []string{"affinity=" + withZeroTag(t, forC) + "; affinity-cors=" + forB}, policy.Binding{Status: policy.Forged}},
 		{"empty cookie: twin not read", c, []string{"affinity=; affinity-cors=" + forB}, policy.Binding{Status: policy.Malformed}},
-		{"edited twin", c, []string{"affinity-cors=" + withFirstByte(t, forB, 1)}, policy.Binding{Status: policy.Forged}},
+		{"edited twin", c, []string{"affinity-cors=" + withFirstByte(t, forB, 1)}, policy.Binding{Status: policy.Malformed}},
 		{"zero-tag twin", c, []string{"affinity-cors=" + withZeroTag(t, forB)}, policy.Binding{Status: policy.Forged}},
 		{"twin of another key", c, []string{"affinity-cors=" + other.Issue("b")}, policy.Binding{Status: policy.Forged}},
 		{"twin signed for another name", c, []string{"affinity-cors=" + renamed.Issue("b")}, policy.Binding{Status: policy.Forged}},

@@ -10,23 +10,21 @@ import (
 //
 //	version (1) | token (8) | issued (4) | expires (4) | tag (16)
 //
-// Format 2 tags the 16 bytes of fields with AES-CMAC, format 1 the first
-// signedLen bytes with HMAC-SHA-256; see signer.
+// The tag is the AES-CMAC of the 16 bytes of fields; see signer.
 const (
-	valueVersion  = 2 // the format signed
-	legacyVersion = 1 // a format still verified
-	tokenLen      = 8
-	tagLen        = 16                     // 128-bit tag
-	signedLen     = 1 + tokenLen + 4 + 4   // the version and the fields, before the tag
-	payloadLen    = signedLen + tagLen     // 33
-	valueLen      = (payloadLen*8 + 5) / 6 // 44 characters, unpadded
-	maxTimestamp  = math.MaxUint32         // issued and expires are uint32
+	valueVersion = 2 // the only format signed and verified
+	tokenLen     = 8
+	tagLen       = 16                     // 128-bit tag
+	signedLen    = 1 + tokenLen + 4 + 4   // the version and the fields, before the tag
+	payloadLen   = signedLen + tagLen     // 33
+	valueLen     = (payloadLen*8 + 5) / 6 // 44 characters, unpadded
+	maxTimestamp = math.MaxUint32         // issued and expires are uint32
 )
 
 // payload is a decoded cookie value. Integers are big-endian; issued and
 // expires are Unix seconds, expires being 0 for a session cookie. The tag
-// authenticates the fields and the cookie's name, and is checked the way
-// the version says (see signer).
+// authenticates the fields and the cookie's name (see signer); the version
+// is outside it, and a payload of any other version is refused.
 type payload [payloadLen]byte
 
 // newPayload returns an unsigned payload.
@@ -85,7 +83,6 @@ func (p *payload) version() byte  { return p[0] }
 func (p *payload) token() uint64  { return binary.BigEndian.Uint64(p[1:9]) }
 func (p *payload) issued() int64  { return int64(binary.BigEndian.Uint32(p[9:13])) }
 func (p *payload) expires() int64 { return int64(binary.BigEndian.Uint32(p[13:17])) }
-func (p *payload) signed() []byte { return p[:signedLen] }
 func (p *payload) fields() []byte { return p[1:signedLen] }
 func (p *payload) tag() []byte    { return p[signedLen:] }
 

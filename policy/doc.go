@@ -95,15 +95,6 @@
 //     as long as the browser runs). A cookie verified with an older key is
 //     re-signed with the first on its next response: by a Cookie with a
 //     new lifetime, by an AppCookie with the expiry it had.
-//   - Compatible. Version 1, which earlier versions of this package
-//     issued, differs only in its tag: the first 16 bytes of HMAC-SHA-256
-//     of the cookie's name, a zero byte and the first 17 bytes, under the
-//     subkey labelled "affinity cookie mac v1". Such cookies are still
-//     accepted, and re-issued in version 2 as an old key's are, so an
-//     upgrade moves no client. While replicas of both versions serve side
-//     by side, the older ones take a version 2 cookie as Malformed and
-//     place its client afresh. AES-CMAC checks a cookie several times
-//     faster than HMAC-SHA-256 did, with a tag as long.
 //
 // A cookie is a bearer token: copied to another client, it binds that
 // client too, until it expires. Stickiness is not authentication, and

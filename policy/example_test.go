@@ -179,7 +179,7 @@ func ExampleChain() {
 	// A browser sending a tampered cookie and no key is left to the
 	// picker, and observers see why.
 	browser := httptest.NewRequest(http.MethodGet, "http://shop.example/", nil)
-	browser.Header.Set("Cookie", "affinity=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	browser.Header.Set("Cookie", "affinity=AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	fmt.Println("tampered cookie:", chain.Lookup(browser, snap).Status)
 
 	// Output:

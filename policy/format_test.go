@@ -56,9 +56,12 @@ func TestCookieFormat(t *testing.T) {
 	assert.Equal(t, tag[:], v[17:], "tag")
 }
 
-// legacyPayload returns the bytes of a format 1 cookie value for the
-// cookie called name, signed with key: what earlier versions issued.
-func legacyPayload(key []byte, name, id string, issued, expires uint32) []byte {
+// format1Payload returns the bytes of a cookie value of format 1, a
+// format never released, for the cookie called name, signed with key: the
+// fields of format 2 under version 1, tagged with the first 16 bytes of
+// HMAC-SHA-256 of the name, a zero byte and the first 17 bytes, under the
+// subkey labelled "affinity cookie mac v1".
+func format1Payload(key []byte, name, id string, issued, expires uint32) []byte {
 	v := make([]byte, 17, 33)
 	v[0] = 1
 	copy(v[1:9], docToken(key, id))
@@ -68,15 +71,16 @@ func legacyPayload(key []byte, name, id string, issued, expires uint32) []byte {
 	return append(v, tag[:16]...)
 }
 
-// legacyValue returns legacyPayload's bytes, encoded.
-func legacyValue(key []byte, name, id string, issued, expires uint32) string {
-	return base64.RawURLEncoding.EncodeToString(legacyPayload(key, name, id, issued, expires))
+// format1Value returns format1Payload's bytes, encoded.
+func format1Value(key []byte, name, id string, issued, expires uint32) string {
+	return base64.RawURLEncoding.EncodeToString(format1Payload(key, name, id, issued, expires))
 }
 
-// TestCookieLegacyFormat checks that cookies of format 1, HMAC-SHA-256
-// tagged, still bind, and are re-issued in format 2 with their age kept,
-// so an upgrade moves no client.
-func TestCookieLegacyFormat(t *testing.T) {
+// TestCookieFormat1Refused checks that a cookie of format 1, even one
+// authentic under that format's rules, is Malformed as any unknown version
+// is, and that its client is placed afresh: Save binds it to the backend
+// chosen for it, with a new binding of format 2 whose age starts now.
+func TestCookieFormat1Refused(t *testing.T) {
 	set, err := backend.NewSet([]backend.Config{{ID: "app-1", URL: "http://127.0.0.1:1"}, {ID: "app-2", URL: "http://127.0.0.1:2"}})
 	require.NoError(t, err)
 	snap := set.Snapshot()
@@ -86,45 +90,47 @@ func TestCookieLegacyFormat(t *testing.T) {
 	require.NoError(t, err)
 	other := []byte("other key: 32 bytes of secret...")
 
-	lookup := func(value string) Binding {
+	request := func(value string) *http.Request {
 		r := httptest.NewRequest(http.MethodGet, "http://lb/", nil)
 		r.Header.Set("Cookie", "lb="+value)
-		return c.Lookup(r, snap)
+		return r
 	}
 	tests := []struct {
 		name  string
 		value string
 		want  Binding
 	}{
-		{"valid", legacyValue(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{ID: "app-2", Status: Valid, Refresh: true}},
-		{"session cookie", legacyValue(formatKey, "lb", "app-1", 1_799_999_000, 0), Binding{ID: "app-1", Status: Valid, Refresh: true}},
-		{"expired", legacyValue(formatKey, "lb", "app-2", 1_799_990_000, 1_799_999_999), Binding{Status: Expired}},
-		{"other key", legacyValue(other, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Forged}},
-		{"other name", legacyValue(formatKey, "affinity", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Forged}},
-		{"unknown backend", legacyValue(formatKey, "lb", "app-9", 1_799_999_000, 1_800_002_600), Binding{Status: Unknown}},
-		{"as format 2", asFormat2(legacyPayload(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600)), Binding{Status: Forged}},
+		{"authentic", format1Value(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
+		{"session cookie", format1Value(formatKey, "lb", "app-1", 1_799_999_000, 0), Binding{Status: Malformed}},
+		{"expired", format1Value(formatKey, "lb", "app-2", 1_799_990_000, 1_799_999_999), Binding{Status: Malformed}},
+		{"other key", format1Value(other, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
+		{"other name", format1Value(formatKey, "affinity", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
+		{"unknown backend", format1Value(formatKey, "lb", "app-9", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
+		{"as format 2", asFormat2(format1Payload(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600)), Binding{Status: Forged}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, lookup(tt.value))
+			assert.Equal(t, tt.want, c.Lookup(request(tt.value), snap))
 		})
 	}
 
-	t.Run("re-issued", func(t *testing.T) {
-		r := httptest.NewRequest(http.MethodGet, "http://lb/", nil)
-		r.Header.Set("Cookie", "lb="+legacyValue(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600))
+	t.Run("placed afresh", func(t *testing.T) {
+		r := request(format1Value(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600))
 		prev := c.Lookup(r, snap)
+		require.Equal(t, Binding{Status: Malformed}, prev)
+		// The picker, not the cookie, chooses: here app-1.
 		resp := &http.Response{Header: http.Header{}}
-		c.Save(r, resp, snap.Lookup("app-2"), prev)
+		c.Save(r, resp, snap.Lookup("app-1"), prev)
 		lines := resp.Header.Values("Set-Cookie")
 		require.Len(t, lines, 1)
 		ck, err := http.ParseSetCookie(lines[0])
 		require.NoError(t, err)
 		v, err := base64.RawURLEncoding.DecodeString(ck.Value)
 		require.NoError(t, err)
+		require.Len(t, v, 33)
 		assert.Equal(t, byte(2), v[0], "version")
-		assert.Equal(t, uint32(1_799_999_000), binary.BigEndian.Uint32(v[9:13]), "issued, kept")
-		assert.Equal(t, Binding{ID: "app-2", Status: Valid}, lookup(ck.Value))
+		assert.Equal(t, uint32(1_800_000_000), binary.BigEndian.Uint32(v[9:13]), "issued now, not when the format 1 cookie says")
+		assert.Equal(t, Binding{ID: "app-1", Status: Valid}, c.Lookup(request(ck.Value), snap))
 	})
 }
 

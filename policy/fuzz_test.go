@@ -68,7 +68,7 @@ func FuzzAppCookieSave(f *testing.F) {
 		f.Add(seed, "PHPSESSID=s1; affinity=garbage")
 	}
 	f.Add("theme=dark", "PHPSESSID=s1")
-	f.Add("", `affinity=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; PHPSESSID=""; PHPSESSID=s2`)
+	f.Add("", `affinity=AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; PHPSESSID=""; PHPSESSID=s2`)
 	set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://127.0.0.1:1"}})
 	if err != nil {
 		f.Fatal(err)
@@ -103,10 +103,10 @@ func FuzzAppCookieSave(f *testing.F) {
 // FuzzDecodePayload holds the cookie value decoder to encoding/base64's
 // unpadded base64url: the same values accepted, decoded to the same bytes.
 func FuzzDecodePayload(f *testing.F) {
-	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	f.Add("_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-")
-	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n")
-	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")
+	f.Add("AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n")
+	f.Add("AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")
 	f.Add("+/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {

@@ -18,22 +18,17 @@ const minKeyLen = 16
 // subkey tells nothing about another.
 const (
 	// cmacLabel, followed by a zero byte and the cookie's name, derives
-	// the AES-128 key that tags format 2.
-	cmacLabel = "affinity cookie cmac v2"
-	// macLabel derives the HMAC-SHA-256 key that tagged format 1.
-	macLabel   = "affinity cookie mac v1"
+	// the AES-128 key that tags cookie values.
+	cmacLabel  = "affinity cookie cmac v2"
 	tokenLabel = "affinity backend token v1"
 )
 
 // signer signs and verifies cookie payloads with a ring of keys: the first
-// signs, all verify. It signs format 2 and verifies formats 2 and 1. It is
-// immutable and safe for concurrent use.
+// signs, all verify. The cookie's name is part of every tag key, so a
+// value cannot be replayed under another cookie name. It is immutable and
+// safe for concurrent use.
 type signer struct {
 	keys []*signingKey
-	// prefix is the cookie's name and a zero byte. Every format 1 tag
-	// covers it, so a value cannot be replayed under another cookie name;
-	// format 2 has the name in its tag key instead.
-	prefix []byte
 }
 
 // newSigner derives the subkeys of every key. It keeps neither the keys nor
@@ -42,10 +37,7 @@ func newSigner(keys [][]byte, name string) (s *signer, err error) {
 	if len(keys) == 0 {
 		return nil, errors.New("policy: no signing keys; need at least one")
 	}
-	s = &signer{
-		keys:   make([]*signingKey, len(keys)),
-		prefix: append([]byte(name), 0),
-	}
+	s = &signer{keys: make([]*signingKey, len(keys))}
 	for i, k := range keys {
 		if len(k) < minKeyLen {
 			return nil, fmt.Errorf("policy: keys[%d] is %d bytes; need at least %d", i, len(k), minKeyLen)
@@ -57,7 +49,7 @@ func newSigner(keys [][]byte, name string) (s *signer, err error) {
 	return s, nil
 }
 
-// sign sets the tag of p, a format 2 payload, computed with the first key.
+// sign sets p's tag, computed with the first key.
 func (s *signer) sign(p *payload) {
 	tag := s.keys[0].cmac.sum(p.fields())
 	copy(p.tag(), tag[:])
@@ -65,18 +57,13 @@ func (s *signer) sign(p *payload) {
 
 // verify reports whether p's tag was made by one of the keys, and by which.
 // It tries the keys in order and compares tags in constant time. A payload
-// of neither format verifies with no key.
+// of a version other than valueVersion verifies with no key.
 func (s *signer) verify(p *payload) (key int, ok bool) {
+	if p.version() != valueVersion {
+		return 0, false
+	}
 	for i, k := range s.keys {
-		var tag [tagLen]byte
-		switch p.version() {
-		case valueVersion:
-			tag = k.cmac.sum(p.fields())
-		case legacyVersion:
-			tag = k.tag(s.prefix, p.signed())
-		default:
-			return 0, false
-		}
+		tag := k.cmac.sum(p.fields())
 		if equalTags(&tag, (*[tagLen]byte)(p.tag())) {
 			return i, true
 		}
@@ -91,8 +78,7 @@ func (s *signer) token(k int, id string) uint64 { return s.keys[k].token(id) }
 // it: HMAC-SHA-256(key, label), one per label, truncated to 128 bits for
 // AES.
 type signingKey struct {
-	cmac   *cmac    // tags format 2 payloads
-	macs   hmacPool // tags format 1 payloads
+	cmac   *cmac    // tags payloads
 	tokens hmacPool // turns backend IDs into tokens
 }
 
@@ -103,7 +89,6 @@ func newSigningKey(key []byte, name string) (*signingKey, error) {
 		return nil, err
 	}
 	k := &signingKey{cmac: m}
-	k.macs.init(derive(key, macLabel))
 	k.tokens.init(derive(key, tokenLabel))
 	return k, nil
 }
@@ -112,16 +97,6 @@ func derive(key []byte, label string) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(label))
 	return h.Sum(nil)
-}
-
-// tag returns the format 1 tag: the first tagLen bytes of
-// HMAC(macKey, prefix || signed).
-func (k *signingKey) tag(prefix, signed []byte) (tag [tagLen]byte) {
-	st := k.macs.get()
-	st.in = append(append(st.in[:0], prefix...), signed...)
-	copy(tag[:], st.sum())
-	k.macs.put(st)
-	return tag
 }
 
 // token returns the first 64 bits of HMAC(tokenKey, id), big-endian.
