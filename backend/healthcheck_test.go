@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // checkWait bounds every wait for something the health checks should do
@@ -284,7 +285,7 @@ func TestHealthCheckEndsEjection(t *testing.T) {
 		}
 	})
 	a := addBackend(t, set, "a", srv.URL)
-	a.ReportFailure()
+	accounting.ReportFailure(a)
 	require.Equal(t, backend.Unhealthy, a.State(), "not ejected")
 
 	// Rise does not apply: the backend was ejected, not down.

@@ -185,7 +185,7 @@ func (c *Cookie) lookupRest(cs *cookies, s *backend.Snapshot, ix *index, p *payl
 // serves its clients.
 func serves(s *backend.Snapshot, id string) bool {
 	b := s.Lookup(id)
-	return b != nil && s.Serves(b)
+	return b != nil && s.KeepsBound(b)
 }
 
 // check returns the binding the cookie value v carries, resolved with ix,
