@@ -49,7 +49,7 @@ func WithStallTimeout(w time.Duration) Option {
 }
 
 // stall is a backend's current run of abandoned requests with no answer in
-// between; ReportSuccess ends it by zeroing Backend.abandoned, lock-free.
+// between; reportSuccess ends it by zeroing Backend.abandoned, lock-free.
 type stall struct {
 	mu    sync.Mutex // orders the abandonments of a run
 	first time.Time  // the run's first abandonment

@@ -34,7 +34,7 @@ const (
 // slot. The table depends only on the members' IDs and weights, not on the
 // order they were added, so processes with the same membership map every
 // key alike. A key goes to its backend whenever that backend serves its
-// clients ([backend.Snapshot.Serves]): healthy, or draining, for a
+// clients ([backend.Snapshot.KeepsBound]): healthy, or draining, for a
 // draining backend keeps the keys it holds until it leaves the set, and
 // takes no others. The keys of a backend that is unhealthy go, while it
 // is, where the table of the members that serve would put them, which is

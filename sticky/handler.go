@@ -33,7 +33,7 @@ const maxPicks = 3
 //  1. loads the set's current snapshot (package backend);
 //  2. asks the policy what the request is bound to (package policy);
 //  3. uses that backend if it still serves its clients (healthy or
-//     draining; see [backend.Snapshot.Serves]); else, if the policy found
+//     draining; see [backend.Snapshot.KeepsBound]); else, if the policy found
 //     an affinity key, asks the key picker, which hashes it; else asks the
 //     picker (package balancer);
 //  4. counts the request in flight on the backend and forwards it with

@@ -39,19 +39,27 @@ func ReportFailure(b *backend.Backend) { f.ReportFailure(b) }
 // counters.
 func ReportSuccess(b *backend.Backend) { f.ReportSuccess(b) }
 
-// ReportAbandoned records that a request to b was given up after waiting
-// for its response header for waited: its client left, or its deadline
-// passed. A run of them with no answer in between, each after waiting at
-// least the set's stall timeout (see [backend.WithStallTimeout]), ejects b
-// as stalled.
+// ReportAbandoned records that a request to b ended before b answered it,
+// after waiting for b as long as waited, because its client stopped
+// waiting (it went away, or timed out). It is not a failure: the client
+// may be impatient. But a backend that answers none of its requests while
+// their clients give up on them is stalled (see [backend.WithStallTimeout])
+// and is ejected; and the trial of a half-open backend, abandoned after
+// waiting the stall window, has failed. It is safe for concurrent use, and
+// is not on the path of an answered request.
 func ReportAbandoned(b *backend.Backend, waited time.Duration) { f.ReportAbandoned(b, waited) }
 
-// WaitStarted records that a request has been sent to b and awaits its
-// response header; [WaitEnded] records that the wait is over, however it
-// ended. Each WaitStarted must be paired with exactly one WaitEnded.
+// WaitStarted records that a request sent to b now waits on b: for its
+// response header, or for b to take more of its body (the time a proxy
+// waits for its own client is not b's); [WaitEnded] must follow it exactly
+// once, when the wait is over, however it ended (the header arrived, the
+// request failed, the client left). A backend that has answered nothing
+// for the stall window while at least 3 requests have waited for it all
+// that time is stalled (see [backend.WithStallTimeout]). It is safe for
+// concurrent use and lock-free.
 func WaitStarted(b *backend.Backend) { f.WaitStarted(b) }
 
-// WaitEnded ends a wait recorded by [WaitStarted].
+// WaitEnded ends a wait that [WaitStarted] began.
 func WaitEnded(b *backend.Backend) { f.WaitEnded(b) }
 
 // TryTrial reports whether the caller may send b one request as the trial
