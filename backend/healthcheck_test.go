@@ -471,6 +471,9 @@ func TestHealthCheckLogs(t *testing.T) {
 	a := addBackend(t, set, "a", srv.URL)
 	checkHealth(t, set, backend.HealthCheck{Interval: fastInterval, Fall: 2})
 	waitState(t, a, backend.Unhealthy)
+	// The state is set before the change is logged.
+	changed := `level=INFO msg="backend state changed" id=a from=healthy to=unhealthy`
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), changed) }, 10*time.Second, time.Millisecond)
 
 	logs := out.String()
 	assert.Contains(t, logs, `level=DEBUG msg="health check failed" id=a err="status 503, want 200..399" fails=1 fall=2`)
