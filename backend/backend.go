@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/affinitylb/affinity/internal/backendhooks"
 )
 
 // State is a backend's health as the balancer sees it.
@@ -133,18 +135,9 @@ func (b *Backend) Weight() int64 { return b.weight }
 // State returns the backend's current state.
 func (b *Backend) State() State { return State(b.state.Load()) }
 
-// Routable reports whether b takes new clients: it is healthy.
-func (b *Backend) Routable() bool { return b.State() == Healthy }
-
-// Serving reports whether b serves the clients already bound to it: it is
-// healthy or draining. (When no backend of a set is healthy and the set
-// fails open, unhealthy ones serve too: see [Snapshot.Serves].)
-func (b *Backend) Serving() bool {
-	s := b.State()
-	return s == Healthy || s == Draining
-}
-
-// InFlight returns the number of requests b is serving now.
+// InFlight returns the number of requests b is serving now, for metrics
+// and status pages. A picker weighs a backend's load with [Snapshot.Load]
+// instead, which adds the slow-start allowance.
 func (b *Backend) InFlight() int64 { return b.inflight.Load() }
 
 // Requests returns the number of requests b has admitted so far.
@@ -154,12 +147,11 @@ func (b *Backend) Requests() int64 { return b.requests.Load() }
 // admits no new requests; those admitted before finish normally.
 func (b *Backend) Removed() bool { return b.removed.Load() }
 
-// Acquire counts a request in flight on b and reports whether b admitted it.
-// It returns false, counting nothing, when b has been removed from its set:
-// once [Set.Remove] has returned, Acquire on the removed backend never
-// succeeds. Every successful Acquire must be paired with exactly one
-// [Backend.Release] when the request is over, however it ended.
-func (b *Backend) Acquire() bool {
+// acquire counts a request in flight on b and reports whether b admitted
+// it; false, counting nothing, once b has been removed from its set. Every
+// successful acquire is paired with exactly one release. The request path
+// reaches it through package accounting, which documents the contract.
+func (b *Backend) acquire() bool {
 	b.inflight.Add(1)
 	if b.removed.Load() {
 		b.inflight.Add(-1)
@@ -170,10 +162,26 @@ func (b *Backend) Acquire() bool {
 	return true
 }
 
-// Release ends a request counted by a successful [Backend.Acquire].
-func (b *Backend) Release() {
+// release ends a request counted by a successful acquire.
+func (b *Backend) release() {
 	b.set.inflight.Add(-1)
 	b.inflight.Add(-1)
+}
+
+// init gives the request path's calls to package accounting, the only
+// package that exports them.
+func init() {
+	backendhooks.Set(&backendhooks.Funcs[*Backend, *Snapshot]{
+		Acquire:         (*Backend).acquire,
+		Release:         (*Backend).release,
+		ReportFailure:   (*Backend).reportFailure,
+		ReportSuccess:   (*Backend).reportSuccess,
+		ReportAbandoned: (*Backend).reportAbandoned,
+		WaitStarted:     (*Backend).waitStarted,
+		WaitEnded:       (*Backend).waitEnded,
+		TryTrial:        (*Backend).tryTrial,
+		Trial:           (*Snapshot).tryTrial,
+	})
 }
 
 // String returns the backend's ID, for logs.

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 func TestConfigInvalid(t *testing.T) {
@@ -51,7 +52,7 @@ func TestConfigInvalid(t *testing.T) {
 			b, err := zero.Add(tt.cfg)
 			require.Error(t, err, "Add")
 			assert.Nil(t, b)
-			assert.Zero(t, zero.Snapshot().Len())
+			assert.Zero(t, len(zero.Snapshot().Backends()))
 		})
 	}
 }
@@ -94,8 +95,8 @@ func TestConfigValid(t *testing.T) {
 			assert.Equal(t, tt.wantURL, b.URL().String())
 			assert.Equal(t, tt.wantWeight, b.Weight())
 			assert.Equal(t, backend.Healthy, b.State())
-			assert.True(t, b.Routable())
-			assert.True(t, b.Serving())
+			assert.True(t, set.Snapshot().TakesNew(b))
+			assert.True(t, set.Snapshot().KeepsBound(b))
 		})
 	}
 }
@@ -163,16 +164,19 @@ func TestStateRouting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.state.String(), func(t *testing.T) {
-			set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://h"}})
+			// Failing closed, so that the snapshot's answers are the
+			// state's alone.
+			set, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://h"}}, backend.WithFailOpen(false))
 			require.NoError(t, err)
 			require.NoError(t, set.SetState("a", tt.state))
-			b := set.Snapshot().Lookup("a")
+			snap := set.Snapshot()
+			b := snap.Lookup("a")
 			require.NotNil(t, b)
 			assert.Equal(t, tt.state, b.State())
-			assert.Equal(t, tt.routable, b.Routable())
-			assert.Equal(t, tt.serving, b.Serving())
-			if assert.True(t, b.Acquire(), "Acquire does not depend on state") {
-				b.Release()
+			assert.Equal(t, tt.routable, snap.TakesNew(b))
+			assert.Equal(t, tt.serving, snap.KeepsBound(b))
+			if assert.True(t, accounting.Acquire(b), "Acquire does not depend on state") {
+				accounting.Release(b)
 			}
 		})
 	}
@@ -186,21 +190,21 @@ func TestAcquireRelease(t *testing.T) {
 
 	assert.Zero(t, b.InFlight())
 	for range 3 {
-		require.True(t, b.Acquire())
+		require.True(t, accounting.Acquire(b))
 	}
 	assert.Equal(t, int64(3), b.InFlight())
-	b.Release()
+	accounting.Release(b)
 	assert.Equal(t, int64(2), b.InFlight())
 
 	removed, err := set.Remove("a")
 	require.NoError(t, err)
 	assert.Same(t, b, removed)
 	assert.True(t, b.Removed())
-	assert.False(t, b.Acquire(), "Acquire after Remove")
+	assert.False(t, accounting.Acquire(b), "Acquire after Remove")
 	assert.Equal(t, int64(2), b.InFlight(), "a refused Acquire counts nothing")
 
 	// Requests admitted before Remove finish normally.
-	b.Release()
-	b.Release()
+	accounting.Release(b)
+	accounting.Release(b)
 	assert.Zero(t, b.InFlight())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // dnsWait bounds every wait for something the code under test should do
@@ -419,7 +420,7 @@ func TestDNSSync(t *testing.T) {
 	// byURL waits until the set has n members and returns them by URL.
 	byURL := func(n int) map[string]*backend.Backend {
 		t.Helper()
-		require.Eventually(t, func() bool { return set.Snapshot().Len() == n }, dnsWait, time.Millisecond,
+		require.Eventually(t, func() bool { return len(set.Snapshot().Backends()) == n }, dnsWait, time.Millisecond,
 			"waiting for %d backends", n)
 		m := map[string]*backend.Backend{}
 		for _, b := range set.Snapshot().Backends() {
@@ -431,9 +432,9 @@ func TestDNSSync(t *testing.T) {
 	b1, b2 := before["http://10.0.0.1:8080"], before["http://10.0.0.2:8080"]
 	require.NotNil(t, b1)
 	require.NotNil(t, b2)
-	require.True(t, b1.Acquire())
-	require.True(t, b1.Acquire())
-	require.True(t, b2.Acquire())
+	require.True(t, accounting.Acquire(b1))
+	require.True(t, accounting.Acquire(b1))
+	require.True(t, accounting.Acquire(b2))
 
 	srv.set("web.test.", zone{ips: []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}})
 	up := byURL(3)
@@ -453,10 +454,10 @@ func TestDNSSync(t *testing.T) {
 	assert.False(t, b2.Removed())
 	assert.False(t, b3.Removed())
 	assert.Equal(t, int64(2), b1.InFlight(), "its requests finish normally")
-	assert.False(t, b1.Acquire(), "and it takes no new ones")
-	b1.Release()
-	b1.Release()
-	b2.Release()
+	assert.False(t, accounting.Acquire(b1), "and it takes no new ones")
+	accounting.Release(b1)
+	accounting.Release(b1)
+	accounting.Release(b2)
 	assert.Equal(t, int64(0), set.Snapshot().InFlight())
 }
 

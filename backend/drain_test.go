@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // wait fails the test if ch is not closed in time: a guard against a hang.
@@ -24,21 +25,21 @@ func TestDrain(t *testing.T) {
 	t.Run("leaves once idle", func(t *testing.T) {
 		set := threeBackends(t, backend.WithDrainIdle(30*time.Millisecond))
 		a := set.Snapshot().Lookup("a")
-		require.True(t, a.Acquire())
+		require.True(t, accounting.Acquire(a))
 		done, err := set.Drain("a", time.Hour)
 		require.NoError(t, err)
 		assert.Equal(t, backend.Draining, a.State())
 		assert.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()), "draining backend takes new clients")
-		assert.True(t, set.Snapshot().Serves(a), "draining backend dropped its clients")
+		assert.True(t, set.Snapshot().KeepsBound(a), "draining backend dropped its clients")
 
 		// Busy: it stays for as long as requests keep coming.
 		for range 5 {
 			time.Sleep(20 * time.Millisecond)
-			require.True(t, a.Acquire(), "draining backend refused a bound client")
-			a.Release()
+			require.True(t, accounting.Acquire(a), "draining backend refused a bound client")
+			accounting.Release(a)
 		}
 		assert.False(t, a.Removed())
-		a.Release() // idle from now on
+		accounting.Release(a) // idle from now on
 		wait(t, done)
 		assert.True(t, a.Removed())
 		assert.Nil(t, set.Snapshot().Lookup("a"))
@@ -47,14 +48,14 @@ func TestDrain(t *testing.T) {
 	t.Run("leaves at the timeout however busy", func(t *testing.T) {
 		set := threeBackends(t, backend.WithDrainIdle(time.Hour))
 		a := set.Snapshot().Lookup("a")
-		require.True(t, a.Acquire())
-		t.Cleanup(a.Release)
+		require.True(t, accounting.Acquire(a))
+		t.Cleanup(func() { accounting.Release(a) })
 		done, err := set.Drain("a", 30*time.Millisecond)
 		require.NoError(t, err)
 		wait(t, done)
 		assert.True(t, a.Removed())
 		assert.EqualValues(t, 1, a.InFlight(), "a request in flight is not cut off")
-		assert.False(t, a.Acquire())
+		assert.False(t, accounting.Acquire(a))
 	})
 
 	t.Run("undone by SetState Healthy", func(t *testing.T) {

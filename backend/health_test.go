@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 func threeBackends(t *testing.T, opts ...backend.Option) *backend.Set {
@@ -60,30 +61,30 @@ func TestPassiveEjection(t *testing.T) {
 	a := set.Snapshot().Lookup("a")
 
 	// Failures broken by a success do not eject.
-	a.ReportFailure()
-	a.ReportFailure()
-	a.ReportSuccess()
-	a.ReportFailure()
-	a.ReportFailure()
+	accounting.ReportFailure(a)
+	accounting.ReportFailure(a)
+	accounting.ReportSuccess(a)
+	accounting.ReportFailure(a)
+	accounting.ReportFailure(a)
 	assert.Equal(t, backend.Healthy, a.State())
 
-	a.ReportFailure() // the third in a row
+	accounting.ReportFailure(a) // the third in a row
 	assert.Equal(t, backend.Unhealthy, a.State())
 	assert.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()))
-	assert.True(t, set.Snapshot().Serves(set.Snapshot().Lookup("b")))
-	assert.False(t, a.TryTrial(), "a trial admitted during the back-off")
+	assert.True(t, set.Snapshot().KeepsBound(set.Snapshot().Lookup("b")))
+	assert.False(t, accounting.TryTrial(a), "a trial admitted during the back-off")
 
 	// After the back-off, half-open: one trial, still unhealthy.
-	require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, time.Millisecond)
 	assert.Equal(t, backend.Unhealthy, a.State(), "half-open is shown healthy")
 	assert.Equal(t, []string{"b", "c"}, routableIDs(set.Snapshot()), "half-open takes new clients")
-	assert.False(t, a.TryTrial(), "a second trial while one is out")
+	assert.False(t, accounting.TryTrial(a), "a second trial while one is out")
 
 	// The trial succeeds: re-admitted.
-	a.ReportSuccess()
+	accounting.ReportSuccess(a)
 	assert.Equal(t, backend.Healthy, a.State())
 	assert.Equal(t, []string{"a", "b", "c"}, routableIDs(set.Snapshot()))
-	assert.False(t, a.TryTrial(), "a trial for a healthy backend")
+	assert.False(t, accounting.TryTrial(a), "a trial for a healthy backend")
 }
 
 // TestHalfOpen checks what a half-open backend admits, and what a report
@@ -98,64 +99,64 @@ func TestHalfOpen(t *testing.T) {
 	}{
 		{"new clients take the trial", func(t *testing.T, set *backend.Set, a *backend.Backend) {
 			snap := set.Snapshot()
-			assert.False(t, snap.Serves(a), "half-open serves its clients")
-			assert.Same(t, a, snap.TryTrial())
-			assert.Nil(t, snap.TryTrial(), "a second trial")
-			assert.False(t, a.TryTrial(), "a second trial")
+			assert.False(t, snap.KeepsBound(a), "half-open serves its clients")
+			assert.Same(t, a, accounting.Trial(snap))
+			assert.Nil(t, accounting.Trial(snap), "a second trial")
+			assert.False(t, accounting.TryTrial(a), "a second trial")
 		}},
 		{"a failed trial ejects it again", func(t *testing.T, set *backend.Set, a *backend.Backend) {
-			require.True(t, a.TryTrial())
-			a.ReportFailure() // one failure is enough, though After is 3
+			require.True(t, accounting.TryTrial(a))
+			accounting.ReportFailure(a) // one failure is enough, though After is 3
 			assert.Equal(t, backend.Unhealthy, a.State())
-			assert.False(t, a.TryTrial(), "a trial right after a failed one")
-			assert.Nil(t, set.Snapshot().TryTrial())
-			require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond, "no trial after the second back-off")
+			assert.False(t, accounting.TryTrial(a), "a trial right after a failed one")
+			assert.Nil(t, accounting.Trial(set.Snapshot()))
+			require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, time.Millisecond, "no trial after the second back-off")
 		}},
 		{"a trial that never reports expires", func(t *testing.T, set *backend.Set, a *backend.Backend) {
-			require.True(t, a.TryTrial())
-			require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond, "the trial never expired")
+			require.True(t, accounting.TryTrial(a))
+			require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, time.Millisecond, "the trial never expired")
 			assert.Equal(t, backend.Unhealthy, a.State())
-			a.ReportSuccess() // the late one, or its successor
+			accounting.ReportSuccess(a) // the late one, or its successor
 			assert.Equal(t, backend.Healthy, a.State())
 		}},
 		{"any success re-admits it", func(t *testing.T, set *backend.Set, a *backend.Backend) {
-			a.ReportSuccess() // a request admitted before the ejection
+			accounting.ReportSuccess(a) // a request admitted before the ejection
 			assert.Equal(t, backend.Healthy, a.State())
-			assert.False(t, a.TryTrial())
+			assert.False(t, accounting.TryTrial(a))
 		}},
 		{"operator re-admits it", func(t *testing.T, set *backend.Set, a *backend.Backend) {
 			require.NoError(t, set.SetState("a", backend.Healthy))
 			assert.Equal(t, backend.Healthy, a.State())
-			assert.False(t, a.TryTrial())
+			assert.False(t, accounting.TryTrial(a))
 		}},
 		{"down: no trial, and no success re-admits it", func(t *testing.T, set *backend.Set, a *backend.Backend) {
 			require.NoError(t, set.SetState("a", backend.Unhealthy))
-			assert.False(t, a.TryTrial())
-			assert.Nil(t, set.Snapshot().TryTrial())
-			a.ReportSuccess()
+			assert.False(t, accounting.TryTrial(a))
+			assert.Nil(t, accounting.Trial(set.Snapshot()))
+			accounting.ReportSuccess(a)
 			assert.Equal(t, backend.Unhealthy, a.State(), "a success overrode the operator")
 		}},
 		{"draining: its own clients' trial only", func(t *testing.T, set *backend.Set, a *backend.Backend) {
 			require.NoError(t, set.SetState("a", backend.Draining))
-			assert.Nil(t, set.Snapshot().TryTrial(), "a new client tried a draining backend")
-			require.True(t, a.TryTrial(), "no trial for a draining backend's clients")
-			a.ReportSuccess()
+			assert.Nil(t, accounting.Trial(set.Snapshot()), "a new client tried a draining backend")
+			require.True(t, accounting.TryTrial(a), "no trial for a draining backend's clients")
+			accounting.ReportSuccess(a)
 			assert.Equal(t, backend.Draining, a.State())
 		}},
 		{"removed: no trial", func(t *testing.T, set *backend.Set, a *backend.Backend) {
 			snap := set.Snapshot()
 			_, err := set.Remove("a")
 			require.NoError(t, err)
-			assert.False(t, a.TryTrial())
-			assert.Nil(t, snap.TryTrial(), "an older snapshot offered a removed backend's trial")
+			assert.False(t, accounting.TryTrial(a))
+			assert.Nil(t, accounting.Trial(snap), "an older snapshot offered a removed backend's trial")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set := threeBackends(t, backend.WithEjection(backend.Ejection{After: 3, Base: base, Max: time.Hour}))
 			a := set.Snapshot().Lookup("a")
-			assert.Nil(t, set.Snapshot().TryTrial(), "a trial with no backend ejected")
+			assert.Nil(t, accounting.Trial(set.Snapshot()), "a trial with no backend ejected")
 			for range 3 {
-				a.ReportFailure()
+				accounting.ReportFailure(a)
 			}
 			require.Equal(t, backend.Unhealthy, a.State())
 			// The end of the back-off publishes a snapshot that offers a's
@@ -180,12 +181,12 @@ func TestPassiveEjectionBacksOffForAFlappingBackend(t *testing.T) {
 	var lengths []time.Duration
 	for i := range 4 {
 		start := time.Now()
-		a.ReportFailure() // the first ejects it; the others fail its trial
+		accounting.ReportFailure(a) // the first ejects it; the others fail its trial
 		require.Equal(t, backend.Unhealthy, a.State())
-		require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, time.Millisecond)
 		lengths = append(lengths, time.Since(start))
 		if i == 1 {
-			a.ReportSuccess() // re-admitted, and failing again at once
+			accounting.ReportSuccess(a) // re-admitted, and failing again at once
 			require.Equal(t, backend.Healthy, a.State())
 		}
 	}
@@ -199,7 +200,7 @@ func TestPassiveEjectionBacksOffForAFlappingBackend(t *testing.T) {
 func TestActiveOperatorOverridesEjection(t *testing.T) {
 	set := threeBackends(t, backend.WithEjection(backend.Ejection{After: 1, Base: time.Hour, Max: time.Hour}))
 	a := set.Snapshot().Lookup("a")
-	a.ReportFailure()
+	accounting.ReportFailure(a)
 	require.Equal(t, backend.Unhealthy, a.State())
 	require.NoError(t, set.SetState("a", backend.Healthy))
 	assert.Equal(t, backend.Healthy, a.State(), "SetState(Healthy) did not end the ejection")
@@ -236,8 +237,8 @@ func TestFailOpen(t *testing.T) {
 			} else {
 				assert.Empty(t, snap.Routable())
 			}
-			assert.Equal(t, tc.wantOpen, snap.Serves(snap.Lookup("a")))
-			assert.True(t, snap.Serves(snap.Lookup("c")))
+			assert.Equal(t, tc.wantOpen, snap.KeepsBound(snap.Lookup("a")))
+			assert.True(t, snap.KeepsBound(snap.Lookup("c")))
 
 			require.NoError(t, set.SetState("b", backend.Healthy))
 			assert.False(t, set.Snapshot().FailOpen())
@@ -251,10 +252,10 @@ func TestSlowStartInflatesANewcomersLoad(t *testing.T) {
 	set := threeBackends(t, backend.WithSlowStart(window))
 	old := set.Snapshot()
 	for _, b := range old.Backends() {
-		assert.Equal(t, b.InFlight(), old.EffectiveInFlight(b), "backends present at start do not ramp")
+		assert.Equal(t, b.InFlight(), old.Load(b), "backends present at start do not ramp")
 		for range 10 {
-			require.True(t, b.Acquire())
-			t.Cleanup(b.Release)
+			require.True(t, accounting.Acquire(b))
+			t.Cleanup(func() { accounting.Release(b) })
 		}
 	}
 
@@ -263,17 +264,17 @@ func TestSlowStartInflatesANewcomersLoad(t *testing.T) {
 	snap := set.Snapshot()
 	// 30 in flight over 4 equal backends: a fair share is 7.5. The newcomer
 	// starts counting as if it had nearly all of it.
-	first := snap.EffectiveInFlight(d)
+	first := snap.Load(d)
 	assert.Zero(t, d.InFlight())
 	assert.InDelta(t, 8, first, 1)
-	require.Eventually(t, func() bool { return snap.EffectiveInFlight(d) == 0 }, 10*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return snap.Load(d) == 0 }, 10*time.Second, time.Millisecond,
 		"ramp never ended")
-	assert.Equal(t, int64(10), snap.EffectiveInFlight(snap.Lookup("a")))
+	assert.Equal(t, int64(10), snap.Load(snap.Lookup("a")))
 
 	t.Run("recovery ramps too", func(t *testing.T) {
 		require.NoError(t, set.SetState("d", backend.Unhealthy))
 		require.NoError(t, set.SetState("d", backend.Healthy))
-		assert.Positive(t, set.Snapshot().EffectiveInFlight(d))
+		assert.Positive(t, set.Snapshot().Load(d))
 	})
 }
 
@@ -293,11 +294,11 @@ func TestHalfOpenLogsAndEvents(t *testing.T) {
 		backend.WithEjection(backend.Ejection{After: 1, Base: 10 * time.Millisecond, Max: time.Hour}))
 	a := set.Snapshot().Lookup("a")
 
-	a.ReportFailure() // ejected
-	require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
-	a.ReportFailure() // the trial fails: ejected again, for 20ms
-	require.Eventually(t, a.TryTrial, 10*time.Second, time.Millisecond)
-	a.ReportSuccess() // the trial succeeds
+	accounting.ReportFailure(a) // ejected
+	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, time.Millisecond)
+	accounting.ReportFailure(a) // the trial fails: ejected again, for 20ms
+	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, time.Millisecond)
+	accounting.ReportSuccess(a) // the trial succeeds
 
 	logs := out.String()
 	for _, want := range []string{

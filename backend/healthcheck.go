@@ -278,7 +278,7 @@ func (c *checker) run(ctx context.Context) error {
 // still members, and new ones, queued at a random phase within the
 // interval. Checks of former members stay queued until they are due.
 func (c *checker) reconcile(snap *Snapshot, old map[*Backend]*check, q *queue, now time.Time) map[*Backend]*check {
-	checks := make(map[*Backend]*check, snap.Len())
+	checks := make(map[*Backend]*check, len(snap.Backends()))
 	for _, b := range snap.Backends() {
 		k := old[b]
 		if k == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // checkWait bounds every wait for something the health checks should do
@@ -284,7 +285,7 @@ func TestHealthCheckEndsEjection(t *testing.T) {
 		}
 	})
 	a := addBackend(t, set, "a", srv.URL)
-	a.ReportFailure()
+	accounting.ReportFailure(a)
 	require.Equal(t, backend.Unhealthy, a.State(), "not ejected")
 
 	// Rise does not apply: the backend was ejected, not down.
@@ -470,6 +471,9 @@ func TestHealthCheckLogs(t *testing.T) {
 	a := addBackend(t, set, "a", srv.URL)
 	checkHealth(t, set, backend.HealthCheck{Interval: fastInterval, Fall: 2})
 	waitState(t, a, backend.Unhealthy)
+	// The state is set before the change is logged.
+	changed := `level=INFO msg="backend state changed" id=a from=healthy to=unhealthy`
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), changed) }, 10*time.Second, time.Millisecond)
 
 	logs := out.String()
 	assert.Contains(t, logs, `level=DEBUG msg="health check failed" id=a err="status 503, want 200..399" fails=1 fall=2`)

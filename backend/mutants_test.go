@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // TestHealthCheckCountsExactly checks that a backend goes down on exactly
@@ -101,13 +102,13 @@ func TestDrainIdleTime(t *testing.T) {
 			// Each message is about the look before the tick it comes with.
 			t0 := time.Now()
 			require.True(t, tick(t0))
-			require.True(t, a.Acquire(), "a bound request, between two looks")
-			a.Release()
+			require.True(t, accounting.Acquire(a), "a bound request, between two looks")
+			accounting.Release(a)
 			require.True(t, tick(t0.Add(tc.idle-time.Nanosecond)), "left the set before being idle for %v", tc.idle)
 			require.True(t, tick(t0.Add(tc.idle)), "left the set though a request was admitted since the look before")
-			require.True(t, a.Acquire(), "a bound request, in flight at the next look")
+			require.True(t, accounting.Acquire(a), "a bound request, in flight at the next look")
 			require.True(t, tick(t0.Add(2*tc.idle)), "left the set before being idle for %v", tc.idle)
-			a.Release()
+			accounting.Release(a)
 			t1 := t0.Add(3 * tc.idle)
 			require.True(t, tick(t1), "left the set with a request in flight")
 			require.True(t, tick(t1.Add(tc.idle/2)), "left the set before being idle for %v", tc.idle)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 func TestSetObserverSeesStateChangesAndDrains(t *testing.T) {
@@ -26,7 +27,7 @@ func TestSetObserverSeesStateChangesAndDrains(t *testing.T) {
 	require.NoError(t, set.SetState("a", backend.Unhealthy))
 	require.NoError(t, set.SetState("a", backend.Unhealthy)) // no change, no event
 	require.NoError(t, set.SetState("a", backend.Healthy))
-	a.ReportFailure() // ejected
+	accounting.ReportFailure(a) // ejected
 	done, err := set.Drain("b", time.Hour)
 	require.NoError(t, err)
 	select {

@@ -65,7 +65,7 @@ func WithEjection(e Ejection) Option {
 
 // WithSlowStart makes a backend that joins the set, or becomes healthy
 // again, count as busier than it is for window
-// ([Snapshot.EffectiveInFlight]): at first as if it carried its whole fair
+// ([Snapshot.Load]): at first as if it carried its whole fair
 // share of the load, then less and less, so that least-connections picking
 // does not flood it with every new client while its own count is zero. 0,
 // the default, turns slow start off.
@@ -162,7 +162,7 @@ func (s *Set) Add(c Config) (*Backend, error) {
 
 // Remove takes the backend with the given ID out of the set at once and
 // returns it. From the moment Remove returns, the backend admits no new
-// requests ([Backend.Acquire] fails); requests it was already serving
+// requests; requests it was already serving
 // finish normally, and [Backend.InFlight] reports how many remain.
 func (s *Set) Remove(id string) (*Backend, error) {
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // ids returns the IDs of bs, in order.
@@ -38,7 +39,7 @@ func TestNewSet(t *testing.T) {
 	snap := set.Snapshot()
 	assert.Equal(t, []string{"b", "a", "c"}, ids(snap.Backends()), "configuration order")
 	assert.Equal(t, []string{"b", "a", "c"}, ids(snap.Routable()), "all start healthy")
-	assert.Equal(t, 3, snap.Len())
+	assert.Equal(t, 3, len(snap.Backends()))
 	assert.Equal(t, "a", snap.Lookup("a").ID())
 	assert.Nil(t, snap.Lookup("z"))
 	assert.Same(t, snap, set.Snapshot(), "no change, same snapshot")
@@ -160,7 +161,7 @@ func TestZeroSet(t *testing.T) {
 	var set backend.Set
 	snap := set.Snapshot()
 	require.NotNil(t, snap)
-	assert.Zero(t, snap.Len())
+	assert.Zero(t, len(snap.Backends()))
 	assert.Empty(t, snap.Backends())
 	assert.Empty(t, snap.Routable())
 	assert.Nil(t, snap.Lookup("a"))
@@ -170,12 +171,12 @@ func TestZeroSet(t *testing.T) {
 	assert.Same(t, b, set.Snapshot().Lookup("a"))
 	assert.Equal(t, []string{"a"}, ids(set.Snapshot().Routable()))
 	assert.Greater(t, set.Snapshot().Version(), snap.Version())
-	assert.Zero(t, snap.Len(), "the empty snapshot is unchanged")
+	assert.Zero(t, len(snap.Backends()), "the empty snapshot is unchanged")
 
 	require.NoError(t, set.SetState("a", backend.Draining))
 	_, err = set.Remove("a")
 	require.NoError(t, err)
-	assert.Zero(t, set.Snapshot().Len())
+	assert.Zero(t, len(set.Snapshot().Backends()))
 }
 
 // TestConcurrent runs writers and readers together under the race detector.
@@ -202,7 +203,7 @@ func TestConcurrent(t *testing.T) {
 				if i%2 == 0 {
 					_, err := set.Remove(id)
 					assert.NoError(t, err)
-					assert.False(t, b.Acquire(), "Acquire after Remove")
+					assert.False(t, accounting.Acquire(b), "Acquire after Remove")
 				}
 			}
 		})
@@ -214,11 +215,11 @@ func TestConcurrent(t *testing.T) {
 				snap := set.Snapshot()
 				assert.GreaterOrEqual(t, snap.Version(), last, "versions never go back")
 				last = snap.Version()
-				assert.Equal(t, snap.Len(), len(snap.Backends()))
+				assert.Equal(t, len(snap.Backends()), len(snap.Backends()))
 				for _, b := range snap.Routable() {
 					assert.Same(t, b, snap.Lookup(b.ID()))
-					if b.Acquire() {
-						b.Release()
+					if accounting.Acquire(b) {
+						accounting.Release(b)
 					}
 				}
 			}
@@ -227,7 +228,7 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 
 	snap := set.Snapshot()
-	assert.Equal(t, len(shared)+writers*ops/2, snap.Len())
+	assert.Equal(t, len(shared)+writers*ops/2, len(snap.Backends()))
 	for _, b := range snap.Backends() {
 		assert.Zero(t, b.InFlight(), "backend %s", b)
 	}
@@ -248,19 +249,19 @@ func TestSnapshotInFlightCountsTheWholeSet(t *testing.T) {
 	require.NoError(t, err)
 	snap := set.Snapshot()
 	a, b := snap.Lookup("a"), snap.Lookup("b")
-	require.True(t, a.Acquire())
-	require.True(t, a.Acquire())
-	require.True(t, b.Acquire())
+	require.True(t, accounting.Acquire(a))
+	require.True(t, accounting.Acquire(a))
+	require.True(t, accounting.Acquire(b))
 	assert.EqualValues(t, 3, snap.InFlight())
 
 	// A removed backend's requests count until they finish; it admits no more.
 	_, err = set.Remove("a")
 	require.NoError(t, err)
 	assert.EqualValues(t, 3, set.Snapshot().InFlight())
-	assert.False(t, a.Acquire())
-	a.Release()
-	a.Release()
-	b.Release()
+	assert.False(t, accounting.Acquire(a))
+	accounting.Release(a)
+	accounting.Release(a)
+	accounting.Release(b)
 	assert.Zero(t, set.Snapshot().InFlight())
 	assert.Zero(t, snap.InFlight(), "old snapshots read the live count")
 
@@ -279,8 +280,8 @@ func TestUpdateReconciles(t *testing.T) {
 	require.NoError(t, err)
 	before := set.Snapshot()
 	keep, move, gone := before.Lookup("keep"), before.Lookup("move"), before.Lookup("gone")
-	require.True(t, keep.Acquire())
-	t.Cleanup(keep.Release)
+	require.True(t, accounting.Acquire(keep))
+	t.Cleanup(func() { accounting.Release(keep) })
 	require.NoError(t, set.SetState("keep", backend.Draining))
 
 	require.NoError(t, set.Update([]backend.Config{
@@ -301,7 +302,7 @@ func TestUpdateReconciles(t *testing.T) {
 	assert.Nil(t, after.Lookup("gone"))
 	assert.True(t, gone.Removed())
 	assert.NotNil(t, after.Lookup("new"))
-	assert.Equal(t, 4, after.Len())
+	assert.Equal(t, 4, len(after.Backends()))
 
 	t.Run("no change publishes nothing", func(t *testing.T) {
 		require.NoError(t, set.Update([]backend.Config{

@@ -12,10 +12,13 @@ import (
 // modified.
 //
 // Membership and the Routable list are fixed when the snapshot is published;
-// each backend's State and InFlight are live. A request holding an older
-// snapshot may therefore see a backend in Routable that has just become
-// unhealthy: callers that must not use it check [Backend.Routable] or
-// [Backend.Serving] themselves.
+// each backend's State and in-flight count are live. A request holding an
+// older snapshot may therefore see a backend in Routable that has just become
+// unhealthy. The two questions a caller asks of a backend answer for both
+// the snapshot and the live state, failing open or not:
+// [Snapshot.TakesNew] (may a new client be placed on it?) and
+// [Snapshot.KeepsBound] (may the clients bound to it keep using it?). A
+// picker weighs load with [Snapshot.Load].
 type Snapshot struct {
 	version  uint64
 	all      []*Backend
@@ -46,7 +49,7 @@ func (s *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
 		total:    &s.inflight,
 	}
 	for i, b := range all {
-		if b.Routable() {
+		if b.State() == Healthy {
 			snap.route(i)
 		}
 		if b.health.offersTrial() {
@@ -153,12 +156,20 @@ func (s *Snapshot) Backends() []*Backend { return s.all }
 // these.
 func (s *Snapshot) Routable() []*Backend { return s.routable }
 
-// Routes reports whether b is one of [Snapshot.Routable], in constant time
-// and without allocating. Like Routable, it is fixed when the snapshot is
-// published.
-func (s *Snapshot) Routes(b *Backend) bool {
+// TakesNew reports whether a new client may be placed on b, as seen from
+// s: b is one of [Snapshot.Routable] and its state, now, is still one that
+// got it there (healthy, or unhealthy in a snapshot that fails open). A
+// stale snapshot thus answers false for a member that has since become
+// unhealthy or draining, and false for one it did not list; whether s fails
+// open is fixed with s, like its list. It is constant-time and allocates
+// nothing.
+func (s *Snapshot) TakesNew(b *Backend) bool {
 	i, ok := s.byID[b.id]
-	return ok && s.all[i] == b && s.routes[i/64]&(1<<(i%64)) != 0
+	if !ok || s.all[i] != b || s.routes[i/64]&(1<<(i%64)) == 0 {
+		return false
+	}
+	st := b.State()
+	return st == Healthy || s.failOpen && st == Unhealthy
 }
 
 // Weight returns the total weight of the routable members.
@@ -168,16 +179,25 @@ func (s *Snapshot) Weight() int64 { return s.weight }
 // unhealthy ones instead.
 func (s *Snapshot) FailOpen() bool { return s.failOpen }
 
-// EffectiveInFlight returns b's in-flight count as a load-aware picker
-// should weigh it. It is [Backend.InFlight], except while b is in slow
-// start (see [WithSlowStart]): then it adds the part of b's fair share of
-// the set's load ([Snapshot.InFlight] in proportion to weight) that the ramp
-// has yet to cover, from all of it when b joins to none when the ramp is
-// over. Least connections then gives a newcomer a growing fraction of its
-// share rather than every new client while its own count is zero. At no
-// load there is nothing to add, and the newcomer takes its turn at once.
-// Only backends in slow start cost a clock read.
-func (s *Snapshot) EffectiveInFlight(b *Backend) int64 {
+// Load returns b's load as a picker weighs it, the one load figure a
+// picker reads: the requests in flight on b now, plus, while b is in slow
+// start (see [WithSlowStart]), the part of b's fair share of the set's load
+// ([Snapshot.InFlight] in proportion to weight) that the ramp has yet to
+// cover, from all of it when b joins to none when the ramp is over. Least
+// connections then gives a newcomer a growing fraction of its share rather
+// than every new client while its own count is zero. At no load there is
+// nothing to add, and the newcomer takes its turn at once. It is live, not
+// fixed with the snapshot, and allocates nothing; only backends in slow
+// start cost a clock read.
+func (s *Snapshot) Load(b *Backend) int64 {
+	if b.ramp.endNs.Load() == 0 {
+		return b.inflight.Load() // not ramping: no clock read
+	}
+	return s.rampLoad(b)
+}
+
+// rampLoad is Load for b, which may be in slow start.
+func (s *Snapshot) rampLoad(b *Backend) int64 {
 	n := b.inflight.Load()
 	left := b.ramp.remaining()
 	if left == 0 || s.weight == 0 {
@@ -188,12 +208,11 @@ func (s *Snapshot) EffectiveInFlight(b *Backend) int64 {
 }
 
 // Ramping reports whether a member of [Snapshot.Routable] may be in slow
-// start now. When it reports false, [Snapshot.EffectiveInFlight] of every
-// routable member is its [Backend.InFlight], so a load-aware picker may
-// read InFlight alone. It errs only the other way: it reports true until
-// the ramps that were running when s was published have ended, and for a
-// snapshot that has been superseded or fails open, since a member it routes
-// to may then start ramping without s showing it. It costs an atomic load,
+// start now: when it reports false, [Snapshot.Load] of every routable
+// member adds no slow-start allowance. It errs only the other way: it
+// reports true until the ramps that were running when s was published have
+// ended, and for a snapshot that has been superseded or fails open, since a
+// member it routes to may then start ramping without s showing it. It costs an atomic load,
 // and a clock read while those ramps have not been seen to end.
 func (s *Snapshot) Ramping() bool {
 	return s.rampEnd.Load() != 0 && s.ramps()
@@ -210,23 +229,23 @@ func (s *Snapshot) ramps() bool {
 	return false
 }
 
-// Serves reports whether b serves the clients bound to it, as seen from s:
-// it is healthy or draining, or the snapshot fails open and b is unhealthy.
-func (s *Snapshot) Serves(b *Backend) bool {
-	return b.Serving() || s.failOpen && b.State() == Unhealthy
+// KeepsBound reports whether the clients already bound to b may keep
+// using it, as seen from s: b is healthy or draining now, or it is
+// unhealthy and s fails open (see [WithFailOpen]). A half-open backend is
+// unhealthy: its bound clients reach it only as its trial, which the
+// request path admits. It allocates nothing.
+func (s *Snapshot) KeepsBound(b *Backend) bool {
+	st := b.State()
+	return st == Healthy || st == Draining || s.failOpen && st == Unhealthy
 }
 
-// TryTrial returns a half-open member of s (see [Ejection]) that takes new
-// clients once re-admitted, and admits the caller's request as its trial,
-// as [Backend.TryTrial] does; nil if there is none, or its trial is out.
-// A caller placing a new client asks TryTrial first, so that a half-open
-// backend gets its trial from new clients as well as from its own; one
-// that gets a backend must send it the request and report how it went. It
-// is lock-free and allocates nothing, and costs a length check while no
-// member is half-open.
-func (s *Snapshot) TryTrial() *Backend {
+// tryTrial returns a half-open member of s (see [Ejection]) that takes
+// new clients once re-admitted, and admits the caller's request as its
+// trial; nil if there is none, or its trial is out. The request path
+// reaches it through package accounting, which documents the contract.
+func (s *Snapshot) tryTrial() *Backend {
 	for _, b := range s.trials {
-		if b.TryTrial() {
+		if b.tryTrial() {
 			return b
 		}
 	}
@@ -241,10 +260,7 @@ func (s *Snapshot) Lookup(id string) *Backend {
 	return nil
 }
 
-// Len returns the number of members.
-func (s *Snapshot) Len() int { return len(s.all) }
-
 // InFlight returns the number of requests in flight on the whole set, now:
-// like [Backend.InFlight], it is live, not fixed with the snapshot. It
+// like each backend's count, it is live, not fixed with the snapshot. It
 // includes requests still finishing on backends removed from the set.
 func (s *Snapshot) InFlight() int64 { return s.total.Load() }

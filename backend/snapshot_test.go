@@ -71,25 +71,25 @@ func TestSnapshotRoutes(t *testing.T) {
 	require.NoError(t, err)
 	snap := set.Snapshot()
 
-	assert.True(t, snap.Routes(a))
-	assert.False(t, snap.Routes(b), "unhealthy")
-	assert.False(t, snap.Routes(c), "draining")
-	assert.False(t, snap.Routes(d), "removed")
-	assert.True(t, old.Routes(d), "routable when old was published")
+	assert.True(t, snap.TakesNew(a))
+	assert.False(t, snap.TakesNew(b), "unhealthy")
+	assert.False(t, snap.TakesNew(c), "draining")
+	assert.False(t, snap.TakesNew(d), "removed")
+	assert.True(t, old.TakesNew(d), "routable when old was published")
 	assert.Equal(t, int64(1), snap.Weight())
 	assert.Equal(t, int64(2), old.Weight())
 
 	require.NoError(t, set.SetState("c", backend.Healthy)) // so that the set does not fail open
 	require.NoError(t, set.SetState("a", backend.Unhealthy))
-	assert.True(t, snap.Routes(a), "fixed when the snapshot is published")
-	assert.False(t, set.Snapshot().Routes(a))
+	assert.False(t, snap.TakesNew(a), "a stale snapshot answers for the state now")
+	assert.False(t, set.Snapshot().TakesNew(a))
 
 	// Replaced under the same ID: the old backend is no longer routed to.
 	require.NoError(t, set.SetState("a", backend.Healthy))
 	require.NoError(t, set.Update([]backend.Config{{ID: "a", URL: "http://127.0.0.1:9"}}))
 	now := set.Snapshot()
-	assert.False(t, now.Routes(a))
-	assert.True(t, now.Routes(now.Lookup("a")))
+	assert.False(t, now.TakesNew(a))
+	assert.True(t, now.TakesNew(now.Lookup("a")))
 
 	t.Run("fail open", func(t *testing.T) {
 		set := newSet(t, "a", "b")
@@ -97,8 +97,8 @@ func TestSnapshotRoutes(t *testing.T) {
 		require.NoError(t, set.SetState("b", backend.Draining))
 		snap := set.Snapshot()
 		require.True(t, snap.FailOpen())
-		assert.True(t, snap.Routes(snap.Lookup("a")))
-		assert.False(t, snap.Routes(snap.Lookup("b")))
+		assert.True(t, snap.TakesNew(snap.Lookup("a")))
+		assert.False(t, snap.TakesNew(snap.Lookup("b")))
 	})
 }
 
@@ -123,7 +123,7 @@ func TestSnapshotRamping(t *testing.T) {
 		assert.True(t, old.Ramping(), "an old snapshot does not know")
 		require.Eventually(t, func() bool { return !snap.Ramping() }, 10*time.Second, time.Millisecond,
 			"ramp never ended")
-		assert.Equal(t, d.InFlight(), snap.EffectiveInFlight(d))
+		assert.Equal(t, d.InFlight(), snap.Load(d))
 
 		// d goes down and recovers: it ramps again, and snap, which routes
 		// to it, is no longer current.
@@ -165,9 +165,65 @@ func TestSnapshotIndexAtScale(t *testing.T) {
 	snap := set.Snapshot()
 	for i, b := range snap.Backends() {
 		require.Same(t, b, snap.Lookup(b.ID()), "member %d", i)
-		require.True(t, snap.Routes(b))
+		require.True(t, snap.TakesNew(b))
 	}
 	for i := 7; i < n; i += 14 {
 		assert.Nil(t, snap.Lookup(fmt.Sprintf("b%d", i)))
+	}
+}
+
+// TestSnapshotQuestions checks the two questions a handler asks of a
+// backend, TakesNew and KeepsBound, where a backend's own state and the
+// snapshot's membership disagree: when the set fails open, and when the
+// snapshot is older than the backend's state.
+func TestSnapshotQuestions(t *testing.T) {
+	type step struct {
+		id string
+		st backend.State
+	}
+	tests := []struct {
+		name     string
+		failOpen bool
+		before   []step // states set before the snapshot is taken
+		after    []step // and after
+		wantOpen bool   // the snapshot fails open
+		id       string
+		takesNew bool
+		keeps    bool
+	}{
+		{"fail open: unhealthy takes new clients", true, []step{{"a", backend.Unhealthy}, {"b", backend.Unhealthy}}, nil, true, "a", true, true},
+		{"fail open: draining keeps its clients only", true, []step{{"a", backend.Unhealthy}, {"b", backend.Draining}}, nil, true, "b", false, true},
+		{"fail closed: unhealthy takes nothing", false, []step{{"a", backend.Unhealthy}, {"b", backend.Unhealthy}}, nil, false, "a", false, false},
+		{"stale: became unhealthy", true, nil, []step{{"a", backend.Unhealthy}}, false, "a", false, false},
+		{"stale: became draining", true, nil, []step{{"a", backend.Draining}}, false, "a", false, true},
+		{"stale: became healthy, not listed", true, []step{{"a", backend.Unhealthy}}, []step{{"a", backend.Healthy}}, false, "a", false, true},
+		// Whether s fails open is fixed with s: a is still one of its
+		// unhealthy members that take new clients.
+		{"stale fail open: another became healthy", true, []step{{"a", backend.Unhealthy}, {"b", backend.Unhealthy}}, []step{{"b", backend.Healthy}}, true, "a", true, true},
+		{"stale fail open: became healthy", true, []step{{"a", backend.Unhealthy}, {"b", backend.Unhealthy}}, []step{{"a", backend.Healthy}}, true, "a", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := backend.NewSet([]backend.Config{
+				{ID: "a", URL: "http://127.0.0.1:1/a"},
+				{ID: "b", URL: "http://127.0.0.1:1/b"},
+			}, backend.WithFailOpen(tt.failOpen))
+			require.NoError(t, err)
+			for _, s := range tt.before {
+				require.NoError(t, set.SetState(s.id, s.st))
+			}
+			snap := set.Snapshot()
+			require.Equal(t, tt.wantOpen, snap.FailOpen())
+			for _, s := range tt.after {
+				require.NoError(t, set.SetState(s.id, s.st))
+			}
+			b := snap.Lookup(tt.id)
+			require.NotNil(t, b)
+			assert.Equal(t, tt.takesNew, snap.TakesNew(b), "TakesNew(%s), %s", b, b.State())
+			assert.Equal(t, tt.keeps, snap.KeepsBound(b), "KeepsBound(%s), %s", b, b.State())
+			// A fresh snapshot agrees with the live state.
+			now := set.Snapshot()
+			assert.Equal(t, b.State() == backend.Healthy || now.FailOpen() && b.State() == backend.Unhealthy, now.TakesNew(b), "fresh TakesNew")
+		})
 	}
 }

@@ -12,16 +12,6 @@ type Source interface {
 	Run(ctx context.Context, update func([]Config)) error
 }
 
-// Static is a [Source] whose membership never changes.
-type Static []Config
-
-// Run delivers s once and waits for ctx to be done.
-func (s Static) Run(ctx context.Context, update func([]Config)) error {
-	update(s)
-	<-ctx.Done()
-	return ctx.Err()
-}
-
 // Sync keeps the set's membership what src delivers, with [Set.Update],
 // until ctx is done or src fails, and returns src's error. A list the set
 // rejects (an invalid config, a duplicate ID) leaves the membership as it

@@ -20,10 +20,10 @@ const stallAfter = 3
 
 // WithStallTimeout sets the stall window w of passive health checking; 0
 // turns stall detection off. A backend is stalled when, for w, it has
-// answered none of its requests (no [Backend.ReportSuccess]) while at
+// answered none of its requests (no request reported a success) while at
 // least 3 of them went unanswered for w: either still waiting for their
-// response header ([Backend.WaitStarted]) after waiting all of w, or given
-// up by their clients ([Backend.ReportAbandoned]) each within w of the one
+// response header after waiting all of w, or given
+// up by their clients each within w of the one
 // before and each after waiting at least w/4. It takes requests and
 // answers none, as a deadlocked server does. A stalled backend is ejected
 // as by [Ejection.After] consecutive failures, with the same back-off and
@@ -49,14 +49,14 @@ func WithStallTimeout(w time.Duration) Option {
 }
 
 // stall is a backend's current run of abandoned requests with no answer in
-// between; ReportSuccess ends it by zeroing Backend.abandoned, lock-free.
+// between; reportSuccess ends it by zeroing Backend.abandoned, lock-free.
 type stall struct {
 	mu    sync.Mutex // orders the abandonments of a run
 	first time.Time  // the run's first abandonment
 	last  time.Time  // its latest
 }
 
-// ReportAbandoned records that a request to b ended before b answered it,
+// reportAbandoned records that a request to b ended before b answered it,
 // after waiting for b as long as waited, because its client stopped
 // waiting (it went away, or timed out). It is not a failure: the client
 // may be impatient. But a backend that answers none of its requests while
@@ -64,7 +64,7 @@ type stall struct {
 // is ejected; and the trial of a half-open backend, abandoned after
 // waiting the stall window, has failed. It is safe for concurrent use, and
 // is not on the path of an answered request.
-func (b *Backend) ReportAbandoned(waited time.Duration) {
+func (b *Backend) reportAbandoned(waited time.Duration) {
 	s := b.set
 	w := s.stallTimeout
 	if w <= 0 || s.ejection.After <= 0 || waited < w/4 {
@@ -124,15 +124,15 @@ type watch struct {
 	ticks int      // since the watch was armed
 }
 
-// WaitStarted records that a request sent to b now waits on b: for its
+// waitStarted records that a request sent to b now waits on b: for its
 // response header, or for b to take more of its body (the time a proxy
-// waits for its own client is not b's); [Backend.WaitEnded] must follow it exactly once, when
-// the wait is over, however it ended (the header arrived, the request
+// waits for its own client is not b's); waitEnded must follow it exactly
+// once, when the wait is over, however it ended (the header arrived, the request
 // failed, the client left). A backend that has answered nothing for the
 // stall window while at least 3 requests have waited for it all that
 // time is stalled (see [WithStallTimeout]). It is safe for concurrent use
 // and lock-free; while requests wait, b is sampled every half window.
-func (b *Backend) WaitStarted() {
+func (b *Backend) waitStarted() {
 	b.waits.Add(1)
 	b.waiting.Add(1)
 	s := b.set
@@ -141,8 +141,8 @@ func (b *Backend) WaitStarted() {
 	}
 }
 
-// WaitEnded ends a wait that [Backend.WaitStarted] began.
-func (b *Backend) WaitEnded() { b.waiting.Add(-1) }
+// waitEnded ends a wait that waitStarted began.
+func (b *Backend) waitEnded() { b.waiting.Add(-1) }
 
 // arm starts b's watch, which the caller has turned on.
 func (s *Set) arm(b *Backend) {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // messages is a slog handler that keeps the messages logged.
@@ -50,16 +51,16 @@ func TestStall(t *testing.T) {
 		{
 			name:  "every request abandoned, none answered: stalled",
 			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
-			step:  func(a *backend.Backend, _ int) { a.ReportAbandoned(window) },
+			step:  func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window) },
 			eject: true,
 		},
 		{
 			name: "slow: half abandoned, half answered",
 			opts: []backend.Option{long, backend.WithStallTimeout(window)},
 			step: func(a *backend.Backend, i int) {
-				a.ReportAbandoned(window)
+				accounting.ReportAbandoned(a, window)
 				if i%2 == 0 { // one in two answered: never 3 abandoned in a row
-					a.ReportSuccess()
+					accounting.ReportSuccess(a)
 				}
 			},
 		},
@@ -68,29 +69,29 @@ func TestStall(t *testing.T) {
 			opts: []backend.Option{long, backend.WithStallTimeout(window)},
 			step: func(a *backend.Backend, i int) {
 				if i%15 == 0 {
-					a.ReportAbandoned(window)
+					accounting.ReportAbandoned(a, window)
 				}
 			},
 		},
 		{
 			name: "clients that hang up at once tell nothing",
 			opts: []backend.Option{long, backend.WithStallTimeout(window)},
-			step: func(a *backend.Backend, _ int) { a.ReportAbandoned(window/4 - time.Millisecond) },
+			step: func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window/4-time.Millisecond) },
 		},
 		{
 			name: "answered with failures only: left to Ejection.After",
 			opts: []backend.Option{backend.WithEjection(backend.Ejection{After: 1000, Base: time.Hour, Max: time.Hour}), backend.WithStallTimeout(window)},
-			step: func(a *backend.Backend, _ int) { a.ReportFailure() },
+			step: func(a *backend.Backend, _ int) { accounting.ReportFailure(a) },
 		},
 		{
 			name: "stall detection off",
 			opts: []backend.Option{long, backend.WithStallTimeout(0)},
-			step: func(a *backend.Backend, _ int) { a.ReportAbandoned(window) },
+			step: func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window) },
 		},
 		{
 			name: "passive ejection off",
 			opts: []backend.Option{backend.WithEjection(backend.Ejection{}), backend.WithStallTimeout(window)},
-			step: func(a *backend.Backend, _ int) { a.ReportAbandoned(window) },
+			step: func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window) },
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,7 +121,7 @@ func TestStallDefaultsBurstIsNoStall(t *testing.T) {
 	set := threeBackends(t)
 	a := set.Snapshot().Lookup("a")
 	for range 10 {
-		a.ReportAbandoned(backend.DefaultStallTimeout) // all at once: a run shorter than the window
+		accounting.ReportAbandoned(a, backend.DefaultStallTimeout) // all at once: a run shorter than the window
 	}
 	assert.Equal(t, backend.Healthy, a.State(), "a burst of impatient clients is no stall")
 }
@@ -137,29 +138,29 @@ func TestStalledBackendHalfOpenTrial(t *testing.T) {
 		backend.WithLogger(slog.New(logs)))
 	a := set.Snapshot().Lookup("a")
 	require.Eventually(t, func() bool {
-		a.ReportAbandoned(window)
+		accounting.ReportAbandoned(a, window)
 		return a.State() == backend.Unhealthy
 	}, 10*time.Second, 5*time.Millisecond)
 	assert.Contains(t, logs.get(), "backend stalled: requests unanswered; ejected")
 
 	// Half-open: a trial whose client hangs up soon proves nothing: it
 	// expires after the back-off, and the backend is not ejected again.
-	require.Eventually(t, a.TryTrial, 10*time.Second, 5*time.Millisecond)
-	a.ReportAbandoned(window / 2)
-	assert.False(t, a.TryTrial(), "the trial is still out")
-	require.Eventually(t, a.TryTrial, 10*time.Second, 5*time.Millisecond, "the trial expired")
+	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond)
+	accounting.ReportAbandoned(a, window/2)
+	assert.False(t, accounting.TryTrial(a), "the trial is still out")
+	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond, "the trial expired")
 	assert.NotContains(t, logs.get(), "trial request failed; backend ejected again")
 
 	// One that hangs for the window fails.
 	time.Sleep(window)
-	a.ReportAbandoned(window)
+	accounting.ReportAbandoned(a, window)
 	assert.Contains(t, logs.get(), "trial request failed; backend ejected again")
-	assert.False(t, a.TryTrial(), "ejected again: no trial during the back-off")
+	assert.False(t, accounting.TryTrial(a), "ejected again: no trial during the back-off")
 	assert.Equal(t, backend.Unhealthy, a.State())
 
 	// The next trial is answered: a is back.
-	require.Eventually(t, a.TryTrial, 10*time.Second, 5*time.Millisecond)
-	a.ReportSuccess()
+	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond)
+	accounting.ReportSuccess(a)
 	assert.Equal(t, backend.Healthy, a.State())
 }
 
@@ -173,8 +174,8 @@ func TestStallWaiting(t *testing.T) {
 	long := backend.WithEjection(backend.Ejection{After: 5, Base: time.Hour, Max: time.Hour})
 	wait := func(a *backend.Backend, n int) {
 		for range n {
-			require.True(t, a.Acquire())
-			a.WaitStarted()
+			require.True(t, accounting.Acquire(a))
+			accounting.WaitStarted(a)
 		}
 	}
 	for _, tc := range []struct {
@@ -203,7 +204,7 @@ func TestStallWaiting(t *testing.T) {
 			start: func(a *backend.Backend) { wait(a, 3) },
 			step: func(a *backend.Backend, i int) {
 				if i%3 == 0 {
-					a.ReportSuccess()
+					accounting.ReportSuccess(a)
 				}
 			},
 		},
@@ -214,8 +215,8 @@ func TestStallWaiting(t *testing.T) {
 			step: func(a *backend.Backend, i int) {
 				if i > 0 { // the 5 of the step before give up
 					for range 5 {
-						a.WaitEnded()
-						a.Release()
+						accounting.WaitEnded(a)
+						accounting.Release(a)
 					}
 				}
 				wait(a, 5)
@@ -227,8 +228,8 @@ func TestStallWaiting(t *testing.T) {
 			start: func(a *backend.Backend) {
 				wait(a, 10)
 				for range 10 {
-					a.ReportSuccess()
-					a.WaitEnded() // the header arrived; the body streams on
+					accounting.ReportSuccess(a)
+					accounting.WaitEnded(a) // the header arrived; the body streams on
 				}
 			},
 			step: func(*backend.Backend, int) {},

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // TestStallWatchFirstArm checks that a backend's first wait arms its watch
@@ -26,9 +27,9 @@ func TestStallWatchFirstArm(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, b := range set.Snapshot().Backends() {
 				wg.Go(func() {
-					b.WaitStarted()
+					accounting.WaitStarted(b)
 					time.Sleep(3 * w)
-					b.WaitEnded()
+					accounting.WaitEnded(b)
 				})
 			}
 			wg.Wait()

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // The load factor is held in fixed point, scaled by loadScale, so that Pick
@@ -33,7 +34,7 @@ const (
 // slot. The table depends only on the members' IDs and weights, not on the
 // order they were added, so processes with the same membership map every
 // key alike. A key goes to its backend whenever that backend serves its
-// clients ([backend.Snapshot.Serves]): healthy, or draining, for a
+// clients ([backend.Snapshot.KeepsBound]): healthy, or draining, for a
 // draining backend keeps the keys it holds until it leaves the set, and
 // takes no others. The keys of a backend that is unhealthy go, while it
 // is, where the table of the members that serve would put them, which is
@@ -158,7 +159,7 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 		return h.lc.Pick(info)
 	}
 	s := info.Snapshot
-	if s.Len() == 0 {
+	if len(s.Backends()) == 0 {
 		return nil, ErrNoBackend
 	}
 	ts := h.tables.Load()
@@ -201,7 +202,7 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 // wants the new mapping in force as soon as it returns, such as a test; it
 // takes as long as a build, up to a few milliseconds.
 func (h *ConsistentHash) Prepare(s *backend.Snapshot) {
-	if s.Len() > 0 {
+	if len(s.Backends()) > 0 {
 		h.build(s)
 	}
 }
@@ -278,11 +279,11 @@ func (ts *tables) find(s *backend.Snapshot) *table {
 func (h *ConsistentHash) pick(t *table, key uint64, s *backend.Snapshot, bd *bound) *backend.Backend {
 	slot := key % uint64(len(t.slots))
 	own := t.backends[t.slots[slot]]
-	serves := !own.Removed() && s.Serves(own)
+	serves := !own.Removed() && s.KeepsBound(own)
 	switch {
 	case serves && (bd == nil || !takesNew(s, own) || bd.admits(max(own.InFlight(), 0), own.Weight())):
 		return own
-	case !serves && !own.Removed() && own.TryTrial():
+	case !serves && !own.Removed() && accounting.TryTrial(own):
 		return own // half-open: its own key is its trial
 	case serves:
 		if b := t.walk(slot, s, bd); b != nil {
@@ -356,7 +357,7 @@ func (h *ConsistentHash) upTable(s *backend.Snapshot) *table {
 	}
 	var up []*backend.Backend
 	for _, b := range s.Backends() {
-		if !b.Removed() && s.Serves(b) {
+		if !b.Removed() && s.KeepsBound(b) {
 			up = append(up, b)
 		}
 	}
@@ -406,12 +407,14 @@ func (u *upTables) find(s *backend.Snapshot) *upTable {
 // that serves, as seen from s.
 func (t *table) keeps(key uint64, s *backend.Snapshot) bool {
 	own := t.backends[t.slots[key%uint64(len(t.slots))]]
-	return !own.Removed() && s.Serves(own)
+	return !own.Removed() && s.KeepsBound(own)
 }
 
 // takesNew reports whether b, a member of s or one that was, takes new
 // clients as seen from s: it is healthy, or s fails open and b is
-// unhealthy. It reads b's state, as [backend.Snapshot.Serves] does.
+// unhealthy. For a member s lists among its routable ones, it answers as
+// [backend.Snapshot.TakesNew] does, without its lookup by ID, and it also
+// answers for members of the older tables this picker keeps.
 func takesNew(s *backend.Snapshot, b *backend.Backend) bool {
 	switch b.State() {
 	case backend.Healthy:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // testKeys returns n affinity keys, hashed as the key policies hash them.
@@ -260,8 +261,8 @@ func TestConsistentHashKeysDoNotSpillByDefault(t *testing.T) {
 	before := place(t, &h, snap, keys)
 	busy := snap.Lookup(before[0])
 	for range 100 {
-		require.True(t, busy.Acquire())
-		t.Cleanup(busy.Release)
+		require.True(t, accounting.Acquire(busy))
+		t.Cleanup(func() { accounting.Release(busy) })
 	}
 	assert.Equal(t, before, place(t, &h, snap, keys))
 }
@@ -279,14 +280,14 @@ func TestConsistentHashBusyBackend(t *testing.T) {
 
 	busy := snap.Lookup("b2")
 	for range 100 {
-		require.True(t, busy.Acquire())
+		require.True(t, accounting.Acquire(busy))
 	}
 	released := false
 	release := func() {
 		if !released {
 			released = true
 			for range 100 {
-				busy.Release()
+				accounting.Release(busy)
 			}
 		}
 	}
@@ -332,8 +333,8 @@ func TestConsistentHashHotKey(t *testing.T) {
 			for i := range 300 {
 				b, err := h.Pick(balancer.Info{Snapshot: snap, Key: hot, Keyed: true})
 				require.NoError(t, err)
-				require.True(t, b.Acquire())
-				t.Cleanup(b.Release)
+				require.True(t, accounting.Acquire(b))
+				t.Cleanup(func() { accounting.Release(b) })
 
 				total := float64(snap.InFlight())
 				for _, b := range snap.Routable() {
@@ -462,9 +463,9 @@ func TestConsistentHashConcurrent(t *testing.T) {
 					}
 					// States change under the picks: b is routed by
 					// the snapshot, or serves as the pick read it.
-					assert.True(t, snap.Routes(b) || b.Serving(), "picked %s, %s", b, b.State())
-					if b.Acquire() {
-						b.Release()
+					assert.True(t, slices.Contains(snap.Routable(), b) || snap.KeepsBound(b), "picked %s, %s", b, b.State())
+					if accounting.Acquire(b) {
+						accounting.Release(b)
 					}
 				}
 			}
@@ -613,13 +614,13 @@ func TestConsistentHashHalfOpenTrial(t *testing.T) {
 		return b
 	}
 
-	ejected.ReportFailure()
+	accounting.ReportFailure(ejected)
 	require.Equal(t, backend.Unhealthy, ejected.State())
 	require.NotEqual(t, ejected, pick(), "the key stayed on the ejected backend")
 	require.Eventually(t, func() bool { return pick() == ejected }, 10*time.Second, time.Millisecond, "no trial")
 	assert.NotEqual(t, ejected, pick(), "a second trial while one is out")
 
-	ejected.ReportSuccess()
+	accounting.ReportSuccess(ejected)
 	assert.Equal(t, backend.Healthy, ejected.State())
 	assert.Equal(t, home, place(t, &h, set.Snapshot(), keys))
 }

@@ -35,8 +35,8 @@
 // keys that must move: the new table is built in the background, and the
 // other picks keep to the last one built meanwhile.
 //
-// Pickers do no load accounting of their own. The handler that calls Pick
-// counts the request in flight with [backend.Backend.Acquire] before
-// forwarding it and with [backend.Backend.Release] when it is done, so
-// [backend.Backend.InFlight] is live for every picker to read.
+// Pickers do no load accounting of their own, and cannot: the handler
+// that calls Pick counts the request in flight before forwarding it and
+// out when it is done, so [backend.Snapshot.Load] is live for every picker
+// to read.
 package balancer

@@ -8,6 +8,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // A custom picker in a few lines: always the routable backend whose ID sorts
@@ -59,15 +60,16 @@ func ExampleLeastConnections() {
 	}
 	lc := &balancer.LeastConnections{}
 
-	// The handler counts each request in flight while it runs. Six requests
-	// arrive, and none finishes before the next is placed.
+	// The handler counts each request in flight while it runs; here
+	// package accounting, internal to this module, stands in for it. Six
+	// requests arrive, and none finishes before the next is placed.
 	var running []*backend.Backend
 	for range 6 {
 		b, err := lc.Pick(balancer.Info{Snapshot: set.Snapshot()})
 		if err != nil {
 			log.Fatal(err)
 		}
-		if b.Acquire() {
+		if accounting.Acquire(b) {
 			running = append(running, b)
 		}
 	}
@@ -75,7 +77,7 @@ func ExampleLeastConnections() {
 		fmt.Printf("%s (weight %d): %d in flight\n", b, b.Weight(), b.InFlight())
 	}
 	for _, b := range running {
-		b.Release()
+		accounting.Release(b)
 	}
 	// Output:
 	// small (weight 1): 2 in flight

@@ -24,10 +24,10 @@ const exactMax = 32
 // LeastConnections is a [Picker] that chooses a routable backend with the
 // fewest requests in flight relative to its weight: a backend of weight w
 // serving n requests has load n/w. Loads are compared by cross-multiplying
-// ([backend.Backend.InFlight] times the other's [backend.Backend.Weight]),
+// ([backend.Snapshot.Load] times the other's [backend.Backend.Weight]),
 // without division or floating point. A backend in slow start counts as
 // busier than it is, less so as its ramp goes on (see
-// [backend.Snapshot.EffectiveInFlight]), so it is not flooded with every new
+// [backend.Snapshot.Load]), so it is not flooded with every new
 // client while its own count is still zero.
 //
 // Up to 32 routable backends, the pick is exact: it scans them all, and a
@@ -92,18 +92,15 @@ func (lc *LeastConnections) Pick(info Info) (*backend.Backend, error) {
 // scan returns the least loaded of bs, the routable backends of s, of which
 // there are 2 to exactMax.
 func (lc *LeastConnections) scan(s *backend.Snapshot, bs []*backend.Backend) *backend.Backend {
-	if s.Ramping() {
-		return lc.scanRamping(s, bs)
-	}
 	// One pass finds the least load and notes which backends share it.
 	// Only a new least load, which is rare, branches: ties are noted
 	// without, so that the processor need not guess which way they go.
 	var tied [exactMax]uint8 // indices in bs; tied[0] is 0 to start with
 	nt := 1
-	bestN, bestW := bs[0].InFlight(), bs[0].Weight()
+	bestN, bestW := s.Load(bs[0]), bs[0].Weight()
 	for i := 1; i < len(bs); i++ {
 		b := bs[i]
-		n, w := b.InFlight(), b.Weight()
+		n, w := s.Load(b), b.Weight()
 		l, r := n*bestW, bestN*w
 		if l < r {
 			bestN, bestW = n, w
@@ -112,27 +109,6 @@ func (lc *LeastConnections) scan(s *backend.Snapshot, bs []*backend.Backend) *ba
 		}
 		tied[nt&(exactMax-1)] = uint8(i) // kept only if a tie
 		if l == r {
-			nt++
-		}
-	}
-	return lc.tieBreak(bs, tied[:nt])
-}
-
-// scanRamping is scan for a snapshot in which some backends may be in slow
-// start: it weighs each backend's effective in-flight count.
-func (lc *LeastConnections) scanRamping(s *backend.Snapshot, bs []*backend.Backend) *backend.Backend {
-	var tied [exactMax]uint8
-	nt := 1
-	bestN, bestW := s.EffectiveInFlight(bs[0]), bs[0].Weight()
-	for i := 1; i < len(bs); i++ {
-		b := bs[i]
-		n, w := s.EffectiveInFlight(b), b.Weight()
-		switch l, r := n*bestW, bestN*w; {
-		case l < r:
-			bestN, bestW = n, w
-			tied[0], nt = uint8(i), 1
-		case l == r:
-			tied[nt&(exactMax-1)] = uint8(i)
 			nt++
 		}
 	}
@@ -179,12 +155,7 @@ func sample(s *backend.Snapshot, bs []*backend.Backend) *backend.Backend {
 		j++ // j is uniform over the others
 	}
 	a, b := bs[i], bs[j]
-	var na, nb int64
-	if s.Ramping() {
-		na, nb = s.EffectiveInFlight(a), s.EffectiveInFlight(b)
-	} else {
-		na, nb = a.InFlight(), b.InFlight()
-	}
+	na, nb := s.Load(a), s.Load(b)
 	wa, wb := a.Weight(), b.Weight()
 	switch l, r := na*wb, nb*wa; {
 	case l < r:

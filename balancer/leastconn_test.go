@@ -11,6 +11,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 func TestLeastConnections(t *testing.T) {
@@ -95,8 +96,8 @@ func TestLeastConnectionsAccounted(t *testing.T) {
 	for range 40 {
 		b, err := lc.Pick(balancer.Info{Snapshot: snap})
 		require.NoError(t, err)
-		require.True(t, b.Acquire())
-		t.Cleanup(b.Release)
+		require.True(t, accounting.Acquire(b))
+		t.Cleanup(func() { accounting.Release(b) })
 	}
 	got := make(map[string]int64)
 	for _, b := range snap.Backends() {
@@ -123,8 +124,8 @@ func TestLeastConnectionsSlowStart(t *testing.T) {
 			require.NoError(t, err)
 			for _, b := range set.Snapshot().Backends() {
 				for range 10 {
-					require.True(t, b.Acquire())
-					t.Cleanup(b.Release)
+					require.True(t, accounting.Acquire(b))
+					t.Cleanup(func() { accounting.Release(b) })
 				}
 			}
 			_, err = set.Add(backend.Config{ID: "new", URL: "http://127.0.0.1:4"})
@@ -136,8 +137,8 @@ func TestLeastConnectionsSlowStart(t *testing.T) {
 			for range 12 {
 				b, err := lc.Pick(balancer.Info{Snapshot: set.Snapshot()})
 				require.NoError(t, err)
-				require.True(t, b.Acquire())
-				t.Cleanup(b.Release)
+				require.True(t, accounting.Acquire(b))
+				t.Cleanup(func() { accounting.Release(b) })
 				if b.ID() == "new" {
 					got++
 				}
@@ -238,8 +239,8 @@ func TestLeastConnectionsSampledSlowStart(t *testing.T) {
 	for _, id := range []string{"b", "c"} {
 		for range 15 {
 			b := set.Snapshot().Lookup(id)
-			require.True(t, b.Acquire())
-			t.Cleanup(b.Release)
+			require.True(t, accounting.Acquire(b))
+			t.Cleanup(func() { accounting.Release(b) })
 		}
 	}
 	_, err = set.Add(backend.Config{ID: "new", URL: "http://127.0.0.1:4"})
@@ -267,8 +268,8 @@ func TestLeastConnectionsSampledAccounted(t *testing.T) {
 	for range n * perBackend {
 		b, err := lc.Pick(balancer.Info{Snapshot: snap})
 		require.NoError(t, err)
-		require.True(t, b.Acquire())
-		t.Cleanup(b.Release)
+		require.True(t, accounting.Acquire(b))
+		t.Cleanup(func() { accounting.Release(b) })
 	}
 	most := int64(0)
 	for _, b := range snap.Backends() {
@@ -287,7 +288,7 @@ type load struct {
 func loads(snap *backend.Snapshot) []load {
 	var ls []load
 	for _, b := range snap.Routable() {
-		ls = append(ls, load{b.ID(), snap.EffectiveInFlight(b), b.Weight()})
+		ls = append(ls, load{b.ID(), snap.Load(b), b.Weight()})
 	}
 	return ls
 }

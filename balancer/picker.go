@@ -32,9 +32,9 @@ type Info struct {
 // nor allocate. It returns one of info.Snapshot.Routable(), or ErrNoBackend
 // when that is empty. Load accounting is the caller's: the handler counts
 // the request in flight on the returned backend until it is done, so
-// [backend.Backend.InFlight] is live. A load-aware picker should weigh
-// loads with info.Snapshot.EffectiveInFlight(b), which is InFlight plus the
-// slow-start allowance of a backend that has just joined or recovered.
+// [backend.Snapshot.Load] is live. A load-aware picker weighs loads with
+// info.Snapshot.Load(b): the requests in flight plus the slow-start
+// allowance of a backend that has just joined or recovered.
 //
 // The sticky handler has two pickers: one for requests that carry an
 // affinity key (info.Keyed), a [ConsistentHash] unless replaced, and one

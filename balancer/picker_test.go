@@ -10,6 +10,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // node describes a test backend: its ID, weight, requests in flight and state.
@@ -35,8 +36,8 @@ func newSnapshot(t testing.TB, nodes ...node) *backend.Snapshot {
 		require.NoError(t, set.SetState(n.id, n.state))
 		b := set.Snapshot().Lookup(n.id)
 		for range n.load {
-			require.True(t, b.Acquire())
-			t.Cleanup(b.Release)
+			require.True(t, accounting.Acquire(b))
+			t.Cleanup(func() { accounting.Release(b) })
 		}
 	}
 	return set.Snapshot()
@@ -108,9 +109,9 @@ func TestPickerConcurrent(t *testing.T) {
 						if !assert.NoError(t, err) {
 							return
 						}
-						assert.True(t, b.Routable(), "picked %s, which is %s", b, b.State())
-						if assert.True(t, b.Acquire(), "picked %s, which is removed", b) {
-							b.Release()
+						assert.Equal(t, backend.Healthy, b.State(), "picked %s, which is %s", b, b.State())
+						if assert.True(t, accounting.Acquire(b), "picked %s, which is removed", b) {
+							accounting.Release(b)
 						}
 					}
 				})

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // scrape serves h one GET and returns the response and its body.
@@ -48,8 +49,8 @@ func TestMetrics(t *testing.T) {
 	r.Observe(backend.Event{Kind: backend.EventDrainEnd, Backend: set.Snapshot().Lookup("app3"), Reason: "idle"})
 	require.NoError(t, set.SetState("app3", backend.Unhealthy)) // not observed: read from the set
 	b := set.Snapshot().Lookup("app2")
-	require.True(t, b.Acquire())
-	t.Cleanup(b.Release)
+	require.True(t, accounting.Acquire(b))
+	t.Cleanup(func() { accounting.Release(b) })
 
 	resp, body := scrape(t, r.Metrics(), "/metrics")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // backendOf returns the view of the backend id, failing if there is none.
@@ -96,8 +97,8 @@ func TestView(t *testing.T) {
 	r.Watch(set)
 	require.NoError(t, set.SetState("b", backend.Draining))
 	b := set.Snapshot().Lookup("a")
-	require.True(t, b.Acquire())
-	t.Cleanup(b.Release)
+	require.True(t, accounting.Acquire(b))
+	t.Cleanup(func() { accounting.Release(b) })
 	v = r.view(false)
 	assert.True(t, start.Equal(v.at), "read at %v", v.at)
 	require.Len(t, v.backends, 3)

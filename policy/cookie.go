@@ -116,7 +116,7 @@ func (c *Cookie) Strip(h http.Header) {
 // A request may carry several cookies of the name, as a browser sends them
 // when they were set with different paths or domains, the most specific
 // path first. The first Valid one whose backend serves its clients
-// ([backend.Snapshot.Serves]) wins: a client re-bound elsewhere while its
+// ([backend.Snapshot.KeepsBound]) wins: a client re-bound elsewhere while its
 // backend was down, at another path, is not sent back to it. Failing that,
 // the first Valid one wins; failing that, an Unknown one (its backend
 // left), or else the status of the first, so that observers see why the
@@ -184,7 +184,7 @@ func (c *Cookie) lookupRest(cs *cookies, s *backend.Snapshot, ix *index, p *payl
 // serves its clients.
 func serves(s *backend.Snapshot, id string) bool {
 	b := s.Lookup(id)
-	return b != nil && s.Serves(b)
+	return b != nil && s.KeepsBound(b)
 }
 
 // check returns the binding the cookie value v carries, resolved with ix,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 // trackedBody is an outgoing request's body as the transport reads it. It
@@ -72,7 +73,7 @@ func (b *trackedBody) pause() {
 	defer b.mu.Unlock()
 	if b.waiting {
 		b.waiting = false
-		b.to.WaitEnded()
+		accounting.WaitEnded(b.to)
 	}
 }
 
@@ -81,7 +82,7 @@ func (b *trackedBody) pause() {
 func (b *trackedBody) resume() {
 	if b.to != nil && !b.waiting {
 		b.waiting, b.resumed = true, time.Now()
-		b.to.WaitStarted()
+		accounting.WaitStarted(b.to)
 	}
 }
 
@@ -131,7 +132,7 @@ func (b *trackedBody) sent() {
 	b.waited = 0
 	if b.waiting {
 		b.waited = time.Since(b.resumed)
-		b.to.WaitEnded()
+		accounting.WaitEnded(b.to)
 	}
 	b.to, b.waiting = nil, false
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/internal/clientip"
 )
 
@@ -94,7 +95,7 @@ func (f *firstPicks) choose(r *http.Request, trusted []netip.Prefix, snap *backe
 		if e.shared >= maxFirstPickShare {
 			return pick()
 		}
-		if b := snap.Lookup(e.id); b != nil && snap.Serves(b) && b.Acquire() {
+		if b := snap.Lookup(e.id); b != nil && snap.KeepsBound(b) && accounting.Acquire(b) {
 			e.shared++
 			f.entries[k] = e
 			return b, nil

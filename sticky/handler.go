@@ -17,6 +17,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/policy"
 )
 
@@ -32,7 +33,7 @@ const maxPicks = 3
 //  1. loads the set's current snapshot (package backend);
 //  2. asks the policy what the request is bound to (package policy);
 //  3. uses that backend if it still serves its clients (healthy or
-//     draining; see [backend.Snapshot.Serves]); else, if the policy found
+//     draining; see [backend.Snapshot.KeepsBound]); else, if the policy found
 //     an affinity key, asks the key picker, which hashes it; else asks the
 //     picker (package balancer);
 //  4. counts the request in flight on the backend and forwards it with
@@ -170,7 +171,7 @@ func (h *Handler) newExchange() *exchange {
 // finish counts the request out of its backend, the last one it was sent
 // to if it was retried, and puts x back in the pool.
 func (h *Handler) finish(x *exchange) {
-	x.backend.Release()
+	accounting.Release(x.backend)
 	x.body.stop(false) // the transport may still read it: the connection is not ours any more
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw = timedWriter{}
@@ -273,7 +274,7 @@ var errBindingLost = errors.New("sticky: the bound backend is unavailable")
 // [backend.Ejection]), else the one reroute chooses.
 func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
 	if bound.Status == policy.Valid {
-		if b := snap.Lookup(bound.ID); b != nil && (snap.Serves(b) || b.TryTrial()) && b.Acquire() {
+		if b := snap.Lookup(bound.ID); b != nil && (snap.KeepsBound(b) || accounting.TryTrial(b)) && accounting.Acquire(b) {
 			if h.observer != nil {
 				h.observer.Observe(backend.Event{Kind: backend.EventBoundHit, Backend: b})
 			}
@@ -326,7 +327,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 // its trial.
 func (h *Handler) pick(p balancer.Picker, info balancer.Info) (*backend.Backend, error) {
 	if !info.Keyed && trialSafe(info.Request) { // a key goes where the key picker says
-		if b := info.Snapshot.TryTrial(); b != nil && b.Acquire() {
+		if b := accounting.Trial(info.Snapshot); b != nil && accounting.Acquire(b) {
 			return b, nil
 		}
 	}
@@ -338,7 +339,7 @@ func (h *Handler) pick(p balancer.Picker, info balancer.Info) (*backend.Backend,
 		if b == nil {
 			return nil, balancer.ErrNoBackend
 		}
-		if b.Acquire() {
+		if accounting.Acquire(b) {
 			return b, nil
 		}
 		// b left the set after the snapshot was loaded: pick again from
@@ -488,10 +489,10 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		x.tw.stop()
 	}
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
-		x.backend.ReportFailure()
+		accounting.ReportFailure(x.backend)
 		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "status"})
 	} else {
-		x.backend.ReportSuccess()
+		accounting.ReportSuccess(x.backend)
 	}
 	n := len(resp.Header["Set-Cookie"])
 	in := x.in
@@ -530,7 +531,7 @@ func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads this answer. Not the
 		// backend's failure, but a stall's symptom if it answers no one.
-		x.backend.ReportAbandoned(x.waited())
+		accounting.ReportAbandoned(x.backend, x.waited())
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
 		http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -135,7 +136,7 @@ func TestDrainKeepsSessionsThenMovesThem(t *testing.T) {
 	// A request held in flight keeps the drain from ending, however slow
 	// the rounds, until it is released.
 	held := p.set.Snapshot().Lookup(drained)
-	require.True(t, held.Acquire())
+	require.True(t, accounting.Acquire(held))
 	done, err := p.set.Drain(drained, time.Hour)
 	require.NoError(t, err)
 	rounds(t, base, cs, 5, nil)
@@ -147,7 +148,7 @@ func TestDrainKeepsSessionsThenMovesThem(t *testing.T) {
 	}
 
 	// Idle, it leaves; its clients move, once.
-	held.Release()
+	accounting.Release(held)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

@@ -15,6 +15,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
@@ -201,7 +202,7 @@ func TestDrainKeepsKeysThenMovesThem(t *testing.T) {
 	// A request held in flight keeps the drain from ending, however slow
 	// the rounds, until it is released.
 	held := p.set.Snapshot().Lookup(drained)
-	require.True(t, held.Acquire())
+	require.True(t, accounting.Acquire(held))
 	done, err := p.set.Drain(drained, time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, home, round(), "keys moved when a backend began draining")
@@ -221,7 +222,7 @@ func TestDrainKeepsKeysThenMovesThem(t *testing.T) {
 	assert.Equal(t, home, round(), "keys did not come back to the recovered backend")
 
 	// Idle, the draining backend leaves: its keys move once.
-	held.Release()
+	accounting.Release(held)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

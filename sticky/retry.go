@@ -11,6 +11,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/policy"
 )
 
@@ -39,7 +40,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if x.body.failed() != nil {
 			return nil, err // the client's body: not the backend's fault either
 		}
-		x.backend.ReportFailure()
+		accounting.ReportFailure(x.backend)
 		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "transport"})
 		if deadline.IsZero() {
 			deadline = h.clock().Add(h.retryWithin)
@@ -63,7 +64,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		h.logger.Debug("retrying on another backend", "from", x.backend.ID(), "to", b.ID(), "err", err)
 		h.observe(backend.Event{Kind: backend.EventRetry, Backend: b, Prev: x.backend})
 		x.tried = append(x.tried, x.backend)
-		x.backend.Release()
+		accounting.Release(x.backend)
 		x.backend = b
 		if req, err = retarget(req, x); err != nil {
 			return nil, err
@@ -92,8 +93,8 @@ func (x *exchange) send(req *http.Request) (*http.Response, error) {
 		x.body.sendTo(x.backend)
 		defer x.body.sent()
 	} else {
-		x.backend.WaitStarted()
-		defer x.backend.WaitEnded()
+		accounting.WaitStarted(x.backend)
+		defer accounting.WaitEnded(x.backend)
 	}
 	return x.h.transport.RoundTrip(guard(req))
 }
@@ -165,7 +166,7 @@ func (h *Handler) repick(x *exchange) *backend.Backend {
 	if x.bound.Status == policy.Keyed {
 		p, info.Key, info.Keyed = h.keys, x.bound.Key, true
 	}
-	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && b.Acquire() {
+	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && accounting.Acquire(b) {
 		return b
 	}
 	var best *backend.Backend
@@ -173,11 +174,11 @@ func (h *Handler) repick(x *exchange) *backend.Backend {
 		if tried(b) {
 			continue
 		}
-		if best == nil || b.InFlight()*best.Weight() < best.InFlight()*b.Weight() {
+		if best == nil || snap.Load(b)*best.Weight() < snap.Load(best)*b.Weight() {
 			best = b
 		}
 	}
-	if best != nil && best.Acquire() {
+	if best != nil && accounting.Acquire(best) {
 		return best
 	}
 	return nil

@@ -10,21 +10,23 @@ import (
 
 // zonePicker returns a picker that chooses, among the backends that take
 // new clients, one of zone's if there is any, else any other; and among
-// those, one with the fewest requests in flight, at random if several tie.
+// those, one with the least load ([backend.Snapshot.Load]), at random if
+// several tie.
 // It ignores weights, for brevity.
 func zonePicker(zone string) balancer.Picker {
-	// rank orders backends: zone's first, then by requests in flight.
-	rank := func(b *backend.Backend) int64 {
+	// rank orders backends: zone's first, then by load (requests in
+	// flight, plus the slow-start allowance of a newcomer).
+	rank := func(s *backend.Snapshot, b *backend.Backend) int64 {
 		if strings.HasPrefix(b.ID(), zone+"-") {
-			return b.InFlight()
+			return s.Load(b)
 		}
-		return 1<<32 + b.InFlight()
+		return 1<<32 + s.Load(b)
 	}
 	return balancer.PickerFunc(func(info balancer.Info) (*backend.Backend, error) {
 		var best *backend.Backend
 		var bestRank, ties int64
 		for _, b := range info.Snapshot.Routable() { // only these may take new clients
-			switch r := rank(b); {
+			switch r := rank(info.Snapshot, b); {
 			case best == nil || r < bestRank:
 				best, bestRank, ties = b, r, 1
 			case r == bestRank: // reservoir sampling: each tie is as likely to win

@@ -8,6 +8,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/internal/accounting"
 )
 
 func newZoneSet(t *testing.T) *backend.Set {
@@ -45,8 +46,8 @@ func TestZonePicker(t *testing.T) {
 	t.Run("the least loaded of the zone", func(t *testing.T) {
 		set := newZoneSet(t)
 		busy := set.Snapshot().Lookup("eu-1")
-		require.True(t, busy.Acquire())
-		t.Cleanup(busy.Release)
+		require.True(t, accounting.Acquire(busy))
+		t.Cleanup(func() { accounting.Release(busy) })
 		for range 10 {
 			assert.Equal(t, "eu-2", pick(t, p, set))
 		}

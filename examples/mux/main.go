@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	// never reach a backend, and their responses carry no sticky cookie.
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		snap := set.Snapshot() // the same membership the proxy routes with
-		fmt.Fprintf(w, "ok: %d of %d backends routable\n", len(snap.Routable()), snap.Len())
+		fmt.Fprintf(w, "ok: %d of %d backends routable\n", len(snap.Routable()), len(snap.Backends()))
 	})
 	mux.Handle("/static/", http.FileServerFS(static))
 	// Everything else goes to the application, sticky.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/metrics"
 )
 
@@ -125,7 +126,7 @@ func TestAdmin(t *testing.T) {
 			name: "add from another site's page", method: "POST", path: "/backends", body: `{"url":"http://203.0.113.1"}`,
 			header: []string{"Sec-Fetch-Site", "cross-site"}, status: 403, want: "cross-origin",
 			check: func(t *testing.T, set *backend.Set, _ *httptest.ResponseRecorder) {
-				assert.Equal(t, 2, set.Snapshot().Len())
+				assert.Equal(t, 2, len(set.Snapshot().Backends()))
 			},
 		},
 		{
@@ -139,7 +140,7 @@ func TestAdmin(t *testing.T) {
 			check: func(t *testing.T, set *backend.Set, rec *httptest.ResponseRecorder) {
 				assert.Empty(t, rec.Body.String())
 				assert.Nil(t, set.Snapshot().Lookup("app1"))
-				assert.Equal(t, 1, set.Snapshot().Len())
+				assert.Equal(t, 1, len(set.Snapshot().Backends()))
 			},
 		},
 		{name: "remove unknown", method: "DELETE", path: "/backends/app9", status: 404, want: `no such id "app9"`},
@@ -220,10 +221,10 @@ func TestAdminShowsState(t *testing.T) {
 	}{
 		{"at first", func(*testing.T) {}, []row{{"app1", "healthy", 0, 0}, {"app2", "healthy", 0, 0}}},
 		{"requests in flight", func(t *testing.T) {
-			require.True(t, app1.Acquire())
-			require.True(t, app1.Acquire())
+			require.True(t, accounting.Acquire(app1))
+			require.True(t, accounting.Acquire(app1))
 		}, []row{{"app1", "healthy", 2, 2}, {"app2", "healthy", 0, 0}}},
-		{"one done", func(*testing.T) { app1.Release() }, []row{{"app1", "healthy", 1, 2}, {"app2", "healthy", 0, 0}}},
+		{"one done", func(*testing.T) { accounting.Release(app1) }, []row{{"app1", "healthy", 1, 2}, {"app2", "healthy", 0, 0}}},
 		{"marked down", func(t *testing.T) {
 			require.NoError(t, set.SetState("app2", backend.Unhealthy))
 		}, []row{{"app1", "healthy", 1, 2}, {"app2", "unhealthy", 0, 0}}},
@@ -256,7 +257,7 @@ func TestAdminShowsState(t *testing.T) {
 		}
 		assert.Equal(t, tt.want, rows, tt.name)
 	}
-	app1.Release()
+	accounting.Release(app1)
 }
 
 func TestAdminListsNoBackendsAsEmptyArray(t *testing.T) {

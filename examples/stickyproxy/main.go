@@ -307,7 +307,7 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 	}
 
 	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot().Backends(), len(cfg.backends) == 0)
-	attrs := []any{"addr", addrs.proxy, "tls", cfg.cert != nil, "h2c", cfg.h2c, "policy", cfg.policy, "picker", cfg.picker, "backends", set.Snapshot().Len()}
+	attrs := []any{"addr", addrs.proxy, "tls", cfg.cert != nil, "h2c", cfg.h2c, "policy", cfg.policy, "picker", cfg.picker, "backends", len(set.Snapshot().Backends())}
 	logger.Info("proxy listening", append(attrs, policyAttrs(cfg)...)...)
 	if ready != nil {
 		ready(addrs)

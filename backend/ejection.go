@@ -2,58 +2,7 @@ package backend
 
 import (
 	"fmt"
-	"sync/atomic"
 	"time"
-)
-
-// health is what decides a backend's State. Three things can hold a backend
-// out of rotation, each owned by one mechanism: down (active health checks,
-// or an operator), ejected (passive health: failures seen on live traffic)
-// and draining (an operator). The state is Unhealthy if it is down or
-// ejected, else Draining if draining, else Healthy. All fields are guarded
-// by the set's mutex.
-//
-// An ejection has two phases: ejected for its back-off, then half-open
-// until a request reports: b.trial says, lock-free, whether a trial request
-// may be sent, and since when one is out.
-type health struct {
-	down     bool
-	draining bool
-	drainGen uint64 // ends a drain's watcher when the drain is undone
-
-	ejected    bool
-	halfOpen   bool          // ejected, its back-off over: waiting for a trial to report
-	backoff    time.Duration // the current ejection's back-off; also bounds a trial
-	ejections  int           // consecutive ejections, for the back-off
-	ejectGen   uint64        // tells a stale timer from the current one
-	ejectTimer *time.Timer   // ends the back-off, then expires trials
-	readmitted time.Time     // when the last ejection ended
-	listed     bool          // the published snapshot offers b's trial to new clients
-}
-
-func (h *health) state() State {
-	switch {
-	case h.down || h.ejected:
-		return Unhealthy
-	case h.draining:
-		return Draining
-	}
-	return Healthy
-}
-
-// offersTrial reports whether a snapshot should list b among the half-open
-// members whose trial a new client may take: a draining backend takes no
-// new clients, trial or not, and one that is down belongs to the active
-// health checks.
-func (h *health) offersTrial() bool {
-	return h.halfOpen && !h.down && !h.draining
-}
-
-// The values of Backend.trial other than these are the Unix nanoseconds at
-// which the trial out now was admitted.
-const (
-	trialNone int64 = 0 // not half-open, or down: no trial
-	trialOpen int64 = 1 // half-open: the next request may be the trial
 )
 
 // Ejection configures passive health checking, as a circuit breaker: a
@@ -61,9 +10,8 @@ const (
 // Base. Then it is half-open: still Unhealthy (in its State, so in an
 // admin API and in metrics), taking no traffic but a single trial
 // request, the first that arrives, from a client bound to it or a new one
-// ([Backend.TryTrial], [Snapshot.TryTrial]). If the trial succeeds
-// ([Backend.ReportSuccess]) the backend is re-admitted, healthy, and takes
-// new clients again; if it fails ([Backend.ReportFailure]) the backend is
+// (the handler admits it). If the trial succeeds the backend is re-admitted, healthy, and takes
+// new clients again; if it fails the backend is
 // ejected again, for twice as long. Each ejection that follows a failed
 // trial, or comes within Max of the last re-admission, doubles the time
 // out, up to Max. A trial that has reported neither way after the back-off
@@ -72,8 +20,7 @@ const (
 // never left half-open with no trial out. A successful active health check
 // re-admits an ejected or half-open backend at once.
 //
-// What counts as a failure is the caller's to report, with
-// [Backend.ReportFailure] and [Backend.ReportSuccess]; the sticky handler
+// What counts as a failure is the handler's to report; the sticky handler
 // reports transport errors, and optionally 5xx answers. A backend that
 // answers nothing while its requests wait, or their clients give up, is
 // ejected the same way, as stalled (see [WithStallTimeout]).
@@ -106,12 +53,19 @@ func (e Ejection) validate() error {
 	return nil
 }
 
-// ReportFailure records that a request to b failed. When the set's
+// The values of Backend.trial other than these are the Unix nanoseconds at
+// which the trial out now was admitted.
+const (
+	trialNone int64 = 0 // not half-open, or down: no trial
+	trialOpen int64 = 1 // half-open: the next request may be the trial
+)
+
+// reportFailure records that a request to b failed. When the set's
 // [Ejection] threshold of consecutive failures is reached, b is ejected;
 // when b is half-open, the failure fails its trial and ejects it again.
 // It is safe for concurrent use and cheap: it takes a lock only when it
 // changes b's health.
-func (b *Backend) ReportFailure() {
+func (b *Backend) reportFailure() {
 	if b.trial.Load() != trialNone && b.set.trialFailed(b) {
 		return
 	}
@@ -121,11 +75,11 @@ func (b *Backend) ReportFailure() {
 	}
 }
 
-// ReportSuccess records that a request to b succeeded, ending any run of
-// failures or of abandoned requests (see [Backend.ReportAbandoned]); when
+// reportSuccess records that a request to b succeeded, ending any run of
+// failures or of abandoned requests (see reportAbandoned); when
 // b is half-open, it re-admits b. It is safe for concurrent use and cheap:
 // while nothing failed, it only loads two counters.
-func (b *Backend) ReportSuccess() {
+func (b *Backend) reportSuccess() {
 	if b.trial.Load() != trialNone {
 		b.set.trialPassed(b)
 	}
@@ -140,16 +94,16 @@ func (b *Backend) ReportSuccess() {
 	}
 }
 
-// TryTrial reports whether the caller may send b one request as the trial
+// tryTrial reports whether the caller may send b one request as the trial
 // of its half-open state (see [Ejection]), and if so admits it: it returns
 // true to exactly one caller per trial, and false whenever b is not
 // half-open, is down, or has a trial out. A caller that gets true must
-// send b the request (counted with [Backend.Acquire]) and report how it
-// went, with [Backend.ReportSuccess] or [Backend.ReportFailure]. It is
+// send b the request (counted with acquire) and report how it
+// went, with reportSuccess or reportFailure. It is
 // lock-free and allocates nothing. It is meant for the handler routing
-// requests, like Acquire; [Snapshot.TryTrial] finds a half-open member for
+// requests, like acquire; Snapshot.tryTrial finds a half-open member for
 // a new client.
-func (b *Backend) TryTrial() bool {
+func (b *Backend) tryTrial() bool {
 	if b.trial.Load() != trialOpen {
 		return false
 	}
@@ -286,79 +240,4 @@ func (s *Set) endEjection(b *Backend) {
 	h.ejectGen++
 	h.readmitted = time.Now()
 	b.fails.Store(0)
-}
-
-// refresh derives b's state from its health and, if it changed and b is a
-// member, publishes a new snapshot; it publishes one too when b's trial is
-// offered to new clients and the current snapshot does not say so, or the
-// other way round. The caller holds s.mu.
-func (s *Set) refresh(b *Backend) {
-	h := &b.health
-	st := h.state()
-	prev := State(b.state.Swap(int32(st)))
-	offers := h.offersTrial()
-	relist := offers != h.listed
-	h.listed = offers
-	if prev == st && !relist || b.Removed() {
-		return
-	}
-	if prev != st {
-		if prev == Unhealthy && st == Healthy {
-			b.ramp.start(s.slowStart)
-		}
-		s.log("backend state changed", "id", b.id, "from", prev.String(), "to", st.String())
-		s.emit(Event{Kind: EventStateChange, Backend: b, From: prev, To: st})
-	}
-	old := s.Snapshot()
-	s.publish(old, old.all)
-}
-
-// ramp is a backend's slow start, from start to end in Unix nanoseconds;
-// end is 0 when the backend is not ramping, so that only ramping backends
-// cost a clock read.
-type ramp struct {
-	startNs atomic.Int64
-	endNs   atomic.Int64
-}
-
-func (r *ramp) start(window time.Duration) {
-	if window <= 0 {
-		return
-	}
-	now := time.Now().UnixNano()
-	r.endNs.Store(0)
-	r.startNs.Store(now)
-	r.endNs.Store(now + int64(window))
-}
-
-// remaining returns how much of the ramp is left, in thousandths: 1000 at
-// its start, 0 once it is over or when there is none.
-func (r *ramp) remaining() int64 {
-	end := r.endNs.Load()
-	if end == 0 {
-		return 0
-	}
-	now, start := time.Now().UnixNano(), r.startNs.Load()
-	if now >= end || start >= end {
-		r.endNs.CompareAndSwap(end, 0)
-		return 0
-	}
-	return 1000 * (end - max(now, start)) / (end - start)
-}
-
-// setHealthy records an active health check's verdict on b: down or not.
-// A healthy verdict also ends an ejection, since the backend has just shown
-// it answers.
-func (s *Set) setHealthy(b *Backend, healthy bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b.Removed() {
-		return
-	}
-	b.health.down = !healthy
-	if healthy {
-		s.endEjection(b)
-	}
-	s.syncTrial(b)
-	s.refresh(b)
 }

@@ -1,0 +1,90 @@
+package backend
+
+import (
+	"time"
+)
+
+// health is what decides a backend's State. Three things can hold a backend
+// out of rotation, each owned by one mechanism: down (active health checks,
+// or an operator), ejected (passive health: failures seen on live traffic)
+// and draining (an operator). The state is Unhealthy if it is down or
+// ejected, else Draining if draining, else Healthy. All fields are guarded
+// by the set's mutex.
+//
+// An ejection has two phases: ejected for its back-off, then half-open
+// until a request reports: b.trial says, lock-free, whether a trial request
+// may be sent, and since when one is out.
+type health struct {
+	down     bool
+	draining bool
+	drainGen uint64 // ends a drain's watcher when the drain is undone
+
+	ejected    bool
+	halfOpen   bool          // ejected, its back-off over: waiting for a trial to report
+	backoff    time.Duration // the current ejection's back-off; also bounds a trial
+	ejections  int           // consecutive ejections, for the back-off
+	ejectGen   uint64        // tells a stale timer from the current one
+	ejectTimer *time.Timer   // ends the back-off, then expires trials
+	readmitted time.Time     // when the last ejection ended
+	listed     bool          // the published snapshot offers b's trial to new clients
+}
+
+func (h *health) state() State {
+	switch {
+	case h.down || h.ejected:
+		return Unhealthy
+	case h.draining:
+		return Draining
+	}
+	return Healthy
+}
+
+// offersTrial reports whether a snapshot should list b among the half-open
+// members whose trial a new client may take: a draining backend takes no
+// new clients, trial or not, and one that is down belongs to the active
+// health checks.
+func (h *health) offersTrial() bool {
+	return h.halfOpen && !h.down && !h.draining
+}
+
+// refresh derives b's state from its health and, if it changed and b is a
+// member, publishes a new snapshot; it publishes one too when b's trial is
+// offered to new clients and the current snapshot does not say so, or the
+// other way round. The caller holds s.mu.
+func (s *Set) refresh(b *Backend) {
+	h := &b.health
+	st := h.state()
+	prev := State(b.state.Swap(int32(st)))
+	offers := h.offersTrial()
+	relist := offers != h.listed
+	h.listed = offers
+	if prev == st && !relist || b.Removed() {
+		return
+	}
+	if prev != st {
+		if prev == Unhealthy && st == Healthy {
+			b.ramp.start(s.slowStart)
+		}
+		s.log("backend state changed", "id", b.id, "from", prev.String(), "to", st.String())
+		s.emit(Event{Kind: EventStateChange, Backend: b, From: prev, To: st})
+	}
+	old := s.Snapshot()
+	s.publish(old, old.all)
+}
+
+// setHealthy records an active health check's verdict on b: down or not.
+// A healthy verdict also ends an ejection, since the backend has just shown
+// it answers.
+func (s *Set) setHealthy(b *Backend, healthy bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b.Removed() {
+		return
+	}
+	b.health.down = !healthy
+	if healthy {
+		s.endEjection(b)
+	}
+	s.syncTrial(b)
+	s.refresh(b)
+}
