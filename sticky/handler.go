@@ -391,8 +391,10 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.SetXForwarded()
 	if !trusted {
-		for _, k := range spoofable {
-			delete(out, k)
+		for k := range out { // one pass over a few headers, not a lookup for each of spoofable
+			if spoofable(k) {
+				delete(out, k)
+			}
 		}
 	} else {
 		for _, k := range [...]string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
@@ -407,16 +409,20 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	h.via.add(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
 }
 
-// spoofable lists the headers besides X-Forwarded-For, -Proto and -Host
-// and Forwarded by which proxies tell applications where a request came
-// from, and how: frameworks believe them (Rack's X-Forwarded-Ssl and
-// -Scheme, Tomcat's and Symfony's X-Forwarded-Port, nginx's realip and
-// many applications' X-Real-IP) when they come from the proxy. From a peer
-// that is not a trusted proxy they are removed; the handler sets none of
-// them.
-var spoofable = [...]string{
-	"X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Server",
-	"X-Forwarded-Prefix", "X-Url-Scheme", "Front-End-Https", "True-Client-Ip", "X-Client-Ip", "X-Cluster-Client-Ip",
+// spoofable reports whether k, a canonical header key, is one of the
+// headers besides X-Forwarded-For, -Proto and -Host and Forwarded by which
+// proxies tell applications where a request came from, and how:
+// frameworks believe them (Rack's X-Forwarded-Ssl and -Scheme, Tomcat's
+// and Symfony's X-Forwarded-Port, nginx's realip and many applications'
+// X-Real-IP) when they come from the proxy. From a peer that is not a
+// trusted proxy they are removed; the handler sets none of them.
+func spoofable(k string) bool {
+	switch k {
+	case "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Server",
+		"X-Forwarded-Prefix", "X-Url-Scheme", "Front-End-Https", "True-Client-Ip", "X-Client-Ip", "X-Cluster-Client-Ip":
+		return true
+	}
+	return false
 }
 
 // h2cUpgrade reports whether an Upgrade header's values ask for HTTP/2
