@@ -22,75 +22,23 @@ const (
 )
 
 // ConsistentHash is a [Picker] that sends the requests carrying the same
-// affinity key ([Info.Key]) to the same backend, by consistent hashing.
-// Requests that carry none ([Info.Keyed] is false) go to a fallback picker,
-// [LeastConnections] unless [WithFallback] says otherwise, so ConsistentHash
-// can place keyed and unkeyed traffic alike.
+// affinity key ([Info.Key]) to the same backend, by consistent hashing
+// (Maglev; see the package doc). Requests that carry none ([Info.Keyed] is
+// false) go to a fallback picker, [LeastConnections] unless [WithFallback]
+// says otherwise.
 //
-// Keys are mapped by Maglev hashing (Eisenbud et al., NSDI 2016): a key
-// belongs to the backend holding slot Key mod M of a lookup table of M
-// slots, built from every member of the snapshot, whatever its state. Each
-// member holds a share of the slots proportional to its weight, within one
-// slot. The table depends only on the members' IDs and weights, not on the
-// order they were added, so processes with the same membership map every
-// key alike. A key goes to its backend whenever that backend serves its
-// clients ([backend.Snapshot.KeepsBound]): healthy, or draining, for a
-// draining backend keeps the keys it holds until it leaves the set, and
-// takes no others. The keys of a backend that is unhealthy go, while it
-// is, where the table of the members that serve would put them, which is
-// where they stay if it leaves the set; so they spread over the others,
-// move once, and come back if it recovers; no other key moves. (Such a
-// key whose place there is a draining backend's goes on to the next slots
-// of that table that take new clients.) When a backend joins or leaves the set,
-// its share of the keys moves and few others do: measured over 10,000
-// keys, removing one backend of 10 or of 100 moves its keys and 0.3% or
-// 0.6% of all keys besides. M is 65537 for up to 6,553 members and grows,
-// to the next of a few fixed primes, only past that; a change of M moves
-// nearly every key.
+// A key goes to its backend whenever that backend keeps its bound clients
+// ([backend.Snapshot.KeepsBound]): healthy, or draining, which keeps its
+// keys and takes no others. The keys of an unhealthy backend go where
+// they would if it left the set, so they move once, and come back if it
+// recovers; no other key moves. A backend that joins or leaves moves its
+// share of the keys and few others. Processes with the same membership
+// map every key alike, once its table is built ([ConsistentHash.Prepare]
+// waits for that). Loads are not bounded unless [WithLoadFactor] says so.
 //
-// Loads are not bounded unless [WithLoadFactor] says so: a key stays on its
-// backend however many requests it has in flight, as with NGINX's "hash
-// ... consistent", and as with HAProxy's and Envoy's hash balance factors
-// when they are not set. With a load factor c, loads are bounded
-// (Mirrokni, Thorup and Zadimoghaddam, "Consistent Hashing with Bounded
-// Loads", SODA 2018): a backend that takes new clients takes a key only if
-// its in-flight count, counting the request, stays within c times its
-// weighted share of the set's. With T the set's in-flight count
-// ([backend.Snapshot.InFlight]) and W the total weight of the routable
-// backends, backend b may take the request if
-//
-//	b.InFlight()+1 <= ceil(c × (T+1) × b.Weight() / W)
-//
-// computed in integers. If the key's backend may not, the slots after the
-// key's are tried in turn and the first routable backend that may takes the
-// request, so the keys of a busy backend spill over to others and return
-// when its load falls. Some backend always may; should none, because counts
-// changed during the pick, the least loaded relative to weight takes the
-// request. A draining backend is never bounded: it takes its own keys, and
-// no one else's.
-//
-// A table takes 1 to 3 ms to build for up to 6,553 members and 5 to 8 ms
-// for 10,000 (on a 2-core AMD EPYC VM). Changes of state never rebuild
-// it, only changes of membership; while a member does not serve, the
-// first pick of one of its keys builds the table of the members that do,
-// and the picks of its keys wait for it. After a change of membership,
-// the first keyed pick from the new
-// membership starts a goroutine that builds its table, one build at a
-// time; until it is built, keyed picks are answered from the last table
-// built, as long as the key's backend there still serves: keys stay on
-// their backend, and a backend that joined gets keys once the new table is
-// in use. The picks of a key whose backend has left or does not serve wait
-// for the new table instead, so that the key moves once, to where that
-// table says; so does the very first keyed pick, which builds the first
-// table. No other pick waits for a build. Processes agree on the mapping
-// of a membership once its table is built; [ConsistentHash.Prepare] waits
-// for that. Tables are cached for the two memberships last built for.
-// Picks take no lock and do not allocate, but for those that build: a
-// keyed pick reads the key's slot and, while its backend does not take
-// the request, the next few.
-//
-// The zero value is ready to use, with the defaults. ConsistentHash is safe
-// for concurrent use and must not be copied after first use.
+// Picks take no lock and allocate nothing, but for the few that build a
+// table. The zero value is ready to use, with the defaults. ConsistentHash
+// is safe for concurrent use and must not be copied after first use.
 type ConsistentHash struct {
 	factor   uint64 // load factor × loadScale; 0: loads are not bounded
 	fallback Picker // picks unkeyed requests; nil means lc

@@ -35,6 +35,60 @@
 // keys that must move: the new table is built in the background, and the
 // other picks keep to the last one built meanwhile.
 //
+// # Consistent hashing
+//
+// [ConsistentHash] maps keys by Maglev hashing (Eisenbud et al., NSDI
+// 2016): a key belongs to the backend holding slot Key mod M of a lookup
+// table of M slots, built from every member of the snapshot, whatever its
+// state. Each member holds a share of the slots proportional to its
+// weight, within one slot. The table depends only on the members' IDs and
+// weights, not on the order they were added. The keys of a member that
+// does not keep its bound clients go, while it does not, where the table
+// of the members that do would put them, which is where they stay if it
+// leaves the set; such a key whose place there is a draining backend's
+// goes on to the next slots of that table that take new clients. When a
+// backend joins or leaves, its share of the keys moves and few others do:
+// measured over 10,000 keys, removing one backend of 10 or of 100 moves
+// its keys and 0.3% or 0.6% of all keys besides. M is 65537 for up to
+// 6,553 members and grows, to the next of a few fixed primes, only past
+// that; a change of M moves nearly every key.
+//
+// With a load factor c ([WithLoadFactor]), loads are bounded (Mirrokni,
+// Thorup and Zadimoghaddam, "Consistent Hashing with Bounded Loads", SODA
+// 2018): a backend that takes new clients takes a key only if its
+// in-flight count, counting the request, stays within c times its
+// weighted share of the set's. With T the set's in-flight count
+// ([backend.Snapshot.InFlight]) and W the total weight of the routable
+// backends, backend b may take the request if
+//
+//	b.InFlight()+1 <= ceil(c × (T+1) × b.Weight() / W)
+//
+// computed in integers. If the key's backend may not, the slots after the
+// key's are tried in turn and the first routable backend that may takes
+// the request, so the keys of a busy backend spill over to others and
+// return when its load falls. Some backend always may; should none,
+// because counts changed during the pick, the least loaded relative to
+// weight takes the request. A draining backend is never bounded: it takes
+// its own keys, and no one else's. Without a load factor, a key stays on
+// its backend however many requests it has in flight, as with NGINX's
+// "hash ... consistent", and HAProxy's and Envoy's hash balance factors
+// when they are not set.
+//
+// Changes of state never rebuild the table, only changes of membership
+// (BenchmarkConsistentHashBuild measures a build); while a member does
+// not serve, the first pick of one of its keys builds the table of the
+// members that do, and the picks of its keys wait for it. After a change
+// of membership, the first keyed pick from the new membership starts a
+// goroutine that builds its table, one build at a time; until it is
+// built, keyed picks are answered from the last table built, as long as
+// the key's backend there still serves: keys stay on their backend, and a
+// backend that joined gets keys once the new table is in use. The picks
+// of a key whose backend has left or does not serve wait for the new
+// table instead, so that the key moves once, to where that table says; so
+// does the very first keyed pick, which builds the first table. No other
+// pick waits for a build. Tables are cached for the two memberships last
+// built for.
+//
 // Pickers do no load accounting of their own, and cannot: the handler
 // that calls Pick counts the request in flight before forwarding it and
 // out when it is done, so [backend.Snapshot.Load] is live for every picker
