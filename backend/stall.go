@@ -97,20 +97,20 @@ func (b *Backend) reportAbandoned(waited time.Duration) {
 	}
 	st.mu.Unlock()
 	if stalled {
-		s.stalled(b, n, span)
+		s.stalled(b, "unanswered", n, "during", span.Round(time.Millisecond))
 	}
 }
 
-// stalled ejects b, which answered none of its last n requests for span
-// while their clients gave up, unless something else already holds it out
-// of rotation.
-func (s *Set) stalled(b *Backend, n int64, span time.Duration) {
+// stalled ejects b, which answered none of its requests while args (how
+// many went unanswered, and for how long) say it was stalled, unless
+// something else already holds it out of rotation.
+func (s *Set) stalled(b *Backend, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h := &b.health; h.ejected || h.down || b.Removed() {
 		return
 	}
-	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", "unanswered", n, "during", span.Round(time.Millisecond))
+	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", args...)
 }
 
 // watch samples a backend's requests awaiting their response header, every
@@ -178,20 +178,8 @@ func (s *Set) tick(b *Backend) {
 	wt.waits[0], wt.waits[1] = wt.waits[1], n
 	if wt.ticks++; wt.ticks >= 3 && quiet >= 3 {
 		if long := waiting - (n - old); long >= stallAfter {
-			s.stalledWaiting(b, long)
+			s.stalled(b, "waiting", long, "window", s.stallTimeout)
 		}
 	}
 	wt.timer.Reset(s.stallTimeout / 2)
-}
-
-// stalledWaiting ejects b, which answered nothing for the stall window
-// while n requests waited for it, unless something else already holds it
-// out of rotation.
-func (s *Set) stalledWaiting(b *Backend, n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if h := &b.health; h.ejected || h.down || b.Removed() {
-		return
-	}
-	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", "waiting", n, "window", s.stallTimeout)
 }
