@@ -567,8 +567,7 @@ func (x *exchange) waited() time.Duration {
 // else 502, the backend failed (the connection reset or closed before a
 // complete response, a malformed response).
 func backendFailure(err error) (int, string) {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" || handshakeFailed(err) {
+	if unreached(err) {
 		return http.StatusBadGateway, "502 bad gateway: the backend could not be reached"
 	}
 	var ne net.Error

@@ -3,7 +3,6 @@ package sticky
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"syscall"
@@ -122,8 +121,7 @@ func replayable(req *http.Request, body *trackedBody, err error) retry {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil && (body == nil || body.read()) {
 		return never
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" || handshakeFailed(err) {
+	if unreached(err) {
 		return resend
 	}
 	if !idempotent(req) {

@@ -94,6 +94,14 @@ var handshakeAlerts = func() map[string]bool {
 	return m
 }()
 
+// unreached reports whether err, a request's error from the transport,
+// says the request never reached its backend: no connection could be
+// made (the dial failed), or its TLS handshake failed.
+func unreached(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" || handshakeFailed(err)
+}
+
 // handshakeFailed reports whether err, the error of a request to a
 // backend, says the TLS handshake with it failed: its certificate could
 // not be verified (an unknown authority, another name, expired), it does
