@@ -156,6 +156,7 @@ type exchange struct {
 	rd      readDeadliner      // sets the client's read deadline; nil without a body timeout
 	rlimit  time.Time          // the server's ReadTimeout for rd; zero: none
 	tw      timedWriter        // what the response is written to, with a write timeout
+	trusted bool               // the client's peer is a trusted proxy, as rewrite found
 }
 
 // newExchange returns an exchange whose proxy is h's, hooked to it.
@@ -174,7 +175,7 @@ func (h *Handler) finish(x *exchange) {
 	accounting.Release(x.backend)
 	x.body.stop(false) // the transport may still read it: the connection is not ours any more
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
-	x.tw = timedWriter{}
+	x.tw, x.trusted = timedWriter{}, false
 	h.exchanges.Put(x)
 }
 
@@ -384,7 +385,8 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		delete(pr.Out.Header, "Upgrade")
 		delete(pr.Out.Header, "Connection")
 	}
-	trusted := len(h.trusted) > 0 && h.trustsPeer(pr.In) // else not worth the lookups
+	x.trusted = len(h.trusted) > 0 && h.trustsPeer(pr.In) // else not worth the lookups
+	trusted := x.trusted
 	in, out := pr.In.Header, pr.Out.Header
 	if xff, ok := in["X-Forwarded-For"]; ok && trusted {
 		out["X-Forwarded-For"] = xff // SetXForwarded appends the peer
@@ -451,14 +453,11 @@ func forwardedFor(remoteAddr string) string {
 	return `for="[` + ap.Addr().String() + `]"`
 }
 
-// forwardedHTTPS reports whether r came from a trusted proxy that says
-// the client's request came over HTTPS: the last item of its
-// X-Forwarded-Proto, which the nearest proxy appended, is https.
-func (h *Handler) forwardedHTTPS(r *http.Request) bool {
-	if len(h.trusted) == 0 {
-		return false
-	}
-	v, ok := r.Header["X-Forwarded-Proto"]
+// forwardedHTTPS reports whether h, the header of a request from a
+// trusted proxy, says the client's request came over HTTPS: the last item
+// of its X-Forwarded-Proto, which the nearest proxy appended, is https.
+func forwardedHTTPS(h http.Header) bool {
+	v, ok := h["X-Forwarded-Proto"]
 	if !ok || len(v) == 0 {
 		return false
 	}
@@ -466,7 +465,7 @@ func (h *Handler) forwardedHTTPS(r *http.Request) bool {
 	if i := strings.LastIndexByte(last, ','); i >= 0 {
 		last = last[i+1:]
 	}
-	return strings.EqualFold(strings.TrimSpace(last), "https") && h.trustsPeer(r)
+	return strings.EqualFold(strings.TrimSpace(last), "https")
 }
 
 // trustsPeer reports whether r comes straight from a trusted proxy.
@@ -502,7 +501,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 	}
 	n := len(resp.Header["Set-Cookie"])
 	in := x.in
-	if in.TLS == nil && h.forwardedHTTPS(in) {
+	if in.TLS == nil && x.trusted && forwardedHTTPS(in.Header) {
 		in = in.WithContext(in.Context())
 		in.TLS = &tls.ConnectionState{} // over HTTPS as far as the policy is concerned
 	}
