@@ -386,13 +386,12 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		delete(pr.Out.Header, "Connection")
 	}
 	x.trusted = len(h.trusted) > 0 && h.trustsPeer(pr.In) // else not worth the lookups
-	trusted := x.trusted
 	in, out := pr.In.Header, pr.Out.Header
-	if xff, ok := in["X-Forwarded-For"]; ok && trusted {
+	if xff, ok := in["X-Forwarded-For"]; ok && x.trusted {
 		out["X-Forwarded-For"] = xff // SetXForwarded appends the peer
 	}
 	pr.SetXForwarded()
-	if !trusted {
+	if !x.trusted {
 		for k := range out { // one pass over a few headers, not a lookup for each of spoofable
 			if spoofable(k) {
 				delete(out, k)
