@@ -44,10 +44,7 @@ type trackedBody struct {
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
-	if b.dl != nil {
-		b.push()
-	}
-	b.pause()
+	b.beforeRead()
 	n, err := b.rc.Read(p)
 	b.mu.Lock()
 	b.started = b.started || n > 0
@@ -63,14 +60,22 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// pause stops counting the request as waiting on its backend while the
-// transport waits for the client's body: that is the client's time. The
-// time the transport spends between reads, writing to the backend (which
-// may not be reading), and after the last one, waiting for the answer, is
-// the backend's.
-func (b *trackedBody) pause() {
+// beforeRead, with a body timeout, pushes the read deadline forward (see
+// push), and stops counting the request as waiting on its backend while
+// the transport waits for the client's body: that is the client's time.
+// The time the transport spends between reads, writing to the backend
+// (which may not be reading), and after the last one, waiting for the
+// answer, is the backend's.
+func (b *trackedBody) beforeRead() {
+	var now time.Time
+	if b.dl != nil {
+		now = time.Now() // outside the lock
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.dl != nil {
+		b.push(now)
+	}
 	if b.waiting {
 		b.waiting = false
 		accounting.WaitEnded(b.to)
@@ -87,11 +92,8 @@ func (b *trackedBody) resume() {
 }
 
 // push pushes the read deadline forward if a quarter of the timeout has
-// passed since it last was.
-func (b *trackedBody) push() {
-	now := time.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// passed, at now, since it last was. b.mu is held.
+func (b *trackedBody) push(now time.Time) {
 	if b.done || b.err != nil || !b.pushed.IsZero() && now.Sub(b.pushed) < slack(b.d) {
 		return
 	}
