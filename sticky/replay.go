@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"sync/atomic"
+
+	"github.com/affinitylb/affinity/internal/h2c"
 )
 
 // errReplayStopped is what a request gets, from a transport made by
@@ -39,9 +41,11 @@ func (g *replayGuard) Value(key any) any {
 // connection fails under it: on another connection to the same backend,
 // as often as its pool has idle ones. Every other request it sends again
 // only if not a byte of it was written, which the handler's bounds allow.
+// An h2c:// request gets none: DefaultTransport sends it through a copy
+// of itself without the Proxy that reads the guard.
 func guard(req *http.Request) *http.Request {
-	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return req
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil || req.URL.Scheme == h2c.Scheme {
+		return req // not replayed; or, for h2c, sent by a transport that asks no Proxy
 	}
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
