@@ -32,11 +32,11 @@ const (
 // comes to its weight, as shares are exact within one slot: within 1% at
 // 100 slots a backend (N ≤ 655 with M = 65537), 10% at 10. The cost is 4
 // bytes a slot and the build time, about M·ln M probes of a bitmap
-// (BenchmarkConsistentHashBuild measures it). Ten slots a backend keep the
-// build within a few milliseconds and, measured over
-// 10,000 keys, keys moving between backends that stay under 0.2% of all when
-// one of 5,000 to 13,000 leaves or joins; bounded loads absorb the coarser
-// shares. Twenty would double the build time and move as many keys.
+// (BenchmarkConsistentHashBuild measures it). Ten slots a backend is the
+// floor: over 10,000 keys, the keys that move between backends that stay
+// are under 0.2% of all when one of 5,000 to 13,000 leaves or joins, and
+// bounded loads absorb the coarser shares; twenty would double the build
+// and move as many keys.
 var tableSizes = [...]uint64{65537, 131071, 262139, 524287, 1048573, 2097143, 4194301, 8388593, 16777213}
 
 // minSlots is the least number of slots per backend past the first size.
