@@ -3,6 +3,7 @@ package backend
 import (
 	"container/heap"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,12 +73,16 @@ type HealthCheck struct {
 	// uses a client of its own that opens a new connection for every probe
 	// (as HAProxy does, so that a probe also tests accepting connections),
 	// follows no redirects, ignores proxy environment variables, checks
-	// https certificates against the system roots and probes h2c backends
-	// over HTTP/2 without TLS. Set Client for other TLS settings; its
-	// redirect policy and timeouts are then its own, and it probes h2c
-	// backends only if its transport knows the h2c scheme (as one made by
-	// the sticky package's DefaultTransport does).
+	// https certificates as TLSConfig says and probes h2c backends over
+	// HTTP/2 without TLS. A Client's redirect policy and timeouts are its
+	// own, and it probes h2c backends only if its transport knows the h2c
+	// scheme (as one made by the sticky package's DefaultTransport does).
 	Client *http.Client
+	// TLSConfig is the TLS configuration of the default client's probes of
+	// https backends, such as a private authority's roots (RootCAs); nil
+	// checks certificates against the system roots. It is not used when
+	// Client is set, and is cloned: later changes to it are not seen.
+	TLSConfig *tls.Config
 	// Logger receives a Debug record with the reason for every failed probe,
 	// and the health checks' verdicts: a backend marked down at Warn, one
 	// marked healthy at Info. Nil means the set's logger ([WithLogger]).
@@ -173,7 +178,7 @@ func (s *Set) CheckHealth(ctx context.Context, hc HealthCheck) error {
 	}
 	c := &checker{set: s, cfg: hc, client: hc.Client, log: hc.Logger}
 	if c.client == nil {
-		c.client = newCheckClient()
+		c.client = newCheckClient(hc.TLSConfig)
 	}
 	if c.log == nil {
 		c.log = s.logger
@@ -189,11 +194,13 @@ func (s *Set) CheckHealth(ctx context.Context, hc HealthCheck) error {
 	return c.run(ctx)
 }
 
-// newCheckClient returns the default probe client; see [HealthCheck.Client].
-func newCheckClient() *http.Client {
+// newCheckClient returns the default probe client, with the given TLS
+// configuration for https backends; see [HealthCheck.Client].
+func newCheckClient(tc *tls.Config) *http.Client {
 	t := &http.Transport{
 		DisableKeepAlives:      true,
 		MaxResponseHeaderBytes: 64 << 10,
+		TLSClientConfig:        tc.Clone(),
 	}
 	h2c.Register(t)
 	return &http.Client{

@@ -3,6 +3,8 @@ package backend_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -267,6 +269,40 @@ func TestHealthCheckFailures(t *testing.T) {
 			a := addBackend(t, set, "a", tc.url(t))
 			checkHealth(t, set, backend.HealthCheck{Interval: 50 * time.Millisecond, Timeout: 10 * time.Millisecond, Fall: 2})
 			waitState(t, a, backend.Unhealthy)
+		})
+	}
+}
+
+// TestHealthCheckTLSConfig checks that the default client's probes of an
+// https backend trust TLSConfig's roots, and only the system's without it:
+// the test server's certificate is signed by an authority of its own.
+func TestHealthCheckTLSConfig(t *testing.T) {
+	var probes atomic.Int64
+	srv := httptest.NewTLSServer(counting(http.StatusOK, &probes))
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	for _, tc := range []struct {
+		name string
+		tls  *tls.Config
+		want backend.State
+	}{
+		{"the server's authority", &tls.Config{RootCAs: roots}, backend.Healthy},
+		{"system roots only", nil, backend.Unhealthy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := backend.NewSet(nil)
+			require.NoError(t, err)
+			a := addBackend(t, set, "a", srv.URL)
+			if tc.want == backend.Healthy { // it must come up by its probes
+				require.NoError(t, set.SetState("a", backend.Unhealthy))
+			}
+			before := probes.Load()
+			checkHealth(t, set, backend.HealthCheck{Interval: fastInterval, Rise: 1, Fall: 1, TLSConfig: tc.tls})
+			waitState(t, a, tc.want)
+			if tc.want == backend.Healthy {
+				assert.Greater(t, probes.Load(), before, "probes reached the backend")
+			}
 		})
 	}
 }

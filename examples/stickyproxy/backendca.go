@@ -4,10 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net/http"
 	"os"
-
-	"github.com/affinitylb/affinity/sticky"
 )
 
 // maxCAFileSize bounds the file -backend-ca may name: a bundle of every
@@ -49,22 +46,4 @@ func backendTLS(cfg config) *tls.Config {
 		return nil
 	}
 	return &tls.Config{RootCAs: cfg.backendCAs}
-}
-
-// checkClient returns the client of the active health checks: nil, the
-// library's default, without -backend-ca; else one like it (a new
-// connection for every probe, no redirects followed, h2c backends probed
-// over HTTP/2 without TLS) that trusts -backend-ca's authorities too.
-func checkClient(cfg config) *http.Client {
-	if cfg.backendCAs == nil {
-		return nil
-	}
-	t := sticky.DefaultTransport()
-	t.DisableKeepAlives = true
-	t.MaxResponseHeaderBytes = 64 << 10
-	t.TLSClientConfig = backendTLS(cfg)
-	return &http.Client{
-		Transport:     t,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }

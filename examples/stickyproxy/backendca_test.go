@@ -61,7 +61,6 @@ func TestParseFlagsBackendCA(t *testing.T) {
 		require.NoError(t, err)
 		assert.Nil(t, cfg.backendCAs, "the system's roots only")
 		assert.Nil(t, backendTLS(cfg))
-		assert.Nil(t, checkClient(cfg), "the library's default probe client")
 	})
 	for _, tt := range []struct {
 		name, value, why string

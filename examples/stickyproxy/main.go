@@ -296,7 +296,7 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 			Path: cfg.healthPath, Interval: cfg.healthInterval, Logger: logger,
 			Timeout: cfg.healthTimeout, Rise: cfg.healthRise, Fall: cfg.healthFall,
 			MinStatus: cfg.healthMinStatus, MaxStatus: cfg.healthMaxStatus,
-			Client: checkClient(cfg), // -backend-ca
+			TLSConfig: backendTLS(cfg), // -backend-ca
 		}
 		g.Go(func() error {
 			if err := set.CheckHealth(gctx, hc); gctx.Err() == nil {
