@@ -89,6 +89,15 @@ type HealthCheck struct {
 	Logger *slog.Logger
 }
 
+// Effective returns hc with each zero field replaced by the value it stands
+// for (Path "/", Interval 5s, Timeout the smaller of 2s and Interval,
+// statuses 200 to 399, Rise 2, Fall 3), as [Set.CheckHealth] runs it, or
+// the error CheckHealth would return for it.
+func (hc HealthCheck) Effective() (HealthCheck, error) {
+	err := hc.validate()
+	return hc, err
+}
+
 // validate checks hc and fills in its defaults.
 func (hc *HealthCheck) validate() error {
 	if hc.Path == "" {

@@ -136,12 +136,36 @@ func TestHealthCheckConfigIsValidated(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			err := set.CheckHealth(ctx, tc.hc)
+			_, effErr := tc.hc.Effective()
 			if tc.want == "" {
 				assert.ErrorIs(t, err, context.Canceled)
+				assert.NoError(t, effErr, "Effective")
 				return
 			}
 			assert.ErrorContains(t, err, "backend: "+tc.want)
 			assert.NotErrorIs(t, err, context.Canceled)
+			assert.EqualError(t, effErr, err.Error(), "Effective gives CheckHealth's error")
+		})
+	}
+}
+
+func TestHealthCheckEffective(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hc   backend.HealthCheck
+		want backend.HealthCheck
+	}{
+		{"zero value", backend.HealthCheck{},
+			backend.HealthCheck{Path: "/", Interval: 5 * time.Second, Timeout: 2 * time.Second, MinStatus: 200, MaxStatus: 399, Rise: 2, Fall: 3}},
+		{"short interval bounds the timeout", backend.HealthCheck{Path: "/healthz", Interval: time.Second},
+			backend.HealthCheck{Path: "/healthz", Interval: time.Second, Timeout: time.Second, MinStatus: 200, MaxStatus: 399, Rise: 2, Fall: 3}},
+		{"every field set", backend.HealthCheck{Path: "/h", Interval: time.Minute, Timeout: 3 * time.Second, MinStatus: 204, MaxStatus: 204, Rise: 5, Fall: 1, Host: "app"},
+			backend.HealthCheck{Path: "/h", Interval: time.Minute, Timeout: 3 * time.Second, MinStatus: 204, MaxStatus: 204, Rise: 5, Fall: 1, Host: "app"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.hc.Effective()
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
 		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/affinitylb/affinity/backend"
 )
 
 // runningConfig is the proxy's configuration as the admin API shows it,
@@ -136,17 +138,24 @@ func newRunningConfig(cfg config, started time.Time) *runningConfig {
 		rc.Key = k
 	}
 	if cfg.healthPath != "" {
+		hc, _ := healthCheck(cfg).Effective() // valid: parseFlags checked it
 		rc.HealthCheck = &healthConfig{
-			Path:      cfg.healthPath,
-			Interval:  cfg.healthInterval.String(),
-			Timeout:   cmp.Or(cfg.healthTimeout, min(maxHealthTimeout, cfg.healthInterval)).String(),
-			Rise:      cmp.Or(cfg.healthRise, defaultHealthRise),
-			Fall:      cmp.Or(cfg.healthFall, defaultHealthFall),
-			MinStatus: cmp.Or(cfg.healthMinStatus, 200),
-			MaxStatus: cmp.Or(cfg.healthMaxStatus, 399),
+			Path: hc.Path, Interval: hc.Interval.String(), Timeout: hc.Timeout.String(),
+			Rise: hc.Rise, Fall: hc.Fall, MinStatus: hc.MinStatus, MaxStatus: hc.MaxStatus,
 		}
 	}
 	return rc
+}
+
+// healthCheck returns the active health checks the health flags ask for,
+// without a logger or TLS settings; its zero fields are the library's
+// defaults.
+func healthCheck(cfg config) backend.HealthCheck {
+	return backend.HealthCheck{
+		Path: cfg.healthPath, Interval: cfg.healthInterval,
+		Timeout: cfg.healthTimeout, Rise: cfg.healthRise, Fall: cfg.healthFall,
+		MinStatus: cfg.healthMinStatus, MaxStatus: cfg.healthMaxStatus,
+	}
 }
 
 // lifetime says in words how long cfg's affinity cookie binds a client.

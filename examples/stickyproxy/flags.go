@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -266,7 +265,7 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.StringVar(&cfg.admin, "admin", "", "`address` of the JSON admin API (GET /backends...), a listener of its own;\nempty: none. Without -admin-token-file it has no authentication: keep it on loopback")
 	fs.StringVar(&tokenFile, "admin-token-file", "", "`file` holding a bearer token that every admin API request must then carry\n(Authorization: Bearer TOKEN); a trailing newline is trimmed. Needs -admin")
 	fs.StringVar(&cfg.healthPath, "health-path", "", "`path` to GET on every backend for active health checks, such as /healthz;\nempty: no active checks")
-	fs.DurationVar(&interval, "health-interval", defaultHealthInterval, "time between two health checks of a backend; needs -health-path")
+	fs.DurationVar(&interval, "health-interval", libHealth.Interval, "time between two health checks of a backend; needs -health-path")
 	fs.DurationVar(&cfg.bodyTimeout, "body-timeout", 30*time.Second, "longest wait for the next byte of a request's body: a client that sends none for that\nlong gets 408, and its backend is not blamed; 0: no limit")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", 30*time.Second, "longest a write of a response to a client may block: a client that reads nothing\nfor that long is cut off; streams that keep moving are not; 0: no limit")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM `file` of the certificate chain, the proxy's own first: serve HTTPS on -listen,\nHTTP/2 and HTTP/1.1, TLS 1.2 or later. Needs -tls-key; SIGHUP reloads both files")
@@ -452,9 +451,6 @@ func readToken(path string) (token []byte, warning string, err error) {
 	return b, warning, nil
 }
 
-// defaultHealthInterval is the default of -health-interval.
-const defaultHealthInterval = 5 * time.Second
-
 // checkHealthFlags checks -health-path and -health-interval, whose value is
 // interval, as [backend.Set.CheckHealth] will, and sets
 // cfg.healthInterval when health checks are on.
@@ -465,29 +461,16 @@ func checkHealthFlags(cfg *config, interval time.Duration, given map[string]bool
 		}
 		return nil
 	}
-	if err := checkHealthCheck(backend.HealthCheck{Path: cfg.healthPath}); err != nil {
+	if _, err := (backend.HealthCheck{Path: cfg.healthPath}).Effective(); err != nil {
 		return fmt.Errorf("invalid value %q for -health-path: %w", cfg.healthPath, err)
 	}
 	if interval <= 0 {
 		return fmt.Errorf("invalid value %q for -health-interval: must be positive", interval)
 	}
-	if err := checkHealthCheck(backend.HealthCheck{Interval: interval}); err != nil {
+	if _, err := (backend.HealthCheck{Interval: interval}).Effective(); err != nil {
 		return fmt.Errorf("invalid value %q for -health-interval: %w", interval, err)
 	}
 	cfg.healthInterval = interval
-	return nil
-}
-
-// checkHealthCheck returns the error [backend.Set.CheckHealth] returns for
-// hc before it probes anything, or nil if it takes hc. It asks an empty set
-// with a context already done, so nothing is probed and nothing keeps
-// running.
-func checkHealthCheck(hc backend.HealthCheck) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := new(backend.Set).CheckHealth(ctx, hc); !errors.Is(err, context.Canceled) {
-		return err
-	}
 	return nil
 }
 
@@ -711,14 +694,14 @@ const keyEnv = "STICKYPROXY_KEY"
 
 // Defaults of the library's, shown by -h and on the status page.
 const (
-	defaultRetries     = 2                // sticky.WithRetries's
-	retryWithin        = 10 * time.Second // sticky.WithRetries's time bound, kept with -retries
-	defaultHealthRise  = 2                // backend.HealthCheck's
-	defaultHealthFall  = 3                // backend.HealthCheck's
-	defaultHealthRange = "200-399"        // backend.HealthCheck's
-	maxHealthTimeout   = 2 * time.Second  // backend.HealthCheck's default Timeout, or Interval if shorter
-	maxKeyFile         = 64 << 10         // the longest -key-file read
+	defaultRetries = 2                // sticky.WithRetries's
+	retryWithin    = 10 * time.Second // sticky.WithRetries's time bound, kept with -retries
+	maxKeyFile     = 64 << 10         // the longest -key-file read
 )
+
+// libHealth is what backend.HealthCheck's zero fields stand for, shown by
+// -h as the health flags' defaults.
+var libHealth, _ = backend.HealthCheck{}.Effective()
 
 // errVersion is returned by parseFlags for -version.
 var errVersion = errors.New("version requested")
@@ -744,9 +727,9 @@ func (o *opsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.weights, "weights", "", "comma-separated `list` of NAME=W: the weight W (1 to 65536) of the backend NAME of -backends\n(app1 to app3 for the demo servers); others weigh 1")
 	fs.DurationVar(&o.slowStart, "slow-start", 0, "a backend that joins, or becomes healthy again, is given new clients gradually over this\nlong, as if busier than it is; 0: off")
 	fs.DurationVar(&o.healthTimeout, "health-timeout", 0, "longest a health check may take, at most -health-interval; 0: 2s, or -health-interval if shorter;\nneeds -health-path")
-	fs.IntVar(&o.healthRise, "health-rise", defaultHealthRise, "`N` passing health checks in a row make an unhealthy backend healthy again; needs -health-path")
-	fs.IntVar(&o.healthFall, "health-fall", defaultHealthFall, "`N` failing health checks in a row make a backend unhealthy; needs -health-path")
-	fs.StringVar(&o.healthStatus, "health-status", defaultHealthRange, "`range` of statuses that pass a health check, LO-HI or one code, 100 to 599; needs -health-path")
+	fs.IntVar(&o.healthRise, "health-rise", libHealth.Rise, "`N` passing health checks in a row make an unhealthy backend healthy again; needs -health-path")
+	fs.IntVar(&o.healthFall, "health-fall", libHealth.Fall, "`N` failing health checks in a row make a backend unhealthy; needs -health-path")
+	fs.StringVar(&o.healthStatus, "health-status", fmt.Sprintf("%d-%d", libHealth.MinStatus, libHealth.MaxStatus), "`range` of statuses that pass a health check, LO-HI or one code, 100 to 599; needs -health-path")
 	fs.IntVar(&o.retries, "retries", defaultRetries, "a request that failed before any answer is tried on up to `N` other backends, within 10s\nof its first failure (one that may have reached its backend: one other at most, if idempotent); 0: none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`level` of the logs on stderr: debug, info, warn or error")
 	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request on stderr, whatever -log-level: method, path, status, duration,\nbytes, backend, binding, client")
@@ -814,7 +797,7 @@ func (o *opsFlags) checkHealth(cfg *config, given map[string]bool) error {
 		return fmt.Errorf("invalid value %q for -health-timeout: negative", o.healthTimeout)
 	}
 	hc.Timeout = o.healthTimeout
-	if err := checkHealthCheck(hc); err != nil {
+	if _, err := hc.Effective(); err != nil {
 		return fmt.Errorf("invalid value %q for -health-timeout: %w", o.healthTimeout, err)
 	}
 	for _, f := range []struct {
@@ -834,7 +817,7 @@ func (o *opsFlags) checkHealth(cfg *config, given map[string]bool) error {
 		return fmt.Errorf("invalid value %q for -health-status: %w", o.healthStatus, err)
 	}
 	hc.MinStatus, hc.MaxStatus = lo, hi
-	if err := checkHealthCheck(hc); err != nil {
+	if _, err := hc.Effective(); err != nil {
 		return fmt.Errorf("invalid value %q for -health-status: %w", o.healthStatus, err)
 	}
 	cfg.healthTimeout = o.healthTimeout

@@ -292,12 +292,8 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		logger.Info("admin API listening", "addr", addrs.admin)
 	}
 	if cfg.healthPath != "" {
-		hc := backend.HealthCheck{
-			Path: cfg.healthPath, Interval: cfg.healthInterval, Logger: logger,
-			Timeout: cfg.healthTimeout, Rise: cfg.healthRise, Fall: cfg.healthFall,
-			MinStatus: cfg.healthMinStatus, MaxStatus: cfg.healthMaxStatus,
-			TLSConfig: backendTLS(cfg), // -backend-ca
-		}
+		hc := healthCheck(cfg)
+		hc.Logger, hc.TLSConfig = logger, backendTLS(cfg) // -backend-ca
 		g.Go(func() error {
 			if err := set.CheckHealth(gctx, hc); gctx.Err() == nil {
 				return fmt.Errorf("health checks: %w", err)
