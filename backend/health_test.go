@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/accounting"
 )
 
@@ -282,16 +283,17 @@ func TestHalfOpenLogsAndEvents(t *testing.T) {
 	var out syncBuffer
 	var mu sync.Mutex
 	var events []string
-	obs := backend.ObserverFunc(func(e backend.Event) {
-		if e.Kind == backend.EventStateChange {
+	obs := event.ObserverFunc(func(e event.Event) {
+		if e.Kind == event.StateChange {
 			mu.Lock()
 			defer mu.Unlock()
 			events = append(events, e.From.String()+"->"+e.To.String())
 		}
 	})
-	set := threeBackends(t, backend.WithObserver(obs),
+	set := threeBackends(t,
 		backend.WithLogger(slog.New(slog.NewTextHandler(&out, nil))),
 		backend.WithEjection(backend.Ejection{After: 1, Base: 10 * time.Millisecond, Max: time.Hour}))
+	set.AddObserver(obs)
 	a := set.Snapshot().Lookup("a")
 
 	accounting.ReportFailure(a) // ejected

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/affinitylb/affinity/event"
 )
 
 // ErrNotFound is returned for an ID that is not in the set.
@@ -35,7 +37,8 @@ type Set struct {
 	slowStart    time.Duration
 	failClosed   bool
 	drainIdle    time.Duration
-	observer     Observer
+
+	observers atomic.Pointer[[]event.Observer] // never changed once stored; see AddObserver
 
 	// drainTicks, if set (by tests), gives drain watchers their ticks in
 	// place of a time.Ticker; see newDrainTicker.
