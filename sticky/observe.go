@@ -18,8 +18,8 @@ func observerOf(obs []event.Observer) event.Observer {
 // observers hands each event to every one of its observers, in order.
 type observers []event.Observer
 
-func (os observers) Observe(e event.Event) {
-	for _, o := range os {
+func (all observers) Observe(e event.Event) {
+	for _, o := range all {
 		o.Observe(e)
 	}
 }
