@@ -9,36 +9,26 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/backendhooks"
 )
 
-// State is a backend's health as the balancer sees it.
-type State int32
+// State is a backend's health as the balancer sees it: [Healthy],
+// [Unhealthy] or [Draining]. It is [event.State], under this package's name.
+type State = event.State
 
+// The states of a backend, as [event.State] defines them.
 const (
 	// Healthy backends take new clients and the clients bound to them.
-	Healthy State = iota
+	Healthy = event.Healthy
 	// Unhealthy backends take no traffic; their clients are re-routed. A
 	// half-open backend (see [Ejection]) is Unhealthy: it takes a single
 	// trial request, and is Healthy again only once a request succeeds.
-	Unhealthy
+	Unhealthy = event.Unhealthy
 	// Draining backends keep serving the clients bound to them but take no
 	// new ones.
-	Draining
+	Draining = event.Draining
 )
-
-// String returns "healthy", "unhealthy" or "draining".
-func (s State) String() string {
-	switch s {
-	case Healthy:
-		return "healthy"
-	case Unhealthy:
-		return "unhealthy"
-	case Draining:
-		return "draining"
-	}
-	return fmt.Sprintf("State(%d)", int32(s))
-}
 
 // ParseState is the inverse of [State.String].
 func ParseState(s string) (State, error) {

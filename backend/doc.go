@@ -12,7 +12,9 @@
 // requests left unanswered for the stall window, waiting or given up by
 // their clients ([WithStallTimeout]), and by the operator ([Set.SetState],
 // [Set.Drain]). Membership can follow a
-// [Source], such as [DNS], with [Set.Sync].
+// [Source], such as [DNS], with [Set.Sync]. State changes and drains are
+// reported, as [event.Event]s, to the observers added with
+// [Set.AddObserver].
 //
 // IDs come from configuration (a given name, else a digest of the URL), so
 // two processes configured alike agree on them; stickiness policies name

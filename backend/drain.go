@@ -3,6 +3,8 @@ package backend
 import (
 	"fmt"
 	"time"
+
+	"github.com/affinitylb/affinity/event"
 )
 
 // DefaultDrainIdle is how long a draining backend must have served no
@@ -40,7 +42,7 @@ func (s *Set) Drain(id string, timeout time.Duration) (<-chan struct{}, error) {
 		idle = DefaultDrainIdle
 	}
 	s.log("backend draining", "id", id, "timeout", timeout, "idle", idle)
-	s.emit(Event{Kind: EventDrainStart, Backend: b})
+	s.emit(event.Event{Kind: event.DrainStart, Backend: b.id})
 	done := make(chan struct{})
 	go s.watchDrain(b, h.drainGen, time.Now().Add(timeout), idle, done)
 	return done, nil
@@ -64,28 +66,28 @@ func (s *Set) watchDrain(b *Backend, gen uint64, deadline time.Time, idle time.D
 		} else {
 			idleSince, seen = time.Time{}, n
 		}
-		why := ""
+		var why event.Reason
 		switch {
 		case !now.Before(deadline):
-			why = "timeout"
+			why = event.DrainTimeout
 		case !idleSince.IsZero() && now.Sub(idleSince) >= idle:
-			why = "idle"
+			why = event.DrainIdle
 		}
 		s.mu.Lock()
 		switch {
 		case b.Removed():
-			why = "removed"
+			why = event.DrainRemoved
 		case b.health.drainGen != gen && b.health.draining:
 			s.mu.Unlock()
 			return // a new drain took over; its watcher reports the end
 		case b.health.drainGen != gen:
-			why = "undone"
-		case why != "":
+			why = event.DrainUndone
+		case why != 0:
 			s.remove(b)
-			s.log("backend drained", "id", b.id, "why", why, "inflight", b.InFlight())
+			s.log("backend drained", "id", b.id, "why", why.String(), "inflight", b.InFlight())
 		}
-		if why != "" {
-			s.emit(Event{Kind: EventDrainEnd, Backend: b, Reason: why})
+		if why != 0 {
+			s.emit(event.Event{Kind: event.DrainEnd, Backend: b.id, Reason: why})
 			s.mu.Unlock()
 			return
 		}

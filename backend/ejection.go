@@ -39,16 +39,17 @@ type Ejection struct {
 // 10 seconds, doubling up to 5 minutes.
 var DefaultEjection = Ejection{After: 5, Base: 10 * time.Second, Max: 5 * time.Minute}
 
+// validate reports an Ejection given to [WithEjection] that is out of range.
 func (e Ejection) validate() error {
 	switch {
 	case e.After < 0:
-		return fmt.Errorf("backend: Ejection.After %d is negative", e.After)
+		return fmt.Errorf("backend: WithEjection: Ejection.After %d is negative", e.After)
 	case e.After == 0:
 		return nil
 	case e.Base <= 0:
-		return fmt.Errorf("backend: Ejection.Base %v must be positive", e.Base)
+		return fmt.Errorf("backend: WithEjection: Ejection.Base %v must be positive", e.Base)
 	case e.Max < e.Base:
-		return fmt.Errorf("backend: Ejection.Max %v is less than Base %v", e.Max, e.Base)
+		return fmt.Errorf("backend: WithEjection: Ejection.Max %v is less than Base %v", e.Max, e.Base)
 	}
 	return nil
 }

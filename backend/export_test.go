@@ -1,6 +1,10 @@
 package backend
 
-import "time"
+import (
+	"time"
+
+	"github.com/affinitylb/affinity/event"
+)
 
 // SetDrainTicks makes the drain watchers of s look at their backends when,
 // and only when, the test sends a time on ticks: that time is their now.
@@ -8,3 +12,6 @@ import "time"
 func SetDrainTicks(s *Set, ticks <-chan time.Time) {
 	s.drainTicks = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
 }
+
+// Emit hands e to the observers of s, as the set does its own events.
+func Emit(s *Set, e event.Event) { s.emit(e) }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/accounting"
 )
 
@@ -35,24 +36,54 @@ func routableIDs(s *backend.Snapshot) []string {
 func TestSetOptionsAreValidated(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opt  backend.Option
-		want string
+		opts []backend.Option
+		want string // the whole error
 	}{
-		{"negative ejection threshold", backend.WithEjection(backend.Ejection{After: -1}), "Ejection.After -1"},
-		{"zero ejection base", backend.WithEjection(backend.Ejection{After: 3, Max: time.Second}), "Ejection.Base 0s"},
-		{"max under base", backend.WithEjection(backend.Ejection{After: 3, Base: time.Second, Max: time.Millisecond}), "Ejection.Max 1ms"},
-		{"negative slow start", backend.WithSlowStart(-time.Second), "slow start window -1s"},
-		{"zero drain idle", backend.WithDrainIdle(0), "drain idle time 0s"},
-		{"negative stall timeout", backend.WithStallTimeout(-time.Second), "stall timeout -1s"},
+		{"negative ejection threshold", []backend.Option{backend.WithEjection(backend.Ejection{After: -1})},
+			"backend: WithEjection: Ejection.After -1 is negative"},
+		{"zero ejection base", []backend.Option{backend.WithEjection(backend.Ejection{After: 3, Max: time.Second})},
+			"backend: WithEjection: Ejection.Base 0s must be positive"},
+		{"negative ejection base", []backend.Option{backend.WithEjection(backend.Ejection{After: 3, Base: -time.Second, Max: time.Second})},
+			"backend: WithEjection: Ejection.Base -1s must be positive"},
+		{"max under base", []backend.Option{backend.WithEjection(backend.Ejection{After: 3, Base: time.Second, Max: time.Millisecond})},
+			"backend: WithEjection: Ejection.Max 1ms is less than Base 1s"},
+		{"negative slow start", []backend.Option{backend.WithSlowStart(-time.Second)},
+			"backend: WithSlowStart(-1s): must not be negative"},
+		{"zero drain idle", []backend.Option{backend.WithDrainIdle(0)},
+			"backend: WithDrainIdle(0s): must be positive"},
+		{"negative drain idle", []backend.Option{backend.WithDrainIdle(-time.Second)},
+			"backend: WithDrainIdle(-1s): must be positive"},
+		{"negative stall timeout", []backend.Option{backend.WithStallTimeout(-time.Second)},
+			"backend: WithStallTimeout(-1s): must not be negative"},
+		{"all reported together", []backend.Option{
+			backend.WithStallTimeout(-time.Second), backend.WithDrainIdle(0), backend.WithSlowStart(-time.Minute),
+			backend.WithEjection(backend.Ejection{After: -2}),
+		}, "backend: WithEjection: Ejection.After -2 is negative\n" +
+			"backend: WithSlowStart(-1m0s): must not be negative\n" +
+			"backend: WithDrainIdle(0s): must be positive\n" +
+			"backend: WithStallTimeout(-1s): must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set, err := backend.NewSet(nil, tc.opt)
+			set, err := backend.NewSet(nil, tc.opts...)
 			assert.Nil(t, set)
-			assert.ErrorContains(t, err, tc.want)
+			assert.EqualError(t, err, tc.want)
 		})
 	}
-	_, err := backend.NewSet(nil, backend.WithEjection(backend.Ejection{}))
-	assert.NoError(t, err, "Ejection{} turns passive ejection off")
+	for _, tc := range []struct {
+		name string
+		opt  backend.Option
+	}{
+		{"Ejection{} turns passive ejection off", backend.WithEjection(backend.Ejection{})},
+		{"slow start off", backend.WithSlowStart(0)},
+		{"stall detection off", backend.WithStallTimeout(0)},
+		{"a positive drain idle time", backend.WithDrainIdle(time.Millisecond)},
+		{"no logger", backend.WithLogger(nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := backend.NewSet(nil, tc.opt)
+			assert.NoError(t, err)
+		})
+	}
 }
 
 func TestPassiveEjection(t *testing.T) {
@@ -282,16 +313,17 @@ func TestHalfOpenLogsAndEvents(t *testing.T) {
 	var out syncBuffer
 	var mu sync.Mutex
 	var events []string
-	obs := backend.ObserverFunc(func(e backend.Event) {
-		if e.Kind == backend.EventStateChange {
+	obs := event.ObserverFunc(func(e event.Event) {
+		if e.Kind == event.StateChange {
 			mu.Lock()
 			defer mu.Unlock()
 			events = append(events, e.From.String()+"->"+e.To.String())
 		}
 	})
-	set := threeBackends(t, backend.WithObserver(obs),
+	set := threeBackends(t,
 		backend.WithLogger(slog.New(slog.NewTextHandler(&out, nil))),
 		backend.WithEjection(backend.Ejection{After: 1, Base: 10 * time.Millisecond, Max: time.Hour}))
+	set.AddObserver(obs)
 	a := set.Snapshot().Lookup("a")
 
 	accounting.ReportFailure(a) // ejected

@@ -1,6 +1,7 @@
 package backend_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -9,19 +10,42 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/accounting"
 )
 
+// lines is an observer that keeps the events it receives as short strings.
+type lines struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *lines) Observe(e event.Event) {
+	line := e.Kind.String() + " " + e.Backend
+	if e.Kind == event.StateChange {
+		line += " " + e.From.String() + "->" + e.To.String()
+	}
+	if e.Reason != 0 {
+		line += " " + e.Reason.String()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, line)
+}
+
+func (l *lines) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	got := l.got
+	l.got = nil
+	return got
+}
+
 func TestSetObserverSeesStateChangesAndDrains(t *testing.T) {
-	var mu sync.Mutex
-	var got []backend.Event
-	obs := backend.ObserverFunc(func(e backend.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, e)
-	})
-	set := threeBackends(t, backend.WithObserver(obs), backend.WithDrainIdle(10*time.Millisecond),
+	obs := &lines{}
+	set := threeBackends(t, backend.WithDrainIdle(10*time.Millisecond),
 		backend.WithEjection(backend.Ejection{After: 1, Base: time.Hour, Max: time.Hour}))
+	set.AddObserver(obs)
 	a := set.Snapshot().Lookup("a")
 
 	require.NoError(t, set.SetState("a", backend.Unhealthy))
@@ -36,19 +60,6 @@ func TestSetObserverSeesStateChangesAndDrains(t *testing.T) {
 		t.Fatal("drain did not end")
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	var lines []string
-	for _, e := range got {
-		line := e.Kind.String() + " " + e.Backend.ID()
-		if e.Kind == backend.EventStateChange {
-			line += " " + e.From.String() + "->" + e.To.String()
-		}
-		if e.Reason != "" {
-			line += " " + e.Reason
-		}
-		lines = append(lines, line)
-	}
 	assert.Equal(t, []string{
 		"state_change a healthy->unhealthy",
 		"state_change a unhealthy->healthy",
@@ -56,6 +67,68 @@ func TestSetObserverSeesStateChangesAndDrains(t *testing.T) {
 		"state_change b healthy->draining",
 		"drain_start b",
 		"drain_end b idle",
-	}, lines)
-	assert.Equal(t, "unknown", backend.EventKind(0).String())
+	}, obs.take())
+	assert.Equal(t, "unknown", event.Kind(0).String())
+}
+
+// TestAddObserver checks who receives what: observers added later get the
+// events from then on, each observer every event, nil is ignored, and the
+// zero Set takes observers too.
+func TestAddObserver(t *testing.T) {
+	first, second := &lines{}, &lines{}
+	set := threeBackends(t)
+	require.NoError(t, set.SetState("a", backend.Draining)) // before any observer
+	set.AddObserver(first)
+	set.AddObserver(nil) // ignored
+	require.NoError(t, set.SetState("b", backend.Unhealthy))
+	set.AddObserver(second)
+	require.NoError(t, set.SetState("c", backend.Draining))
+	assert.Equal(t, []string{"state_change b healthy->unhealthy", "state_change c healthy->draining"}, first.take())
+	assert.Equal(t, []string{"state_change c healthy->draining"}, second.take())
+
+	var zero backend.Set
+	zero.AddObserver(first)
+	_, err := zero.Add(backend.Config{ID: "z", URL: "http://127.0.0.1:9"})
+	require.NoError(t, err)
+	require.NoError(t, zero.SetState("z", backend.Unhealthy))
+	assert.Equal(t, []string{"state_change z healthy->unhealthy"}, first.take())
+}
+
+// TestAddObserverConcurrently adds observers while the set changes state
+// under them, for the race detector: every observer added before a change
+// receives it.
+func TestAddObserverConcurrently(t *testing.T) {
+	set := threeBackends(t)
+	const adders, changes = 4, 200
+	var wg sync.WaitGroup
+	obs := make([]*lines, adders)
+	for i := range obs {
+		obs[i] = &lines{}
+		wg.Go(func() { set.AddObserver(obs[i]) })
+	}
+	wg.Go(func() {
+		for i := range changes {
+			st := backend.Unhealthy
+			if i%2 == 1 {
+				st = backend.Healthy
+			}
+			assert.NoError(t, set.SetState("a", st))
+		}
+	})
+	wg.Wait()
+	require.NoError(t, set.SetState("b", backend.Draining))
+	for i, o := range obs {
+		got := o.take()
+		require.NotEmpty(t, got, "observer %d", i)
+		assert.Equal(t, "state_change b healthy->draining", got[len(got)-1], "observer %d", i)
+		assert.LessOrEqual(t, len(got), changes+1, fmt.Sprintf("observer %d: no event twice", i))
+	}
+}
+
+func TestEmitAllocatesNothing(t *testing.T) {
+	set := threeBackends(t)
+	set.AddObserver(event.ObserverFunc(func(event.Event) {}))
+	set.AddObserver(event.ObserverFunc(func(event.Event) {}))
+	e := event.Event{Kind: event.StateChange, Backend: "a", From: backend.Healthy, To: backend.Unhealthy}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { backend.Emit(set, e) }), "an event to two observers")
 }

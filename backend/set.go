@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/affinitylb/affinity/event"
 )
 
 // ErrNotFound is returned for an ID that is not in the set.
@@ -28,39 +30,40 @@ type Set struct {
 	cur      atomic.Pointer[Snapshot]
 	inflight atomic.Int64 // requests in flight on all members, and on removed ones until they finish
 
-	// Configuration, fixed by NewSet.
-	logger       *slog.Logger
-	ejection     Ejection
-	stallTimeout time.Duration
-	slowStart    time.Duration
-	failClosed   bool
-	drainIdle    time.Duration
-	observer     Observer
+	options                                    // fixed by NewSet
+	observers atomic.Pointer[[]event.Observer] // never changed once stored; see AddObserver
 
 	// drainTicks, if set (by tests), gives drain watchers their ticks in
 	// place of a time.Ticker; see newDrainTicker.
 	drainTicks func(d time.Duration) (ticks <-chan time.Time, stop func())
 }
 
-// Option configures a [Set]; [NewSet] reports an invalid one.
-type Option func(*Set) error
+// options is a set's configuration, as its [Option]s record it.
+type options struct {
+	logger       *slog.Logger
+	ejection     Ejection
+	stallTimeout time.Duration
+	slowStart    time.Duration
+	failClosed   bool
+	drainIdle    time.Duration
+}
+
+// Option configures a [Set]. An option only records its value; [NewSet]
+// validates them all, and reports every invalid one.
+type Option func(*options)
 
 // WithLogger sets the logger that receives membership and state changes, at
-// Info (ejections at Warn). By default nothing is logged.
+// Info (ejections at Warn). By default, and with a nil l, nothing is
+// logged.
 func WithLogger(l *slog.Logger) Option {
-	return func(s *Set) error { s.logger = l; return nil }
+	return func(o *options) { o.logger = l }
 }
 
 // WithEjection configures passive health checking; the default is
-// [DefaultEjection], and Ejection{} turns it off.
+// [DefaultEjection], and Ejection{} turns it off. NewSet rejects an
+// Ejection whose fields are out of range (see [Ejection]).
 func WithEjection(e Ejection) Option {
-	return func(s *Set) error {
-		if err := e.validate(); err != nil {
-			return err
-		}
-		s.ejection = e
-		return nil
-	}
+	return func(o *options) { o.ejection = e }
 }
 
 // WithSlowStart makes a backend that joins the set, or becomes healthy
@@ -68,15 +71,9 @@ func WithEjection(e Ejection) Option {
 // ([Snapshot.Load]): at first as if it carried its whole fair
 // share of the load, then less and less, so that least-connections picking
 // does not flood it with every new client while its own count is zero. 0,
-// the default, turns slow start off.
+// the default, turns slow start off; a negative window is an error.
 func WithSlowStart(window time.Duration) Option {
-	return func(s *Set) error {
-		if window < 0 {
-			return fmt.Errorf("backend: slow start window %v is negative", window)
-		}
-		s.slowStart = window
-		return nil
-	}
+	return func(o *options) { o.slowStart = window }
 }
 
 // WithFailOpen sets what happens when no member is healthy. Failing open,
@@ -85,32 +82,47 @@ func WithSlowStart(window time.Duration) Option {
 // check that wrongly fails everywhere does not take the service down.
 // Failing closed answers such requests with "no backend".
 func WithFailOpen(open bool) Option {
-	return func(s *Set) error { s.failClosed = !open; return nil }
+	return func(o *options) { o.failClosed = !open }
 }
 
 // WithDrainIdle sets how long a draining backend must have served no
-// request before it leaves the set; see [Set.Drain]. The default is
-// [DefaultDrainIdle].
+// request before it leaves the set; see [Set.Drain]. It must be positive;
+// the default is [DefaultDrainIdle].
 func WithDrainIdle(d time.Duration) Option {
-	return func(s *Set) error {
-		if d <= 0 {
-			return fmt.Errorf("backend: drain idle time %v must be positive", d)
-		}
-		s.drainIdle = d
-		return nil
+	return func(o *options) { o.drainIdle = d }
+}
+
+// validate reports every invalid value o holds, each naming its option.
+func (o *options) validate() error {
+	var errs []error
+	if err := o.ejection.validate(); err != nil {
+		errs = append(errs, err)
 	}
+	if o.slowStart < 0 {
+		errs = append(errs, fmt.Errorf("backend: WithSlowStart(%v): must not be negative", o.slowStart))
+	}
+	if o.drainIdle <= 0 {
+		errs = append(errs, fmt.Errorf("backend: WithDrainIdle(%v): must be positive", o.drainIdle))
+	}
+	if o.stallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("backend: WithStallTimeout(%v): must not be negative", o.stallTimeout))
+	}
+	return errors.Join(errs...)
 }
 
 // NewSet returns a set holding the given backends, all healthy, configured
 // by opts. It fails if an option or a config is invalid or two configs share
-// an ID.
+// an ID; invalid options are reported together, each naming the option and
+// its value.
 func NewSet(backends []Config, opts ...Option) (*Set, error) {
-	s := &Set{ejection: DefaultEjection, stallTimeout: DefaultStallTimeout}
-	for _, o := range opts {
-		if err := o(s); err != nil {
-			return nil, err
-		}
+	o := options{ejection: DefaultEjection, stallTimeout: DefaultStallTimeout, drainIdle: DefaultDrainIdle}
+	for _, opt := range opts {
+		opt(&o)
 	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	s := &Set{options: o}
 	bs := make([]*Backend, 0, len(backends))
 	seen := make(map[string]bool, len(backends))
 	for _, c := range backends {

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -37,15 +36,10 @@ const stallAfter = 3
 // must exceed the longest a backend may take to answer, when that is all
 // it is doing: an endpoint slower than w that several clients wait on, or
 // long polling that holds the response header longer than w, with few
-// users, needs a longer w. The default is [DefaultStallTimeout].
+// users, needs a longer w. The default is [DefaultStallTimeout]; a
+// negative w is an error.
 func WithStallTimeout(w time.Duration) Option {
-	return func(s *Set) error {
-		if w < 0 {
-			return fmt.Errorf("backend: stall timeout %v is negative", w)
-		}
-		s.stallTimeout = w
-		return nil
-	}
+	return func(o *options) { o.stallTimeout = w }
 }
 
 // stall is a backend's current run of abandoned requests with no answer in

@@ -2,6 +2,8 @@ package backend
 
 import (
 	"time"
+
+	"github.com/affinitylb/affinity/event"
 )
 
 // health is what decides a backend's State. Three things can hold a backend
@@ -66,7 +68,7 @@ func (s *Set) refresh(b *Backend) {
 			b.ramp.start(s.slowStart)
 		}
 		s.log("backend state changed", "id", b.id, "from", prev.String(), "to", st.String())
-		s.emit(Event{Kind: EventStateChange, Backend: b, From: prev, To: st})
+		s.emit(event.Event{Kind: event.StateChange, Backend: b.id, From: prev, To: st})
 	}
 	old := s.Snapshot()
 	s.publish(old, old.all)

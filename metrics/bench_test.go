@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 )
 
 // BenchmarkObserve measures the hot path, one event kind at a time, for a
@@ -16,19 +17,19 @@ func BenchmarkObserve(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, bb := set.Snapshot().Lookup("a"), set.Snapshot().Lookup("b")
-	events := []backend.Event{
-		{Kind: backend.EventPick, Backend: a},
-		{Kind: backend.EventBoundHit, Backend: a},
-		{Kind: backend.EventBind, Backend: a},
-		{Kind: backend.EventRedispatch, Backend: a, Prev: bb},
-		{Kind: backend.EventRetry, Backend: a, Prev: bb},
-		{Kind: backend.EventRejected, Reason: "forged"},
-		{Kind: backend.EventStateChange, Backend: a, From: backend.Healthy, To: backend.Unhealthy},
+	a, bb := "a", "b"
+	events := []event.Event{
+		{Kind: event.Pick, Backend: a},
+		{Kind: event.BoundHit, Backend: a},
+		{Kind: event.Bind, Backend: a},
+		{Kind: event.Redispatch, Backend: a, Prev: bb},
+		{Kind: event.Retry, Backend: a, Prev: bb},
+		{Kind: event.Rejected, Reason: event.Forged},
+		{Kind: event.StateChange, Backend: a, From: backend.Healthy, To: backend.Unhealthy},
 	}
 	for _, e := range events {
 		b.Run(e.Kind.String(), func(b *testing.B) {
-			r := New(set)
+			r := newRecorder(b, set)
 			r.Observe(e) // first sight
 			b.ReportAllocs()
 			for b.Loop() {
@@ -37,8 +38,8 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	}
 	b.Run("bound_hit/parallel", func(b *testing.B) {
-		r := New(set)
-		e := backend.Event{Kind: backend.EventBoundHit, Backend: a}
+		r := newRecorder(b, set)
+		e := event.Event{Kind: event.BoundHit, Backend: a}
 		r.Observe(e)
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -57,15 +58,15 @@ func BenchmarkObserve(b *testing.B) {
 			b.Fatal(err)
 		}
 		bs := set.Snapshot().Backends()
-		r := New(set)
+		r := newRecorder(b, set)
 		for _, x := range bs {
-			r.Observe(backend.Event{Kind: backend.EventPick, Backend: x})
+			r.Observe(event.Event{Kind: event.Pick, Backend: x.ID()})
 		}
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			i := 0
 			for pb.Next() {
-				r.Observe(backend.Event{Kind: backend.EventPick, Backend: bs[i%len(bs)]})
+				r.Observe(event.Event{Kind: event.Pick, Backend: bs[i%len(bs)].ID()})
 				i++
 			}
 		})
@@ -82,9 +83,9 @@ func BenchmarkScrape(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := New(set)
+	r := newRecorder(b, set)
 	for _, x := range set.Snapshot().Backends() {
-		r.Observe(backend.Event{Kind: backend.EventPick, Backend: x})
+		r.Observe(event.Event{Kind: event.Pick, Backend: x.ID()})
 	}
 	for _, tt := range []struct {
 		name   string

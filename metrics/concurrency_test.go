@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 )
 
 // TestConcurrentObserveAndScrape observes from many goroutines while
@@ -23,7 +24,7 @@ func TestConcurrentObserveAndScrape(t *testing.T) {
 		ids[i] = fmt.Sprintf("b%02d", i)
 	}
 	set := newSet(t, ids...)
-	r := New(set)
+	r := newRecorder(t, set)
 	bs := set.Snapshot().Backends()
 
 	const writers, perWriter = 8, 2000
@@ -31,11 +32,11 @@ func TestConcurrentObserveAndScrape(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range perWriter {
-				b := bs[(w+i)%len(bs)]
-				r.Observe(backend.Event{Kind: backend.EventPick, Backend: b})
-				r.Observe(backend.Event{Kind: backend.EventBind, Backend: b})
-				r.Observe(backend.Event{Kind: backend.EventRetry, Backend: b, Prev: bs[i%len(bs)]})
-				r.Observe(backend.Event{Kind: backend.EventRejected, Reason: "forged"})
+				b := bs[(w+i)%len(bs)].ID()
+				r.Observe(event.Event{Kind: event.Pick, Backend: b})
+				r.Observe(event.Event{Kind: event.Bind, Backend: b})
+				r.Observe(event.Event{Kind: event.Retry, Backend: b, Prev: bs[i%len(bs)].ID()})
+				r.Observe(event.Event{Kind: event.Rejected, Reason: event.Forged})
 			}
 		})
 	}
@@ -69,7 +70,6 @@ func TestConcurrentObserveAndScrape(t *testing.T) {
 				_, _ = set.Remove(id)
 			}
 			_ = set.SetState(ids[i%len(ids)], backend.State(i%3))
-			r.Watch(set)
 		}
 	})
 	wg.Wait()
@@ -98,15 +98,14 @@ func TestConcurrentFirstSightsRespectTheCap(t *testing.T) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("b%03d", i)
 	}
-	set := newSet(t, ids...)
-	r := New(nil, WithMaxBackends(50))
-	bs := set.Snapshot().Backends()
+	r := newRecorder(t, newSet(t), WithMaxBackends(50)) // none a member
+	bs := ids
 	const writers = 8
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			for i := range bs {
-				r.Observe(backend.Event{Kind: backend.EventPick, Backend: bs[(i*7+w)%len(bs)]})
+				r.Observe(event.Event{Kind: event.Pick, Backend: bs[(i*7+w)%len(bs)]})
 			}
 		})
 	}

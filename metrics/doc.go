@@ -9,30 +9,23 @@
 //
 // # Wiring
 //
-// A Recorder is a [backend.Observer]. Events come from two places, and it
-// should be given both: the handler reports what happens to requests
-// (picks, bound hits, bindings, redispatches, retries, rejected bindings,
-// failures, panics), the set what happens to backends (state changes,
-// drains).
-// Since the set is usually built first, make the Recorder, then the set
-// with the Recorder as its observer, then tell the Recorder which set to
-// read:
+// A Recorder is an [event.Observer]. Events come from two places: the set
+// reports what happens to backends (state changes, drains), the handler
+// what happens to requests (picks, bound hits, bindings, redispatches,
+// retries, rejected bindings, failures, panics). [New] adds the Recorder
+// to its set's observers; give it to the handler as well:
 //
-//	rec := metrics.New(nil)
-//	set, err := backend.NewSet(cfgs, backend.WithObserver(rec))
+//	rec, err := metrics.New(set)
 //	...
-//	rec.Watch(set)
 //	h, err := sticky.New(set, pol, sticky.WithObserver(rec))
 //	...
 //	mux.Handle("GET /metrics", rec.Metrics())
 //	mux.Handle("GET /status", rec.Status())
 //	expvar.Publish("affinity", rec.Expvar())
 //
-// A Recorder given only to the handler, as metrics.New(set), still reports
-// each backend's state, weight, in-flight and request counts, read from
-// the set's snapshot at scrape time, but counts no state changes or
-// drains: those are events only the set sees. (A Prometheus query can
-// still count the changes it sampled: changes(affinity_backend_state[1h]).)
+// Each backend's state, weight, in-flight and request counts are read
+// from the set's snapshot at scrape time. The set's events reach the
+// Recorder from the moment New returns: changes before are not counted.
 // The package publishes nothing by itself and has no package-level state:
 // every number belongs to a Recorder.
 //
@@ -48,7 +41,7 @@
 // # Bounds
 //
 // Counters are kept per backend ID, and IDs come and go (a DNS source,
-// autoscaling). The counters of a backend that has left the watched set
+// autoscaling). The counters of a backend that has left the set
 // are forgotten after [DefaultForgetAfter] (see [WithForgetAfter]), and at
 // most [DefaultMaxBackends] IDs are tracked at once (see
 // [WithMaxBackends]), about 3 KB each; events about IDs beyond the cap
@@ -79,6 +72,8 @@
 // affinity_bindings_total, affinity_redispatches_to_total and
 // affinity_redispatches_from_total (by destination and by origin),
 // affinity_retries_to_total and affinity_retries_from_total,
+// affinity_failures_total (failures reported for passive health checking:
+// transport errors, and answers the handler counts as failures),
 // affinity_state_changes_total (by the state changed to, label "to"),
 // affinity_drains_total. Global: affinity_fail_open,
 // affinity_rejected_bindings_total (label reason: malformed, forged,

@@ -30,10 +30,9 @@ func TestEndToEnd(t *testing.T) {
 		apps[id] = srv
 		cfgs = append(cfgs, backend.Config{ID: id, URL: srv.URL})
 	}
-	rec := New(nil)
-	set, err := backend.NewSet(cfgs, backend.WithObserver(rec), backend.WithEjection(backend.Ejection{}))
+	set, err := backend.NewSet(cfgs, backend.WithEjection(backend.Ejection{}))
 	require.NoError(t, err)
-	rec.Watch(set)
+	rec := newRecorder(t, set)
 	cookie, err := policy.NewCookie([][]byte{[]byte("a key of at least sixteen bytes")})
 	require.NoError(t, err)
 	h, err := sticky.New(set, cookie, sticky.WithObserver(rec), sticky.WithPicker(&balancer.RoundRobin{}))

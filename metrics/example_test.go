@@ -12,14 +12,15 @@ import (
 	"strings"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/metrics"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
-// The Recorder observes both the set (state changes, drains) and the
-// handler (picks, bindings...). The set is built with the Recorder as its
-// observer, then the Recorder is told to watch it.
+// The Recorder observes both the set (state changes, drains), which New
+// arranges, and the handler (picks, bindings...), which takes it as an
+// observer.
 func ExampleNew() {
 	app := func(name string) string {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,15 +29,17 @@ func ExampleNew() {
 		return srv.URL // closed when the example exits
 	}
 
-	rec := metrics.New(nil)
 	set, err := backend.NewSet([]backend.Config{
 		{ID: "app1", URL: app("app1")},
 		{ID: "app2", URL: app("app2")},
-	}, backend.WithObserver(rec))
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	rec.Watch(set)
+	rec, err := metrics.New(set)
+	if err != nil {
+		log.Fatal(err)
+	}
 	cookie, err := policy.NewCookie([][]byte{[]byte("a secret of at least 16 bytes")})
 	if err != nil {
 		log.Fatal(err)
@@ -113,10 +116,12 @@ func ExampleRecorder_Status() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rec := metrics.New(set)
-	app1 := set.Snapshot().Lookup("app1")
-	rec.Observe(backend.Event{Kind: backend.EventPick, Backend: app1})
-	rec.Observe(backend.Event{Kind: backend.EventBind, Backend: app1})
+	rec, err := metrics.New(set)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec.Observe(event.Event{Kind: event.Pick, Backend: "app1"})
+	rec.Observe(event.Event{Kind: event.Bind, Backend: "app1"})
 
 	w := httptest.NewRecorder()
 	rec.Status().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/status?format=json", nil))
@@ -142,7 +147,14 @@ func ExampleRecorder_Status() {
 
 // The Recorder publishes nothing itself: the program names its expvar.
 func ExampleRecorder_Expvar() {
-	rec := metrics.New(nil)
+	set, err := backend.NewSet(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rec, err := metrics.New(set)
+	if err != nil {
+		log.Fatal(err)
+	}
 	expvar.Publish("affinity", rec.Expvar())
 	// GET /debug/vars (net/http's DefaultServeMux, with expvar imported)
 	// now includes "affinity": {"backends": {...}, "fail_open": false, ...}.

@@ -3,9 +3,14 @@ package metrics
 import "expvar"
 
 // Expvar returns r's numbers as an [expvar.Var] whose value is a JSON
-// object, computed each time it is read: per backend (by ID) the same
-// counters and gauges as [Recorder.Metrics], and the global counts. It is
-// not published: the caller does that, once, under a name of its choice:
+// object, computed each time it is read, holding the same numbers as
+// [Recorder.Metrics]: per backend (by ID) its URL, state, weight,
+// in-flight and request counts, and its picks, bound hits, bindings,
+// redispatches to and from it, retries to and from it, failures, drains
+// and state changes (by the state changed to); and globally whether the
+// set fails open, rejected bindings and drain ends (by reason), panics
+// and untracked events. It is not published: the caller does that, once,
+// under a name of its choice:
 //
 //	expvar.Publish("affinity", rec.Expvar())
 func (r *Recorder) Expvar() expvar.Var {
@@ -52,15 +57,15 @@ func (r *Recorder) expvarValue() expvarValue {
 		UntrackedEvents:  v.untracked,
 	}
 	for i, n := range v.rejected {
-		out.RejectedBindings[rejectReasons[i]] = n
+		out.RejectedBindings[reasonLabel(rejectReasons[i])] = n
 	}
 	for i, n := range v.drainEnds {
-		out.DrainEnds[drainReasons[i]] = n
+		out.DrainEnds[reasonLabel(drainReasons[i])] = n
 	}
 	for i := range v.backends {
 		b := &v.backends[i]
 		eb := expvarBackend{
-			URL: b.url, State: b.stateName(v.watched), Weight: b.weight, InFlight: b.inflight,
+			URL: b.url, State: b.stateName(), Weight: b.weight, InFlight: b.inflight,
 			Requests: b.requests, Picks: b.picks, BoundHits: b.boundHits, Bindings: b.binds,
 			RedispatchesTo: b.redispatchesTo, RedispatchesFrom: b.redispatchesFrom,
 			RetriesTo: b.retriesTo, RetriesFrom: b.retriesFrom, Failures: b.failures, Drains: b.drains,

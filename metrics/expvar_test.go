@@ -10,15 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 )
 
 func TestExpvar(t *testing.T) {
 	set := newSet(t, "a", "b")
-	r := New(set)
-	r.Observe(ev(set, backend.EventPick, "a", ""))
-	r.Observe(ev(set, backend.EventRedispatch, "b", "a"))
-	r.Observe(backend.Event{Kind: backend.EventRejected, Reason: "expired"})
-	r.Observe(backend.Event{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("b"), To: backend.Draining})
+	r := newRecorder(t, set)
+	r.Observe(ev(event.Pick, "a", ""))
+	r.Observe(ev(event.Redispatch, "b", "a"))
+	r.Observe(event.Event{Kind: event.Rejected, Reason: event.Expired})
+	r.Observe(event.Event{Kind: event.StateChange, Backend: "b", To: backend.Draining})
 
 	var got map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.Expvar().String()), &got))
@@ -38,7 +39,7 @@ func TestExpvar(t *testing.T) {
 }
 
 func TestNothingPublished(t *testing.T) {
-	New(newSet(t, "a")).Expvar()
+	newRecorder(t, newSet(t, "a")).Expvar()
 	expvar.Do(func(kv expvar.KeyValue) {
 		assert.NotContains(t, strings.ToLower(kv.Key), "affinity", "the caller publishes, not the package")
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 )
 
 // start is the fake clock's first reading: a whole second.
@@ -45,14 +46,19 @@ func newSet(t *testing.T, ids ...string) *backend.Set {
 	return set
 }
 
-// ev returns an event of kind about the backend id of set, and prev if
-// not empty.
-func ev(set *backend.Set, kind backend.EventKind, id, prev string) backend.Event {
-	e := backend.Event{Kind: kind, Backend: set.Snapshot().Lookup(id)}
-	if prev != "" {
-		e.Prev = set.Snapshot().Lookup(prev)
-	}
-	return e
+// ev returns an event of kind about the backend id, and prev if not
+// empty.
+func ev(kind event.Kind, id, prev string) event.Event {
+	return event.Event{Kind: kind, Backend: id, Prev: prev}
+}
+
+// newRecorder returns a Recorder reporting on set, failing the test if
+// New does.
+func newRecorder(t testing.TB, set *backend.Set, opts ...Option) *Recorder {
+	t.Helper()
+	r, err := New(set, opts...)
+	require.NoError(t, err)
+	return r
 }
 
 // parsed is an exposition read back by parseExposition.

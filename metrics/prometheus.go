@@ -14,8 +14,8 @@ const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 // exposition format, version 0.0.4, to GET and HEAD requests: metric names
 // start with affinity_, per-backend series have a backend label, and
 // series come in a fixed order, backends sorted by ID. Gauges and request
-// totals are read from the watched set as the request is served; they are
-// absent when no set is watched. The handler is safe for concurrent use.
+// totals are read from the set as the request is served, for its members.
+// The handler is safe for concurrent use.
 func (r *Recorder) Metrics() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
@@ -93,10 +93,8 @@ func appendExposition(buf []byte, v *view) []byte {
 			e.sample("affinity_backend_state", boolInt(b.state == s), "backend", b.id, "state", s.String())
 		}
 	}
-	if v.watched {
-		e.header("affinity_fail_open", "gauge", "1 when no backend is healthy and the set routes to unhealthy ones.")
-		e.sample("affinity_fail_open", boolInt(v.failOpen))
-	}
+	e.header("affinity_fail_open", "gauge", "1 when no backend is healthy and the set routes to unhealthy ones.")
+	e.sample("affinity_fail_open", boolInt(v.failOpen))
 	for _, m := range perBackendMetrics[3:] {
 		e.perBackend(v, m)
 	}
@@ -109,11 +107,11 @@ func appendExposition(buf []byte, v *view) []byte {
 	}
 	e.header("affinity_drain_ends_total", "counter", "Drains ended, by why: idle, timeout, undone or removed.")
 	for i, n := range v.drainEnds {
-		e.sample("affinity_drain_ends_total", n, "reason", drainReasons[i])
+		e.sample("affinity_drain_ends_total", n, "reason", reasonLabel(drainReasons[i]))
 	}
 	e.header("affinity_rejected_bindings_total", "counter", "Bindings carried by requests that the policy would not honour, by why.")
 	for i, n := range v.rejected {
-		e.sample("affinity_rejected_bindings_total", n, "reason", rejectReasons[i])
+		e.sample("affinity_rejected_bindings_total", n, "reason", reasonLabel(rejectReasons[i]))
 	}
 	e.header("affinity_panics_total", "counter", "Panics of a policy or picker recovered while serving a request.")
 	e.sample("affinity_panics_total", v.panics)

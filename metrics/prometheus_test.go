@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/accounting"
 )
 
@@ -32,22 +33,22 @@ func scrape(t *testing.T, h http.Handler, target string, header ...string) (*htt
 
 func TestMetrics(t *testing.T) {
 	set := newSet(t, "app2", "app1", "app3")
-	r := New(set)
-	events := []backend.Event{
-		ev(set, backend.EventPick, "app1", ""), ev(set, backend.EventPick, "app1", ""), ev(set, backend.EventPick, "app2", ""),
-		ev(set, backend.EventBoundHit, "app1", ""),
-		ev(set, backend.EventBind, "app1", ""), ev(set, backend.EventBind, "app2", ""),
-		ev(set, backend.EventRedispatch, "app2", "app1"),
-		ev(set, backend.EventRetry, "app3", "app2"),
-		ev(set, backend.EventFailure, "app2", ""), ev(set, backend.EventFailure, "app2", ""),
-		{Kind: backend.EventRejected, Reason: "forged"},
-		{Kind: backend.EventPanic, Reason: "boom"},
+	require.NoError(t, set.SetState("app3", backend.Unhealthy)) // before the Recorder: not counted, but read from the set
+	r := newRecorder(t, set)
+	events := []event.Event{
+		ev(event.Pick, "app1", ""), ev(event.Pick, "app1", ""), ev(event.Pick, "app2", ""),
+		ev(event.BoundHit, "app1", ""),
+		ev(event.Bind, "app1", ""), ev(event.Bind, "app2", ""),
+		ev(event.Redispatch, "app2", "app1"),
+		ev(event.Retry, "app3", "app2"),
+		ev(event.Failure, "app2", ""), ev(event.Failure, "app2", ""),
+		{Kind: event.Rejected, Reason: event.Forged},
+		{Kind: event.Panic, Panic: "boom"},
 	}
 	for _, e := range events {
 		r.Observe(e)
 	}
-	r.Observe(backend.Event{Kind: backend.EventDrainEnd, Backend: set.Snapshot().Lookup("app3"), Reason: "idle"})
-	require.NoError(t, set.SetState("app3", backend.Unhealthy)) // not observed: read from the set
+	r.Observe(event.Event{Kind: event.DrainEnd, Backend: "app3", Reason: event.DrainIdle})
 	b := set.Snapshot().Lookup("app2")
 	require.True(t, accounting.Acquire(b))
 	t.Cleanup(func() { accounting.Release(b) })
@@ -119,28 +120,30 @@ func TestMetrics(t *testing.T) {
 	})
 }
 
-func TestMetricsWithoutSet(t *testing.T) {
-	set := newSet(t, "a")
-	r := New(nil)
-	r.Observe(ev(set, backend.EventPick, "a", ""))
+// TestMetricsOfNonMembers counts the events about a backend that is not a
+// member of the set, and reports no set numbers for it.
+func TestMetricsOfNonMembers(t *testing.T) {
+	r := newRecorder(t, newSet(t, "b"))
+	r.Observe(ev(event.Pick, "a", ""))
 	_, body := scrape(t, r.Metrics(), "/metrics")
 	p := parseExposition(t, body)
 	assert.Equal(t, 1.0, p.get(t, "affinity_picks_total", "backend", "a"))
-	assert.False(t, p.has("affinity_backend_requests_total", "backend", "a"), "set numbers need a set")
+	assert.False(t, p.has("affinity_backend_requests_total", "backend", "a"), "set numbers are for members")
 	assert.False(t, p.has("affinity_backend_state", "backend", "a", "state", "healthy"))
-	assert.False(t, p.has("affinity_fail_open"))
+	assert.True(t, p.has("affinity_backend_state", "backend", "b", "state", "healthy"))
+	assert.Equal(t, 0.0, p.get(t, "affinity_fail_open"))
 }
 
 func TestMetricsFailOpen(t *testing.T) {
 	set := newSet(t, "a", "b")
 	require.NoError(t, set.SetState("a", backend.Unhealthy))
 	require.NoError(t, set.SetState("b", backend.Unhealthy))
-	_, body := scrape(t, New(set).Metrics(), "/metrics")
+	_, body := scrape(t, newRecorder(t, set).Metrics(), "/metrics")
 	assert.Equal(t, 1.0, parseExposition(t, body).get(t, "affinity_fail_open"))
 }
 
 func TestMetricsMethods(t *testing.T) {
-	h := New(nil).Metrics()
+	h := newRecorder(t, newSet(t)).Metrics()
 	for _, tt := range []struct {
 		method string
 		code   int

@@ -1,12 +1,15 @@
 package metrics
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 )
 
 // Defaults of the options.
@@ -26,16 +29,16 @@ const (
 	bindWindow = 60  // bindings made in the last minute
 )
 
-// Recorder is a [backend.Observer] that counts events per backend and
+// Recorder is an [event.Observer] that counts events per backend and
 // serves them as Prometheus metrics ([Recorder.Metrics]), an expvar
 // ([Recorder.Expvar]) and a status page ([Recorder.Status]). Gauges
-// (state, weight, in-flight) and the request totals are read from the
-// watched set's snapshot when they are served.
+// (state, weight, in-flight) and the request totals are read from its
+// set's snapshot when they are served.
 //
 // Make one with [New]. A Recorder is safe for concurrent use. Observe
 // takes no lock and, once a backend has been seen, allocates nothing.
 type Recorder struct {
-	set atomic.Pointer[backend.Set]
+	set *backend.Set
 
 	// byID maps a backend ID to its counters. It is copied on write, under
 	// mu, when an ID is first seen or counters are forgotten; Observe only
@@ -56,11 +59,20 @@ type Recorder struct {
 }
 
 // Reasons, as labelled: the known ones, then "other" for anything else, so
-// that a label never takes more values than these.
+// that a label never takes more values than these. The last, zero, entry
+// stands for "other".
 var (
-	rejectReasons = [...]string{"malformed", "forged", "expired", "unknown", "other"}
-	drainReasons  = [...]string{"idle", "timeout", "undone", "removed", "other"}
+	rejectReasons = [...]event.Reason{event.Malformed, event.Forged, event.Expired, event.Unknown, 0}
+	drainReasons  = [...]event.Reason{event.DrainIdle, event.DrainTimeout, event.DrainUndone, event.DrainRemoved, 0}
 )
+
+// reasonLabel is the label of an entry of rejectReasons or drainReasons.
+func reasonLabel(r event.Reason) string {
+	if r == 0 {
+		return "other"
+	}
+	return r.String()
+}
 
 // states are the backend states, indexed by their value.
 var states = [...]backend.State{backend.Healthy, backend.Unhealthy, backend.Draining}
@@ -78,110 +90,120 @@ type counters struct {
 	bindings                         series       // bindings made, per second
 }
 
-// Option configures a [Recorder].
-type Option func(*Recorder)
+// options is a Recorder's configuration, as its [Option]s record it.
+type options struct {
+	maxBackends int
+	forgetAfter time.Duration
+}
+
+// Option configures a [Recorder]. An option only records its value; [New]
+// validates them all, and reports every invalid one.
+type Option func(*options)
 
 // WithMaxBackends caps how many distinct backend IDs the Recorder keeps
-// counters for; the default is [DefaultMaxBackends]. Each costs about
-// 3 KB (mostly the five-minute request window). When the cap is reached,
-// counters of departed backends are forgotten early to make room; if
-// there is still none, events about new IDs are only counted in
-// affinity_untracked_events_total. n < 1 keeps the default.
+// counters for; the default is [DefaultMaxBackends], and n must be at
+// least 1. Each costs about 3 KB (mostly the five-minute request window).
+// When the cap is reached, counters of departed backends are forgotten
+// early to make room; if there is still none, events about new IDs are
+// only counted in affinity_untracked_events_total.
 func WithMaxBackends(n int) Option {
-	return func(r *Recorder) {
-		if n >= 1 {
-			r.maxBackends = n
-		}
-	}
+	return func(o *options) { o.maxBackends = n }
 }
 
 // WithForgetAfter sets how long the counters of a backend are kept once it
-// is no longer a member of the watched set (or, with no set watched, once
-// its last event is that old); the default is [DefaultForgetAfter]. Its
-// series then disappear from the metrics, and start again from zero should
-// the ID come back. d ≤ 0 keeps the default.
+// is no longer a member of the set (or, for an ID that never was, once its
+// last event is that old); the default is [DefaultForgetAfter], and d must
+// be positive. Its series then disappear from the metrics, and start again
+// from zero should the ID come back.
 func WithForgetAfter(d time.Duration) Option {
-	return func(r *Recorder) {
-		if d > 0 {
-			r.forgetAfter = d
-		}
-	}
+	return func(o *options) { o.forgetAfter = d }
 }
 
-// New returns a Recorder reporting on set, which may be nil and set later
-// with [Recorder.Watch]. The Recorder counts only the events it is given:
-// pass it to [sticky.WithObserver] for request events (picks, bound hits,
-// bindings, redispatches, retries, rejected bindings, panics) and to
-// [backend.WithObserver] for the set's (state changes, drains).
+// New returns a Recorder reporting on set: its members, their state,
+// weight, in-flight and request counts, and whether it fails open. It adds
+// the Recorder to the set's observers ([backend.Set.AddObserver]), so
+// that it counts the set's events (state changes, drains); give it to the
+// handler too, with [sticky.WithObserver], for request events (picks,
+// bound hits, bindings, redispatches, retries, rejected bindings,
+// failures, panics). New fails on a nil set and on invalid options,
+// reporting them all.
 //
 // [sticky.WithObserver]: https://pkg.go.dev/github.com/affinitylb/affinity/sticky#WithObserver
-func New(set *backend.Set, opts ...Option) *Recorder {
-	r := &Recorder{maxBackends: DefaultMaxBackends, forgetAfter: DefaultForgetAfter, epoch: time.Now()}
-	for _, o := range opts {
-		o(r)
+func New(set *backend.Set, opts ...Option) (*Recorder, error) {
+	o := options{maxBackends: DefaultMaxBackends, forgetAfter: DefaultForgetAfter}
+	for _, opt := range opts {
+		opt(&o)
 	}
+	var errs []error
+	if set == nil {
+		errs = append(errs, errors.New("metrics: nil backend set"))
+	}
+	if o.maxBackends < 1 {
+		errs = append(errs, fmt.Errorf("metrics: WithMaxBackends(%d): must be at least 1", o.maxBackends))
+	}
+	if o.forgetAfter <= 0 {
+		errs = append(errs, fmt.Errorf("metrics: WithForgetAfter(%v): must be positive", o.forgetAfter))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	r := &Recorder{set: set, maxBackends: o.maxBackends, forgetAfter: o.forgetAfter, epoch: time.Now()}
 	r.byID.Store(&map[string]*counters{})
-	r.set.Store(set)
-	return r
+	set.AddObserver(r)
+	return r, nil
 }
-
-// Watch makes r report on set: its members, their state, weight, in-flight
-// and request counts, and whether it fails open. It replaces any set given
-// before. Use it when the set is built after the Recorder, as it is when
-// the Recorder is also the set's observer.
-func (r *Recorder) Watch(set *backend.Set) { r.set.Store(set) }
 
 // Observe counts e. It is safe for concurrent use, takes no lock and does
 // not allocate, except the first time it sees a backend ID.
-func (r *Recorder) Observe(e backend.Event) {
+func (r *Recorder) Observe(e event.Event) {
 	switch e.Kind {
-	case backend.EventRejected:
+	case event.Rejected:
 		r.rejected[reasonIndex(rejectReasons[:], e.Reason)].Add(1)
 		return
-	case backend.EventPanic:
+	case event.Panic:
 		r.panics.Add(1)
 		return
-	case backend.EventDrainEnd:
+	case event.DrainEnd:
 		r.drainEnds[reasonIndex(drainReasons[:], e.Reason)].Add(1)
 		return
 	}
-	if e.Backend == nil {
+	if e.Backend == "" {
 		return
 	}
 	now := r.clock().Unix()
-	c := r.counters(e.Backend.ID(), now)
+	c := r.counters(e.Backend, now)
 	if c == nil {
 		return
 	}
 	switch e.Kind {
-	case backend.EventPick:
+	case event.Pick:
 		c.picks.Add(1)
 		c.requests.add(now)
-	case backend.EventBoundHit:
+	case event.BoundHit:
 		c.boundHits.Add(1)
 		c.requests.add(now)
-	case backend.EventBind:
+	case event.Bind:
 		c.binds.Add(1)
 		c.bindings.add(now)
-	case backend.EventRedispatch:
+	case event.Redispatch:
 		c.redispatchesTo.Add(1)
 		c.requests.add(now)
 		if p := r.prev(e, now); p != nil {
 			p.redispatchesFrom.Add(1)
 		}
-	case backend.EventRetry:
+	case event.Retry:
 		c.retriesTo.Add(1)
 		c.requests.add(now)
 		if p := r.prev(e, now); p != nil {
 			p.retriesFrom.Add(1)
 		}
-	case backend.EventStateChange:
+	case event.StateChange:
 		if int(e.To) >= 0 && int(e.To) < len(c.stateChanges) {
 			c.stateChanges[e.To].Add(1)
 		}
-	case backend.EventDrainStart:
+	case event.DrainStart:
 		c.drains.Add(1)
-	case backend.EventFailure:
+	case event.Failure:
 		c.failures.Add(1)
 	}
 }
@@ -198,18 +220,18 @@ func (r *Recorder) clock() time.Time {
 }
 
 // prev returns the counters of e's Prev, if it has one and it is tracked.
-func (r *Recorder) prev(e backend.Event, now int64) *counters {
-	if e.Prev == nil {
+func (r *Recorder) prev(e event.Event, now int64) *counters {
+	if e.Prev == "" {
 		return nil
 	}
-	return r.counters(e.Prev.ID(), now)
+	return r.counters(e.Prev, now)
 }
 
 // reasonIndex returns the index of reason in reasons, or of the last,
 // "other", if it is not there.
-func reasonIndex(reasons []string, reason string) int {
-	for i, s := range reasons[:len(reasons)-1] {
-		if s == reason {
+func reasonIndex(reasons []event.Reason, reason event.Reason) int {
+	for i, r := range reasons[:len(reasons)-1] {
+		if r == reason {
 			return i
 		}
 	}
@@ -259,7 +281,7 @@ func (r *Recorder) track(id string, now int64) *counters {
 }
 
 // prune forgets the counters of backends that have not been members of
-// the watched set, nor seen in an event, for longer than forgetAfter.
+// the set, nor seen in an event, for longer than forgetAfter.
 func (r *Recorder) prune(now int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -267,13 +289,10 @@ func (r *Recorder) prune(now int64) {
 }
 
 func (r *Recorder) pruneLocked(now int64) {
-	var snap *backend.Snapshot
-	if set := r.set.Load(); set != nil {
-		snap = set.Snapshot()
-	}
+	snap := r.set.Snapshot()
 	old := *r.byID.Load()
 	stale := func(id string, c *counters) bool {
-		if snap != nil && snap.Lookup(id) != nil {
+		if snap.Lookup(id) != nil {
 			c.seen.Store(now) // a member: its absence starts counting when it leaves
 			return false
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/accounting"
 )
 
@@ -37,27 +38,27 @@ func TestObserveCounts(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		events []backend.Event
+		events []event.Event
 		a, b   counts
 	}{
-		{"pick", []backend.Event{ev(set, backend.EventPick, "a", "")}, counts{picks: 1}, counts{}},
-		{"bound hit", []backend.Event{ev(set, backend.EventBoundHit, "b", ""), ev(set, backend.EventBoundHit, "b", "")}, counts{}, counts{boundHits: 2}},
-		{"bind", []backend.Event{ev(set, backend.EventBind, "a", "")}, counts{binds: 1}, counts{}},
-		{"redispatch counts both ends", []backend.Event{ev(set, backend.EventRedispatch, "b", "a")}, counts{redisFrom: 1}, counts{redisTo: 1}},
-		{"redispatch from nowhere", []backend.Event{ev(set, backend.EventRedispatch, "b", "")}, counts{}, counts{redisTo: 1}},
-		{"retry counts both ends", []backend.Event{ev(set, backend.EventRetry, "a", "b")}, counts{retriesTo: 1}, counts{retriesFrom: 1}},
-		{"state changes by destination", []backend.Event{
-			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("a"), From: backend.Healthy, To: backend.Unhealthy},
-			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("a"), From: backend.Unhealthy, To: backend.Healthy},
-			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("b"), From: backend.Healthy, To: backend.Draining},
-			{Kind: backend.EventStateChange, Backend: set.Snapshot().Lookup("b"), To: backend.State(7)}, // not a state: ignored
+		{"pick", []event.Event{ev(event.Pick, "a", "")}, counts{picks: 1}, counts{}},
+		{"bound hit", []event.Event{ev(event.BoundHit, "b", ""), ev(event.BoundHit, "b", "")}, counts{}, counts{boundHits: 2}},
+		{"bind", []event.Event{ev(event.Bind, "a", "")}, counts{binds: 1}, counts{}},
+		{"redispatch counts both ends", []event.Event{ev(event.Redispatch, "b", "a")}, counts{redisFrom: 1}, counts{redisTo: 1}},
+		{"redispatch from nowhere", []event.Event{ev(event.Redispatch, "b", "")}, counts{}, counts{redisTo: 1}},
+		{"retry counts both ends", []event.Event{ev(event.Retry, "a", "b")}, counts{retriesTo: 1}, counts{retriesFrom: 1}},
+		{"state changes by destination", []event.Event{
+			{Kind: event.StateChange, Backend: "a", From: backend.Healthy, To: backend.Unhealthy},
+			{Kind: event.StateChange, Backend: "a", From: backend.Unhealthy, To: backend.Healthy},
+			{Kind: event.StateChange, Backend: "b", From: backend.Healthy, To: backend.Draining},
+			{Kind: event.StateChange, Backend: "b", To: backend.State(7)}, // not a state: ignored
 		}, counts{toHealthy: 1, toUnhealthy: 1}, counts{toDraining: 1}},
-		{"drain start", []backend.Event{ev(set, backend.EventDrainStart, "b", "")}, counts{}, counts{drains: 1}},
-		{"events without a backend count nowhere", []backend.Event{{Kind: backend.EventPick}, {Kind: backend.EventBind}}, counts{}, counts{}},
+		{"drain start", []event.Event{ev(event.DrainStart, "b", "")}, counts{}, counts{drains: 1}},
+		{"events without a backend count nowhere", []event.Event{{Kind: event.Pick}, {Kind: event.Bind}}, counts{}, counts{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := New(set)
+			r := newRecorder(t, set)
 			for _, e := range tt.events {
 				r.Observe(e)
 			}
@@ -69,37 +70,32 @@ func TestObserveCounts(t *testing.T) {
 }
 
 func TestObserveReasons(t *testing.T) {
-	r := New(nil)
-	for _, reason := range []string{"malformed", "forged", "forged", "expired", "unknown", "unknown", "unknown", "surprise"} {
-		r.Observe(backend.Event{Kind: backend.EventRejected, Reason: reason})
+	r := newRecorder(t, newSet(t))
+	for _, reason := range []event.Reason{event.Malformed, event.Forged, event.Forged, event.Expired, event.Unknown, event.Unknown, event.Unknown, event.DrainIdle} {
+		r.Observe(event.Event{Kind: event.Rejected, Reason: reason})
 	}
-	for _, reason := range []string{"idle", "timeout", "undone", "removed", "removed", ""} {
-		r.Observe(backend.Event{Kind: backend.EventDrainEnd, Reason: reason})
+	for _, reason := range []event.Reason{event.DrainIdle, event.DrainTimeout, event.DrainUndone, event.DrainRemoved, event.DrainRemoved, 0} {
+		r.Observe(event.Event{Kind: event.DrainEnd, Reason: reason})
 	}
-	r.Observe(backend.Event{Kind: backend.EventPanic, Reason: "runtime error: index out of range"})
+	r.Observe(event.Event{Kind: event.Panic, Panic: "runtime error: index out of range"})
 	v := r.view(false)
 	assert.Equal(t, [len(rejectReasons)]int64{1, 2, 1, 3, 1}, v.rejected, "malformed, forged, expired, unknown, other")
 	assert.Equal(t, [len(drainReasons)]int64{1, 1, 1, 2, 1}, v.drainEnds, "idle, timeout, undone, removed, other")
 	assert.Equal(t, int64(1), v.panics)
-	assert.Empty(t, v.backends, "no set, no backend events")
+	assert.Empty(t, v.backends, "no members, no backend events")
 }
 
 func TestView(t *testing.T) {
 	set := newSet(t, "b", "a", "c")
-	r := New(nil)
+	r := newRecorder(t, set)
 	clk := withClock(r)
-	r.Observe(ev(set, backend.EventPick, "c", ""))
+	r.Observe(ev(event.Pick, "c", ""))
 
-	v := r.view(false)
-	require.Len(t, v.backends, 1, "without a set, only the backends seen")
-	assert.Equal(t, "unknown", v.backends[0].stateName(v.watched))
-
-	r.Watch(set)
 	require.NoError(t, set.SetState("b", backend.Draining))
 	b := set.Snapshot().Lookup("a")
 	require.True(t, accounting.Acquire(b))
 	t.Cleanup(func() { accounting.Release(b) })
-	v = r.view(false)
+	v := r.view(false)
 	assert.True(t, start.Equal(v.at), "read at %v", v.at)
 	require.Len(t, v.backends, 3)
 	assert.Equal(t, []string{"a", "b", "c"}, []string{v.backends[0].id, v.backends[1].id, v.backends[2].id}, "sorted by ID")
@@ -108,33 +104,33 @@ func TestView(t *testing.T) {
 	assert.Equal(t, int64(1), a.inflight)
 	assert.Equal(t, int64(1), a.requests)
 	assert.Equal(t, int64(1), a.weight)
-	assert.Equal(t, "draining", backendOf(t, v, "b").stateName(v.watched))
+	assert.Equal(t, "draining", backendOf(t, v, "b").stateName())
 	assert.Equal(t, int64(1), backendOf(t, v, "c").picks)
 
 	_, err := set.Remove("c")
 	require.NoError(t, err)
 	clk.add(time.Second)
 	v = r.view(false)
-	assert.Equal(t, "removed", backendOf(t, v, "c").stateName(v.watched), "kept, for a while, once it left")
+	assert.Equal(t, "removed", backendOf(t, v, "c").stateName(), "kept, for a while, once it left")
 	assert.Equal(t, int64(1), backendOf(t, v, "c").picks)
 }
 
 func TestWindows(t *testing.T) {
 	set := newSet(t, "a", "b")
-	r := New(set)
+	r := newRecorder(t, set)
 	clk := withClock(r)
 	// Second 0: 3 requests on a, one of them bound; second 2: 1
 	// redispatched to b and 1 retried onto a.
-	for _, e := range []backend.Event{
-		ev(set, backend.EventPick, "a", ""), ev(set, backend.EventPick, "a", ""), ev(set, backend.EventBoundHit, "a", ""),
-		ev(set, backend.EventBind, "a", ""), ev(set, backend.EventBind, "a", ""),
+	for _, e := range []event.Event{
+		ev(event.Pick, "a", ""), ev(event.Pick, "a", ""), ev(event.BoundHit, "a", ""),
+		ev(event.Bind, "a", ""), ev(event.Bind, "a", ""),
 	} {
 		r.Observe(e)
 	}
 	clk.add(2 * time.Second)
-	r.Observe(ev(set, backend.EventRedispatch, "b", "a"))
-	r.Observe(ev(set, backend.EventRetry, "a", "b"))
-	r.Observe(ev(set, backend.EventBind, "b", ""))
+	r.Observe(ev(event.Redispatch, "b", "a"))
+	r.Observe(ev(event.Retry, "a", "b"))
+	r.Observe(ev(event.Bind, "b", ""))
 
 	clk.add(time.Second) // second 3: seconds 0 to 2 are complete
 	v := r.view(true)
@@ -163,7 +159,7 @@ func TestWindows(t *testing.T) {
 func TestForget(t *testing.T) {
 	tests := []struct {
 		name    string
-		watch   bool
+		member  bool          // "a" is a member of the set at first
 		remove  bool          // remove "a" from the set
 		wait    time.Duration // after the last event
 		forgets bool
@@ -171,18 +167,19 @@ func TestForget(t *testing.T) {
 		{"member, idle for long", true, false, time.Hour, false},
 		{"left the set, recently", true, true, DefaultForgetAfter - time.Second, false},
 		{"left the set, long ago", true, true, DefaultForgetAfter + time.Second, true},
-		{"no set, seen recently", false, false, DefaultForgetAfter - time.Second, false},
-		{"no set, not seen for long", false, false, DefaultForgetAfter + time.Second, true},
+		{"never a member, seen recently", false, false, DefaultForgetAfter - time.Second, false},
+		{"never a member, not seen for long", false, false, DefaultForgetAfter + time.Second, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set := newSet(t, "a", "b")
-			r := New(nil)
-			clk := withClock(r)
-			if tt.watch {
-				r.Watch(set)
+			ids := []string{"b"}
+			if tt.member {
+				ids = append(ids, "a")
 			}
-			r.Observe(ev(set, backend.EventPick, "a", ""))
+			set := newSet(t, ids...)
+			r := newRecorder(t, set)
+			clk := withClock(r)
+			r.Observe(ev(event.Pick, "a", ""))
 			if tt.remove {
 				_, err := set.Remove("a")
 				require.NoError(t, err)
@@ -196,31 +193,71 @@ func TestForget(t *testing.T) {
 }
 
 func TestMaxBackends(t *testing.T) {
-	set := newSet(t, "a", "b", "c")
-	r := New(nil, WithMaxBackends(2), WithForgetAfter(time.Minute))
+	r := newRecorder(t, newSet(t), WithMaxBackends(2), WithForgetAfter(time.Minute)) // none a member
 	clk := withClock(r)
 	for _, id := range []string{"a", "b", "c", "c"} {
-		r.Observe(ev(set, backend.EventPick, id, ""))
+		r.Observe(ev(event.Pick, id, ""))
 	}
 	v := r.view(false)
 	assert.Len(t, v.backends, 2, "capped")
 	assert.Equal(t, int64(2), v.untracked, "the events about c")
 
 	clk.add(30 * time.Second)
-	r.Observe(ev(set, backend.EventPick, "b", "")) // a is idle, b is not
+	r.Observe(ev(event.Pick, "b", "")) // a is idle, b is not
 	clk.add(31 * time.Second)
-	r.Observe(ev(set, backend.EventPick, "c", "")) // a is forgotten to make room
+	r.Observe(ev(event.Pick, "c", "")) // a is forgotten to make room
 	v = r.view(false)
 	assert.Equal(t, []string{"b", "c"}, []string{v.backends[0].id, v.backends[1].id})
 	assert.Equal(t, int64(1), backendOf(t, v, "c").picks)
 	assert.Equal(t, int64(2), v.untracked)
 }
 
-func TestOptionDefaults(t *testing.T) {
-	r := New(nil, WithMaxBackends(0), WithForgetAfter(-time.Second))
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		set  *backend.Set
+		opts []Option
+		want string // the whole error
+	}{
+		{"nil set", nil, nil, "metrics: nil backend set"},
+		{"zero cap", newSet(t), []Option{WithMaxBackends(0)}, "metrics: WithMaxBackends(0): must be at least 1"},
+		{"negative cap", newSet(t), []Option{WithMaxBackends(-3)}, "metrics: WithMaxBackends(-3): must be at least 1"},
+		{"zero forget", newSet(t), []Option{WithForgetAfter(0)}, "metrics: WithForgetAfter(0s): must be positive"},
+		{"negative forget", newSet(t), []Option{WithForgetAfter(-time.Second)}, "metrics: WithForgetAfter(-1s): must be positive"},
+		{"all reported together", nil, []Option{WithMaxBackends(0), WithForgetAfter(-time.Second)},
+			"metrics: nil backend set\n" +
+				"metrics: WithMaxBackends(0): must be at least 1\n" +
+				"metrics: WithForgetAfter(-1s): must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := New(tt.set, tt.opts...)
+			assert.Nil(t, r)
+			assert.EqualError(t, err, tt.want)
+		})
+	}
+}
+
+func TestOptionValues(t *testing.T) {
+	r := newRecorder(t, newSet(t))
 	assert.Equal(t, DefaultMaxBackends, r.maxBackends)
 	assert.Equal(t, DefaultForgetAfter, r.forgetAfter)
-	r = New(nil, WithMaxBackends(5), WithForgetAfter(time.Second))
+	r = newRecorder(t, newSet(t), WithMaxBackends(5), WithForgetAfter(time.Second))
 	assert.Equal(t, 5, r.maxBackends)
 	assert.Equal(t, time.Second, r.forgetAfter)
+}
+
+// TestNewObservesTheSet checks that New makes the Recorder an observer of
+// its set: the set's state changes and drains are counted with no other
+// wiring.
+func TestNewObservesTheSet(t *testing.T) {
+	set := newSet(t, "a", "b")
+	require.NoError(t, set.SetState("a", backend.Unhealthy)) // before New: not counted
+	r := newRecorder(t, set)
+	require.NoError(t, set.SetState("a", backend.Healthy))
+	require.NoError(t, set.SetState("b", backend.Draining))
+	v := r.view(false)
+	a, b := backendOf(t, v, "a"), backendOf(t, v, "b")
+	assert.Equal(t, [len(states)]int64{1, 0, 0}, a.stateChanges, "a: healthy once")
+	assert.Equal(t, [len(states)]int64{0, 0, 1}, b.stateChanges, "b: draining once")
 }

@@ -30,7 +30,7 @@ import (
 // in each of the 300 whole seconds before generated_at's. errors counts
 // the requests that failed over from the backend: retried elsewhere after
 // a transport error, or redispatched because it no longer served its
-// clients. Backends are sorted by ID; those that left the watched set are
+// clients. Backends are sorted by ID; those that left the set are
 // listed, as "removed", until their counters are forgotten (see
 // [WithForgetAfter]). The handler is safe for concurrent use.
 func (r *Recorder) Status() http.Handler {
@@ -109,7 +109,7 @@ func statusJSON(v *view) statusPage {
 	for i := range v.backends {
 		b := &v.backends[i]
 		p.Backends[i] = statusBackend{
-			ID: b.id, URL: b.url, State: b.stateName(v.watched), Weight: b.weight,
+			ID: b.id, URL: b.url, State: b.stateName(), Weight: b.weight,
 			InFlight: b.inflight, Requests: b.requests, Errors: b.errors(),
 			BindingsLastMinute: b.bindsLastMinute, RPS: b.rps,
 		}

@@ -13,15 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 )
 
 func TestStatusJSON(t *testing.T) {
 	set := newSet(t, "b", "a")
-	r := New(set)
+	r := newRecorder(t, set)
 	clk := withClock(r)
-	r.Observe(ev(set, backend.EventPick, "a", ""))
-	r.Observe(ev(set, backend.EventBind, "a", ""))
-	r.Observe(ev(set, backend.EventRetry, "a", "b"))
+	r.Observe(ev(event.Pick, "a", ""))
+	r.Observe(ev(event.Bind, "a", ""))
+	r.Observe(ev(event.Retry, "a", "b"))
 	clk.add(1500 * time.Millisecond)
 
 	for _, how := range []struct {
@@ -91,16 +92,16 @@ func keys[V any](m map[string]V) []string {
 func TestStatusHTML(t *testing.T) {
 	set := newSet(t, "app1", "app2", "app3")
 	require.NoError(t, set.SetState("app2", backend.Draining))
-	r := New(set)
+	r := newRecorder(t, set)
 	clk := withClock(r)
 	for i := range 20 {
-		r.Observe(ev(set, backend.EventPick, "app1", ""))
+		r.Observe(ev(event.Pick, "app1", ""))
 		if i%2 == 0 {
-			r.Observe(ev(set, backend.EventBoundHit, "app3", ""))
+			r.Observe(ev(event.BoundHit, "app3", ""))
 		}
 		clk.add(time.Second)
 	}
-	r.Observe(ev(set, backend.EventBind, "app1", ""))
+	r.Observe(ev(event.Bind, "app1", ""))
 
 	resp, body := scrape(t, r.Status(), "/status", "Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -146,7 +147,7 @@ func TestStatusHTMLNoData(t *testing.T) {
 		{"quiet backends", []string{"a", "b"}, 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, body := scrape(t, New(newSet(t, tt.ids...)).Status(), "/status")
+			_, body := scrape(t, newRecorder(t, newSet(t, tt.ids...)).Status(), "/status")
 			assert.Contains(t, body, `<svg id="rps-chart"`)
 			assert.Contains(t, body, "no requests in the last 5 minutes")
 			assert.Equal(t, tt.lines, strings.Count(body, "<polyline"))
@@ -164,13 +165,13 @@ func TestStatusChartShowsTheBusiest(t *testing.T) {
 		ids[i] = fmt.Sprintf("b%02d", i)
 	}
 	set := newSet(t, ids...)
-	r := New(set)
+	r := newRecorder(t, set)
 	clk := withClock(r)
 	for i, id := range ids {
 		if i == 0 || i == 5 {
 			continue // the two idle ones
 		}
-		r.Observe(ev(set, backend.EventPick, id, ""))
+		r.Observe(ev(event.Pick, id, ""))
 	}
 	clk.add(time.Second)
 	_, body := scrape(t, r.Status(), "/status")
@@ -189,7 +190,7 @@ func TestStatusEscapes(t *testing.T) {
 	require.NoError(t, err)
 	url := set.Snapshot().Lookup("a").URL().String()
 	require.Contains(t, url, "&", "the URL keeps a character HTML must escape")
-	r := New(set)
+	r := newRecorder(t, set)
 
 	_, html := scrape(t, r.Status(), "/status")
 	assert.NotContains(t, html, "<script>")
@@ -207,9 +208,9 @@ func TestStatusEscapes(t *testing.T) {
 
 func TestStatusRemovedBackend(t *testing.T) {
 	set := newSet(t, "a", "b")
-	r := New(set)
+	r := newRecorder(t, set)
 	withClock(r)
-	r.Observe(ev(set, backend.EventPick, "b", ""))
+	r.Observe(ev(event.Pick, "b", ""))
 	_, err := set.Remove("b")
 	require.NoError(t, err)
 	_, body := scrape(t, r.Status(), "/status?format=json")
@@ -221,7 +222,7 @@ func TestStatusRemovedBackend(t *testing.T) {
 func TestStatusFailOpen(t *testing.T) {
 	set := newSet(t, "a")
 	require.NoError(t, set.SetState("a", backend.Unhealthy))
-	r := New(set)
+	r := newRecorder(t, set)
 	_, body := scrape(t, r.Status(), "/status?format=json")
 	assert.Contains(t, body, `"fail_open":true`)
 	_, html := scrape(t, r.Status(), "/status")
@@ -253,7 +254,7 @@ func TestWantsJSON(t *testing.T) {
 }
 
 func TestStatusMethods(t *testing.T) {
-	w := newRecorderResponse(t, New(nil).Status(), http.MethodPost)
+	w := newRecorderResponse(t, newRecorder(t, newSet(t)).Status(), http.MethodPost)
 	assert.Equal(t, http.StatusMethodNotAllowed, w.StatusCode)
 	assert.Equal(t, "GET, HEAD", w.Header.Get("Allow"))
 }

@@ -12,7 +12,6 @@ import (
 // from one.
 type view struct {
 	at        time.Time
-	watched   bool // a set is watched: backends that are not members are gone
 	failOpen  bool
 	backends  []backendView // sorted by ID
 	rejected  [len(rejectReasons)]int64
@@ -22,7 +21,7 @@ type view struct {
 }
 
 // backendView is one backend's numbers: the live ones of a member of the
-// watched set, and the counts of its events.
+// set, and the counts of its events.
 type backendView struct {
 	id     string
 	member bool
@@ -45,15 +44,12 @@ type backendView struct {
 }
 
 // stateName is the backend's state as the status page shows it: "removed"
-// for a backend that has left the watched set, "unknown" with no set.
-func (b backendView) stateName(watched bool) string {
-	switch {
-	case b.member:
+// for a backend that is not a member of the set.
+func (b backendView) stateName() string {
+	if b.member {
 		return b.state.String()
-	case watched:
-		return "removed"
 	}
-	return "unknown"
+	return "removed"
 }
 
 // errors counts the requests that failed over from the backend: retried
@@ -61,7 +57,7 @@ func (b backendView) stateName(watched bool) string {
 // longer served its clients.
 func (b backendView) errors() int64 { return b.retriesFrom + b.redispatchesFrom }
 
-// view reads the watched set and the counters; withSeries adds each
+// view reads the set and the counters; withSeries adds each
 // backend's requests per second.
 func (r *Recorder) view(withSeries bool) *view {
 	now := r.clock()
@@ -76,19 +72,16 @@ func (r *Recorder) view(withSeries bool) *view {
 	}
 
 	byID := *r.byID.Load()
-	var snap *backend.Snapshot
-	if set := r.set.Load(); set != nil {
-		snap = set.Snapshot()
-		v.watched, v.failOpen = true, snap.FailOpen()
-		for _, b := range snap.Backends() {
-			v.backends = append(v.backends, backendView{
-				id: b.ID(), member: true, url: b.URL().String(), state: b.State(),
-				weight: b.Weight(), inflight: b.InFlight(), requests: b.Requests(),
-			})
-		}
+	snap := r.set.Snapshot()
+	v.failOpen = snap.FailOpen()
+	for _, b := range snap.Backends() {
+		v.backends = append(v.backends, backendView{
+			id: b.ID(), member: true, url: b.URL().String(), state: b.State(),
+			weight: b.Weight(), inflight: b.InFlight(), requests: b.Requests(),
+		})
 	}
 	for id := range byID {
-		if snap == nil || snap.Lookup(id) == nil {
+		if snap.Lookup(id) == nil {
 			v.backends = append(v.backends, backendView{id: id})
 		}
 	}

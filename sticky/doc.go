@@ -38,5 +38,5 @@
 // reading its response is cut off ([WithWriteTimeout]), blaming no
 // backend; a
 // panic in a user's policy or picker is answered 500. Everything it decides
-// can be watched with an [backend.Observer] ([WithObserver]).
+// can be watched with an [event.Observer] ([WithObserver]).
 package sticky

@@ -17,6 +17,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/policy"
 )
@@ -72,7 +73,7 @@ type Handler struct {
 	now           func() time.Time // the retries' clock, if set (by tests); see clock
 	strict        bool
 	failureStatus func(code int) bool
-	observer      backend.Observer
+	observer      event.Observer  // nil: none; see observerOf
 	stripper      policy.Stripper // nil when the binding is forwarded
 	rewriteHost   bool
 	trusted       []netip.Prefix
@@ -116,7 +117,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	h := &Handler{
 		set: set, policy: p, picker: o.picker, keys: o.keys, logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
-		observer: o.observer, trusted: o.trusted, rewriteHost: o.rewriteHost,
+		observer: observerOf(o.observers), trusted: o.trusted, rewriteHost: o.rewriteHost,
 		via: newVia(o.via), bodyTimeout: o.bodyTimeout, writeTimeout: o.writeTimeout,
 	}
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
@@ -226,9 +227,21 @@ func (h *Handler) looped(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "508 loop detected", http.StatusLoopDetected)
 }
 
-// observeRejected tells the observer that the policy refused a binding.
+// observeRejected tells the observer that the policy refused a binding,
+// and why.
 func (h *Handler) observeRejected(s policy.Status) {
-	h.observer.Observe(backend.Event{Kind: backend.EventRejected, Reason: s.String()})
+	var why event.Reason
+	switch s {
+	case policy.Malformed:
+		why = event.Malformed
+	case policy.Forged:
+		why = event.Forged
+	case policy.Expired:
+		why = event.Expired
+	case policy.Unknown:
+		why = event.Unknown
+	}
+	h.observer.Observe(event.Event{Kind: event.Rejected, Reason: why})
 }
 
 // rejected reports whether s is a binding the policy refused to honour.
@@ -255,12 +268,12 @@ func (h *Handler) recoverPanic(w http.ResponseWriter) {
 		panic(p)
 	}
 	h.logger.Error("panic serving a request", "panic", p, "stack", string(debug.Stack()))
-	h.observe(backend.Event{Kind: backend.EventPanic, Reason: fmt.Sprint(p)})
+	h.observe(event.Event{Kind: event.Panic, Panic: p})
 	http.Error(w, "500 internal server error", http.StatusInternalServerError)
 }
 
-// observe hands e to the observer, if there is one.
-func (h *Handler) observe(e backend.Event) {
+// observe hands e to the handler's observer (see observerOf), if it has one.
+func (h *Handler) observe(e event.Event) {
 	if h.observer != nil {
 		h.observer.Observe(e)
 	}
@@ -277,7 +290,7 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 	if bound.Status == policy.Valid {
 		if b := snap.Lookup(bound.ID); b != nil && (snap.KeepsBound(b) || accounting.TryTrial(b)) && accounting.Acquire(b) {
 			if h.observer != nil {
-				h.observer.Observe(backend.Event{Kind: backend.EventBoundHit, Backend: b})
+				h.observer.Observe(event.Event{Kind: event.BoundHit, Backend: b.ID()})
 			}
 			return b, nil
 		}
@@ -313,9 +326,13 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	}
 	if err == nil && h.observer != nil {
 		if bound.Status == policy.Valid || bound.Status == policy.Unknown {
-			h.observer.Observe(backend.Event{Kind: backend.EventRedispatch, Backend: b, Prev: prev})
+			var from string // none: the bound backend has left the set
+			if prev != nil {
+				from = prev.ID()
+			}
+			h.observer.Observe(event.Event{Kind: event.Redispatch, Backend: b.ID(), Prev: from})
 		} else {
-			h.observer.Observe(backend.Event{Kind: backend.EventPick, Backend: b})
+			h.observer.Observe(event.Event{Kind: event.Pick, Backend: b.ID()})
 		}
 	}
 	return b, err
@@ -494,7 +511,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 	}
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
 		accounting.ReportFailure(x.backend)
-		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "status"})
+		h.observe(event.Event{Kind: event.Failure, Backend: x.backend.ID(), Reason: event.StatusFailure})
 	} else {
 		accounting.ReportSuccess(x.backend)
 	}
@@ -509,7 +526,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		// A shared cache that kept this response would hand the binding
 		// to everyone behind it.
 		privatize(resp.Header)
-		h.observe(backend.Event{Kind: backend.EventBind, Backend: x.backend})
+		h.observe(event.Event{Kind: event.Bind, Backend: x.backend.ID()})
 	}
 	return nil
 }

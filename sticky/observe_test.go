@@ -1,6 +1,7 @@
 package sticky_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/event"
+	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -20,18 +23,19 @@ type recorder struct {
 	events []string
 }
 
-func (r *recorder) Observe(e backend.Event) {
+func (r *recorder) Observe(e event.Event) {
 	s := e.Kind.String()
-	if e.Prev != nil {
-		s += " " + e.Prev.ID() + "->"
-	} else if e.Backend != nil {
+	if e.Prev != "" {
+		s += " " + e.Prev + "->"
+	} else if e.Backend != "" {
 		s += " "
 	}
-	if e.Backend != nil {
-		s += e.Backend.ID()
+	s += e.Backend
+	if e.Reason != 0 {
+		s += " (" + e.Reason.String() + ")"
 	}
-	if e.Reason != "" {
-		s += " (" + e.Reason + ")"
+	if e.Panic != nil {
+		s += " (" + fmt.Sprint(e.Panic) + ")"
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -97,3 +101,58 @@ func TestPanickingPickerAnswers500(t *testing.T) {
 	w = get(t, newClient(t, false), base+"/whoami", &http.Cookie{Name: "affinity", Value: ck.Issue("app1")})
 	assert.Equal(t, http.StatusOK, w.status)
 }
+
+// TestSeveralObservers gives the handler two observers, and a nil one:
+// each of the two receives every event; the nil one is ignored.
+func TestSeveralObservers(t *testing.T) {
+	p := newPool(t, 2, backend.WithEjection(backend.Ejection{}))
+	first, second := &recorder{}, &recorder{}
+	h, err := sticky.New(p.set, newCookie(t), sticky.WithObserver(first), sticky.WithObserver(nil),
+		sticky.WithObserver(second), sticky.WithPicker(&balancer.RoundRobin{}))
+	require.NoError(t, err)
+	base := front(t, h)
+	c := newClient(t, true)
+
+	get(t, c, base+"/whoami")
+	get(t, c, base+"/whoami")
+	get(t, newClient(t, false), base+"/whoami", &http.Cookie{Name: "affinity", Value: "garbage"})
+	want := []string{"pick app1", "bind app1", "bound_hit app1", "rejected (malformed)", "pick app2", "bind app2"}
+	assert.Equal(t, want, first.take(), "first")
+	assert.Equal(t, want, second.take(), "second")
+}
+
+// TestRejectedReasons checks that each status a policy refuses a binding
+// with reaches the observer as its reason, and that the client of a
+// backend that left the set is redispatched from nowhere.
+func TestRejectedReasons(t *testing.T) {
+	p := newPool(t, 2, backend.WithEjection(backend.Ejection{}))
+	tests := []struct {
+		name   string
+		status policy.Status
+		want   []string
+	}{
+		{"malformed", policy.Malformed, []string{"rejected (malformed)", "pick app1"}},
+		{"forged", policy.Forged, []string{"rejected (forged)", "pick app1"}},
+		{"expired", policy.Expired, []string{"rejected (expired)", "pick app1"}},
+		{"unknown", policy.Unknown, []string{"redispatch app1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			pol := statusPolicy{status: tt.status}
+			h, err := sticky.New(p.set, pol, sticky.WithObserver(rec), sticky.WithPicker(&balancer.RoundRobin{}))
+			require.NoError(t, err)
+			get(t, newClient(t, false), front(t, h)+"/whoami")
+			assert.Equal(t, tt.want, rec.take())
+		})
+	}
+}
+
+// statusPolicy is a policy that finds every request's binding with status.
+type statusPolicy struct{ status policy.Status }
+
+func (p statusPolicy) Lookup(*http.Request, *backend.Snapshot) policy.Binding {
+	return policy.Binding{Status: p.status}
+}
+
+func (statusPolicy) Save(*http.Request, *http.Response, *backend.Backend, policy.Binding) {}

@@ -8,8 +8,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/event"
 )
 
 // Option configures a [Handler]. Options are validated by [New].
@@ -24,7 +24,7 @@ type options struct {
 	retryWithin   time.Duration
 	strict        bool
 	failureStatus func(code int) bool
-	observer      backend.Observer
+	observers     []event.Observer
 	keepBinding   bool
 	rewriteHost   bool
 	trusted       []netip.Prefix
@@ -158,13 +158,19 @@ func WithVia(name string) Option {
 	}
 }
 
-// WithObserver sets the observer that receives the handler's events: picks,
+// WithObserver adds an observer that receives the handler's events: picks,
 // bound hits, bindings, redispatches, rejected bindings, retries,
-// failures and panics. The set's own events (state changes, drains) are configured on
-// the set with [backend.WithObserver]; one observer may serve both. By
-// default there is none, and no event is built.
-func WithObserver(o backend.Observer) Option {
-	return func(o2 *options) { o2.observer = o }
+// failures and panics. It may be given several times: each observer
+// receives every event, in the order they were given; a nil o is ignored.
+// The set's own events (state changes, drains) go to the observers added
+// to the set with [backend.Set.AddObserver]; one observer may serve both.
+// By default there is none, and no event is built.
+func WithObserver(o event.Observer) Option {
+	return func(o2 *options) {
+		if o != nil {
+			o2.observers = append(o2.observers, o)
+		}
+	}
 }
 
 // WithFailureStatus makes answers with a status for which failure returns

@@ -10,6 +10,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/accounting"
 	"github.com/affinitylb/affinity/policy"
 )
@@ -40,7 +41,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err // the client's body: not the backend's fault either
 		}
 		accounting.ReportFailure(x.backend)
-		h.observe(backend.Event{Kind: backend.EventFailure, Backend: x.backend, Reason: "transport"})
+		h.observe(event.Event{Kind: event.Failure, Backend: x.backend.ID(), Reason: event.TransportFailure})
 		if deadline.IsZero() {
 			deadline = h.clock().Add(h.retryWithin)
 		}
@@ -61,7 +62,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		h.logger.Debug("retrying on another backend", "from", x.backend.ID(), "to", b.ID(), "err", err)
-		h.observe(backend.Event{Kind: backend.EventRetry, Backend: b, Prev: x.backend})
+		h.observe(event.Event{Kind: event.Retry, Backend: b.ID(), Prev: x.backend.ID()})
 		x.tried = append(x.tried, x.backend)
 		accounting.Release(x.backend)
 		x.backend = b

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -107,11 +108,11 @@ type failures struct {
 	n  map[string]int
 }
 
-func (f *failures) Observe(e backend.Event) {
-	if e.Kind == backend.EventFailure && e.Reason == "transport" {
+func (f *failures) Observe(e event.Event) {
+	if e.Kind == event.Failure && e.Reason == event.TransportFailure {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.n[e.Backend.ID()]++
+		f.n[e.Backend]++
 	}
 }
 

@@ -31,7 +31,15 @@ func newTestAdmin(t *testing.T) (*backend.Set, http.Handler) {
 			set.Remove(b.ID())
 		}
 	})
-	return set, newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), adminOptions{})
+	return set, newAdmin(set, newMetrics(t, set), slog.New(slog.DiscardHandler), adminOptions{})
+}
+
+// newMetrics returns a metrics recorder reporting on set.
+func newMetrics(t *testing.T, set *backend.Set) *metrics.Recorder {
+	t.Helper()
+	rec, err := metrics.New(set)
+	require.NoError(t, err)
+	return rec
 }
 
 // adminDo sends method path with body, and the header given as name,
@@ -261,7 +269,8 @@ func TestAdminShowsState(t *testing.T) {
 }
 
 func TestAdminListsNoBackendsAsEmptyArray(t *testing.T) {
-	rec := adminDo(newAdmin(&backend.Set{}, metrics.New(nil), slog.New(slog.DiscardHandler), adminOptions{}), "GET", "/backends", "")
+	empty := &backend.Set{}
+	rec := adminDo(newAdmin(empty, newMetrics(t, empty), slog.New(slog.DiscardHandler), adminOptions{}), "GET", "/backends", "")
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "[]\n", rec.Body.String())
 }
@@ -335,7 +344,7 @@ func TestAdminHost(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://127.0.0.1:9001"}})
 			require.NoError(t, err)
-			h := newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), tt.opts)
+			h := newAdmin(set, newMetrics(t, set), slog.New(slog.DiscardHandler), tt.opts)
 			header := []string{"Host", tt.host}
 			if tt.origin != "" {
 				header = append(header, "Origin", tt.origin)
@@ -390,7 +399,7 @@ func TestAdminToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://127.0.0.1:9001"}})
 			require.NoError(t, err)
-			h := newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), adminOptions{token: []byte(token)})
+			h := newAdmin(set, newMetrics(t, set), slog.New(slog.DiscardHandler), adminOptions{token: []byte(token)})
 			var header []string
 			if tt.authorization != "" {
 				header = []string{"Authorization", tt.authorization}

@@ -226,14 +226,16 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		defer d.close() // after the graceful shutdown below: a no-op
 	}
 	backends = withWeights(backends, cfg.weights)
-	// One recorder sees the set's events and the handler's: it serves the
-	// status page and /metrics on the admin listener.
-	rec := metrics.New(nil)
-	set, err := backend.NewSet(backends, backend.WithLogger(logger), backend.WithObserver(rec), backend.WithSlowStart(cfg.slowStart))
+	set, err := backend.NewSet(backends, backend.WithLogger(logger), backend.WithSlowStart(cfg.slowStart))
 	if err != nil {
 		return err
 	}
-	rec.Watch(set)
+	// One recorder sees the set's events and the handler's: it serves the
+	// status page and /metrics on the admin listener.
+	rec, err := metrics.New(set)
+	if err != nil {
+		return err
+	}
 	keys, err := newKeyPicker(cfg)
 	if err != nil {
 		return err

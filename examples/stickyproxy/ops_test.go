@@ -19,8 +19,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/affinitylb/affinity/metrics"
 )
 
 // ptr returns a pointer to s.
@@ -600,7 +598,7 @@ func TestRunningConfigByPolicy(t *testing.T) {
 			require.NoError(t, err)
 			rc := newRunningConfig(cfg, time.Now())
 			set, _ := newTestAdmin(t)
-			h := newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), adminOptions{config: rc})
+			h := newAdmin(set, newMetrics(t, set), slog.New(slog.DiscardHandler), adminOptions{config: rc})
 			rec := adminDo(h, http.MethodGet, "/", "")
 			require.Equal(t, http.StatusOK, rec.Code)
 			for _, r := range tt.rows {
@@ -701,7 +699,7 @@ func TestAdminConfigRoutes(t *testing.T) {
 	set, plain := newTestAdmin(t)
 	cfg, err := parseFlags([]string{"-key", testKey}, nil)
 	require.NoError(t, err)
-	withConfig := newAdmin(set, metrics.New(set), slog.New(slog.DiscardHandler), adminOptions{config: newRunningConfig(cfg, time.Now())})
+	withConfig := newAdmin(set, newMetrics(t, set), slog.New(slog.DiscardHandler), adminOptions{config: newRunningConfig(cfg, time.Now())})
 
 	rec := adminDo(withConfig, http.MethodPost, "/config", "{}")
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)

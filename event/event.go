@@ -1,0 +1,187 @@
+package event
+
+import "strconv"
+
+// Kind says what an [Event] reports.
+type Kind uint8
+
+const (
+	// Pick: the picker placed a request that was not bound (Backend).
+	Pick Kind = iota + 1
+	// BoundHit: a request went to the backend it was bound to (Backend).
+	BoundHit
+	// Bind: the policy bound the client to Backend on the response (a new
+	// binding, or one renewed).
+	Bind
+	// Redispatch: a request bound to Prev, which no longer serves its
+	// clients, was placed on Backend instead.
+	Redispatch
+	// Rejected: the request carried a binding the policy would not honour;
+	// Reason says why.
+	Rejected
+	// Retry: Prev could not be reached, and the request was sent on to
+	// Backend.
+	Retry
+	// StateChange: Backend's state went from From to To.
+	StateChange
+	// DrainStart: Backend began to drain.
+	DrainStart
+	// DrainEnd: Backend's drain ended; Reason says how.
+	DrainEnd
+	// Panic: a user-supplied policy or picker panicked while serving a
+	// request; Panic holds the recovered value.
+	Panic
+	// Failure: a request to Backend failed, as reported for passive health
+	// checking; Reason says how.
+	Failure
+)
+
+var kindNames = [...]string{
+	Pick:        "pick",
+	BoundHit:    "bound_hit",
+	Bind:        "bind",
+	Redispatch:  "redispatch",
+	Rejected:    "rejected",
+	Retry:       "retry",
+	StateChange: "state_change",
+	DrainStart:  "drain_start",
+	DrainEnd:    "drain_end",
+	Panic:       "panic",
+	Failure:     "failure",
+}
+
+// String returns the kind's name in snake case, as metrics label it
+// ("pick", "bound_hit", ...), or "unknown" for a value that is not a Kind.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// State is a backend's health as the balancer sees it. Package backend
+// gives it, and its values, the names backend.State, backend.Healthy,
+// backend.Unhealthy and backend.Draining.
+type State int32
+
+const (
+	// Healthy backends take new clients and the clients bound to them.
+	Healthy State = iota
+	// Unhealthy backends take no traffic; their clients are re-routed. A
+	// half-open backend (see backend.Ejection) is Unhealthy: it takes a
+	// single trial request, and is Healthy again only once a request
+	// succeeds.
+	Unhealthy
+	// Draining backends keep serving the clients bound to them but take no
+	// new ones.
+	Draining
+)
+
+// String returns "healthy", "unhealthy" or "draining", or "State(n)" for a
+// value that is not a State.
+func (s State) String() string {
+	switch s {
+	case Healthy:
+		return "healthy"
+	case Unhealthy:
+		return "unhealthy"
+	case Draining:
+		return "draining"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Reason qualifies a [Rejected], [DrainEnd] or [Failure] event. The zero
+// Reason is none.
+type Reason uint8
+
+const (
+	// Malformed, Forged, Expired and Unknown say why a binding was
+	// Rejected, as the policy's status of the same name: it could not be
+	// decoded; it failed authentication; it was authentic but its lifetime
+	// is over; it was authentic but names no member of the set.
+	Malformed Reason = iota + 1
+	Forged
+	Expired
+	Unknown
+
+	// DrainIdle, DrainTimeout, DrainUndone and DrainRemoved say how a
+	// drain ended (DrainEnd): the backend was idle for the set's drain
+	// idle time and left the set; the drain's timeout passed and it left
+	// the set; the drain was undone (the backend was set healthy again);
+	// the backend was removed by other means.
+	DrainIdle
+	DrainTimeout
+	DrainUndone
+	DrainRemoved
+
+	// TransportFailure and StatusFailure say how a request failed
+	// (Failure): the backend could not be reached or did not answer; it
+	// answered with a status the handler counts as a failure.
+	TransportFailure
+	StatusFailure
+)
+
+var reasonNames = [...]string{
+	Malformed:        "malformed",
+	Forged:           "forged",
+	Expired:          "expired",
+	Unknown:          "unknown",
+	DrainIdle:        "idle",
+	DrainTimeout:     "timeout",
+	DrainUndone:      "undone",
+	DrainRemoved:     "removed",
+	TransportFailure: "transport",
+	StatusFailure:    "status",
+}
+
+// String returns the reason as metrics label it: "malformed", "forged",
+// "expired", "unknown", "idle", "timeout", "undone", "removed",
+// "transport" or "status"; "" for the zero Reason, and "other" for a value
+// that is not a Reason.
+func (r Reason) String() string {
+	if r == 0 {
+		return ""
+	}
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "other"
+}
+
+// Event is one thing that happened to a pool or to a request on its way
+// through a balancer. Which fields are set depends on Kind; the others are
+// zero.
+type Event struct {
+	Kind Kind
+	// Backend is the ID of the backend concerned: the one a request went
+	// to (Pick, BoundHit, Bind, Redispatch, Retry, Failure), or the one
+	// whose state changed or that drained (StateChange, DrainStart,
+	// DrainEnd). Empty for Rejected and Panic.
+	Backend string
+	// Prev is the ID of the backend a request left: for Redispatch, the
+	// backend it was bound to, empty if that is no longer a member of the
+	// set; for Retry, the one that could not be reached.
+	Prev string
+	// From and To are the states of a StateChange.
+	From, To State
+	// Reason qualifies Rejected, DrainEnd and Failure.
+	Reason Reason
+	// Panic is the value recovered from the panic of a Panic event.
+	Panic any
+}
+
+// Observer receives events. Observe is called synchronously, from request
+// goroutines and from a set's own, concurrently, and a set calls it with
+// its lock held: it must be safe for concurrent use, quick, and must not
+// call back into the set. Events are passed by value and allocate nothing;
+// with no observer configured, none is built.
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc adapts a function to an [Observer].
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }
