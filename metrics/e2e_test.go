@@ -12,7 +12,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -34,7 +34,7 @@ func TestEndToEnd(t *testing.T) {
 	set, err := backend.NewSet(cfgs, backend.WithObserver(rec), backend.WithEjection(backend.Ejection{}))
 	require.NoError(t, err)
 	rec.Watch(set)
-	cookie, err := policy.NewCookie([][]byte{[]byte("a key of at least sixteen bytes")})
+	cookie, err := cookie.New([][]byte{[]byte("a key of at least sixteen bytes")})
 	require.NoError(t, err)
 	h, err := sticky.New(set, cookie, sticky.WithObserver(rec), sticky.WithPicker(&balancer.RoundRobin{}))
 	require.NoError(t, err)

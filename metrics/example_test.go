@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/metrics"
-	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -37,7 +37,7 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	rec.Watch(set)
-	cookie, err := policy.NewCookie([][]byte{[]byte("a secret of at least 16 bytes")})
+	cookie, err := cookie.New([][]byte{[]byte("a secret of at least 16 bytes")})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 
 	"github.com/affinitylb/affinity/backend"
 )
@@ -78,22 +79,14 @@ func NewChain(policies ...Policy) (*Chain, error) {
 	return &Chain{members: members}, nil
 }
 
-// isNil reports whether p is nil, or a nil pointer to one of this
-// package's policies (left by a constructor's error, say).
+// isNil reports whether p is nil, or a nil pointer to a policy of any
+// type (left by a constructor's error, say).
 func isNil(p Policy) bool {
-	switch p := p.(type) {
-	case nil:
+	if p == nil {
 		return true
-	case *Cookie:
-		return p == nil
-	case *AppCookie:
-		return p == nil
-	case *Key:
-		return p == nil
-	case *Chain:
-		return p == nil
 	}
-	return false
+	v := reflect.ValueOf(p)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // Lookup returns the binding of the first member that places r: Valid or

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 )
 
@@ -49,9 +50,9 @@ type wrapper struct{ policy.Policy }
 
 func TestChainLookup(t *testing.T) {
 	set := newSet(t)
-	cookie := newCookie(t, [][]byte{key1})
+	lb := newCookie(t, [][]byte{key1})
 	other := newCookie(t, [][]byte{key2})
-	renamed := newCookie(t, [][]byte{key1}, policy.WithName("lb2"))
+	renamed := newCookie(t, [][]byte{key1}, cookie.WithName("lb2"))
 	header, err := policy.HeaderKey("X-Client")
 	require.NoError(t, err)
 
@@ -62,17 +63,17 @@ func TestChainLookup(t *testing.T) {
 		lines []string // "Cookie: ..." or "X-Client: ..."
 		want  policy.Binding
 	}{
-		{"valid cookie wins over the key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + cookie.Issue("b"), client}, policy.Binding{ID: "b", Status: policy.Valid}},
-		{"key without a cookie", []policy.Policy{cookie, header}, []string{client}, keyed("c-42")},
-		{"nothing", []policy.Policy{cookie, header}, nil, none},
-		{"forged cookie, no key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + other.Issue("b")}, policy.Binding{Status: policy.Forged}},
-		{"forged cookie, key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + other.Issue("b"), client}, keyed("c-42")},
-		{"unknown backend, no key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + cookie.Issue("z")}, policy.Binding{Status: policy.Unknown}},
-		{"order matters: key first", []policy.Policy{header, cookie}, []string{"Cookie: affinity=" + cookie.Issue("b"), client}, keyed("c-42")},
-		{"old key asks for a refresh", []policy.Policy{newCookie(t, [][]byte{key2, key1}), header}, []string{"Cookie: affinity=" + cookie.Issue("c")}, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}},
-		{"first rejection reported", []policy.Policy{cookie, renamed}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
-		{"first rejection reported, reversed", []policy.Policy{renamed, cookie}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Forged}},
-		{"valid after a rejection", []policy.Policy{renamed, cookie}, []string{"Cookie: affinity=" + cookie.Issue("a") + "; lb2=garbage"}, policy.Binding{ID: "a", Status: policy.Valid}},
+		{"valid cookie wins over the key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + lb.Issue("b"), client}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"key without a cookie", []policy.Policy{lb, header}, []string{client}, keyed("c-42")},
+		{"nothing", []policy.Policy{lb, header}, nil, none},
+		{"forged cookie, no key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + other.Issue("b")}, policy.Binding{Status: policy.Forged}},
+		{"forged cookie, key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + other.Issue("b"), client}, keyed("c-42")},
+		{"unknown backend, no key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + lb.Issue("z")}, policy.Binding{Status: policy.Unknown}},
+		{"order matters: key first", []policy.Policy{header, lb}, []string{"Cookie: affinity=" + lb.Issue("b"), client}, keyed("c-42")},
+		{"old key asks for a refresh", []policy.Policy{newCookie(t, [][]byte{key2, key1}), header}, []string{"Cookie: affinity=" + lb.Issue("c")}, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}},
+		{"first rejection reported", []policy.Policy{lb, renamed}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
+		{"first rejection reported, reversed", []policy.Policy{renamed, lb}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Forged}},
+		{"valid after a rejection", []policy.Policy{renamed, lb}, []string{"Cookie: affinity=" + lb.Issue("a") + "; lb2=garbage"}, policy.Binding{ID: "a", Status: policy.Valid}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,9 +87,9 @@ func TestChainLookup(t *testing.T) {
 func TestChainSave(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
-	cookie := newCookie(t, [][]byte{key2, key1})
+	lb := newCookie(t, [][]byte{key2, key1})
 	old := newCookie(t, [][]byte{key1})
-	other := newCookie(t, [][]byte{key2}, policy.WithName("other"))
+	other := newCookie(t, [][]byte{key2}, cookie.WithName("other"))
 	header, err := policy.HeaderKey("X-Client")
 	require.NoError(t, err)
 
@@ -100,14 +101,14 @@ func TestChainSave(t *testing.T) {
 		served  string // the backend that served it
 		wantSet bool   // whether a cookie is issued, binding to served
 	}{
-		{"valid cookie placed it: kept", []policy.Policy{cookie, header}, cookie.Issue("a"), "c-42", "a", false},
-		{"valid cookie, old key: re-signed", []policy.Policy{cookie, header}, old.Issue("a"), "c-42", "a", true},
-		{"valid cookie, other backend served: issued", []policy.Policy{cookie, header}, cookie.Issue("b"), "", "a", true},
-		{"placed by the key: issued", []policy.Policy{cookie, header}, "", "c-42", "a", true},
-		{"placed by the picker: issued", []policy.Policy{cookie, header}, "", "", "a", true},
-		{"forged cookie: issued", []policy.Policy{cookie, header}, other.Issue("a"), "", "a", true},
-		{"forged cookie, key: issued", []policy.Policy{cookie, header}, "garbage", "c-42", "a", true},
-		{"key first: issued every time", []policy.Policy{header, cookie}, cookie.Issue("a"), "c-42", "a", true},
+		{"valid cookie placed it: kept", []policy.Policy{lb, header}, lb.Issue("a"), "c-42", "a", false},
+		{"valid cookie, old key: re-signed", []policy.Policy{lb, header}, old.Issue("a"), "c-42", "a", true},
+		{"valid cookie, other backend served: issued", []policy.Policy{lb, header}, lb.Issue("b"), "", "a", true},
+		{"placed by the key: issued", []policy.Policy{lb, header}, "", "c-42", "a", true},
+		{"placed by the picker: issued", []policy.Policy{lb, header}, "", "", "a", true},
+		{"forged cookie: issued", []policy.Policy{lb, header}, other.Issue("a"), "", "a", true},
+		{"forged cookie, key: issued", []policy.Policy{lb, header}, "garbage", "c-42", "a", true},
+		{"key first: issued every time", []policy.Policy{header, lb}, lb.Issue("a"), "c-42", "a", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +133,7 @@ func TestChainSave(t *testing.T) {
 			require.Len(t, got, 1)
 			ck, err := http.ParseSetCookie(got[0])
 			require.NoError(t, err)
-			assert.Equal(t, policy.Binding{ID: tt.served, Status: policy.Valid}, cookie.Lookup(request(ck.String()), snap))
+			assert.Equal(t, policy.Binding{ID: tt.served, Status: policy.Valid}, lb.Lookup(request(ck.String()), snap))
 		})
 	}
 }
@@ -259,12 +260,13 @@ func TestChainAppCookieAndKey(t *testing.T) {
 }
 
 func TestNewChainErrors(t *testing.T) {
-	cookie := newCookie(t, [][]byte{key1})
-	var nilCookie *policy.Cookie
+	lb := newCookie(t, [][]byte{key1})
+	var nilCookie *cookie.Policy
 	var nilKey *policy.Key
+	var nilFake *fake // a nil pointer of a policy type of the user's
 	many := make([]policy.Policy, 200)
 	for i := range many {
-		many[i] = cookie
+		many[i] = lb
 	}
 	tests := []struct {
 		name     string
@@ -272,9 +274,10 @@ func TestNewChainErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{"empty", nil, "empty chain"},
-		{"nil", []policy.Policy{cookie, nil}, "chain member 1 is nil"},
+		{"nil", []policy.Policy{lb, nil}, "chain member 1 is nil"},
 		{"nil Cookie", []policy.Policy{nilCookie}, "chain member 0 is nil"},
-		{"nil Key", []policy.Policy{cookie, nilKey}, "chain member 1 is nil"},
+		{"nil Key", []policy.Policy{lb, nilKey}, "chain member 1 is nil"},
+		{"nil policy of the user's", []policy.Policy{lb, lb, nilFake}, "chain member 2 is nil"},
 		{"too long once flattened", []policy.Policy{newChain(t, many...), newChain(t, many...)}, "chain of 400 policies; at most 255"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/cookies"
 )
 
 // maxKeyLen bounds a header or query parameter used as a key: longer ones
@@ -77,7 +79,7 @@ func QueryKey(name string) (*Key, error) {
 // value, or one longer than 256 bytes, counts as absent. name must be a
 // valid cookie name (an HTTP token).
 func CookieKey(name string) (*Key, error) {
-	if err := validName(name); err != nil {
+	if err := validToken("cookie name", name); err != nil {
 		return nil, err
 	}
 	return &Key{source: fromCookie, name: name}, nil
@@ -122,7 +124,7 @@ func (k *Key) header(r *http.Request) (uint64, bool) {
 }
 
 func (k *Key) cookie(r *http.Request) (uint64, bool) {
-	v, _ := cookieValue(r.Header, k.name)
+	v, _ := cookies.Value(r.Header, k.name)
 	if v == "" {
 		return 0, false
 	}
@@ -215,4 +217,28 @@ func unhex(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
+}
+
+// validToken checks that s, a what, is an HTTP token (RFC 9110), as header
+// and cookie names are, and otherwise says why, naming s.
+func validToken(what, s string) error {
+	switch err := cookies.ValidToken(s); {
+	case err == nil:
+		return nil
+	case s == "":
+		return fmt.Errorf("policy: empty %s", what)
+	default:
+		return fmt.Errorf("policy: %s %q: %w", what, s, err)
+	}
+}
+
+// trimBlanks trims leading and trailing spaces and tabs.
+func trimBlanks(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
