@@ -451,6 +451,22 @@ func TestNewAppErrors(t *testing.T) {
 	}
 }
 
+// TestNewAppReportsEveryInvalidValue checks that NewApp reports the
+// options that do not apply, an invalid app and the invalid options and
+// keys together, one error each.
+func TestNewAppReportsEveryInvalidValue(t *testing.T) {
+	a, err := cookie.NewApp("my sid", nil, cookie.WithTTL(time.Hour), cookie.WithSliding(false), cookie.WithPath("x"))
+	assert.Nil(t, a)
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		`cookie: WithTTL(1h0m0s): does not apply to an App: its cookie lives as long as the application's`,
+		`cookie: WithSliding(false): does not apply to an App: its cookie lives as long as the application's`,
+		`cookie: application cookie name "my sid": character ' ' not allowed in a token`,
+		`cookie: WithPath("x"): does not begin with '/'`,
+		`cookie: no signing keys; need at least one`,
+	}, strings.Split(err.Error(), "\n"))
+}
+
 // TestAppMaxLifeHoldsForARollingApp checks that a binding the
 // application renews on every response (a rolling session) keeps its age,
 // so that WithMaxLife still ends it, and that the renewed cookie does not

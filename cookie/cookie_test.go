@@ -891,6 +891,45 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+// TestNewReportsEveryInvalidValue checks that New reports every invalid
+// key and option together, one error each, in the order of the options'
+// declarations, rather than the first alone.
+func TestNewReportsEveryInvalidValue(t *testing.T) {
+	c, err := cookie.New([][]byte{key1, []byte("short"), []byte("tiny")},
+		cookie.WithClock(nil),
+		cookie.WithName("a b"),
+		cookie.WithTTL(-time.Second),
+		cookie.WithPath("shop"),
+		cookie.WithDomain("a..com"),
+		cookie.WithSameSite(http.SameSite(9)),
+	)
+	assert.Nil(t, c)
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		`cookie: WithName("a b"): character ' ' not allowed in a token`,
+		`cookie: WithTTL(-1s): negative; use 0 for a session cookie`,
+		`cookie: WithPath("shop"): does not begin with '/'`,
+		`cookie: WithDomain("a..com"): has an empty label`,
+		`cookie: WithSameSite(9): not a SameSite mode`,
+		`cookie: WithClock(nil): a clock is needed`,
+		`cookie: keys[1] is 5 bytes; need at least 16`,
+		`cookie: keys[2] is 4 bytes; need at least 16`,
+	}, strings.Split(err.Error(), "\n"))
+}
+
+// TestNewReportsEveryConflict checks that SecureNever is reported with
+// each option that requires Secure cookies, not with the first alone.
+func TestNewReportsEveryConflict(t *testing.T) {
+	_, err := cookie.New([][]byte{key1}, cookie.WithSecure(cookie.SecureNever),
+		cookie.WithSameSite(http.SameSiteNoneMode), cookie.WithPartitioned(true), cookie.WithCORS(true))
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3, err.Error())
+	assert.Contains(t, lines[0], "WithSecure(SecureNever) with WithSameSite(http.SameSiteNoneMode)")
+	assert.Contains(t, lines[1], "WithSecure(SecureNever) with WithPartitioned(true)")
+	assert.Contains(t, lines[2], "WithSecure(SecureNever) with WithCORS(true)")
+}
+
 func TestNewCopiesNothing(t *testing.T) {
 	set := newSet(t)
 	key := append([]byte(nil), key1...)
@@ -957,4 +996,16 @@ func FuzzCookieLookup(f *testing.F) {
 			t.Errorf("valid binding to %q, not in the set", got.ID)
 		}
 	})
+}
+
+func TestSecureModeString(t *testing.T) {
+	for m, want := range map[cookie.SecureMode]string{
+		cookie.SecureAuto:    "SecureAuto",
+		cookie.SecureAlways:  "SecureAlways",
+		cookie.SecureNever:   "SecureNever",
+		cookie.SecureMode(7): "SecureMode(7)",
+		-1:                   "SecureMode(-1)",
+	} {
+		assert.Equal(t, want, m.String())
+	}
 }
