@@ -16,7 +16,7 @@ import (
 
 // fields returns b's exported fields: what a caller can compare.
 func fields(b policy.Binding) policy.Binding {
-	return policy.Binding{ID: b.ID, Status: b.Status, Refresh: b.Refresh, Key: b.Key}
+	return policy.Binding{ID: b.ID, Status: b.Status, Refresh: b.Refresh, KeyHash: b.KeyHash}
 }
 
 func newChain(t testing.TB, ps ...policy.Policy) *policy.Chain {
@@ -141,7 +141,7 @@ func TestChainSave(t *testing.T) {
 func TestChainCallsEveryMember(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
-	placed := policy.Binding{Status: policy.Keyed, Key: 7}
+	placed := policy.Binding{Status: policy.Keyed, KeyHash: 7}
 	forged := policy.Binding{Status: policy.Forged}
 	valid := policy.Binding{ID: "a", Status: policy.Valid}
 
@@ -199,7 +199,7 @@ func TestChainCallsEveryMember(t *testing.T) {
 func TestChainNested(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
-	placed := policy.Binding{Status: policy.Keyed, Key: 7}
+	placed := policy.Binding{Status: policy.Keyed, KeyHash: 7}
 
 	build := func(t *testing.T, wrap func(*policy.Chain) policy.Policy) (*policy.Chain, []*fake) {
 		var log []string

@@ -5,6 +5,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/cookie"
@@ -41,7 +42,7 @@ func ExampleChain() {
 	api.Header.Set("X-Client-ID", "build-bot-7")
 	b := chain.Lookup(api, snap)
 	fmt.Println("API client:", b.Status)
-	fmt.Println("same key, same Key:", b.Key == chain.Lookup(api, snap).Key)
+	fmt.Println("same key, same KeyHash:", b.KeyHash == chain.Lookup(api, snap).KeyHash)
 
 	// Placed by its key, it is given a cookie too, which binds it once
 	// it sends the cookie back, even if membership changes move its key.
@@ -61,7 +62,47 @@ func ExampleChain() {
 
 	// Output:
 	// API client: keyed
-	// same key, same Key: true
+	// same key, same KeyHash: true
 	// with its cookie: valid app2
 	// tampered cookie: forged
+}
+
+// tenantKey is a policy of the user's: it binds requests by the tenant
+// their path names, /t/{tenant}/..., hashed as the built-in key policies
+// hash theirs.
+type tenantKey struct{}
+
+func (tenantKey) Lookup(r *http.Request, _ *backend.Snapshot) policy.Binding {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/t/")
+	tenant, _, _ := strings.Cut(rest, "/")
+	if !ok || tenant == "" {
+		return policy.Binding{Status: policy.None}
+	}
+	return policy.Binding{Status: policy.Keyed, KeyHash: policy.HashKey(tenant)}
+}
+
+func (tenantKey) Save(*http.Request, *http.Response, *backend.Backend, policy.Binding) {}
+
+func ExampleHashKey() {
+	header, err := policy.HeaderKey("X-Tenant")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Browsers name their tenant in the path, programs in a header: either
+	// way, a hashing picker sends the tenant to the same backend.
+	chain, err := policy.NewChain(tenantKey{}, header)
+	if err != nil {
+		log.Fatal(err)
+	}
+	page := httptest.NewRequest(http.MethodGet, "http://shop.example/t/acme/orders", nil)
+	api := httptest.NewRequest(http.MethodGet, "http://shop.example/api/orders", nil)
+	api.Header.Set("X-Tenant", "acme")
+
+	b1, b2 := chain.Lookup(page, nil), chain.Lookup(api, nil)
+	fmt.Println(b1.Status, b2.Status)
+	fmt.Println("same tenant, same KeyHash:", b1.KeyHash == b2.KeyHash)
+
+	// Output:
+	// keyed keyed
+	// same tenant, same KeyHash: true
 }
