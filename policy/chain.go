@@ -18,7 +18,8 @@ const maxChainLen = 255
 // each holding the member's index plus one. Zero: no Chain member did.
 // Chains nested directly are flattened; bytes pile up only for Chains
 // wrapped in other policies, and past eight such levels the innermost are
-// lost, their members then getting None in Save.
+// lost, their members then all getting the binding in Save, as they do
+// when a wrapper rebuilds it field by field.
 type chainPath uint64
 
 // via returns b recorded as produced by member i.
@@ -39,12 +40,20 @@ func (b Binding) via(i int) Binding {
 // Save calls every member's Save, in order. The member whose binding
 // Lookup returned is given that binding as prev; every other member is
 // given Binding{Status: None}, as if the request had carried nothing for
-// it. So a [Cookie] member keeps a valid cookie that placed the request as
-// it is, and issues one whenever the request was placed otherwise, by a
-// key or by the picker: a client first placed by its key stays on that
-// backend by cookie, even when membership changes would move its key.
-// Order matters: a cookie member after a key member that matches is never
-// asked, and re-issues its cookie on every response; put cookies first.
+// it. So a cookie member (package cookie) keeps a valid cookie that placed
+// the request as it is, and issues one whenever the request was placed
+// otherwise, by a key or by the picker: a client first placed by its key
+// stays on that backend by cookie, even when membership changes would move
+// its key. Order matters: a cookie member after a key member that matches
+// is never asked, and re-issues its cookie on every response; put cookies
+// first.
+//
+// Which member produced a binding is recorded in the Binding, unexported.
+// A policy wrapping a Chain that hands Save a Binding rebuilt field by
+// field loses it; Save then gives that Binding to every member. That is
+// harmless: a cookie member given a Valid binding to the backend that
+// answered keeps its cookie, and issues one otherwise; a key member
+// ignores it.
 //
 // A Chain is immutable and safe for concurrent use. It adds no allocation
 // to its members'.
@@ -116,9 +125,16 @@ func (c *Chain) Strip(h http.Header) {
 }
 
 // Save calls each member's Save: with prev for the member that produced
-// it, with Binding{Status: None} for the others. prev must be the Binding
-// c.Lookup returned, unaltered.
+// it, with Binding{Status: None} for the others. prev should be the
+// Binding c.Lookup returned, whole; one that records no member, rebuilt
+// field by field, is given to every member.
 func (c *Chain) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
+	if prev.from == 0 {
+		for _, m := range c.members {
+			m.Save(r, resp, b, prev)
+		}
+		return
+	}
 	used, own := int(prev.from&0xff)-1, prev
 	own.from >>= 8
 	for i, m := range c.members {

@@ -48,6 +48,20 @@ func (f *fake) Save(_ *http.Request, _ *http.Response, _ *backend.Backend, prev 
 // through whole.
 type wrapper struct{ policy.Policy }
 
+// rebuilder is a Policy of the user's that wraps another and hands on
+// copies of its bindings rebuilt field by field, as a wrapper that logs or
+// edits them may: what Lookup returns, and what Save is given, carry the
+// exported fields only.
+type rebuilder struct{ p policy.Policy }
+
+func (w rebuilder) Lookup(r *http.Request, s *backend.Snapshot) policy.Binding {
+	return fields(w.p.Lookup(r, s))
+}
+
+func (w rebuilder) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev policy.Binding) {
+	w.p.Save(r, resp, b, fields(prev))
+}
+
 func TestChainLookup(t *testing.T) {
 	set := newSet(t)
 	lb := newCookie(t, [][]byte{key1})
@@ -136,6 +150,74 @@ func TestChainSave(t *testing.T) {
 			assert.Equal(t, policy.Binding{ID: tt.served, Status: policy.Valid}, lb.Lookup(request(ck.String()), snap))
 		})
 	}
+}
+
+// TestChainSaveRebuiltBinding checks a Chain of a cookie and a header key
+// inside a policy that rebuilds bindings field by field, losing which
+// member produced them: once the first response has bound the client,
+// the responses to its requests carrying the cookie set no cookie, as
+// they do when the binding is handed on whole.
+func TestChainSaveRebuiltBinding(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	lb := newCookie(t, [][]byte{key1})
+	header, err := policy.HeaderKey("X-Client")
+	require.NoError(t, err)
+	chain := newChain(t, lb, header)
+
+	for _, tc := range []struct {
+		name   string
+		p      policy.Policy
+		client string // the requests' X-Client header, "" for none
+	}{
+		{"whole, placed by the key", wrapper{chain}, "c-42"},
+		{"whole, placed by the picker", wrapper{chain}, ""},
+		{"rebuilt, placed by the key", rebuilder{chain}, "c-42"},
+		{"rebuilt, placed by the picker", rebuilder{chain}, ""},
+		{"rebuilt twice", rebuilder{rebuilder{chain}}, "c-42"},
+		{"rebuilt, in a chain", newChain(t, rebuilder{chain}), "c-42"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var jar string // the client's affinity cookie, once set
+			for i := range 4 {
+				var lines []string
+				if jar != "" {
+					lines = append(lines, "Cookie: "+jar)
+				}
+				if tc.client != "" {
+					lines = append(lines, "X-Client: "+tc.client)
+				}
+				r := ipRequest("192.0.2.1:1", lines...)
+				prev := tc.p.Lookup(r, snap)
+				resp := &http.Response{Header: http.Header{}}
+				tc.p.Save(r, resp, snap.Lookup("b"), prev)
+				got := resp.Header.Values("Set-Cookie")
+				if i == 0 {
+					require.Len(t, got, 1, "the first response binds the client")
+					ck, err := http.ParseSetCookie(got[0])
+					require.NoError(t, err)
+					jar = ck.Name + "=" + ck.Value
+					continue
+				}
+				assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, fields(prev), "request %d", i)
+				assert.Empty(t, got, "request %d: the client's cookie is kept as it is", i)
+			}
+		})
+	}
+
+	t.Run("rebuilt, served elsewhere", func(t *testing.T) {
+		p := rebuilder{chain}
+		r := ipRequest("192.0.2.1:1", "Cookie: affinity="+lb.Issue("a"), "X-Client: c-42")
+		prev := p.Lookup(r, snap)
+		require.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, prev)
+		resp := &http.Response{Header: http.Header{}}
+		p.Save(r, resp, snap.Lookup("b"), prev)
+		got := resp.Header.Values("Set-Cookie")
+		require.Len(t, got, 1, "the client is bound to the backend that served it")
+		ck, err := http.ParseSetCookie(got[0])
+		require.NoError(t, err)
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, lb.Lookup(request(ck.Name+"="+ck.Value), snap))
+	})
 }
 
 func TestChainCallsEveryMember(t *testing.T) {
@@ -233,6 +315,40 @@ func TestChainNested(t *testing.T) {
 			assert.Equal(t, []policy.Binding{none}, fs[3].saved)
 		})
 	}
+}
+
+// TestChainSaveWithoutProvenance checks that Save gives a binding that
+// records no member, rebuilt field by field, to every member, the rest of
+// a wrapping chain keeping theirs.
+func TestChainSaveWithoutProvenance(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	placed := policy.Binding{Status: policy.Keyed, KeyHash: 7}
+	var log []string
+	fs := []*fake{
+		{name: "a", lookup: none, log: &log},
+		{name: "b", lookup: placed, log: &log},
+		{name: "c", lookup: none, log: &log},
+	}
+	inner := newChain(t, fs[0], fs[1])
+
+	t.Run("rebuilt", func(t *testing.T) {
+		prev := inner.Lookup(request(), snap)
+		require.Equal(t, placed, fields(prev))
+		inner.Save(request(), &http.Response{Header: http.Header{}}, snap.Lookup("a"), fields(prev))
+		assert.Equal(t, []policy.Binding{placed}, fs[0].saved, "a member that did not place the request is given the binding too")
+		assert.Equal(t, []policy.Binding{placed}, fs[1].saved)
+	})
+	t.Run("rebuilt inside a chain", func(t *testing.T) {
+		fs[0].saved, fs[1].saved = nil, nil
+		outer := newChain(t, fs[2], rebuilder{inner})
+		prev := outer.Lookup(request(), snap)
+		require.Equal(t, placed, fields(prev))
+		outer.Save(request(), &http.Response{Header: http.Header{}}, snap.Lookup("a"), prev)
+		assert.Equal(t, []policy.Binding{none}, fs[2].saved, "the outer chain still knows its member")
+		assert.Equal(t, []policy.Binding{placed}, fs[0].saved)
+		assert.Equal(t, []policy.Binding{placed}, fs[1].saved)
+	})
 }
 
 func TestChainAppCookieAndKey(t *testing.T) {

@@ -53,8 +53,10 @@ func (s Status) String() string {
 // Binding is what a [Policy] read from a request.
 //
 // A binding returned by a [Chain] also records, unexported, which member
-// produced it, for the Chain's Save: hand Save the Binding Lookup returned,
-// whole, and compare Bindings by their fields rather than with ==.
+// produced it, for the Chain's Save: hand Save the Binding Lookup
+// returned, whole, and compare Bindings by their fields rather than with
+// ==. A Binding rebuilt field by field records no member, and a Chain's
+// Save gives it to all its members, which is harmless (see [Chain]).
 type Binding struct {
 	// ID is the backend the request is bound to; set only when Status is
 	// Valid.
