@@ -65,8 +65,8 @@ var _ Policy = (*Chain)(nil)
 
 // NewChain returns a Chain of the policies, asked in the order given.
 // Chains among them are flattened, their members taking their place. It
-// returns an error if there are no policies, one is nil, or there are more
-// than 255 once flattened.
+// returns an error if there are no policies, one is nil or a nil pointer,
+// or there are more than 255 once flattened.
 func NewChain(policies ...Policy) (*Chain, error) {
 	if len(policies) == 0 {
 		return nil, errors.New("policy: empty chain: give at least one policy")
