@@ -12,7 +12,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -33,9 +33,9 @@ func TestEndToEnd(t *testing.T) {
 	set, err := backend.NewSet(cfgs, backend.WithEjection(backend.Ejection{}))
 	require.NoError(t, err)
 	rec := newRecorder(t, set)
-	cookie, err := policy.NewCookie([][]byte{[]byte("a key of at least sixteen bytes")})
+	pol, err := cookie.New([][]byte{[]byte("a key of at least sixteen bytes")})
 	require.NoError(t, err)
-	h, err := sticky.New(set, cookie, sticky.WithObserver(rec), sticky.WithPicker(&balancer.RoundRobin{}))
+	h, err := sticky.New(set, pol, sticky.WithObserver(rec), sticky.WithPicker(&balancer.RoundRobin{}))
 	require.NoError(t, err)
 	lb := httptest.NewServer(h)
 	t.Cleanup(lb.Close)
@@ -63,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 		servedBy[string(body)]++
 		for _, ck := range resp.Cookies() {
-			if ck.Name == cookie.Name() {
+			if ck.Name == pol.Name() {
 				bindings++
 				return string(body), ck
 			}
@@ -83,7 +83,7 @@ func TestEndToEnd(t *testing.T) {
 		on, _ := send(c.cookie)
 		require.Equal(t, c.on, on, "sticky")
 	}
-	send(&http.Cookie{Name: cookie.Name(), Value: "garbage"}) // rejected, then picked
+	send(&http.Cookie{Name: pol.Name(), Value: "garbage"}) // rejected, then picked
 
 	require.NoError(t, set.SetState("app1", backend.Unhealthy))
 	var onApp1 int

@@ -12,9 +12,9 @@ import (
 	"strings"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/metrics"
-	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -40,11 +40,11 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cookie, err := policy.NewCookie([][]byte{[]byte("a secret of at least 16 bytes")})
+	pol, err := cookie.New([][]byte{[]byte("a secret of at least 16 bytes")})
 	if err != nil {
 		log.Fatal(err)
 	}
-	h, err := sticky.New(set, cookie, sticky.WithObserver(rec))
+	h, err := sticky.New(set, pol, sticky.WithObserver(rec))
 	if err != nil {
 		log.Fatal(err)
 	}

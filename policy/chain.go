@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 
 	"github.com/affinitylb/affinity/backend"
 )
@@ -17,7 +18,8 @@ const maxChainLen = 255
 // each holding the member's index plus one. Zero: no Chain member did.
 // Chains nested directly are flattened; bytes pile up only for Chains
 // wrapped in other policies, and past eight such levels the innermost are
-// lost, their members then getting None in Save.
+// lost, their members then all getting the binding in Save, as they do
+// when a wrapper rebuilds it field by field.
 type chainPath uint64
 
 // via returns b recorded as produced by member i.
@@ -38,12 +40,20 @@ func (b Binding) via(i int) Binding {
 // Save calls every member's Save, in order. The member whose binding
 // Lookup returned is given that binding as prev; every other member is
 // given Binding{Status: None}, as if the request had carried nothing for
-// it. So a [Cookie] member keeps a valid cookie that placed the request as
-// it is, and issues one whenever the request was placed otherwise, by a
-// key or by the picker: a client first placed by its key stays on that
-// backend by cookie, even when membership changes would move its key.
-// Order matters: a cookie member after a key member that matches is never
-// asked, and re-issues its cookie on every response; put cookies first.
+// it. So a cookie member (package cookie) keeps a valid cookie that placed
+// the request as it is, and issues one whenever the request was placed
+// otherwise, by a key or by the picker: a client first placed by its key
+// stays on that backend by cookie, even when membership changes would move
+// its key. Order matters: a cookie member after a key member that matches
+// is never asked, and re-issues its cookie on every response; put cookies
+// first.
+//
+// Which member produced a binding is recorded in the Binding, unexported.
+// A policy wrapping a Chain that hands Save a Binding rebuilt field by
+// field loses it; Save then gives that Binding to every member. That is
+// harmless: a cookie member given a Valid binding to the backend that
+// answered keeps its cookie, and issues one otherwise; a key member
+// ignores it.
 //
 // A Chain is immutable and safe for concurrent use. It adds no allocation
 // to its members'.
@@ -55,8 +65,8 @@ var _ Policy = (*Chain)(nil)
 
 // NewChain returns a Chain of the policies, asked in the order given.
 // Chains among them are flattened, their members taking their place. It
-// returns an error if there are no policies, one is nil, or there are more
-// than 255 once flattened.
+// returns an error if there are no policies, one is nil or a nil pointer,
+// or there are more than 255 once flattened.
 func NewChain(policies ...Policy) (*Chain, error) {
 	if len(policies) == 0 {
 		return nil, errors.New("policy: empty chain: give at least one policy")
@@ -78,22 +88,14 @@ func NewChain(policies ...Policy) (*Chain, error) {
 	return &Chain{members: members}, nil
 }
 
-// isNil reports whether p is nil, or a nil pointer to one of this
-// package's policies (left by a constructor's error, say).
+// isNil reports whether p is nil, or a nil pointer to a policy of any
+// type (left by a constructor's error, say).
 func isNil(p Policy) bool {
-	switch p := p.(type) {
-	case nil:
+	if p == nil {
 		return true
-	case *Cookie:
-		return p == nil
-	case *AppCookie:
-		return p == nil
-	case *Key:
-		return p == nil
-	case *Chain:
-		return p == nil
 	}
-	return false
+	v := reflect.ValueOf(p)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // Lookup returns the binding of the first member that places r: Valid or
@@ -123,9 +125,16 @@ func (c *Chain) Strip(h http.Header) {
 }
 
 // Save calls each member's Save: with prev for the member that produced
-// it, with Binding{Status: None} for the others. prev must be the Binding
-// c.Lookup returned, unaltered.
+// it, with Binding{Status: None} for the others. prev should be the
+// Binding c.Lookup returned, whole; one that records no member, rebuilt
+// field by field, is given to every member.
 func (c *Chain) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
+	if prev.from == 0 {
+		for _, m := range c.members {
+			m.Save(r, resp, b, prev)
+		}
+		return
+	}
 	used, own := int(prev.from&0xff)-1, prev
 	own.from >>= 8
 	for i, m := range c.members {

@@ -10,12 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 )
 
 // fields returns b's exported fields: what a caller can compare.
 func fields(b policy.Binding) policy.Binding {
-	return policy.Binding{ID: b.ID, Status: b.Status, Refresh: b.Refresh, Key: b.Key}
+	return policy.Binding{ID: b.ID, Status: b.Status, Refresh: b.Refresh, KeyHash: b.KeyHash}
 }
 
 func newChain(t testing.TB, ps ...policy.Policy) *policy.Chain {
@@ -47,11 +48,25 @@ func (f *fake) Save(_ *http.Request, _ *http.Response, _ *backend.Backend, prev 
 // through whole.
 type wrapper struct{ policy.Policy }
 
+// rebuilder is a Policy of the user's that wraps another and hands on
+// copies of its bindings rebuilt field by field, as a wrapper that logs or
+// edits them may: what Lookup returns, and what Save is given, carry the
+// exported fields only.
+type rebuilder struct{ p policy.Policy }
+
+func (w rebuilder) Lookup(r *http.Request, s *backend.Snapshot) policy.Binding {
+	return fields(w.p.Lookup(r, s))
+}
+
+func (w rebuilder) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev policy.Binding) {
+	w.p.Save(r, resp, b, fields(prev))
+}
+
 func TestChainLookup(t *testing.T) {
 	set := newSet(t)
-	cookie := newCookie(t, [][]byte{key1})
+	lb := newCookie(t, [][]byte{key1})
 	other := newCookie(t, [][]byte{key2})
-	renamed := newCookie(t, [][]byte{key1}, policy.WithName("lb2"))
+	renamed := newCookie(t, [][]byte{key1}, cookie.WithName("lb2"))
 	header, err := policy.HeaderKey("X-Client")
 	require.NoError(t, err)
 
@@ -62,17 +77,17 @@ func TestChainLookup(t *testing.T) {
 		lines []string // "Cookie: ..." or "X-Client: ..."
 		want  policy.Binding
 	}{
-		{"valid cookie wins over the key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + cookie.Issue("b"), client}, policy.Binding{ID: "b", Status: policy.Valid}},
-		{"key without a cookie", []policy.Policy{cookie, header}, []string{client}, keyed("c-42")},
-		{"nothing", []policy.Policy{cookie, header}, nil, none},
-		{"forged cookie, no key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + other.Issue("b")}, policy.Binding{Status: policy.Forged}},
-		{"forged cookie, key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + other.Issue("b"), client}, keyed("c-42")},
-		{"unknown backend, no key", []policy.Policy{cookie, header}, []string{"Cookie: affinity=" + cookie.Issue("z")}, policy.Binding{Status: policy.Unknown}},
-		{"order matters: key first", []policy.Policy{header, cookie}, []string{"Cookie: affinity=" + cookie.Issue("b"), client}, keyed("c-42")},
-		{"old key asks for a refresh", []policy.Policy{newCookie(t, [][]byte{key2, key1}), header}, []string{"Cookie: affinity=" + cookie.Issue("c")}, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}},
-		{"first rejection reported", []policy.Policy{cookie, renamed}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
-		{"first rejection reported, reversed", []policy.Policy{renamed, cookie}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Forged}},
-		{"valid after a rejection", []policy.Policy{renamed, cookie}, []string{"Cookie: affinity=" + cookie.Issue("a") + "; lb2=garbage"}, policy.Binding{ID: "a", Status: policy.Valid}},
+		{"valid cookie wins over the key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + lb.Issue("b"), client}, policy.Binding{ID: "b", Status: policy.Valid}},
+		{"key without a cookie", []policy.Policy{lb, header}, []string{client}, keyed("c-42")},
+		{"nothing", []policy.Policy{lb, header}, nil, none},
+		{"forged cookie, no key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + other.Issue("b")}, policy.Binding{Status: policy.Forged}},
+		{"forged cookie, key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + other.Issue("b"), client}, keyed("c-42")},
+		{"unknown backend, no key", []policy.Policy{lb, header}, []string{"Cookie: affinity=" + lb.Issue("z")}, policy.Binding{Status: policy.Unknown}},
+		{"order matters: key first", []policy.Policy{header, lb}, []string{"Cookie: affinity=" + lb.Issue("b"), client}, keyed("c-42")},
+		{"old key asks for a refresh", []policy.Policy{newCookie(t, [][]byte{key2, key1}), header}, []string{"Cookie: affinity=" + lb.Issue("c")}, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}},
+		{"first rejection reported", []policy.Policy{lb, renamed}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Malformed}},
+		{"first rejection reported, reversed", []policy.Policy{renamed, lb}, []string{"Cookie: affinity=garbage; lb2=" + other.Issue("a")}, policy.Binding{Status: policy.Forged}},
+		{"valid after a rejection", []policy.Policy{renamed, lb}, []string{"Cookie: affinity=" + lb.Issue("a") + "; lb2=garbage"}, policy.Binding{ID: "a", Status: policy.Valid}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,9 +101,9 @@ func TestChainLookup(t *testing.T) {
 func TestChainSave(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
-	cookie := newCookie(t, [][]byte{key2, key1})
+	lb := newCookie(t, [][]byte{key2, key1})
 	old := newCookie(t, [][]byte{key1})
-	other := newCookie(t, [][]byte{key2}, policy.WithName("other"))
+	other := newCookie(t, [][]byte{key2}, cookie.WithName("other"))
 	header, err := policy.HeaderKey("X-Client")
 	require.NoError(t, err)
 
@@ -100,14 +115,14 @@ func TestChainSave(t *testing.T) {
 		served  string // the backend that served it
 		wantSet bool   // whether a cookie is issued, binding to served
 	}{
-		{"valid cookie placed it: kept", []policy.Policy{cookie, header}, cookie.Issue("a"), "c-42", "a", false},
-		{"valid cookie, old key: re-signed", []policy.Policy{cookie, header}, old.Issue("a"), "c-42", "a", true},
-		{"valid cookie, other backend served: issued", []policy.Policy{cookie, header}, cookie.Issue("b"), "", "a", true},
-		{"placed by the key: issued", []policy.Policy{cookie, header}, "", "c-42", "a", true},
-		{"placed by the picker: issued", []policy.Policy{cookie, header}, "", "", "a", true},
-		{"forged cookie: issued", []policy.Policy{cookie, header}, other.Issue("a"), "", "a", true},
-		{"forged cookie, key: issued", []policy.Policy{cookie, header}, "garbage", "c-42", "a", true},
-		{"key first: issued every time", []policy.Policy{header, cookie}, cookie.Issue("a"), "c-42", "a", true},
+		{"valid cookie placed it: kept", []policy.Policy{lb, header}, lb.Issue("a"), "c-42", "a", false},
+		{"valid cookie, old key: re-signed", []policy.Policy{lb, header}, old.Issue("a"), "c-42", "a", true},
+		{"valid cookie, other backend served: issued", []policy.Policy{lb, header}, lb.Issue("b"), "", "a", true},
+		{"placed by the key: issued", []policy.Policy{lb, header}, "", "c-42", "a", true},
+		{"placed by the picker: issued", []policy.Policy{lb, header}, "", "", "a", true},
+		{"forged cookie: issued", []policy.Policy{lb, header}, other.Issue("a"), "", "a", true},
+		{"forged cookie, key: issued", []policy.Policy{lb, header}, "garbage", "c-42", "a", true},
+		{"key first: issued every time", []policy.Policy{header, lb}, lb.Issue("a"), "c-42", "a", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,15 +147,83 @@ func TestChainSave(t *testing.T) {
 			require.Len(t, got, 1)
 			ck, err := http.ParseSetCookie(got[0])
 			require.NoError(t, err)
-			assert.Equal(t, policy.Binding{ID: tt.served, Status: policy.Valid}, cookie.Lookup(request(ck.String()), snap))
+			assert.Equal(t, policy.Binding{ID: tt.served, Status: policy.Valid}, lb.Lookup(request(ck.String()), snap))
 		})
 	}
+}
+
+// TestChainSaveRebuiltBinding checks a Chain of a cookie and a header key
+// inside a policy that rebuilds bindings field by field, losing which
+// member produced them: once the first response has bound the client,
+// the responses to its requests carrying the cookie set no cookie, as
+// they do when the binding is handed on whole.
+func TestChainSaveRebuiltBinding(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	lb := newCookie(t, [][]byte{key1})
+	header, err := policy.HeaderKey("X-Client")
+	require.NoError(t, err)
+	chain := newChain(t, lb, header)
+
+	for _, tc := range []struct {
+		name   string
+		p      policy.Policy
+		client string // the requests' X-Client header, "" for none
+	}{
+		{"whole, placed by the key", wrapper{chain}, "c-42"},
+		{"whole, placed by the picker", wrapper{chain}, ""},
+		{"rebuilt, placed by the key", rebuilder{chain}, "c-42"},
+		{"rebuilt, placed by the picker", rebuilder{chain}, ""},
+		{"rebuilt twice", rebuilder{rebuilder{chain}}, "c-42"},
+		{"rebuilt, in a chain", newChain(t, rebuilder{chain}), "c-42"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var jar string // the client's affinity cookie, once set
+			for i := range 4 {
+				var lines []string
+				if jar != "" {
+					lines = append(lines, "Cookie: "+jar)
+				}
+				if tc.client != "" {
+					lines = append(lines, "X-Client: "+tc.client)
+				}
+				r := ipRequest("192.0.2.1:1", lines...)
+				prev := tc.p.Lookup(r, snap)
+				resp := &http.Response{Header: http.Header{}}
+				tc.p.Save(r, resp, snap.Lookup("b"), prev)
+				got := resp.Header.Values("Set-Cookie")
+				if i == 0 {
+					require.Len(t, got, 1, "the first response binds the client")
+					ck, err := http.ParseSetCookie(got[0])
+					require.NoError(t, err)
+					jar = ck.Name + "=" + ck.Value
+					continue
+				}
+				assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, fields(prev), "request %d", i)
+				assert.Empty(t, got, "request %d: the client's cookie is kept as it is", i)
+			}
+		})
+	}
+
+	t.Run("rebuilt, served elsewhere", func(t *testing.T) {
+		p := rebuilder{chain}
+		r := ipRequest("192.0.2.1:1", "Cookie: affinity="+lb.Issue("a"), "X-Client: c-42")
+		prev := p.Lookup(r, snap)
+		require.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, prev)
+		resp := &http.Response{Header: http.Header{}}
+		p.Save(r, resp, snap.Lookup("b"), prev)
+		got := resp.Header.Values("Set-Cookie")
+		require.Len(t, got, 1, "the client is bound to the backend that served it")
+		ck, err := http.ParseSetCookie(got[0])
+		require.NoError(t, err)
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, lb.Lookup(request(ck.Name+"="+ck.Value), snap))
+	})
 }
 
 func TestChainCallsEveryMember(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
-	placed := policy.Binding{Status: policy.Keyed, Key: 7}
+	placed := policy.Binding{Status: policy.Keyed, KeyHash: 7}
 	forged := policy.Binding{Status: policy.Forged}
 	valid := policy.Binding{ID: "a", Status: policy.Valid}
 
@@ -198,7 +281,7 @@ func TestChainCallsEveryMember(t *testing.T) {
 func TestChainNested(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
-	placed := policy.Binding{Status: policy.Keyed, Key: 7}
+	placed := policy.Binding{Status: policy.Keyed, KeyHash: 7}
 
 	build := func(t *testing.T, wrap func(*policy.Chain) policy.Policy) (*policy.Chain, []*fake) {
 		var log []string
@@ -234,6 +317,40 @@ func TestChainNested(t *testing.T) {
 	}
 }
 
+// TestChainSaveWithoutProvenance checks that Save gives a binding that
+// records no member, rebuilt field by field, to every member, the rest of
+// a wrapping chain keeping theirs.
+func TestChainSaveWithoutProvenance(t *testing.T) {
+	set := newSet(t)
+	snap := set.Snapshot()
+	placed := policy.Binding{Status: policy.Keyed, KeyHash: 7}
+	var log []string
+	fs := []*fake{
+		{name: "a", lookup: none, log: &log},
+		{name: "b", lookup: placed, log: &log},
+		{name: "c", lookup: none, log: &log},
+	}
+	inner := newChain(t, fs[0], fs[1])
+
+	t.Run("rebuilt", func(t *testing.T) {
+		prev := inner.Lookup(request(), snap)
+		require.Equal(t, placed, fields(prev))
+		inner.Save(request(), &http.Response{Header: http.Header{}}, snap.Lookup("a"), fields(prev))
+		assert.Equal(t, []policy.Binding{placed}, fs[0].saved, "a member that did not place the request is given the binding too")
+		assert.Equal(t, []policy.Binding{placed}, fs[1].saved)
+	})
+	t.Run("rebuilt inside a chain", func(t *testing.T) {
+		fs[0].saved, fs[1].saved = nil, nil
+		outer := newChain(t, fs[2], rebuilder{inner})
+		prev := outer.Lookup(request(), snap)
+		require.Equal(t, placed, fields(prev))
+		outer.Save(request(), &http.Response{Header: http.Header{}}, snap.Lookup("a"), prev)
+		assert.Equal(t, []policy.Binding{none}, fs[2].saved, "the outer chain still knows its member")
+		assert.Equal(t, []policy.Binding{placed}, fs[0].saved)
+		assert.Equal(t, []policy.Binding{placed}, fs[1].saved)
+	})
+}
+
 func TestChainAppCookieAndKey(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
@@ -259,12 +376,13 @@ func TestChainAppCookieAndKey(t *testing.T) {
 }
 
 func TestNewChainErrors(t *testing.T) {
-	cookie := newCookie(t, [][]byte{key1})
-	var nilCookie *policy.Cookie
+	lb := newCookie(t, [][]byte{key1})
+	var nilCookie *cookie.Policy
 	var nilKey *policy.Key
+	var nilFake *fake // a nil pointer of a policy type of the user's
 	many := make([]policy.Policy, 200)
 	for i := range many {
-		many[i] = cookie
+		many[i] = lb
 	}
 	tests := []struct {
 		name     string
@@ -272,9 +390,10 @@ func TestNewChainErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{"empty", nil, "empty chain"},
-		{"nil", []policy.Policy{cookie, nil}, "chain member 1 is nil"},
+		{"nil", []policy.Policy{lb, nil}, "chain member 1 is nil"},
 		{"nil Cookie", []policy.Policy{nilCookie}, "chain member 0 is nil"},
-		{"nil Key", []policy.Policy{cookie, nilKey}, "chain member 1 is nil"},
+		{"nil Key", []policy.Policy{lb, nilKey}, "chain member 1 is nil"},
+		{"nil policy of the user's", []policy.Policy{lb, lb, nilFake}, "chain member 2 is nil"},
 		{"too long once flattened", []policy.Policy{newChain(t, many...), newChain(t, many...)}, "chain of 400 policies; at most 255"},
 	}
 	for _, tt := range tests {

@@ -7,14 +7,13 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/affinitylb/affinity/internal/clientip"
 )
 
-// ClientIPKey returns a Key read from the client's IP address. Its Key is
-// the xxHash of the address's 16-byte form (IPv4 addresses as
-// IPv4-mapped IPv6), so an address has one Key however it was written.
+// ClientIPKey returns a Key read from the client's IP address. Its
+// KeyHash is the [HashKey] of the address's 16-byte form (IPv4 addresses
+// as IPv4-mapped IPv6), so an address has one KeyHash however it was
+// written.
 //
 // The client is the socket peer (the request's RemoteAddr, IPv4-mapped
 // addresses unmapped) unless the peer is inside one of the trusted
@@ -103,5 +102,5 @@ func (k *Key) clientIP(r *http.Request) (uint64, bool) {
 		return 0, false
 	}
 	b := a.As16()
-	return xxhash.Sum64(b[:]), true
+	return hashKeyBytes(b[:]), true
 }

@@ -17,7 +17,7 @@ import (
 // ipKeyed is the binding ClientIPKey returns for the client address addr.
 func ipKeyed(addr string) policy.Binding {
 	b := netip.MustParseAddr(addr).As16()
-	return policy.Binding{Status: policy.Keyed, Key: xxhash.Sum64(b[:])}
+	return policy.Binding{Status: policy.Keyed, KeyHash: xxhash.Sum64(b[:])}
 }
 
 // ipRequest returns a request from the peer remote, with the given
@@ -131,8 +131,8 @@ func TestClientIPKeyDistinguishesClients(t *testing.T) {
 	a := k.Lookup(ipRequest("192.0.2.1:1"), nil)
 	assert.Equal(t, a, k.Lookup(ipRequest("192.0.2.1:2"), nil), "the port does not matter")
 	assert.Equal(t, a, k.Lookup(ipRequest("[::ffff:192.0.2.1]:3"), nil), "nor the IPv4-mapped spelling")
-	assert.NotEqual(t, a.Key, k.Lookup(ipRequest("192.0.2.2:1"), nil).Key)
-	assert.NotEqual(t, a.Key, k.Lookup(ipRequest("[2001:db8::1]:1"), nil).Key)
+	assert.NotEqual(t, a.KeyHash, k.Lookup(ipRequest("192.0.2.2:1"), nil).KeyHash)
+	assert.NotEqual(t, a.KeyHash, k.Lookup(ipRequest("[2001:db8::1]:1"), nil).KeyHash)
 }
 
 func TestClientIPKeyCopiesPrefixes(t *testing.T) {

@@ -10,94 +10,42 @@
 // answered, Save is given what Lookup returned and sets, refreshes or leaves
 // the binding on the response. Binding.Refresh asks Save to write the
 // binding again although the request was served by the backend it names.
+// A policy whose binding travels in the request, a cookie of the
+// balancer's own, implements [Stripper] so that the handler removes it
+// before forwarding.
 //
 // A binding either names a backend (Valid, with its ID) or, for clients
-// that keep no cookies, carries an affinity key (Keyed, with a 64-bit Key)
-// that a hashing picker maps to a backend.
+// that keep no cookies, carries an affinity key (Keyed, with the key's
+// 64-bit hash in KeyHash) that a hashing picker maps to a backend.
 //
 // # Policies
 //
-//   - [Cookie] binds a client with a signed cookie of the balancer's own,
-//     for the browser session or for a time that, by default, counts from
-//     the client's last request (sliding expiry: the cookie is re-issued
-//     once at most half its lifetime is left), optionally bounded by a
-//     maximum life. It suits any application, and the balancer keeps no
-//     state per client.
-//   - [AppCookie] binds with the same cookie, but for as long as the
-//     application's own session cookie lives (PHPSESSID, JSESSIONID...):
-//     set when the application sets its cookie, with the same lifetime and
-//     Path, and deleted when it deletes it, as AWS ALB's application-based
-//     stickiness does. Clients without an application session are not
-//     bound at all; one whose session was taken over by another backend,
-//     its own having failed, is bound there even if the application does
-//     not set its cookie again, so it moves once.
+//   - The cookie policies, in package [github.com/affinitylb/affinity/cookie],
+//     bind a client with a signed cookie of the balancer's own, for a time
+//     of their own or for as long as the application's session cookie
+//     lives. They suit browsers, and the balancer keeps no state per
+//     client.
 //   - [Key] binds clients that keep no cookies by a value they send with
 //     every request: a header ([HeaderKey]), a query parameter
 //     ([QueryKey]), a cookie of the application's ([CookieKey]) or the
 //     client's IP address ([ClientIPKey], which believes X-Forwarded-For
 //     or Forwarded only from proxies you name; see [ParsePrefixes]). It
 //     keeps nothing and writes nothing: the same key reaches the same
-//     backend for as long as the hashing picker maps it there.
-//   - [Chain] asks several policies in order, for instance a Cookie, then
-//     a header Key, leaving the rest to the picker. The first that places
-//     the request wins. On the response every member saves its own
-//     binding, so a client placed by its key or by the picker is given a
-//     cookie, and one placed by a valid cookie keeps it as it is.
+//     backend for as long as the hashing picker maps it there. A policy
+//     of your own that finds keys elsewhere hashes them with [HashKey], as
+//     the Key does, so that the same key reaches the same backend whoever
+//     found it.
+//   - [Chain] asks several policies in order, for instance the balancer's
+//     cookie, then a header Key, leaving the rest to the picker. The first
+//     that places the request wins. On the response every member saves
+//     its own binding, so a client placed by its key or by the picker is
+//     given a cookie, and one placed by a valid cookie keeps it as it is.
 //
 // The policies of this package are safe for concurrent use and never
-// panic, whatever a request carries. Their Lookup allocates nothing, once a
-// cookie policy has indexed the snapshot's backends, and reads a Cookie
-// header in time linear in its length, however many cookies it holds.
-// When a request carries several cookies of the balancer's name, as
-// browsers send cookies set with different paths (the longest first), the
-// first valid one binds.
+// panic, whatever a request carries. Their Lookup allocates nothing, and
+// reads a Cookie header in time linear in its length, however many cookies
+// it holds.
 //
-// # The balancer's cookie
-//
-// [Cookie] and [AppCookie] bind a client with a cookie of the balancer's
-// own. Its value is 44 characters, the unpadded base64url encoding of 33
-// bytes:
-//
-//	version (1) | token (8) | issued (4) | expires (4) | tag (16)
-//
-// version is 2; issued and expires are big-endian Unix seconds, expires
-// being 0 for a session cookie. From each configured key two subkeys are
-// derived, HMAC-SHA-256(key, label) with distinct labels: the token subkey
-// with the label "affinity backend token v1", and the tag subkey, its
-// first 16 bytes, with "affinity cookie cmac v2", a zero byte and the
-// cookie's name.
-//
-//   - Opaque. The token is the first 64 bits of HMAC-SHA-256 of the
-//     backend's ID under the token subkey. The cookie shows neither the
-//     backend's ID nor its address, and only a key holder can make one that
-//     names a backend. Clients bound to the same backend carry the same
-//     token: they can tell they share a backend, not which it is. Nothing
-//     in a value is drawn at random, so clients bound to one backend in
-//     the same second get the same value; Save signs it once and hands it
-//     to all of them.
-//   - Authentic. The tag is AES-CMAC (NIST SP 800-38B, RFC 4493) of
-//     token, issued and expires, the 16 bytes after the version, under
-//     the tag subkey as an AES-128 key; it is compared in constant time.
-//     Altering any byte, or presenting the value under another cookie
-//     name, makes it Forged (or Malformed, for a version not known).
-//   - Bounded. The expiry is signed into the value and enforced by Lookup,
-//     not only by the browser: a client that keeps the cookie past its
-//     Max-Age is not bound by it. So is the binding's age, issued, kept
-//     when the cookie is refreshed: past the maximum life, if one is set,
-//     the binding ends however active the client.
-//   - Stateless. The balancer keeps nothing per client (per backend, its
-//     tokens and the last value issued for it), so replicas configured
-//     with the same name and keys accept each other's cookies, and a
-//     restart loses no bindings.
-//   - Rotatable. The first key signs and every key verifies. To rotate, put
-//     the new key first on every replica, then drop the old one once the
-//     cookies it signed have expired (a TTL later; session cookies can live
-//     as long as the browser runs). A cookie verified with an older key is
-//     re-signed with the first on its next response: by a Cookie with a
-//     new lifetime, by an AppCookie with the expiry it had.
-//
-// A cookie is a bearer token: copied to another client, it binds that
-// client too, until it expires. Stickiness is not authentication, and
-// neither is an affinity key: any client can send any header or query
-// parameter, and so choose its backend.
+// An affinity key is no authentication: any client can send any header or
+// query parameter, and so choose its backend.
 package policy

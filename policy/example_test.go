@@ -6,133 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 )
-
-func ExampleCookie() {
-	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://10.0.0.1:8080"}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	// In production, the keys come from a secret store: at least 16 random
-	// bytes, the same on every replica.
-	cookie, err := policy.NewCookie([][]byte{[]byte("a secret of at least 16 bytes")})
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	// A first request carries no binding; app1 answers it and Save binds
-	// the client to app1.
-	r := httptest.NewRequest(http.MethodGet, "http://shop.example/", nil)
-	snap := set.Snapshot()
-	prev := cookie.Lookup(r, snap)
-	fmt.Println("first request:", prev.Status)
-
-	resp := httptest.NewRecorder().Result()
-	cookie.Save(r, resp, snap.Lookup("app1"), prev)
-	setCookie := resp.Header.Get("Set-Cookie")
-	for _, attr := range strings.Split(setCookie, "; ") {
-		name, _, _ := strings.Cut(attr, "=")
-		switch name {
-		case cookie.Name():
-			fmt.Println(name + "=<44 opaque characters>")
-		case "Expires":
-			fmt.Println("Expires=<now + 15m>")
-		default:
-			fmt.Println(attr)
-		}
-	}
-
-	// The client sends the cookie back and is bound to app1.
-	c, err := http.ParseSetCookie(setCookie)
-	if err != nil {
-		log.Fatal(err)
-	}
-	r2 := httptest.NewRequest(http.MethodGet, "http://shop.example/cart", nil)
-	r2.AddCookie(c)
-	b := cookie.Lookup(r2, set.Snapshot())
-	fmt.Println("next request:", b.Status, b.ID)
-
-	// Output:
-	// first request: none
-	// affinity=<44 opaque characters>
-	// Path=/
-	// Expires=<now + 15m>
-	// Max-Age=900
-	// HttpOnly
-	// SameSite=Lax
-	// next request: valid app1
-}
-
-func ExampleNewAppCookie() {
-	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://10.0.0.1:8080"}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	// The balancer's cookie follows PHP's session cookie. The fixed clock
-	// keeps this example's output the same every day.
-	noon := func() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) }
-	app, err := policy.NewAppCookie("PHPSESSID", [][]byte{[]byte("a secret of at least 16 bytes")}, policy.WithClock(noon))
-	if err != nil {
-		log.Fatal(err)
-	}
-	snap := set.Snapshot()
-	app1 := snap.Lookup("app1")
-
-	// serve has app1 answer r, setting the application's cookie with
-	// appCookie unless it is empty; lets the policy save its binding;
-	// prints every Set-Cookie line, and returns the cookies set.
-	serve := func(r *http.Request, prev policy.Binding, appCookie string) []*http.Cookie {
-		resp := &http.Response{Header: http.Header{}}
-		if appCookie != "" {
-			resp.Header.Add("Set-Cookie", appCookie)
-		}
-		app.Save(r, resp, app1, prev)
-		for _, l := range resp.Header.Values("Set-Cookie") {
-			if v, ok := strings.CutPrefix(l, "affinity="); ok && len(v) > 44 {
-				l = "affinity=<44 opaque characters>" + v[44:]
-			}
-			fmt.Println("  Set-Cookie:", l)
-		}
-		return resp.Cookies()
-	}
-
-	// A visitor browses the catalogue: no session yet, so no binding.
-	r := httptest.NewRequest(http.MethodGet, "http://shop.example/", nil)
-	prev := app.Lookup(r, snap)
-	fmt.Println("browsing:", prev.Status)
-	serve(r, prev, "")
-
-	// They log in: the application starts a 30-minute session, and the
-	// client is bound to app1 for as long.
-	fmt.Println("login:")
-	jar := serve(r, prev, "PHPSESSID=s3ss10n; Path=/; Max-Age=1800; HttpOnly")
-
-	r2 := httptest.NewRequest(http.MethodGet, "http://shop.example/cart", nil)
-	for _, c := range jar {
-		r2.AddCookie(c)
-	}
-	b := app.Lookup(r2, snap)
-	fmt.Println("next request:", b.Status, b.ID)
-
-	// They log out: the application deletes its cookie, and the balancer
-	// deletes its own.
-	fmt.Println("logout:")
-	serve(r2, b, "PHPSESSID=; Path=/; Max-Age=0")
-
-	// Output:
-	// browsing: none
-	// login:
-	//   Set-Cookie: PHPSESSID=s3ss10n; Path=/; Max-Age=1800; HttpOnly
-	//   Set-Cookie: affinity=<44 opaque characters>; Path=/; Expires=Sun, 01 Jun 2025 12:30:00 GMT; Max-Age=1800; HttpOnly; SameSite=Lax
-	// next request: valid app1
-	// logout:
-	//   Set-Cookie: PHPSESSID=; Path=/; Max-Age=0
-	//   Set-Cookie: affinity=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax
-}
 
 func ExampleChain() {
 	set, err := backend.NewSet([]backend.Config{
@@ -142,7 +20,7 @@ func ExampleChain() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cookie, err := policy.NewCookie([][]byte{[]byte("a secret of at least 16 bytes")})
+	lb, err := cookie.New([][]byte{[]byte("a secret of at least 16 bytes")})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -152,7 +30,7 @@ func ExampleChain() {
 	}
 	// Browsers are bound by the balancer's cookie; API clients, which keep
 	// no cookies, by their X-Client-ID; anything else goes to the picker.
-	chain, err := policy.NewChain(cookie, clientID)
+	chain, err := policy.NewChain(lb, clientID)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -164,7 +42,7 @@ func ExampleChain() {
 	api.Header.Set("X-Client-ID", "build-bot-7")
 	b := chain.Lookup(api, snap)
 	fmt.Println("API client:", b.Status)
-	fmt.Println("same key, same Key:", b.Key == chain.Lookup(api, snap).Key)
+	fmt.Println("same key, same KeyHash:", b.KeyHash == chain.Lookup(api, snap).KeyHash)
 
 	// Placed by its key, it is given a cookie too, which binds it once
 	// it sends the cookie back, even if membership changes move its key.
@@ -184,7 +62,47 @@ func ExampleChain() {
 
 	// Output:
 	// API client: keyed
-	// same key, same Key: true
+	// same key, same KeyHash: true
 	// with its cookie: valid app2
 	// tampered cookie: forged
+}
+
+// tenantKey is a policy of the user's: it binds requests by the tenant
+// their path names, /t/{tenant}/..., hashed as the built-in key policies
+// hash theirs.
+type tenantKey struct{}
+
+func (tenantKey) Lookup(r *http.Request, _ *backend.Snapshot) policy.Binding {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/t/")
+	tenant, _, _ := strings.Cut(rest, "/")
+	if !ok || tenant == "" {
+		return policy.Binding{Status: policy.None}
+	}
+	return policy.Binding{Status: policy.Keyed, KeyHash: policy.HashKey(tenant)}
+}
+
+func (tenantKey) Save(*http.Request, *http.Response, *backend.Backend, policy.Binding) {}
+
+func ExampleHashKey() {
+	header, err := policy.HeaderKey("X-Tenant")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Browsers name their tenant in the path, programs in a header: either
+	// way, a hashing picker sends the tenant to the same backend.
+	chain, err := policy.NewChain(tenantKey{}, header)
+	if err != nil {
+		log.Fatal(err)
+	}
+	page := httptest.NewRequest(http.MethodGet, "http://shop.example/t/acme/orders", nil)
+	api := httptest.NewRequest(http.MethodGet, "http://shop.example/api/orders", nil)
+	api.Header.Set("X-Tenant", "acme")
+
+	b1, b2 := chain.Lookup(page, nil), chain.Lookup(api, nil)
+	fmt.Println(b1.Status, b2.Status)
+	fmt.Println("same tenant, same KeyHash:", b1.KeyHash == b2.KeyHash)
+
+	// Output:
+	// keyed keyed
+	// same tenant, same KeyHash: true
 }

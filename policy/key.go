@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/cookies"
 )
 
 // maxKeyLen bounds a header or query parameter used as a key: longer ones
@@ -20,10 +22,10 @@ const maxKeyLen = 1024
 // header, a query parameter, a cookie of the application's, the client's
 // address) to the same backend, by way of a hashing picker.
 //
-// Lookup returns Binding{Status: Keyed, Key: h} when the request carries
-// the key, h being its 64-bit xxHash (XXH64, seed 0): the same key gives
-// the same Key in every process, so replicas agree. Without the key it
-// returns Binding{Status: None}. A Key keeps no state and writes nothing:
+// Lookup returns Binding{Status: Keyed, KeyHash: h} when the request
+// carries the key, h being its [HashKey]: the same key gives the same
+// KeyHash in every process, so replicas agree. Without the key it returns
+// Binding{Status: None}. A Key keeps no state and writes nothing:
 // Save does nothing.
 //
 // Make one with [HeaderKey], [QueryKey], [CookieKey] or [ClientIPKey]. A
@@ -77,14 +79,14 @@ func QueryKey(name string) (*Key, error) {
 // value, or one longer than 256 bytes, counts as absent. name must be a
 // valid cookie name (an HTTP token).
 func CookieKey(name string) (*Key, error) {
-	if err := validName(name); err != nil {
+	if err := validToken("cookie name", name); err != nil {
 		return nil, err
 	}
 	return &Key{source: fromCookie, name: name}, nil
 }
 
-// Lookup returns Binding{Status: Keyed, Key: hash} if r carries k's key,
-// else Binding{Status: None}. It ignores s.
+// Lookup returns Binding{Status: Keyed, KeyHash: HashKey(key)} if r
+// carries k's key, else Binding{Status: None}. It ignores s.
 func (k *Key) Lookup(r *http.Request, _ *backend.Snapshot) Binding {
 	var (
 		h  uint64
@@ -103,8 +105,20 @@ func (k *Key) Lookup(r *http.Request, _ *backend.Snapshot) Binding {
 	if !ok {
 		return Binding{Status: None}
 	}
-	return Binding{Status: Keyed, Key: h}
+	return Binding{Status: Keyed, KeyHash: h}
 }
+
+// HashKey returns the hash of the affinity key key, as the built-in key
+// policies set it in [Binding.KeyHash]: its 64-bit xxHash (XXH64, seed
+// 0). It is the same in every process and on every platform, so replicas
+// agree. A policy of the user's that sets KeyHash with HashKey places
+// requests as the built-in ones do: the same key, whether a [HeaderKey]
+// or that policy found it, reaches the same backend.
+func HashKey(key string) uint64 { return xxhash.Sum64String(key) }
+
+// hashKeyBytes returns [HashKey] of the key held in key, without
+// copying it.
+func hashKeyBytes(key []byte) uint64 { return xxhash.Sum64(key) }
 
 // Save does nothing: a Key is read from every request afresh.
 func (k *Key) Save(*http.Request, *http.Response, *backend.Backend, Binding) {}
@@ -118,15 +132,15 @@ func (k *Key) header(r *http.Request) (uint64, bool) {
 	if v == "" || len(v) > maxKeyLen {
 		return 0, false
 	}
-	return xxhash.Sum64String(v), true
+	return HashKey(v), true
 }
 
 func (k *Key) cookie(r *http.Request) (uint64, bool) {
-	v, _ := cookieValue(r.Header, k.name)
+	v, _ := cookies.Value(r.Header, k.name)
 	if v == "" {
 		return 0, false
 	}
-	return xxhash.Sum64String(v), true
+	return HashKey(v), true
 }
 
 // query scans the raw query itself: url.ParseQuery would build a map of
@@ -147,14 +161,14 @@ func (k *Key) query(r *http.Request) (uint64, bool) {
 			return 0, false
 		}
 		if strings.IndexByte(value, '%') < 0 && strings.IndexByte(value, '+') < 0 {
-			return xxhash.Sum64String(value), true
+			return HashKey(value), true
 		}
 		var buf [maxKeyLen]byte // the decoded value is never longer
 		v, ok := unescape(buf[:0], value)
 		if !ok || len(v) == 0 {
 			return 0, false
 		}
-		return xxhash.Sum64(v), true
+		return hashKeyBytes(v), true
 	}
 	return 0, false
 }
@@ -215,4 +229,28 @@ func unhex(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
+}
+
+// validToken checks that s, a what, is an HTTP token (RFC 9110), as header
+// and cookie names are, and otherwise says why, naming s.
+func validToken(what, s string) error {
+	switch err := cookies.ValidToken(s); {
+	case err == nil:
+		return nil
+	case s == "":
+		return fmt.Errorf("policy: empty %s", what)
+	default:
+		return fmt.Errorf("policy: %s %q: %w", what, s, err)
+	}
+}
+
+// trimBlanks trims leading and trailing spaces and tabs.
+func trimBlanks(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 
 // keyed is the binding a Key returns for the key k.
 func keyed(k string) policy.Binding {
-	return policy.Binding{Status: policy.Keyed, Key: xxhash.Sum64String(k)}
+	return policy.Binding{Status: policy.Keyed, KeyHash: xxhash.Sum64String(k)}
 }
 
 var none = policy.Binding{Status: policy.None}
@@ -152,9 +153,50 @@ func TestKeysHashTheValue(t *testing.T) {
 	a1, a2, b := lookup("alice"), lookup("alice"), lookup("bob")
 	for i := range a1 {
 		assert.Equal(t, policy.Keyed, a1[i].Status)
-		assert.Equal(t, a1[i], a2[i], "same key, same Key")
-		assert.NotEqual(t, a1[i].Key, b[i].Key, "different keys, different Keys")
+		assert.Equal(t, a1[i], a2[i], "same key, same KeyHash")
+		assert.NotEqual(t, a1[i].KeyHash, b[i].KeyHash, "different keys, different KeyHashes")
 		assert.Equal(t, a1[0], a1[i], "the hash of the value, wherever it was found")
+	}
+}
+
+// TestHashKey holds HashKey to XXH64 with seed 0, by the reference
+// implementation's test vectors, so that the hash never changes under
+// replicas or under a policy of the user's that relies on it.
+func TestHashKey(t *testing.T) {
+	assert.Equal(t, uint64(0xef46db3751d8e999), policy.HashKey(""))
+	assert.Equal(t, uint64(0x44bc2cf5ad770999), policy.HashKey("abc"))
+}
+
+// TestKeysHashWithHashKey checks that every built-in key policy sets
+// KeyHash to the HashKey of the key it found, as written or decoded: what
+// a policy of the user's, hashing with HashKey, sets for the same key.
+func TestKeysHashWithHashKey(t *testing.T) {
+	header, err := policy.HeaderKey("X-Client")
+	require.NoError(t, err)
+	query, err := policy.QueryKey("client")
+	require.NoError(t, err)
+	cookie, err := policy.CookieKey("client")
+	require.NoError(t, err)
+	ip, err := policy.ClientIPKey(nil)
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodGet, "/?client=a%20b+c", nil)
+	r.Header.Set("X-Client", " a b c\t")
+	r.Header.Set("Cookie", `client="a b c"`)
+	r.RemoteAddr = "192.0.2.7:1234"
+	addr := netip.MustParseAddr("192.0.2.7").As16()
+	for _, tc := range []struct {
+		name string
+		p    *policy.Key
+		key  string
+	}{
+		{"header", header, "a b c"},
+		{"query, decoded", query, "a b c"},
+		{"cookie, unquoted", cookie, "a b c"},
+		{"client IP, 16-byte form", ip, string(addr[:])},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, policy.Binding{Status: policy.Keyed, KeyHash: policy.HashKey(tc.key)}, tc.p.Lookup(r, nil))
+		})
 	}
 }
 

@@ -24,8 +24,8 @@ const (
 	// its backend has left it. The handler places the client anew, strict
 	// bindings or not, and reports a redispatch.
 	Unknown
-	// Keyed: the request names no backend but carries an affinity key
-	// (Binding.Key), which a hashing picker maps to one.
+	// Keyed: the request names no backend but carries an affinity key,
+	// whose hash (Binding.KeyHash) a hashing picker maps to one.
 	Keyed
 )
 
@@ -53,8 +53,10 @@ func (s Status) String() string {
 // Binding is what a [Policy] read from a request.
 //
 // A binding returned by a [Chain] also records, unexported, which member
-// produced it, for the Chain's Save: hand Save the Binding Lookup returned,
-// whole, and compare Bindings by their fields rather than with ==.
+// produced it, for the Chain's Save: hand Save the Binding Lookup
+// returned, whole, and compare Bindings by their fields rather than with
+// ==. A Binding rebuilt field by field records no member, and a Chain's
+// Save gives it to all its members, which is harmless (see [Chain]).
 type Binding struct {
 	// ID is the backend the request is bound to; set only when Status is
 	// Valid.
@@ -65,11 +67,12 @@ type Binding struct {
 	// if the request is served by ID: it is close to expiry (sliding
 	// expiry) or signed with an old key.
 	Refresh bool
-	// Key is the 64-bit hash of the request's affinity key (a header, a
-	// query parameter, the client's address...); set only when Status is
-	// Keyed. Requests with the same key have the same Key, so a hashing
-	// picker sends them to the same backend.
-	Key uint64
+	// KeyHash is the 64-bit hash of the request's affinity key (a header,
+	// a query parameter, the client's address...); set only when Status is
+	// Keyed. Requests with the same key have the same KeyHash, so a hashing
+	// picker sends them to the same backend. The built-in policies hash
+	// with [HashKey].
+	KeyHash uint64
 
 	from chainPath // which Chain members produced the binding; see Chain
 }

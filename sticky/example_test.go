@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/affinitylb/affinity/backend"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -28,11 +28,11 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	// The key must be the same on every replica of the balancer.
-	cookie, err := policy.NewCookie([][]byte{[]byte("a secret of at least 16 bytes")})
+	pol, err := cookie.New([][]byte{[]byte("a secret of at least 16 bytes")})
 	if err != nil {
 		log.Fatal(err)
 	}
-	h, err := sticky.New(set, cookie)
+	h, err := sticky.New(set, pol)
 	if err != nil {
 		log.Fatal(err)
 	}

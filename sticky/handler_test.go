@@ -17,6 +17,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
@@ -86,7 +87,7 @@ func TestNewClientsSpreadEvenly(t *testing.T) {
 func TestBadCookiesAreTreatedAsAbsent(t *testing.T) {
 	p := newPool(t, 3)
 	clk := &clock{now: time.Now()}
-	ck := newCookie(t, policy.WithClock(clk.Now), policy.WithTTL(time.Minute))
+	ck := newCookie(t, cookie.WithClock(clk.Now), cookie.WithTTL(time.Minute))
 	h, err := sticky.New(p.set, ck)
 	require.NoError(t, err)
 	base := front(t, h)
@@ -118,7 +119,7 @@ func TestBadCookiesAreTreatedAsAbsent(t *testing.T) {
 	add("doubled", valid.Value+valid.Value)
 	add("huge", strings.Repeat("A", 8<<10))
 
-	other, err := policy.NewCookie([][]byte{[]byte("another key, 32 bytes long......")})
+	other, err := cookie.New([][]byte{[]byte("another key, 32 bytes long......")})
 	require.NoError(t, err)
 	otherH, err := sticky.New(p.set, other)
 	require.NoError(t, err)
@@ -460,7 +461,7 @@ func TestKeyRotation(t *testing.T) {
 	newKey := []byte("the new key, 32 bytes long......")
 	p := newPool(t, 3)
 	serve := func(keys ...[]byte) string {
-		ck, err := policy.NewCookie(keys)
+		ck, err := cookie.New(keys)
 		require.NoError(t, err)
 		h, err := sticky.New(p.set, ck)
 		require.NoError(t, err)

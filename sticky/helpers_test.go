@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/internal/demoapp"
-	"github.com/affinitylb/affinity/policy"
 )
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -79,9 +79,9 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func newCookie(t testing.TB, opts ...policy.CookieOption) *policy.Cookie {
+func newCookie(t testing.TB, opts ...cookie.Option) *cookie.Policy {
 	t.Helper()
-	c, err := policy.NewCookie([][]byte{testKey}, opts...)
+	c, err := cookie.New([][]byte{testKey}, opts...)
 	require.NoError(t, err)
 	return c
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -57,7 +57,7 @@ func TestDistinctClientsLeaveTheHeapFlat(t *testing.T) {
 	var tick atomic.Int64
 	start := time.Now()
 	clock := func() time.Time { return start.Add(time.Duration(tick.Add(1)) * time.Second) }
-	ck, err := policy.NewCookie([][]byte{testKey}, policy.WithClock(clock), policy.WithTTL(400*24*time.Hour))
+	ck, err := cookie.New([][]byte{testKey}, cookie.WithClock(clock), cookie.WithTTL(400*24*time.Hour))
 	require.NoError(t, err)
 	h, err := sticky.New(set, ck, sticky.WithTransport(answer{}))
 	require.NoError(t, err)

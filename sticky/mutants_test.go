@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
@@ -147,12 +148,12 @@ func TestReplayOnlyIdempotentRequests(t *testing.T) {
 // it has found the binding: after the handler loaded its snapshot, in
 // which the backend is still a member.
 type removing struct {
-	*policy.Cookie
+	*cookie.Policy
 	set *backend.Set
 }
 
 func (p removing) Lookup(r *http.Request, s *backend.Snapshot) policy.Binding {
-	b := p.Cookie.Lookup(r, s)
+	b := p.Policy.Lookup(r, s)
 	if _, ok := r.Header["X-Remove"]; ok && b.Status == policy.Valid {
 		if _, err := p.set.Remove(b.ID); err != nil {
 			panic(err)
@@ -171,7 +172,7 @@ func TestRemovedBackendsClientIsBoundAgain(t *testing.T) {
 			t.Run(fmt.Sprintf("strict %v, during lookup %v", strict, during), func(t *testing.T) {
 				p := newPool(t, 3)
 				ck := newCookie(t)
-				h, err := sticky.New(p.set, removing{Cookie: ck, set: p.set}, sticky.WithStrictBinding(strict))
+				h, err := sticky.New(p.set, removing{Policy: ck, set: p.set}, sticky.WithStrictBinding(strict))
 				require.NoError(t, err)
 				base := front(t, h)
 				c := newClient(t, true)

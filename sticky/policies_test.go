@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/internal/demoapp"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
@@ -16,7 +17,7 @@ import (
 
 func TestAppCookieFollowsTheApplicationSession(t *testing.T) {
 	p := newPool(t, 3)
-	pol, err := policy.NewAppCookie(demoapp.SessionCookie, [][]byte{testKey})
+	pol, err := cookie.NewApp(demoapp.SessionCookie, [][]byte{testKey})
 	require.NoError(t, err)
 	h, err := sticky.New(p.set, pol)
 	require.NoError(t, err)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -58,7 +58,7 @@ func bornAt(t *testing.T, v string) int64 {
 // anew. A max life ends even an active client's binding.
 func TestSlidingCookieKeepsActiveClients(t *testing.T) {
 	p := newPool(t, 3)
-	ck := newCookie(t, policy.WithTTL(2*time.Second))
+	ck := newCookie(t, cookie.WithTTL(2*time.Second))
 	h, err := sticky.New(p.set, ck, sticky.WithPicker(&balancer.RoundRobin{}))
 	require.NoError(t, err)
 	base := front(t, h)
@@ -116,7 +116,7 @@ func TestSlidingCookieKeepsActiveClients(t *testing.T) {
 		// by real time, does not matter within the few real seconds this
 		// takes, the cookie being refreshed about every third request.
 		clk := &clock{now: time.Now()}
-		ck := newCookie(t, policy.WithClock(clk.Now), policy.WithTTL(2*time.Second), policy.WithMaxLife(5*time.Second))
+		ck := newCookie(t, cookie.WithClock(clk.Now), cookie.WithTTL(2*time.Second), cookie.WithMaxLife(5*time.Second))
 		h, err := sticky.New(p.set, ck)
 		require.NoError(t, err)
 		base := front(t, h)
@@ -212,7 +212,7 @@ func TestAppCookieOrphansMoveOnce(t *testing.T) {
 		"php2": &phpApp{name: "php2", sessions: map[string]int{}},
 		"php3": &phpApp{name: "php3", sessions: map[string]int{}},
 	})
-	pol, err := policy.NewAppCookie("PHPSESSID", [][]byte{testKey})
+	pol, err := cookie.NewApp("PHPSESSID", [][]byte{testKey})
 	require.NoError(t, err)
 	// Round robin: a client left to the picker on every request would
 	// visit every server in turn.
@@ -317,7 +317,7 @@ func TestAppCookiePerPathApplications(t *testing.T) {
 		"app2": &contexts{name: "app2", sessions: map[string]string{}},
 		"app3": &contexts{name: "app3", sessions: map[string]string{}},
 	})
-	pol, err := policy.NewAppCookie("JSESSIONID", [][]byte{testKey})
+	pol, err := cookie.NewApp("JSESSIONID", [][]byte{testKey})
 	require.NoError(t, err)
 	h, err := sticky.New(p.set, pol, sticky.WithPicker(&balancer.RoundRobin{}))
 	require.NoError(t, err)
@@ -376,9 +376,9 @@ func TestManyCookiesStaySticky(t *testing.T) {
 	first := get(t, newClient(t, false), base+"/whoami")
 	bound := balancerCookie(first.header, ck.Name())
 	require.NotNil(t, bound)
-	other, err := policy.NewCookie([][]byte{[]byte("another key, 32 bytes long......")})
+	other, err := cookie.New([][]byte{[]byte("another key, 32 bytes long......")})
 	require.NoError(t, err)
-	past := newCookie(t, policy.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
+	past := newCookie(t, cookie.WithClock(func() time.Time { return time.Now().Add(-time.Hour) }))
 
 	var site []string
 	for i := range 200 {
@@ -430,7 +430,7 @@ func TestAppCookieOrphanOfAnAppOnAPathMovesOnce(t *testing.T) {
 	p := newHandlerPool(t, map[string]http.Handler{
 		"php1": &pathApp{name: "php1"}, "php2": &pathApp{name: "php2"}, "php3": &pathApp{name: "php3"},
 	})
-	pol, err := policy.NewAppCookie("PHPSESSID", [][]byte{testKey})
+	pol, err := cookie.NewApp("PHPSESSID", [][]byte{testKey})
 	require.NoError(t, err)
 	h, err := sticky.New(p.set, pol, sticky.WithPicker(&balancer.RoundRobin{}))
 	require.NoError(t, err)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -107,7 +107,7 @@ type acsRequest struct {
 // behind a sticky.Handler, served over HTTPS at sp.test, then lets a page
 // of another site, idp.test, post a form back to it, as a SAML or OpenID
 // Connect (form_post) login does. The browser sends the POST without the
-// SameSite=Lax affinity cookie: with policy.WithCORSCookie, the twin,
+// SameSite=Lax affinity cookie: with cookie.WithCORS, the twin,
 // SameSite=None, takes the POST to the app that holds the session; without
 // it, the POST is placed anew, on an app where the user is a stranger.
 func TestCrossSitePostReachesSession(t *testing.T) {
@@ -128,7 +128,7 @@ func testCrossSitePost(t *testing.T, cors bool) {
 	}
 	set, err := backend.NewSet(cfgs)
 	require.NoError(t, err)
-	pol, err := policy.NewCookie([][]byte{[]byte(testKey)}, policy.WithCORSCookie(cors))
+	pol, err := cookie.New([][]byte{[]byte(testKey)}, cookie.WithCORS(cors))
 	require.NoError(t, err)
 	// Round robin: a client placed anew never lands where the last one
 	// did, with three apps.

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -134,7 +134,7 @@ func TestWebSocketStaysOnBoundBackend(t *testing.T) {
 	}
 	set, err := backend.NewSet(cfgs)
 	require.NoError(t, err)
-	pol, err := policy.NewCookie([][]byte{[]byte(testKey)})
+	pol, err := cookie.New([][]byte{[]byte(testKey)})
 	require.NoError(t, err)
 	h, err := sticky.New(set, pol)
 	require.NoError(t, err)

@@ -1,7 +1,7 @@
 // Command appcookie keeps each client on one backend for exactly as long as
 // the application's own session lasts, as AWS ALB's application-based
 // stickiness does. The backends here are PHP-style: their sessions live in
-// their memory under the ID in a PHPSESSID cookie. [policy.NewAppCookie]
+// their memory under the ID in a PHPSESSID cookie. [cookie.NewApp]
 // watches that cookie on responses: when the application sets it, the
 // balancer sets its own with the same lifetime; when the application
 // deletes it, the balancer deletes its own. Clients without an application
@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/examples/internal/demo"
-	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	// No WithTTL: the binding's lifetime is the application cookie's.
 	// The key is random: bindings die with the process.
-	pol, err := policy.NewAppCookie(*appCookie, [][]byte{[]byte(rand.Text())})
+	pol, err := cookie.NewApp(*appCookie, [][]byte{[]byte(rand.Text())})
 	if err != nil {
 		return err
 	}

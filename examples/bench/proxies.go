@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/affinitylb/affinity/backend"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -49,14 +49,14 @@ func newSticky(backends []string, key []byte) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	cookie, err := policy.NewCookie([][]byte{key})
+	pol, err := cookie.New([][]byte{key})
 	if err != nil {
 		return nil, err
 	}
-	return sticky.New(set, cookie)
+	return sticky.New(set, pol)
 }
 
-// cookieName is the sticky cookie's name: policy.NewCookie's default.
+// cookieName is the sticky cookie's name: cookie.New's default.
 const cookieName = "affinity"
 
 // copyBufferSize is httputil.ReverseProxy's own copy buffer size.

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/examples/internal/demo"
-	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		return err
 	}
 	// A random key (128 bits as text): cookies die with the process.
-	cookie, err := policy.NewCookie([][]byte{[]byte(rand.Text())})
+	cookie, err := cookie.New([][]byte{[]byte(rand.Text())})
 	if err != nil {
 		return err
 	}

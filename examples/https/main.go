@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/examples/internal/demo"
-	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -59,12 +59,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	// No WithSecure: SecureAuto marks the cookie Secure on requests that
 	// came over TLS, which here is all of them. Behind a TLS-terminating
-	// proxy of your own, use policy.WithSecure(policy.SecureAlways).
-	cookie, err := policy.NewCookie([][]byte{[]byte(rand.Text())}) // random: cookies die with the process
+	// proxy of your own, use cookie.WithSecure(cookie.SecureAlways).
+	pol, err := cookie.New([][]byte{[]byte(rand.Text())}) // random: cookies die with the process
 	if err != nil {
 		return err
 	}
-	h, err := sticky.New(set, cookie, sticky.WithLogger(logger))
+	h, err := sticky.New(set, pol, sticky.WithLogger(logger))
 	if err != nil {
 		return err
 	}

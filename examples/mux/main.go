@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/examples/internal/demo"
-	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -61,11 +61,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	// A random signing key (128 bits as text): cookies die with the process.
 	// Replicas of a real front end share a key from their configuration.
-	cookie, err := policy.NewCookie([][]byte{[]byte(rand.Text())})
+	pol, err := cookie.New([][]byte{[]byte(rand.Text())})
 	if err != nil {
 		return err
 	}
-	proxy, err := sticky.New(set, cookie, sticky.WithLogger(logger))
+	proxy, err := sticky.New(set, pol, sticky.WithLogger(logger))
 	if err != nil {
 		return err
 	}

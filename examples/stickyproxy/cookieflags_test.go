@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
-	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/cookie"
 )
 
 // setCookies builds the policy cfg describes and returns the Set-Cookie
@@ -107,7 +107,7 @@ func TestCookieAttrFlags(t *testing.T) {
 func TestCookieAttrFlagsConfig(t *testing.T) {
 	cfg, err := parseFlags([]string{"-key", testKey, "-cookie-secure", "always", "-cookie-samesite", "strict", "-cookie-path", "/a", "-cookie-domain", "example.com", "-cookie-partitioned", "-cookie-cors"}, nil)
 	require.NoError(t, err)
-	assert.Equal(t, cookieAttrs{secure: policy.SecureAlways, sameSite: http.SameSiteStrictMode, path: "/a", domain: "example.com", partitioned: true, cors: true}, cfg.cookieAttrs)
+	assert.Equal(t, cookieAttrs{secure: cookie.SecureAlways, sameSite: http.SameSiteStrictMode, path: "/a", domain: "example.com", partitioned: true, cors: true}, cfg.cookieAttrs)
 	assert.Empty(t, cfg.warnings)
 
 	cfg, err = parseFlags([]string{"-key", testKey, "-cookie-samesite", "none", "-cookie-cors"}, nil)
@@ -140,15 +140,15 @@ func TestCookieAttrFlagsInvalid(t *testing.T) {
 		{"cors, secure never", []string{"-cookie-cors", "-cookie-secure", "never"}, `invalid value "never" for -cookie-secure: the twin cookie of -cookie-cors is always Secure`},
 		{"partitioned: not a bool", []string{"-cookie-partitioned=maybe"}, `"maybe" for -cookie-partitioned`},
 		{"cors: not a bool", []string{"-cookie-cors=2"}, `"2" for -cookie-cors`},
-		{"path: relative", []string{"-cookie-path", "shop"}, `invalid value "shop" for -cookie-path: policy: cookie path "shop" does not begin with '/'`},
+		{"path: relative", []string{"-cookie-path", "shop"}, `invalid value "shop" for -cookie-path: cookie: WithPath("shop"): does not begin with '/'`},
 		{"path: empty", []string{"-cookie-path", ""}, `invalid value "" for -cookie-path: empty`},
 		{"path: semicolon", []string{"-cookie-path", "/a;Domain=evil"}, `invalid value "/a;Domain=evil" for -cookie-path`},
-		{"path: control", []string{"-cookie-path", "/a\tb"}, `for -cookie-path: policy: cookie path "/a\tb": character '\t'`},
+		{"path: control", []string{"-cookie-path", "/a\tb"}, `for -cookie-path: cookie: WithPath("/a\tb"): character '\t'`},
 		{"domain: empty", []string{"-cookie-domain", ""}, `invalid value "" for -cookie-domain: empty`},
 		{"domain: semicolon", []string{"-cookie-domain", "a.com;x"}, `invalid value "a.com;x" for -cookie-domain`},
 		{"domain: port", []string{"-cookie-domain", "a.com:443"}, `invalid value "a.com:443" for -cookie-domain`},
 		{"domain: URL", []string{"-cookie-domain", "https://a.com"}, `invalid value "https://a.com" for -cookie-domain`},
-		{"domain: empty label", []string{"-cookie-domain", "a..com"}, `invalid value "a..com" for -cookie-domain: policy: cookie domain "a..com" has an empty label`},
+		{"domain: empty label", []string{"-cookie-domain", "a..com"}, `invalid value "a..com" for -cookie-domain: cookie: WithDomain("a..com"): has an empty label`},
 		{"domain: trailing dot", []string{"-cookie-domain", "a.com."}, `invalid value "a.com." for -cookie-domain`},
 		{"domain: hyphen", []string{"-cookie-domain", "-a.com"}, `invalid value "-a.com" for -cookie-domain`},
 		{"domain: all digits", []string{"-cookie-domain", "1.2.3"}, `invalid value "1.2.3" for -cookie-domain`},

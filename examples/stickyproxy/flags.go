@@ -23,6 +23,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 )
 
@@ -30,7 +31,7 @@ import (
 const minKeyLen = 16
 
 // defaultCookieName is the affinity cookie's name when -cookie-name is not
-// given: the library's default, [policy.WithName]'s.
+// given: the library's default, [cookie.WithName]'s.
 const defaultCookieName = "affinity"
 
 // pickers maps the values of -picker to the pickers they choose.
@@ -123,7 +124,7 @@ type config struct {
 // -cookie-samesite, -cookie-path, -cookie-domain, -cookie-partitioned and
 // -cookie-cors. The zero value is the library's defaults.
 type cookieAttrs struct {
-	secure      policy.SecureMode // SecureAuto, the zero value, by default
+	secure      cookie.SecureMode // SecureAuto, the zero value, by default
 	sameSite    http.SameSite     // 0: not given, the library's default (Lax)
 	path        string            // "": not given, "/", or with appcookie the application cookie's
 	domain      string            // "": none
@@ -132,23 +133,23 @@ type cookieAttrs struct {
 }
 
 // options returns the policy options a sets, none for the defaults.
-func (a cookieAttrs) options() []policy.CookieOption {
-	opts := []policy.CookieOption{policy.WithSecure(a.secure)}
+func (a cookieAttrs) options() []cookie.Option {
+	opts := []cookie.Option{cookie.WithSecure(a.secure)}
 	if a.sameSite != 0 {
-		opts = append(opts, policy.WithSameSite(a.sameSite))
+		opts = append(opts, cookie.WithSameSite(a.sameSite))
 	}
 	if a.path != "" {
-		opts = append(opts, policy.WithPath(a.path))
+		opts = append(opts, cookie.WithPath(a.path))
 	}
 	if a.domain != "" {
-		opts = append(opts, policy.WithDomain(a.domain))
+		opts = append(opts, cookie.WithDomain(a.domain))
 	}
-	return append(opts, policy.WithPartitioned(a.partitioned), policy.WithCORSCookie(a.cors))
+	return append(opts, cookie.WithPartitioned(a.partitioned), cookie.WithCORS(a.cors))
 }
 
 // The values of -cookie-secure and -cookie-samesite.
 var (
-	cookieSecureModes = map[string]policy.SecureMode{"auto": policy.SecureAuto, "always": policy.SecureAlways, "never": policy.SecureNever}
+	cookieSecureModes = map[string]cookie.SecureMode{"auto": cookie.SecureAuto, "always": cookie.SecureAlways, "never": cookie.SecureNever}
 	cookieSameSites   = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}
 )
 
@@ -171,10 +172,10 @@ func checkCookieAttrs(cfg *config, secure, sameSite string, given map[string]boo
 	}
 	for _, f := range []struct {
 		name, value string
-		opt         policy.CookieOption
+		opt         cookie.Option
 	}{
-		{"cookie-path", a.path, policy.WithPath(a.path)},
-		{"cookie-domain", a.domain, policy.WithDomain(a.domain)},
+		{"cookie-path", a.path, cookie.WithPath(a.path)},
+		{"cookie-domain", a.domain, cookie.WithDomain(a.domain)},
 	} {
 		if !given[f.name] {
 			continue
@@ -182,11 +183,11 @@ func checkCookieAttrs(cfg *config, secure, sameSite string, given map[string]boo
 		if f.value == "" {
 			return fmt.Errorf(`invalid value "" for -%s: empty`, f.name)
 		}
-		if _, err := policy.NewCookie([][]byte{make([]byte, minKeyLen)}, f.opt); err != nil {
+		if _, err := cookie.New([][]byte{make([]byte, minKeyLen)}, f.opt); err != nil {
 			return fmt.Errorf("invalid value %q for -%s: %w", f.value, f.name, err)
 		}
 	}
-	if a.secure == policy.SecureNever {
+	if a.secure == cookie.SecureNever {
 		switch {
 		case a.sameSite == http.SameSiteNoneMode:
 			return fmt.Errorf("invalid value %q for -cookie-secure: -cookie-samesite none requires Secure cookies", secure)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/metrics"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
@@ -154,17 +155,17 @@ func checkBackends(cfg config, s self) error {
 // newPolicy returns the policy cfg describes. Its errors name the value
 // the library refused.
 func newPolicy(cfg config) (policy.Policy, error) {
-	var opts []policy.CookieOption
+	var opts []cookie.Option
 	if cfg.cookieName != "" {
-		opts = append(opts, policy.WithName(cfg.cookieName))
+		opts = append(opts, cookie.WithName(cfg.cookieName))
 	}
 	if cfg.cookieMaxLife > 0 {
-		opts = append(opts, policy.WithMaxLife(cfg.cookieMaxLife))
+		opts = append(opts, cookie.WithMaxLife(cfg.cookieMaxLife))
 	}
 	opts = append(opts, cfg.cookieAttrs.options()...)
 	switch cfg.policy {
 	case policyAppCookie: // no WithTTL or WithSliding: the application's cookie sets the lifetime
-		return asPolicy(policy.NewAppCookie(cfg.appCookie, cfg.keys, opts...))
+		return asPolicy(cookie.NewApp(cfg.appCookie, cfg.keys, opts...))
 	case policyHeader:
 		return asPolicy(policy.HeaderKey(cfg.header))
 	case policyQuery:
@@ -172,8 +173,8 @@ func newPolicy(cfg config) (policy.Policy, error) {
 	case policyIP:
 		return asPolicy(policy.ClientIPKey(cfg.trusted))
 	}
-	opts = append(opts, policy.WithTTL(cfg.cookieTTL), policy.WithSliding(cfg.cookieSliding))
-	return asPolicy(policy.NewCookie(cfg.keys, opts...))
+	opts = append(opts, cookie.WithTTL(cfg.cookieTTL), cookie.WithSliding(cfg.cookieSliding))
+	return asPolicy(cookie.New(cfg.keys, opts...))
 }
 
 // asPolicy returns what a policy constructor returned, with no policy

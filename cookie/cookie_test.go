@@ -1,4 +1,4 @@
-package policy_test
+package cookie_test
 
 import (
 	"crypto/tls"
@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 )
 
@@ -44,9 +45,9 @@ func newSet(t testing.TB) *backend.Set {
 	return set
 }
 
-func newCookie(t testing.TB, keys [][]byte, opts ...policy.CookieOption) *policy.Cookie {
+func newCookie(t testing.TB, keys [][]byte, opts ...cookie.Option) *cookie.Policy {
 	t.Helper()
-	c, err := policy.NewCookie(keys, opts...)
+	c, err := cookie.New(keys, opts...)
 	require.NoError(t, err)
 	return c
 }
@@ -61,7 +62,7 @@ func request(lines ...string) *http.Request {
 }
 
 // save calls c.Save and returns the Set-Cookie lines it added.
-func save(c *policy.Cookie, r *http.Request, b *backend.Backend, prev policy.Binding) []string {
+func save(c *cookie.Policy, r *http.Request, b *backend.Backend, prev policy.Binding) []string {
 	resp := &http.Response{Header: http.Header{}}
 	c.Save(r, resp, b, prev)
 	return resp.Header.Values("Set-Cookie")
@@ -69,7 +70,7 @@ func save(c *policy.Cookie, r *http.Request, b *backend.Backend, prev policy.Bin
 
 // saveOne calls c.Save for a client bound to nothing and returns the one
 // cookie it set, parsed, and the raw header.
-func saveOne(t *testing.T, c *policy.Cookie, r *http.Request, b *backend.Backend) (*http.Cookie, string) {
+func saveOne(t *testing.T, c *cookie.Policy, r *http.Request, b *backend.Backend) (*http.Cookie, string) {
 	t.Helper()
 	lines := save(c, r, b, policy.Binding{})
 	require.Len(t, lines, 1)
@@ -97,10 +98,10 @@ func TestCookieLookupStatus(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Minute))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(time.Minute))
 	valid := c.Issue("b")
-	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
-	renamed := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithName("other"))
+	other := newCookie(t, [][]byte{key2}, cookie.WithClock(clk.Now))
+	renamed := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithName("other"))
 
 	tests := []struct {
 		name   string
@@ -224,7 +225,7 @@ func TestCookieExpiry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0}
-			c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(tt.ttl))
+			c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(tt.ttl))
 			v := c.Issue("a")
 			clk.Advance(tt.elapsed)
 			got := c.Lookup(request("affinity="+v), set.Snapshot())
@@ -234,13 +235,13 @@ func TestCookieExpiry(t *testing.T) {
 }
 
 // TestCookieExpiresFollowsClock checks the Expires attribute of cookies
-// issued one after another by one Cookie, as the clock moves within a
+// issued one after another by one Policy, as the clock moves within a
 // second, on, back, and far ahead: each says the issue time plus the TTL.
 func TestCookieExpiresFollowsClock(t *testing.T) {
 	set := newSet(t)
 	const ttl = 15 * time.Minute
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(ttl))
 	b := set.Snapshot().Lookup("a")
 	c.Lookup(request(), set.Snapshot()) // as a request would: lines are kept from now on
 	for _, step := range []time.Duration{
@@ -262,7 +263,7 @@ func TestCookieSaveReusesLines(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Hour), policy.WithSliding(true))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(time.Hour), cookie.WithSliding(true))
 	c.Lookup(request(), snap)
 	a, b := snap.Lookup("a"), snap.Lookup("b")
 	tlsRequest := request()
@@ -332,7 +333,7 @@ func TestCookieBackendAdded(t *testing.T) {
 }
 
 func TestCookieSetsOfOneCookie(t *testing.T) {
-	// Two sets start at the same version; one Cookie must not confuse them.
+	// Two sets start at the same version; one Policy must not confuse them.
 	setA := newSet(t)
 	setB, err := backend.NewSet([]backend.Config{{ID: "x", URL: "http://127.0.0.1:9"}})
 	require.NoError(t, err)
@@ -348,8 +349,8 @@ func TestCookieSetsOfOneCookie(t *testing.T) {
 func TestCookieReplicasAgree(t *testing.T) {
 	set := newSet(t)
 	clk := &clock{now: t0}
-	one := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
-	two := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	one := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now))
+	two := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now))
 
 	for _, id := range []string{"a", "b", "c"} {
 		assert.Equal(t, one.Issue(id), two.Issue(id), "same keys, same clock, same value")
@@ -429,7 +430,7 @@ func TestCookieAttributes(t *testing.T) {
 	expires := t0.Add(15 * time.Minute)
 	tests := []struct {
 		name     string
-		opts     []policy.CookieOption
+		opts     []cookie.Option
 		tls      bool
 		want     http.Cookie // Name, Value, Raw and Expires are not compared
 		expires  time.Time
@@ -451,61 +452,61 @@ func TestCookieAttributes(t *testing.T) {
 		},
 		{
 			name:    "SecureAlways",
-			opts:    []policy.CookieOption{policy.WithSecure(policy.SecureAlways)},
+			opts:    []cookie.Option{cookie.WithSecure(cookie.SecureAlways)},
 			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode},
 			expires: expires,
 		},
 		{
 			name:    "SecureNever over TLS",
-			opts:    []policy.CookieOption{policy.WithSecure(policy.SecureNever)},
+			opts:    []cookie.Option{cookie.WithSecure(cookie.SecureNever)},
 			tls:     true,
 			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, SameSite: http.SameSiteLaxMode},
 			expires: expires,
 		},
 		{
 			name:     "SameSite None forces Secure",
-			opts:     []policy.CookieOption{policy.WithSameSite(http.SameSiteNoneMode)},
+			opts:     []cookie.Option{cookie.WithSameSite(http.SameSiteNoneMode)},
 			want:     http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode},
 			expires:  expires,
 			wantAttr: []string{"; SameSite=None", "; Secure"},
 		},
 		{
 			name:    "SameSite Strict",
-			opts:    []policy.CookieOption{policy.WithSameSite(http.SameSiteStrictMode)},
+			opts:    []cookie.Option{cookie.WithSameSite(http.SameSiteStrictMode)},
 			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true, SameSite: http.SameSiteStrictMode},
 			expires: expires,
 		},
 		{
 			name:    "SameSite default omitted",
-			opts:    []policy.CookieOption{policy.WithSameSite(http.SameSiteDefaultMode)},
+			opts:    []cookie.Option{cookie.WithSameSite(http.SameSiteDefaultMode)},
 			want:    http.Cookie{Path: "/", MaxAge: 900, HttpOnly: true},
 			expires: expires,
 			noAttr:  []string{"SameSite"},
 		},
 		{
 			name:    "not HttpOnly",
-			opts:    []policy.CookieOption{policy.WithHTTPOnly(false)},
+			opts:    []cookie.Option{cookie.WithHTTPOnly(false)},
 			want:    http.Cookie{Path: "/", MaxAge: 900, SameSite: http.SameSiteLaxMode},
 			expires: expires,
 			noAttr:  []string{"HttpOnly"},
 		},
 		{
 			name:     "path and domain",
-			opts:     []policy.CookieOption{policy.WithPath("/shop"), policy.WithDomain("example.com")},
+			opts:     []cookie.Option{cookie.WithPath("/shop"), cookie.WithDomain("example.com")},
 			want:     http.Cookie{Path: "/shop", Domain: "example.com", MaxAge: 900, HttpOnly: true, SameSite: http.SameSiteLaxMode},
 			expires:  expires,
 			wantAttr: []string{"; Path=/shop", "; Domain=example.com"},
 		},
 		{
 			name:     "name and TTL",
-			opts:     []policy.CookieOption{policy.WithName("lb"), policy.WithTTL(2 * time.Hour)},
+			opts:     []cookie.Option{cookie.WithName("lb"), cookie.WithTTL(2 * time.Hour)},
 			want:     http.Cookie{Path: "/", MaxAge: 7200, HttpOnly: true, SameSite: http.SameSiteLaxMode},
 			expires:  t0.Add(2 * time.Hour),
 			wantAttr: []string{"lb="},
 		},
 		{
 			name:   "session cookie",
-			opts:   []policy.CookieOption{policy.WithTTL(0)},
+			opts:   []cookie.Option{cookie.WithTTL(0)},
 			want:   http.Cookie{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode},
 			noAttr: []string{"Max-Age", "Expires"},
 		},
@@ -513,7 +514,7 @@ func TestCookieAttributes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0}
-			c := newCookie(t, [][]byte{key1}, append([]policy.CookieOption{policy.WithClock(clk.Now)}, tt.opts...)...)
+			c := newCookie(t, [][]byte{key1}, append([]cookie.Option{cookie.WithClock(clk.Now)}, tt.opts...)...)
 			r := request()
 			if tt.tls {
 				r.TLS = &tls.ConnectionState{}
@@ -540,7 +541,7 @@ func TestCookieSliding(t *testing.T) {
 	const ttl = 10 * time.Minute
 	tests := []struct {
 		name        string
-		opts        []policy.CookieOption
+		opts        []cookie.Option
 		elapsed     time.Duration
 		wantRefresh bool
 	}{
@@ -548,13 +549,13 @@ func TestCookieSliding(t *testing.T) {
 		{"just under half the TTL", nil, ttl/2 - time.Second, false},
 		{"half the TTL", nil, ttl / 2, true},
 		{"nearly expired", nil, ttl - time.Second, true},
-		{"on, explicitly", []policy.CookieOption{policy.WithSliding(true)}, ttl / 2, true},
-		{"off, nearly expired", []policy.CookieOption{policy.WithSliding(false)}, ttl - time.Second, false},
+		{"on, explicitly", []cookie.Option{cookie.WithSliding(true)}, ttl / 2, true},
+		{"off, nearly expired", []cookie.Option{cookie.WithSliding(false)}, ttl - time.Second, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0}
-			opts := append([]policy.CookieOption{policy.WithClock(clk.Now), policy.WithTTL(ttl)}, tt.opts...)
+			opts := append([]cookie.Option{cookie.WithClock(clk.Now), cookie.WithTTL(ttl)}, tt.opts...)
 			c := newCookie(t, [][]byte{key1}, opts...)
 			v := c.Issue("b")
 			r := request("affinity=" + v)
@@ -579,7 +580,7 @@ func TestCookieSliding(t *testing.T) {
 	}
 	t.Run("session cookie", func(t *testing.T) {
 		clk := &clock{now: t0}
-		c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(0))
+		c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(0))
 		r := request("affinity=" + c.Issue("b"))
 		clk.Advance(24 * time.Hour)
 		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
@@ -598,7 +599,7 @@ func TestCookieSlidingKeepsActiveClients(t *testing.T) {
 	for _, offset := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, 900 * time.Millisecond, 999 * time.Millisecond} {
 		t.Run(offset.String(), func(t *testing.T) {
 			clk := &clock{now: t0.Add(offset)}
-			c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(2*time.Second))
+			c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(2*time.Second))
 			lines := save(c, request(), b, policy.Binding{})
 			require.Len(t, lines, 1)
 			ck, err := http.ParseSetCookie(lines[0])
@@ -641,7 +642,7 @@ func TestCookieMaxLife(t *testing.T) {
 	set := newSet(t)
 	const ttl, maxLife = 10 * time.Minute, 30 * time.Minute
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(ttl), policy.WithMaxLife(maxLife))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(ttl), cookie.WithMaxLife(maxLife))
 	r := request("affinity=" + c.Issue("b"))
 
 	// Sliding keeps the binding alive past its TTL, refresh after refresh,
@@ -682,23 +683,23 @@ func TestCookieMaxLife(t *testing.T) {
 	})
 	t.Run("validation", func(t *testing.T) {
 		for _, tc := range []struct {
-			opts    []policy.CookieOption
+			opts    []cookie.Option
 			wantErr string
 		}{
-			{[]policy.CookieOption{policy.WithMaxLife(-time.Second)}, "max life -1s"},
-			{[]policy.CookieOption{policy.WithMaxLife(time.Millisecond)}, "max life 1ms"},
-			{[]policy.CookieOption{policy.WithMaxLife(5 * time.Minute)}, "max life 5m0s is shorter than its TTL 15m0s"},
-			{[]policy.CookieOption{policy.WithTTL(time.Hour), policy.WithMaxLife(59 * time.Minute)}, "max life 59m0s is shorter than its TTL 1h0m0s"},
+			{[]cookie.Option{cookie.WithMaxLife(-time.Second)}, "WithMaxLife(-1s): want 0 (none) or at least a second"},
+			{[]cookie.Option{cookie.WithMaxLife(time.Millisecond)}, "WithMaxLife(1ms): want 0 (none) or at least a second"},
+			{[]cookie.Option{cookie.WithMaxLife(5 * time.Minute)}, "WithMaxLife(5m0s): shorter than the TTL 15m0s"},
+			{[]cookie.Option{cookie.WithTTL(time.Hour), cookie.WithMaxLife(59 * time.Minute)}, "WithMaxLife(59m0s): shorter than the TTL 1h0m0s"},
 		} {
-			_, err := policy.NewCookie([][]byte{key1}, tc.opts...)
+			_, err := cookie.New([][]byte{key1}, tc.opts...)
 			assert.ErrorContains(t, err, tc.wantErr)
 		}
-		for _, opts := range [][]policy.CookieOption{
-			{policy.WithTTL(time.Hour), policy.WithMaxLife(time.Hour)},
-			{policy.WithTTL(0), policy.WithMaxLife(time.Minute)},
-			{policy.WithTTL(1500 * time.Millisecond), policy.WithMaxLife(1200 * time.Millisecond)}, // both a second
+		for _, opts := range [][]cookie.Option{
+			{cookie.WithTTL(time.Hour), cookie.WithMaxLife(time.Hour)},
+			{cookie.WithTTL(0), cookie.WithMaxLife(time.Minute)},
+			{cookie.WithTTL(1500 * time.Millisecond), cookie.WithMaxLife(1200 * time.Millisecond)}, // both a second
 		} {
-			_, err := policy.NewCookie([][]byte{key1}, opts...)
+			_, err := cookie.New([][]byte{key1}, opts...)
 			assert.NoError(t, err)
 		}
 	})
@@ -711,7 +712,7 @@ func TestCookieMaxLifeCapsRefreshes(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(10*time.Minute), policy.WithMaxLife(12*time.Minute))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(10*time.Minute), cookie.WithMaxLife(12*time.Minute))
 	r := request("affinity=" + c.Issue("a"))
 	clk.Advance(6 * time.Minute)
 	prev := c.Lookup(r, snap)
@@ -740,15 +741,15 @@ func TestCookieSeveralOfTheName(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Hour), policy.WithMaxLife(2*time.Hour))
-	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(time.Hour), cookie.WithMaxLife(2*time.Hour))
+	other := newCookie(t, [][]byte{key2}, cookie.WithClock(clk.Now))
 	clk.Advance(-90 * time.Minute)
 	expired := c.Issue("a")
 	clk.now = t0
-	// Made 150 minutes ago by a Cookie of the same name and key, with no
+	// Made 150 minutes ago by a Policy of the same name and key, with no
 	// max life: unexpired, but older than c's max life.
-	aged := newCookie(t, [][]byte{key1}, policy.WithClock(func() time.Time { return t0.Add(-150 * time.Minute) }),
-		policy.WithTTL(400*24*time.Hour)).Issue("a")
+	aged := newCookie(t, [][]byte{key1}, cookie.WithClock(func() time.Time { return t0.Add(-150 * time.Minute) }),
+		cookie.WithTTL(400*24*time.Hour)).Issue("a")
 	valid, validC := c.Issue("b"), c.Issue("c")
 	var many []string
 	for i := range 200 {
@@ -818,8 +819,8 @@ func TestCookieRefreshOfALaterCookie(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
 	clk := &clock{now: t0}
-	old := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
-	c := newCookie(t, [][]byte{key2, key1}, policy.WithClock(clk.Now))
+	old := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now))
+	c := newCookie(t, [][]byte{key2, key1}, cookie.WithClock(clk.Now))
 	bound := old.Issue("b")
 	clk.Advance(time.Minute)
 	decoy := c.Issue("a") // valid, but names another backend; after b's in the header
@@ -850,47 +851,86 @@ func TestCookieIsOpaque(t *testing.T) {
 	}
 }
 
-func TestNewCookieErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		keys    [][]byte
-		opts    []policy.CookieOption
+		opts    []cookie.Option
 		wantErr string
 	}{
 		{"no keys", nil, nil, "no signing keys"},
 		{"short first key", [][]byte{[]byte("short")}, nil, "keys[0] is 5 bytes; need at least 16"},
 		{"short second key", [][]byte{key1, []byte("sixsix")}, nil, "keys[1] is 6 bytes; need at least 16"},
-		{"empty name", [][]byte{key1}, []policy.CookieOption{policy.WithName("")}, "empty cookie name"},
-		{"name with space", [][]byte{key1}, []policy.CookieOption{policy.WithName("my cookie")}, `cookie name "my cookie": character ' '`},
-		{"name with equals", [][]byte{key1}, []policy.CookieOption{policy.WithName("a=b")}, `cookie name "a=b": character '='`},
-		{"name non-ASCII", [][]byte{key1}, []policy.CookieOption{policy.WithName("café")}, `cookie name "café"`},
-		{"negative TTL", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(-time.Second)}, "TTL -1s is negative"},
-		{"sub-second TTL", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(500 * time.Millisecond)}, "TTL 500ms is under a second"},
-		{"TTL over 400 days", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(401 * 24 * time.Hour)}, "TTL 9624h0m0s is over 400 days"},
-		{"relative path", [][]byte{key1}, []policy.CookieOption{policy.WithPath("shop")}, `cookie path "shop" does not begin with '/'`},
-		{"empty path", [][]byte{key1}, []policy.CookieOption{policy.WithPath("")}, `cookie path "" does not begin`},
-		{"path with semicolon", [][]byte{key1}, []policy.CookieOption{policy.WithPath("/a;Domain=evil")}, `cookie path "/a;Domain=evil": character ';'`},
-		{"path with newline", [][]byte{key1}, []policy.CookieOption{policy.WithPath("/a\nb")}, `cookie path "/a\nb": character '\n'`},
-		{"domain with semicolon", [][]byte{key1}, []policy.CookieOption{policy.WithDomain("a.com;x")}, `cookie domain "a.com;x": character ';'`},
-		{"domain with space", [][]byte{key1}, []policy.CookieOption{policy.WithDomain("a .com")}, `cookie domain "a .com": character ' '`},
-		{"domain with control", [][]byte{key1}, []policy.CookieOption{policy.WithDomain("a\x00.com")}, `cookie domain "a\x00.com": character '\x00'`},
-		{"bad SameSite", [][]byte{key1}, []policy.CookieOption{policy.WithSameSite(http.SameSite(9))}, "SameSite mode 9"},
-		{"SameSite None, never Secure", [][]byte{key1}, []policy.CookieOption{policy.WithSameSite(http.SameSiteNoneMode), policy.WithSecure(policy.SecureNever)}, "SameSite=None requires Secure"},
-		{"bad SecureMode", [][]byte{key1}, []policy.CookieOption{policy.WithSecure(policy.SecureMode(7))}, "SecureMode 7"},
-		{"nil clock", [][]byte{key1}, []policy.CookieOption{policy.WithClock(nil)}, "nil cookie clock"},
+		{"empty name", [][]byte{key1}, []cookie.Option{cookie.WithName("")}, `WithName(""): must not be empty`},
+		{"name with space", [][]byte{key1}, []cookie.Option{cookie.WithName("my cookie")}, `WithName("my cookie"): character ' '`},
+		{"name with equals", [][]byte{key1}, []cookie.Option{cookie.WithName("a=b")}, `WithName("a=b"): character '='`},
+		{"name non-ASCII", [][]byte{key1}, []cookie.Option{cookie.WithName("café")}, `WithName("café")`},
+		{"negative TTL", [][]byte{key1}, []cookie.Option{cookie.WithTTL(-time.Second)}, "WithTTL(-1s): negative"},
+		{"sub-second TTL", [][]byte{key1}, []cookie.Option{cookie.WithTTL(500 * time.Millisecond)}, "WithTTL(500ms): under a second"},
+		{"TTL over 400 days", [][]byte{key1}, []cookie.Option{cookie.WithTTL(401 * 24 * time.Hour)}, "WithTTL(9624h0m0s): over 400 days"},
+		{"relative path", [][]byte{key1}, []cookie.Option{cookie.WithPath("shop")}, `WithPath("shop"): does not begin with '/'`},
+		{"empty path", [][]byte{key1}, []cookie.Option{cookie.WithPath("")}, `WithPath(""): does not begin`},
+		{"path with semicolon", [][]byte{key1}, []cookie.Option{cookie.WithPath("/a;Domain=evil")}, `WithPath("/a;Domain=evil"): character ';'`},
+		{"path with newline", [][]byte{key1}, []cookie.Option{cookie.WithPath("/a\nb")}, `WithPath("/a\nb"): character '\n'`},
+		{"domain with semicolon", [][]byte{key1}, []cookie.Option{cookie.WithDomain("a.com;x")}, `WithDomain("a.com;x"): character ';'`},
+		{"domain with space", [][]byte{key1}, []cookie.Option{cookie.WithDomain("a .com")}, `WithDomain("a .com"): character ' '`},
+		{"domain with control", [][]byte{key1}, []cookie.Option{cookie.WithDomain("a\x00.com")}, `WithDomain("a\x00.com"): character '\x00'`},
+		{"bad SameSite", [][]byte{key1}, []cookie.Option{cookie.WithSameSite(http.SameSite(9))}, "WithSameSite(9): not a SameSite mode"},
+		{"SameSite None, never Secure", [][]byte{key1}, []cookie.Option{cookie.WithSameSite(http.SameSiteNoneMode), cookie.WithSecure(cookie.SecureNever)}, "SameSite=None requires Secure"},
+		{"bad SecureMode", [][]byte{key1}, []cookie.Option{cookie.WithSecure(cookie.SecureMode(7))}, "WithSecure(SecureMode(7)): not a SecureMode"},
+		{"nil clock", [][]byte{key1}, []cookie.Option{cookie.WithClock(nil)}, "WithClock(nil)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := policy.NewCookie(tt.keys, tt.opts...)
+			c, err := cookie.New(tt.keys, tt.opts...)
 			assert.Nil(t, c)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.True(t, strings.HasPrefix(err.Error(), "policy: "), err.Error())
+			assert.True(t, strings.HasPrefix(err.Error(), "cookie: "), err.Error())
 		})
 	}
 }
 
-func TestNewCookieCopiesNothing(t *testing.T) {
+// TestNewReportsEveryInvalidValue checks that New reports every invalid
+// key and option together, one error each, in the order of the options'
+// declarations, rather than the first alone.
+func TestNewReportsEveryInvalidValue(t *testing.T) {
+	c, err := cookie.New([][]byte{key1, []byte("short"), []byte("tiny")},
+		cookie.WithClock(nil),
+		cookie.WithName("a b"),
+		cookie.WithTTL(-time.Second),
+		cookie.WithPath("shop"),
+		cookie.WithDomain("a..com"),
+		cookie.WithSameSite(http.SameSite(9)),
+	)
+	assert.Nil(t, c)
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		`cookie: WithName("a b"): character ' ' not allowed in a token`,
+		`cookie: WithTTL(-1s): negative; use 0 for a session cookie`,
+		`cookie: WithPath("shop"): does not begin with '/'`,
+		`cookie: WithDomain("a..com"): has an empty label`,
+		`cookie: WithSameSite(9): not a SameSite mode`,
+		`cookie: WithClock(nil): a clock is needed`,
+		`cookie: keys[1] is 5 bytes; need at least 16`,
+		`cookie: keys[2] is 4 bytes; need at least 16`,
+	}, strings.Split(err.Error(), "\n"))
+}
+
+// TestNewReportsEveryConflict checks that SecureNever is reported with
+// each option that requires Secure cookies, not with the first alone.
+func TestNewReportsEveryConflict(t *testing.T) {
+	_, err := cookie.New([][]byte{key1}, cookie.WithSecure(cookie.SecureNever),
+		cookie.WithSameSite(http.SameSiteNoneMode), cookie.WithPartitioned(true), cookie.WithCORS(true))
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, 3, err.Error())
+	assert.Contains(t, lines[0], "WithSecure(SecureNever) with WithSameSite(http.SameSiteNoneMode)")
+	assert.Contains(t, lines[1], "WithSecure(SecureNever) with WithPartitioned(true)")
+	assert.Contains(t, lines[2], "WithSecure(SecureNever) with WithCORS(true)")
+}
+
+func TestNewCopiesNothing(t *testing.T) {
 	set := newSet(t)
 	key := append([]byte(nil), key1...)
 	c := newCookie(t, [][]byte{key})
@@ -901,7 +941,7 @@ func TestNewCookieCopiesNothing(t *testing.T) {
 
 func TestCookieConcurrent(t *testing.T) {
 	set := newSet(t)
-	c := newCookie(t, [][]byte{key2, key1}, policy.WithSliding(true))
+	c := newCookie(t, [][]byte{key2, key1}, cookie.WithSliding(true))
 	old := newCookie(t, [][]byte{key1})
 	values := []string{c.Issue("a"), c.Issue("b"), old.Issue("c"), "garbage"}
 
@@ -956,4 +996,16 @@ func FuzzCookieLookup(f *testing.F) {
 			t.Errorf("valid binding to %q, not in the set", got.ID)
 		}
 	})
+}
+
+func TestSecureModeString(t *testing.T) {
+	for m, want := range map[cookie.SecureMode]string{
+		cookie.SecureAuto:    "SecureAuto",
+		cookie.SecureAlways:  "SecureAlways",
+		cookie.SecureNever:   "SecureNever",
+		cookie.SecureMode(7): "SecureMode(7)",
+		-1:                   "SecureMode(-1)",
+	} {
+		assert.Equal(t, want, m.String())
+	}
 }

@@ -1,4 +1,4 @@
-package policy_test
+package cookie_test
 
 import (
 	"crypto/tls"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 )
 
@@ -28,20 +29,20 @@ func TestCookiePartitionedLines(t *testing.T) {
 	b := newSet(t).Snapshot().Lookup("a")
 	tests := []struct {
 		name string
-		opts []policy.CookieOption
+		opts []cookie.Option
 		tls  bool
 		want string // %s: the value
 	}{
 		{"plain HTTP", nil, false, "affinity=%s; Path=/; Expires=Sun, 01 Jun 2025 12:15:00 GMT; Max-Age=900; HttpOnly; Secure; SameSite=Lax; Partitioned"},
 		{"TLS", nil, true, "affinity=%s; Path=/; Expires=Sun, 01 Jun 2025 12:15:00 GMT; Max-Age=900; HttpOnly; Secure; SameSite=Lax; Partitioned"},
-		{"SameSite None", []policy.CookieOption{policy.WithSameSite(http.SameSiteNoneMode)}, false, "affinity=%s; Path=/; Expires=Sun, 01 Jun 2025 12:15:00 GMT; Max-Age=900; HttpOnly; Secure; SameSite=None; Partitioned"},
-		{"session, no SameSite", []policy.CookieOption{policy.WithTTL(0), policy.WithSameSite(http.SameSiteDefaultMode)}, false, "affinity=%s; Path=/; HttpOnly; Secure; Partitioned"},
-		{"SecureAlways", []policy.CookieOption{policy.WithSecure(policy.SecureAlways)}, false, "affinity=%s; Path=/; Expires=Sun, 01 Jun 2025 12:15:00 GMT; Max-Age=900; HttpOnly; Secure; SameSite=Lax; Partitioned"},
+		{"SameSite None", []cookie.Option{cookie.WithSameSite(http.SameSiteNoneMode)}, false, "affinity=%s; Path=/; Expires=Sun, 01 Jun 2025 12:15:00 GMT; Max-Age=900; HttpOnly; Secure; SameSite=None; Partitioned"},
+		{"session, no SameSite", []cookie.Option{cookie.WithTTL(0), cookie.WithSameSite(http.SameSiteDefaultMode)}, false, "affinity=%s; Path=/; HttpOnly; Secure; Partitioned"},
+		{"SecureAlways", []cookie.Option{cookie.WithSecure(cookie.SecureAlways)}, false, "affinity=%s; Path=/; Expires=Sun, 01 Jun 2025 12:15:00 GMT; Max-Age=900; HttpOnly; Secure; SameSite=Lax; Partitioned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0}
-			opts := append([]policy.CookieOption{policy.WithClock(clk.Now), policy.WithPartitioned(true)}, tt.opts...)
+			opts := append([]cookie.Option{cookie.WithClock(clk.Now), cookie.WithPartitioned(true)}, tt.opts...)
 			c := newCookie(t, [][]byte{key1}, opts...)
 			r := request()
 			if tt.tls {
@@ -57,11 +58,11 @@ func TestCookiePartitionedLines(t *testing.T) {
 	}
 }
 
-// TestAppCookiePartitionedDeletes checks that an AppCookie deletes a
+// TestAppPartitionedDeletes checks that an App deletes a
 // Partitioned cookie with Partitioned set, which a browser needs to reach
 // the partitioned cookie, and sets it with Partitioned too.
-func TestAppCookiePartitionedDeletes(t *testing.T) {
-	a := newAppCookie(t, [][]byte{key1}, policy.WithPartitioned(true))
+func TestAppPartitionedDeletes(t *testing.T) {
+	a := newApp(t, [][]byte{key1}, cookie.WithPartitioned(true))
 	set := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=s1; Path=/")
 	require.Len(t, set, 1)
 	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Path=/; HttpOnly; Secure; SameSite=Lax; Partitioned$`, set[0])
@@ -70,7 +71,7 @@ func TestAppCookiePartitionedDeletes(t *testing.T) {
 	assert.Equal(t, []string{"affinity=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax; Partitioned"}, del)
 }
 
-// TestCookieCORSTwinLines checks the lines Save sets with WithCORSCookie:
+// TestCookieCORSTwinLines checks the lines Save sets with WithCORS:
 // the cookie's, then its twin's with the same value, SameSite=None and
 // Secure, whatever the cookie's SameSite and Secure.
 func TestCookieCORSTwinLines(t *testing.T) {
@@ -78,7 +79,7 @@ func TestCookieCORSTwinLines(t *testing.T) {
 	const exp = "Expires=Sun, 01 Jun 2025 12:15:00 GMT; Max-Age=900"
 	tests := []struct {
 		name       string
-		opts       []policy.CookieOption
+		opts       []cookie.Option
 		tls        bool
 		main, twin string // %s: the value
 	}{
@@ -88,17 +89,17 @@ func TestCookieCORSTwinLines(t *testing.T) {
 		{"defaults, TLS", nil, true,
 			"affinity=%s; Path=/; " + exp + "; HttpOnly; Secure; SameSite=Lax",
 			"affinity-cors=%s; Path=/; " + exp + "; HttpOnly; Secure; SameSite=None"},
-		{"name, path, domain, Strict, not HttpOnly", []policy.CookieOption{policy.WithName("lb"), policy.WithPath("/app"), policy.WithDomain("example.com"), policy.WithSameSite(http.SameSiteStrictMode), policy.WithHTTPOnly(false)}, false,
+		{"name, path, domain, Strict, not HttpOnly", []cookie.Option{cookie.WithName("lb"), cookie.WithPath("/app"), cookie.WithDomain("example.com"), cookie.WithSameSite(http.SameSiteStrictMode), cookie.WithHTTPOnly(false)}, false,
 			"lb=%s; Path=/app; Domain=example.com; " + exp + "; SameSite=Strict",
 			"lb-cors=%s; Path=/app; Domain=example.com; " + exp + "; Secure; SameSite=None"},
-		{"partitioned", []policy.CookieOption{policy.WithPartitioned(true)}, false,
+		{"partitioned", []cookie.Option{cookie.WithPartitioned(true)}, false,
 			"affinity=%s; Path=/; " + exp + "; HttpOnly; Secure; SameSite=Lax; Partitioned",
 			"affinity-cors=%s; Path=/; " + exp + "; HttpOnly; Secure; SameSite=None; Partitioned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0}
-			opts := append([]policy.CookieOption{policy.WithClock(clk.Now), policy.WithCORSCookie(true)}, tt.opts...)
+			opts := append([]cookie.Option{cookie.WithClock(clk.Now), cookie.WithCORS(true)}, tt.opts...)
 			c := newCookie(t, [][]byte{key1}, opts...)
 			r := request()
 			if tt.tls {
@@ -121,16 +122,16 @@ func TestCookieCORSTwinLines(t *testing.T) {
 func TestCookieCORSTwinLookup(t *testing.T) {
 	snap := newSet(t).Snapshot()
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithCORSCookie(true))
-	plain := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
-	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now), policy.WithCORSCookie(true))
-	renamed := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithName("x"), policy.WithCORSCookie(true))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithCORS(true))
+	plain := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now))
+	other := newCookie(t, [][]byte{key2}, cookie.WithClock(clk.Now), cookie.WithCORS(true))
+	renamed := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithName("x"), cookie.WithCORS(true))
 	forB := c.Issue("b")
 	forC := c.Issue("c")
 
 	tests := []struct {
 		name    string
-		c       *policy.Cookie
+		c       *cookie.Policy
 		headers []string
 		want    policy.Binding
 	}{
@@ -178,7 +179,7 @@ func TestCookieCORSTwinLookup(t *testing.T) {
 func TestCookieCORSTwinRefreshKeepsAge(t *testing.T) {
 	snap := newSet(t).Snapshot()
 	clk := &clock{now: t0}
-	c := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithCORSCookie(true), policy.WithTTL(10*time.Minute))
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithCORS(true), cookie.WithTTL(10*time.Minute))
 	v := c.Issue("b")
 	clk.Advance(6 * time.Minute)
 	r := request("affinity-cors=" + v)
@@ -190,12 +191,12 @@ func TestCookieCORSTwinRefreshKeepsAge(t *testing.T) {
 	assert.Equal(t, valueOf(t, lines[0]), valueOf(t, lines[1]))
 }
 
-// TestAppCookieCORSTwin checks that an AppCookie sets, re-signs, takes over
+// TestAppCORSTwin checks that an App sets, re-signs, takes over
 // and deletes the twin with its cookie.
-func TestAppCookieCORSTwin(t *testing.T) {
-	a := newAppCookie(t, [][]byte{key1}, policy.WithCORSCookie(true), policy.WithPath("/app"))
+func TestAppCORSTwin(t *testing.T) {
+	a := newApp(t, [][]byte{key1}, cookie.WithCORS(true), cookie.WithPath("/app"))
 	old := newCookie(t, [][]byte{key2})
-	rotated := newAppCookie(t, [][]byte{key1, key2}, policy.WithCORSCookie(true), policy.WithPath("/app"))
+	rotated := newApp(t, [][]byte{key1, key2}, cookie.WithCORS(true), cookie.WithPath("/app"))
 	snap := newSet(t).Snapshot()
 
 	set := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=s1; Max-Age=60")
@@ -230,10 +231,10 @@ func TestAppCookieCORSTwin(t *testing.T) {
 }
 
 // TestCookieStripsTwin checks that Strip removes the cookie and its twin,
-// for a Cookie and an AppCookie, and leaves the other cookies.
+// for a Policy and an App, and leaves the other cookies.
 func TestCookieStripsTwin(t *testing.T) {
-	c := newCookie(t, [][]byte{key1}, policy.WithCORSCookie(true))
-	a := newAppCookie(t, [][]byte{key1}, policy.WithCORSCookie(true))
+	c := newCookie(t, [][]byte{key1}, cookie.WithCORS(true))
+	a := newApp(t, [][]byte{key1}, cookie.WithCORS(true))
 	plain := newCookie(t, [][]byte{key1})
 	v := c.Issue("a")
 	tests := []struct {
@@ -264,26 +265,26 @@ func TestCookieAttrOptionErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		app     string // "": a Cookie
-		opts    []policy.CookieOption
+		opts    []cookie.Option
 		wantErr string
 	}{
-		{"Partitioned, never Secure", "", []policy.CookieOption{policy.WithPartitioned(true), policy.WithSecure(policy.SecureNever)}, "Partitioned cookie requires Secure"},
-		{"CORS twin, never Secure", "", []policy.CookieOption{policy.WithCORSCookie(true), policy.WithSecure(policy.SecureNever)}, "CORS twin cookie is always Secure"},
-		{"app: Partitioned, never Secure", "sid", []policy.CookieOption{policy.WithPartitioned(true), policy.WithSecure(policy.SecureNever)}, "Partitioned cookie requires Secure"},
-		{"app: CORS twin, never Secure", "sid", []policy.CookieOption{policy.WithCORSCookie(true), policy.WithSecure(policy.SecureNever)}, "CORS twin cookie is always Secure"},
-		{"app named as the twin", "affinity-cors", []policy.CookieOption{policy.WithCORSCookie(true)}, `"affinity-cors" is also the balancer cookie's CORS twin's`},
-		{"app named as a renamed twin", "lb-cors", []policy.CookieOption{policy.WithName("lb"), policy.WithCORSCookie(true)}, `"lb-cors" is also the balancer cookie's CORS twin's`},
-		{"domain with empty label", "", []policy.CookieOption{policy.WithDomain("a..com")}, `cookie domain "a..com" has an empty label`},
-		{"domain ending with a dot", "", []policy.CookieOption{policy.WithDomain("a.com.")}, "has an empty label"},
-		{"domain of a dot", "", []policy.CookieOption{policy.WithDomain(".")}, "has an empty label"},
-		{"domain with two leading dots", "", []policy.CookieOption{policy.WithDomain("..a.com")}, "has an empty label"},
-		{"domain label with leading hyphen", "", []policy.CookieOption{policy.WithDomain("-a.com")}, "beginning or ending with '-'"},
-		{"domain label with trailing hyphen", "", []policy.CookieOption{policy.WithDomain("a-.com")}, "beginning or ending with '-'"},
-		{"domain label over 63", "", []policy.CookieOption{policy.WithDomain(strings.Repeat("a", 64) + ".com")}, "label over 63 bytes"},
-		{"domain over 255", "", []policy.CookieOption{policy.WithDomain(strings.Repeat("abcdefgh.", 29) + "com")}, "over 255 bytes"},
-		{"domain all digits", "", []policy.CookieOption{policy.WithDomain("1.2.3")}, "last label is all digits"},
-		{"domain with a colon", "", []policy.CookieOption{policy.WithDomain("a.com:80")}, "character ':'"},
-		{"domain with a slash", "", []policy.CookieOption{policy.WithDomain("a.com/x")}, "character '/'"},
+		{"Partitioned, never Secure", "", []cookie.Option{cookie.WithPartitioned(true), cookie.WithSecure(cookie.SecureNever)}, "Partitioned cookie requires Secure"},
+		{"CORS twin, never Secure", "", []cookie.Option{cookie.WithCORS(true), cookie.WithSecure(cookie.SecureNever)}, "CORS twin cookie is always Secure"},
+		{"app: Partitioned, never Secure", "sid", []cookie.Option{cookie.WithPartitioned(true), cookie.WithSecure(cookie.SecureNever)}, "Partitioned cookie requires Secure"},
+		{"app: CORS twin, never Secure", "sid", []cookie.Option{cookie.WithCORS(true), cookie.WithSecure(cookie.SecureNever)}, "CORS twin cookie is always Secure"},
+		{"app named as the twin", "affinity-cors", []cookie.Option{cookie.WithCORS(true)}, `"affinity-cors" is also the balancer cookie's CORS twin's`},
+		{"app named as a renamed twin", "lb-cors", []cookie.Option{cookie.WithName("lb"), cookie.WithCORS(true)}, `"lb-cors" is also the balancer cookie's CORS twin's`},
+		{"domain with empty label", "", []cookie.Option{cookie.WithDomain("a..com")}, `WithDomain("a..com"): has an empty label`},
+		{"domain ending with a dot", "", []cookie.Option{cookie.WithDomain("a.com.")}, "has an empty label"},
+		{"domain of a dot", "", []cookie.Option{cookie.WithDomain(".")}, "has an empty label"},
+		{"domain with two leading dots", "", []cookie.Option{cookie.WithDomain("..a.com")}, "has an empty label"},
+		{"domain label with leading hyphen", "", []cookie.Option{cookie.WithDomain("-a.com")}, "beginning or ending with '-'"},
+		{"domain label with trailing hyphen", "", []cookie.Option{cookie.WithDomain("a-.com")}, "beginning or ending with '-'"},
+		{"domain label over 63", "", []cookie.Option{cookie.WithDomain(strings.Repeat("a", 64) + ".com")}, "label over 63 bytes"},
+		{"domain over 255", "", []cookie.Option{cookie.WithDomain(strings.Repeat("abcdefgh.", 29) + "com")}, "over 255 bytes"},
+		{"domain all digits", "", []cookie.Option{cookie.WithDomain("1.2.3")}, "last label is all digits"},
+		{"domain with a colon", "", []cookie.Option{cookie.WithDomain("a.com:80")}, "character ':'"},
+		{"domain with a slash", "", []cookie.Option{cookie.WithDomain("a.com/x")}, "character '/'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,13 +293,13 @@ func TestCookieAttrOptionErrors(t *testing.T) {
 				err error
 			)
 			if tt.app == "" {
-				p, err = policy.NewCookie([][]byte{key1}, tt.opts...)
+				p, err = cookie.New([][]byte{key1}, tt.opts...)
 			} else {
-				p, err = policy.NewAppCookie(tt.app, [][]byte{key1}, tt.opts...)
+				p, err = cookie.NewApp(tt.app, [][]byte{key1}, tt.opts...)
 			}
 			require.Error(t, err, "%v", p)
 			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.True(t, strings.HasPrefix(err.Error(), "policy: "), err.Error())
+			assert.True(t, strings.HasPrefix(err.Error(), "cookie: "), err.Error())
 		})
 	}
 }
@@ -307,7 +308,7 @@ func TestCookieAttrOptionErrors(t *testing.T) {
 func TestCookieDomainsAccepted(t *testing.T) {
 	for _, d := range []string{"", "example.com", ".example.com", "EXAMPLE.com", "a-b.c_d.example", "localhost", "xn--bcher-kva.example", "127.0.0.1", "::1", strings.Repeat("a", 63) + ".com"} {
 		t.Run(d, func(t *testing.T) {
-			c, err := policy.NewCookie([][]byte{key1}, policy.WithDomain(d))
+			c, err := cookie.New([][]byte{key1}, cookie.WithDomain(d))
 			require.NoError(t, err)
 			_, raw := saveOne(t, c, request(), newSet(t).Snapshot().Lookup("a"))
 			if d == "" {

@@ -1,6 +1,7 @@
-package policy
+package cookie
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -8,101 +9,111 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/cookies"
+	"github.com/affinitylb/affinity/policy"
 )
 
-// Cookie is a [Policy] that binds a client to a backend with a cookie of the
-// balancer's own, signed with AES-CMAC. The cookie names the backend by
-// an opaque token and carries its own expiry; the balancer keeps no state
-// per client, so replicas configured with the same keys and name accept
-// each other's cookies. See the package documentation for the format.
+// Policy is a [policy.Policy] that binds a client to a backend with a
+// cookie of the balancer's own, signed with AES-CMAC. The cookie names the
+// backend by an opaque token and carries its own expiry; the balancer
+// keeps no state per client, so replicas configured with the same keys and
+// name accept each other's cookies. See the package documentation for the
+// format.
 //
 // By default a binding lasts 15 minutes from the client's last request: a
 // client's cookie is re-issued once at most half of its lifetime is left
 // ([WithTTL], [WithSliding]), so a client active that often stays bound,
 // for at most the maximum life if one is set ([WithMaxLife]).
 //
-// A Cookie is safe for concurrent use. It resolves tokens with an index of
+// A Policy is safe for concurrent use. It resolves tokens with an index of
 // the last snapshot it was handed, built once per snapshot and computing
 // tokens only for backends the previous index did not have; apart from
 // that, Lookup takes no lock and allocates nothing.
-type Cookie struct {
-	cfg    cookieConfig
+type Policy struct {
+	cfg    options
 	signer *signer
-	twin   string // the CORS twin's name; "" without WithCORSCookie
+	twin   string // the CORS twin's name; "" without WithCORS
 
 	mu    sync.Mutex // serializes index rebuilds
 	index atomic.Pointer[index]
 }
 
-var _ Policy = (*Cookie)(nil)
+var (
+	_ policy.Policy   = (*Policy)(nil)
+	_ policy.Stripper = (*Policy)(nil)
+)
 
-// NewCookie returns a Cookie signing with keys[0] and accepting cookies
-// signed with any of keys, so keys can be rotated: put the new key first,
-// keep the old ones until the cookies they signed have expired. It needs at
+// New returns a Policy signing with keys[0] and accepting cookies signed
+// with any of keys, so keys can be rotated: put the new key first, keep
+// the old ones until the cookies they signed have expired. It needs at
 // least one key and every key must be at least 16 bytes of secret, random
-// data; 32 is recommended. NewCookie derives what it needs from the keys
-// and keeps no reference to them.
+// data; 32 is recommended. New derives what it needs from the keys and
+// keeps no reference to them.
 //
-// It returns an error, naming the value at fault, for bad keys or an option
-// out of range.
-func NewCookie(keys [][]byte, opts ...CookieOption) (*Cookie, error) {
-	cfg := defaultCookieConfig()
-	for _, o := range opts {
-		o(&cfg)
+// New checks the keys and every option's value, and returns an error
+// listing all that are invalid, each naming the key or the option and its
+// value.
+func New(keys [][]byte, opts ...Option) (*Policy, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
 	}
-	return newCookie(keys, cfg)
+	return newPolicy(keys, o, nil)
 }
 
-// newCookie returns a Cookie configured by cfg, signing with keys, after
-// validating both.
-func newCookie(keys [][]byte, cfg cookieConfig) (*Cookie, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
+// newPolicy returns a Policy configured by o, signing with keys, after
+// checking both. errs are the errors the caller found already: with any,
+// or any found here, it returns them all, joined.
+func newPolicy(keys [][]byte, o options, errs []error) (*Policy, error) {
+	errs = append(errs, o.check()...)
+	errs = append(errs, checkKeys(keys)...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
-	cfg.ttl = cfg.ttl.Truncate(time.Second)
-	s, err := newSigner(keys, cfg.name)
+	o.ttl = o.ttl.Truncate(time.Second)
+	s, err := newSigner(keys, o.name)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cookie{cfg: cfg, signer: s}
-	if cfg.cors {
-		c.twin = cfg.name + corsSuffix
+	c := &Policy{cfg: o, signer: s}
+	if o.cors {
+		c.twin = o.name + corsSuffix
 	}
 	return c, nil
 }
 
 // hasNext reports whether cs has a cookie left, moving it past the cookie.
-func hasNext(cs *cookies) bool {
-	_, ok := cs.nextRaw()
+func hasNext(cs *cookies.Iter) bool {
+	_, ok := cs.NextRaw()
 	return ok
 }
 
-// corsSuffix ends the name of the CORS twin of a cookie ([WithCORSCookie]).
+// corsSuffix ends the name of the CORS twin of a cookie ([WithCORS]).
 const corsSuffix = "-cors"
 
 // cookiesOf returns an iterator over the request header h's binding
 // cookies: those of the cookie's name or, if h has none and the cookie has
 // a CORS twin, the twin's.
-func (c *Cookie) cookiesOf(h http.Header) cookies {
-	cs := newCookies(h, c.cfg.name)
+func (c *Policy) cookiesOf(h http.Header) cookies.Iter {
+	cs := cookies.Iterate(h, c.cfg.name)
 	if c.twin != "" {
 		if probe := cs; !hasNext(&probe) {
-			return newCookies(h, c.twin)
+			return cookies.Iterate(h, c.twin)
 		}
 	}
 	return cs
 }
 
 // Name returns the cookie's name.
-func (c *Cookie) Name() string { return c.cfg.name }
+func (c *Policy) Name() string { return c.cfg.name }
 
 // Strip removes the cookie, and its CORS twin if it has one, from the
 // Cookie header h, so that they are not forwarded to the backend. It
-// implements [Stripper].
-func (c *Cookie) Strip(h http.Header) {
-	stripCookie(h, c.cfg.name)
+// implements [policy.Stripper].
+func (c *Policy) Strip(h http.Header) {
+	cookies.Strip(h, c.cfg.name)
 	if c.twin != "" {
-		stripCookie(h, c.twin)
+		cookies.Strip(h, c.twin)
 	}
 }
 
@@ -123,31 +134,31 @@ func (c *Cookie) Strip(h http.Header) {
 // binding was refused. The others are read only when the first is not
 // Valid or its backend does not serve.
 //
-// With [WithCORSCookie], a request that carries no cookie of the name is
+// With [WithCORS], a request that carries no cookie of the name is
 // read for the twin's, in the same way; a twin is never read beside a
 // cookie of the name, valid or not.
 //
 // Lookup never panics, whatever the request carries, and allocates nothing
 // unless s is a snapshot it has not seen, for which it builds an index.
-func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
+func (c *Policy) Lookup(r *http.Request, s *backend.Snapshot) policy.Binding {
 	var ix *index
 	if s != nil {
 		// Even for a request without a cookie: Save, binding it, then
 		// finds its backend's token here instead of computing an HMAC.
 		ix = c.indexFor(s)
 	}
-	cs := newCookies(r.Header, c.cfg.name)
-	v, ok := cs.next()
+	cs := cookies.Iterate(r.Header, c.cfg.name)
+	v, ok := cs.Next()
 	if !ok && c.twin != "" {
-		cs = newCookies(r.Header, c.twin)
-		v, ok = cs.next()
+		cs = cookies.Iterate(r.Header, c.twin)
+		v, ok = cs.Next()
 	}
 	if !ok {
-		return Binding{Status: None}
+		return policy.Binding{Status: policy.None}
 	}
 	var p payload
 	b := c.check(&p, v, ix)
-	if b.Status == Valid && serves(s, b.ID) {
+	if b.Status == policy.Valid && serves(s, b.ID) {
 		return b // the usual case: the others are not even looked for
 	}
 	return c.lookupRest(&cs, s, ix, &p, b)
@@ -159,22 +170,22 @@ func (c *Cookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 // and names a backend that serves; else the first valid one; else an
 // Unknown one, authentic but naming a backend gone, if there is one; else
 // first. It decodes them into p.
-func (c *Cookie) lookupRest(cs *cookies, s *backend.Snapshot, ix *index, p *payload, first Binding) Binding {
+func (c *Policy) lookupRest(cs *cookies.Iter, s *backend.Snapshot, ix *index, p *payload, first policy.Binding) policy.Binding {
 	found := first
 	for {
-		v, ok := cs.next()
+		v, ok := cs.Next()
 		if !ok {
 			return found
 		}
 		b := c.check(p, v, ix)
 		switch {
-		case b.Status != Valid:
-			if b.Status == Unknown && found.Status != Valid {
+		case b.Status != policy.Valid:
+			if b.Status == policy.Unknown && found.Status != policy.Valid {
 				found = b
 			}
 		case serves(s, b.ID):
 			return b
-		case found.Status != Valid:
+		case found.Status != policy.Valid:
 			found = b
 		}
 	}
@@ -189,22 +200,22 @@ func serves(s *backend.Snapshot, id string) bool {
 
 // check returns the binding the cookie value v carries, resolved with ix,
 // decoding v into p.
-func (c *Cookie) check(p *payload, v string, ix *index) Binding {
+func (c *Policy) check(p *payload, v string, ix *index) policy.Binding {
 	key, now, st := c.parse(p, v)
-	if st != Valid {
-		return Binding{Status: st}
+	if st != policy.Valid {
+		return policy.Binding{Status: st}
 	}
 	if ix == nil {
-		return Binding{Status: Unknown}
+		return policy.Binding{Status: policy.Unknown}
 	}
 	id, ok := ix.resolve(key, p.token())
 	if !ok {
-		return Binding{Status: Unknown}
+		return policy.Binding{Status: policy.Unknown}
 	}
 	if c.aged(p, now) {
-		return Binding{Status: Expired}
+		return policy.Binding{Status: policy.Expired}
 	}
-	return Binding{ID: id, Status: Valid, Refresh: key != 0 || c.cfg.sliding && c.slides(p, now)}
+	return policy.Binding{ID: id, Status: policy.Valid, Refresh: key != 0 || c.cfg.sliding && c.slides(p, now)}
 }
 
 // parse decodes the cookie value v into p and returns the index of the key
@@ -212,19 +223,19 @@ func (c *Cookie) check(p *payload, v string, ix *index) Binding {
 // cookie proved authentic). The status is Valid if the payload is
 // authentic and unexpired, its token still to be resolved; otherwise
 // Malformed, Forged or Expired.
-func (c *Cookie) parse(p *payload, v string) (key int, now int64, st Status) {
+func (c *Policy) parse(p *payload, v string) (key int, now int64, st policy.Status) {
 	if !decodePayload(p, v) || p.version() != valueVersion {
-		return 0, 0, Malformed
+		return 0, 0, policy.Malformed
 	}
 	key, ok := c.signer.verify(p)
 	if !ok {
-		return 0, 0, Forged
+		return 0, 0, policy.Forged
 	}
 	now = c.cfg.now().Unix() // only for a cookie worth the clock read
 	if exp := p.expires(); exp != 0 && now >= exp {
-		return 0, now, Expired
+		return 0, now, policy.Expired
 	}
-	return key, now, Valid
+	return key, now, policy.Valid
 }
 
 // payloadFor returns the payload of the first of r's cookies that is
@@ -233,18 +244,18 @@ func (c *Cookie) parse(p *payload, v string) (key int, now int64, st Status) {
 // Valid for id, or, with id empty, the one it found Unknown. It also
 // returns the time the cookie was checked against, and false if there is
 // no such cookie.
-func (c *Cookie) payloadFor(r *http.Request, id string) (p payload, now int64, ok bool) {
+func (c *Policy) payloadFor(r *http.Request, id string) (p payload, now int64, ok bool) {
 	if r == nil {
 		return p, 0, false
 	}
 	cs := c.cookiesOf(r.Header)
 	for {
-		v, more := cs.next()
+		v, more := cs.Next()
 		if !more {
 			return payload{}, 0, false
 		}
 		key, at, st := c.parse(&p, v)
-		if st != Valid {
+		if st != policy.Valid {
 			continue
 		}
 		if id == "" || p.token() == c.tokenOf(key, id) && !c.aged(&p, at) {
@@ -259,7 +270,7 @@ func (c *Cookie) payloadFor(r *http.Request, id string) (p payload, now int64, o
 // the test errs towards refreshing and, with a TTL of at least two
 // seconds, a client active at least once a second is always refreshed
 // before its cookie expires.
-func (c *Cookie) slides(p *payload, now int64) bool {
+func (c *Policy) slides(p *payload, now int64) bool {
 	ttl, exp := c.ttlSeconds(), p.expires()
 	if ttl == 0 || exp == 0 || 2*(exp-now) > ttl {
 		return false
@@ -269,7 +280,7 @@ func (c *Cookie) slides(p *payload, now int64) bool {
 }
 
 // aged reports whether p's binding is older than the maximum life.
-func (c *Cookie) aged(p *payload, now int64) bool {
+func (c *Policy) aged(p *payload, now int64) bool {
 	life := c.maxLifeSeconds()
 	return life > 0 && now-p.issued() >= life
 }
@@ -281,11 +292,11 @@ func (c *Cookie) aged(p *payload, now int64) bool {
 // life if that comes first, and is signed with the first key; when it
 // refreshes the request's binding to b, it keeps the binding's age.
 //
-// With [WithCORSCookie], Save adds the twin's line after the cookie's.
+// With [WithCORS], Save adds the twin's line after the cookie's.
 // Cookies binding new clients to one backend within the same second are
 // identical; Save signs the first and hands the others the same lines.
-func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
-	stays := prev.Status == Valid && prev.ID == b.ID()
+func (c *Policy) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev policy.Binding) {
+	stays := prev.Status == policy.Valid && prev.ID == b.ID()
 	if stays && !prev.Refresh {
 		return // before reading the clock: most responses end here
 	}
@@ -308,7 +319,7 @@ func (c *Cookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 // "" if the cookie has none. Lines for a new binding (born is now) are
 // kept with the backend's tokens and reused for the rest of the second:
 // they depend on nothing else that varies.
-func (c *Cookie) line(id string, born, now int64, secure bool) (text, twin string) {
+func (c *Policy) line(id string, born, now int64, secure bool) (text, twin string) {
 	var kept *atomic.Pointer[issuedLine]
 	if m := c.member(id); m != nil && born == now {
 		kept = &m.lines[b2i(secure)]
@@ -338,9 +349,10 @@ func b2i(b bool) int {
 
 // Issue returns a cookie value binding its bearer to the backend with ID
 // id: what Save would set now for that backend. It serves tests, and
-// programs that hand out bindings themselves; any Cookie with the same name
+// programs that hand out bindings themselves; any Policy or App with the
+// same name
 // and a key in common accepts it.
-func (c *Cookie) Issue(id string) string {
+func (c *Policy) Issue(id string) string {
 	now := c.cfg.now().Unix()
 	exp, _ := c.lifetime(now, now)
 	p := c.issue(id, now, exp)
@@ -350,17 +362,17 @@ func (c *Cookie) Issue(id string) string {
 
 // ttlSeconds returns the configured lifetime in seconds, 0 for a session
 // cookie.
-func (c *Cookie) ttlSeconds() int64 { return int64(c.cfg.ttl / time.Second) }
+func (c *Policy) ttlSeconds() int64 { return int64(c.cfg.ttl / time.Second) }
 
 // maxLifeSeconds returns the configured maximum life in seconds, 0 for
 // none.
-func (c *Cookie) maxLifeSeconds() int64 { return int64(c.cfg.maxLife / time.Second) }
+func (c *Policy) maxLifeSeconds() int64 { return int64(c.cfg.maxLife / time.Second) }
 
 // lifetime returns, in the payload's form, the expiry of a cookie issued
 // at now for a binding made at born, and its Max-Age: a TTL, cut short so
 // as not to outlast the binding's maximum life; 0 and 0 for a session
 // cookie.
-func (c *Cookie) lifetime(born, now int64) (exp uint32, maxAge int64) {
+func (c *Policy) lifetime(born, now int64) (exp uint32, maxAge int64) {
 	ttl := c.ttlSeconds()
 	if ttl == 0 {
 		return 0, 0
@@ -383,7 +395,7 @@ func expiry(now, ttl int64) uint32 {
 
 // issue returns a payload naming id, for a binding made at born and
 // expiring at exp, signed with the first key.
-func (c *Cookie) issue(id string, born int64, exp uint32) payload {
+func (c *Policy) issue(id string, born int64, exp uint32) payload {
 	p := newPayload(c.token(id), timestamp(born), exp)
 	c.signer.sign(&p)
 	return p
@@ -391,10 +403,10 @@ func (c *Cookie) issue(id string, born int64, exp uint32) payload {
 
 // token returns id's token under the first key, from the index when it
 // has it: tokens depend on the key and the ID only.
-func (c *Cookie) token(id string) uint64 { return c.tokenOf(0, id) }
+func (c *Policy) token(id string) uint64 { return c.tokenOf(0, id) }
 
 // tokenOf returns id's token under key k, from the index when it has it.
-func (c *Cookie) tokenOf(k int, id string) uint64 {
+func (c *Policy) tokenOf(k int, id string) uint64 {
 	if m := c.member(id); m != nil {
 		return m.tokens[k]
 	}
@@ -403,7 +415,7 @@ func (c *Cookie) tokenOf(k int, id string) uint64 {
 
 // member returns what the last index built knows of the backend with ID
 // id, or nil.
-func (c *Cookie) member(id string) *member {
+func (c *Policy) member(id string) *member {
 	if ix := c.index.Load(); ix != nil {
 		return ix.members[id]
 	}
@@ -411,7 +423,7 @@ func (c *Cookie) member(id string) *member {
 }
 
 // secure reports whether a cookie set in answer to r is Secure.
-func (c *Cookie) secure(r *http.Request) bool {
+func (c *Policy) secure(r *http.Request) bool {
 	switch {
 	case c.cfg.sameSite == http.SameSiteNoneMode, c.cfg.partitioned, c.cfg.secure == SecureAlways:
 		return true
@@ -425,7 +437,7 @@ func (c *Cookie) secure(r *http.Request) bool {
 // for ttl seconds from now, or for the browser session if ttl is 0, on
 // path. The binding was made at born, or now if born is 0; with a maximum
 // life, a ttl that would outlast it is cut short.
-func (c *Cookie) bind(resp *http.Response, id string, born, ttl int64, secure bool, path string) {
+func (c *Policy) bind(resp *http.Response, id string, born, ttl int64, secure bool, path string) {
 	now := c.cfg.now().Unix()
 	if born == 0 {
 		born = now
@@ -439,7 +451,7 @@ func (c *Cookie) bind(resp *http.Response, id string, born, ttl int64, secure bo
 
 // set adds to resp the Set-Cookie line for the cookie with value p, as
 // header writes it, and, if the cookie has a CORS twin, the twin's.
-func (c *Cookie) set(resp *http.Response, p *payload, maxAge int64, secure bool, path string) {
+func (c *Policy) set(resp *http.Response, p *payload, maxAge int64, secure bool, path string) {
 	addSetCookie(resp, c.header(p, maxAge, secure, path))
 	if c.twin != "" {
 		addSetCookie(resp, c.twinHeader(p, maxAge, path))
@@ -453,20 +465,20 @@ func (c *Cookie) set(resp *http.Response, p *payload, maxAge int64, secure bool,
 // deleted, and p, which may be nil, is not written. The cookie's Path is
 // path, or none if path is empty: the browser then scopes the cookie to
 // the default path of the request's URL (RFC 6265, section 5.1.4).
-func (c *Cookie) header(p *payload, maxAge int64, secure bool, path string) string {
+func (c *Policy) header(p *payload, maxAge int64, secure bool, path string) string {
 	return c.headerFor(c.cfg.name, p, maxAge, secure, c.cfg.sameSite, path)
 }
 
 // twinHeader returns the CORS twin's Set-Cookie header for the cookie with
 // value p, as header does but under the twin's name, Secure and
 // SameSite=None.
-func (c *Cookie) twinHeader(p *payload, maxAge int64, path string) string {
+func (c *Policy) twinHeader(p *payload, maxAge int64, path string) string {
 	return c.headerFor(c.twin, p, maxAge, true, http.SameSiteNoneMode, path)
 }
 
 // headerFor returns header's Set-Cookie header under the cookie name name
 // and with the SameSite attribute sameSite.
-func (c *Cookie) headerFor(name string, p *payload, maxAge int64, secure bool, sameSite http.SameSite, path string) string {
+func (c *Policy) headerFor(name string, p *payload, maxAge int64, secure bool, sameSite http.SameSite, path string) string {
 	buf := make([]byte, 0, 256)
 	buf = append(buf, name...)
 	buf = append(buf, '=')

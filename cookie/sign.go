@@ -1,4 +1,4 @@
-package policy
+package cookie
 
 import (
 	"crypto/hmac"
@@ -31,17 +31,29 @@ type signer struct {
 	keys []*signingKey
 }
 
-// newSigner derives the subkeys of every key. It keeps neither the keys nor
-// references to them.
-func newSigner(keys [][]byte, name string) (s *signer, err error) {
+// checkKeys returns an error for every reason keys cannot sign cookies:
+// there are none, or one is shorter than minKeyLen.
+func checkKeys(keys [][]byte) []error {
 	if len(keys) == 0 {
-		return nil, errors.New("policy: no signing keys; need at least one")
+		return []error{errors.New("cookie: no signing keys; need at least one")}
+	}
+	var errs []error
+	for i, k := range keys {
+		if len(k) < minKeyLen {
+			errs = append(errs, fmt.Errorf("cookie: keys[%d] is %d bytes; need at least %d", i, len(k), minKeyLen))
+		}
+	}
+	return errs
+}
+
+// newSigner derives the subkeys of every key, which checkKeys accepts. It
+// keeps neither the keys nor references to them.
+func newSigner(keys [][]byte, name string) (s *signer, err error) {
+	if errs := checkKeys(keys); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	s = &signer{keys: make([]*signingKey, len(keys))}
 	for i, k := range keys {
-		if len(k) < minKeyLen {
-			return nil, fmt.Errorf("policy: keys[%d] is %d bytes; need at least %d", i, len(k), minKeyLen)
-		}
 		if s.keys[i], err = newSigningKey(k, name); err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package policy
+package cookie
 
 import (
 	"crypto/aes"

@@ -1,4 +1,4 @@
-package policy
+package cookie
 
 import (
 	"sync/atomic"
@@ -19,7 +19,7 @@ type index struct {
 	members map[string]*member
 }
 
-// member is what a Cookie keeps of one backend of the set, for as long as
+// member is what a Policy keeps of one backend of the set, for as long as
 // the backend stays in it: a bounded amount, whatever the number of
 // clients.
 type member struct {
@@ -110,14 +110,14 @@ func sameMembers(members map[string]*member, bs []*backend.Backend) bool {
 // its index once.
 //
 // The index is keyed by snapshot identity, which within one set is its
-// version, and which also tells apart two sets sharing this Cookie. Callers
+// version, and which also tells apart two sets sharing this Policy. Callers
 // holding different snapshots at once (one request routed just before a
 // change, one just after) make the index flip between them. That is
 // accepted: it lasts as long as requests routed with the old snapshot, each
 // flip costs a pass over the members and tokens only for the backends the
 // two snapshots disagree on, and a request always resolves against the
 // snapshot it was handed.
-func (c *Cookie) indexFor(s *backend.Snapshot) *index {
+func (c *Policy) indexFor(s *backend.Snapshot) *index {
 	if ix := c.index.Load(); ix != nil && ix.snap == s {
 		return ix
 	}

@@ -1,4 +1,4 @@
-package policy_test
+package cookie_test
 
 import (
 	"net/http"
@@ -9,19 +9,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 )
 
-func newAppCookie(t testing.TB, keys [][]byte, opts ...policy.CookieOption) *policy.AppCookie {
+func newApp(t testing.TB, keys [][]byte, opts ...cookie.Option) *cookie.App {
 	t.Helper()
-	a, err := policy.NewAppCookie("PHPSESSID", keys, opts...)
+	a, err := cookie.NewApp("PHPSESSID", keys, opts...)
 	require.NoError(t, err)
 	return a
 }
 
 // appSave calls a.Save on a response carrying the given Set-Cookie lines
 // and returns the lines it added, after checking it left those alone.
-func appSave(t *testing.T, a *policy.AppCookie, r *http.Request, b string, prev policy.Binding, lines ...string) []string {
+func appSave(t *testing.T, a *cookie.App, r *http.Request, b string, prev policy.Binding, lines ...string) []string {
 	t.Helper()
 	resp := &http.Response{Header: http.Header{}}
 	for _, l := range lines {
@@ -36,7 +37,7 @@ func appSave(t *testing.T, a *policy.AppCookie, r *http.Request, b string, prev 
 	return got[len(lines):]
 }
 
-func TestAppCookieFollowsLifetime(t *testing.T) {
+func TestAppFollowsLifetime(t *testing.T) {
 	httpDate := func(d time.Duration) string { return t0.Add(d).Format(http.TimeFormat) }
 	const (
 		kept    = -2 // no balancer cookie added
@@ -78,8 +79,8 @@ func TestAppCookieFollowsLifetime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{now: t0.Add(tt.skew)}
-			// The path given: TestAppCookieFollowsPath has the others.
-			a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithPath("/"))
+			// The path given: TestAppFollowsPath has the others.
+			a := newApp(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithPath("/"))
 			added := appSave(t, a, request(), "b", policy.Binding{Status: policy.None}, tt.lines...)
 			if tt.want == kept {
 				assert.Empty(t, added)
@@ -119,24 +120,24 @@ func TestAppCookieFollowsLifetime(t *testing.T) {
 	}
 }
 
-func TestAppCookieMaxAgeExact(t *testing.T) {
+func TestAppMaxAgeExact(t *testing.T) {
 	clk := &clock{now: t0}
-	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	a := newApp(t, [][]byte{key1}, cookie.WithClock(clk.Now))
 	added := appSave(t, a, request(), "a", policy.Binding{}, "PHPSESSID=s1; Max-Age=120")
 	require.Len(t, added, 1)
 	assert.Regexp(t, `^affinity=[A-Za-z0-9_-]{44}; Expires=Sun, 01 Jun 2025 12:02:00 GMT; Max-Age=120; HttpOnly; SameSite=Lax$`, added[0],
 		"no Path, as the application's has none")
 }
 
-// TestAppCookieFollowsPath checks the Path of the balancer's cookie set or
+// TestAppFollowsPath checks the Path of the balancer's cookie set or
 // deleted after the application's: the application's, unless WithPath was
 // given, so that applications on one host with a path each (Tomcat's
 // contexts, say) get a binding each, and logging out of one leaves the
 // other's.
-func TestAppCookieFollowsPath(t *testing.T) {
+func TestAppFollowsPath(t *testing.T) {
 	tests := []struct {
 		name     string
-		opts     []policy.CookieOption
+		opts     []cookie.Option
 		line     string
 		wantPath string // "" for no Path attribute
 	}{
@@ -148,13 +149,13 @@ func TestAppCookieFollowsPath(t *testing.T) {
 		{"empty Path", nil, "JSESSIONID=s1; Path=; Max-Age=60", ""},
 		{"relative Path", nil, "JSESSIONID=s1; Path=a; Max-Age=60", ""},
 		{"the last Path", nil, "JSESSIONID=s1; Path=/a; Path=/b", "/b"},
-		{"WithPath wins", []policy.CookieOption{policy.WithPath("/")}, "JSESSIONID=s1; Path=/a", "/"},
-		{"WithPath wins, deleted", []policy.CookieOption{policy.WithPath("/x")}, "JSESSIONID=; Path=/a; Max-Age=0", "/x"},
-		{"WithPath wins over none", []policy.CookieOption{policy.WithPath("/x")}, "JSESSIONID=s1", "/x"},
+		{"WithPath wins", []cookie.Option{cookie.WithPath("/")}, "JSESSIONID=s1; Path=/a", "/"},
+		{"WithPath wins, deleted", []cookie.Option{cookie.WithPath("/x")}, "JSESSIONID=; Path=/a; Max-Age=0", "/x"},
+		{"WithPath wins over none", []cookie.Option{cookie.WithPath("/x")}, "JSESSIONID=s1", "/x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := policy.NewAppCookie("JSESSIONID", [][]byte{key1}, tt.opts...)
+			a, err := cookie.NewApp("JSESSIONID", [][]byte{key1}, tt.opts...)
 			require.NoError(t, err)
 			added := appSave(t, a, request(), "a", policy.Binding{}, "theme=dark; Path=/z", tt.line)
 			require.Len(t, added, 1)
@@ -168,10 +169,10 @@ func TestAppCookieFollowsPath(t *testing.T) {
 	}
 }
 
-func TestAppCookieAttributes(t *testing.T) {
-	a := newAppCookie(t, [][]byte{key1},
-		policy.WithName("lb"), policy.WithPath("/shop"), policy.WithDomain("example.com"),
-		policy.WithSameSite(http.SameSiteNoneMode), policy.WithHTTPOnly(false))
+func TestAppAttributes(t *testing.T) {
+	a := newApp(t, [][]byte{key1},
+		cookie.WithName("lb"), cookie.WithPath("/shop"), cookie.WithDomain("example.com"),
+		cookie.WithSameSite(http.SameSiteNoneMode), cookie.WithHTTPOnly(false))
 	assert.Equal(t, "lb", a.Name())
 	assert.Equal(t, "PHPSESSID", a.App())
 
@@ -184,9 +185,9 @@ func TestAppCookieAttributes(t *testing.T) {
 		"deleted on the Path and Domain it was set with")
 }
 
-func TestAppCookieBeforeTheApplication(t *testing.T) {
+func TestAppBeforeTheApplication(t *testing.T) {
 	set := newSet(t)
-	a := newAppCookie(t, [][]byte{key1})
+	a := newApp(t, [][]byte{key1})
 
 	// Without an application session, nothing binds.
 	for _, cookies := range []string{"", "theme=dark", "PHPSESSID=", `PHPSESSID=""; theme=dark`, "PHPSESSIDX=abc", "x=PHPSESSID=abc"} {
@@ -198,19 +199,19 @@ func TestAppCookieBeforeTheApplication(t *testing.T) {
 	}
 }
 
-// TestAppCookieTakesOverOrphans checks requests that carry the
+// TestAppTakesOverOrphans checks requests that carry the
 // application's cookie but no valid binding to the backend that serves
 // them, and whose response does not set the application's cookie, as PHP
 // answers by default when it adopts a session ID it does not know: the
 // client is bound to that backend, keeping the old binding's expiry when
 // it was authentic and unexpired, so that it moves once.
-func TestAppCookieTakesOverOrphans(t *testing.T) {
+func TestAppTakesOverOrphans(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
 	clk := &clock{now: t0}
-	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithPath("/app"))
-	issuer := newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithTTL(time.Hour), policy.WithPath("/app"))
-	other := newCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+	a := newApp(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithPath("/app"))
+	issuer := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(time.Hour), cookie.WithPath("/app"))
+	other := newCookie(t, [][]byte{key2}, cookie.WithClock(clk.Now))
 	elsewhere, unknown, here := issuer.Issue("b"), issuer.Issue("z"), issuer.Issue("a")
 	clk.Advance(-2 * time.Hour)
 	expired := issuer.Issue("b")
@@ -288,13 +289,13 @@ func TestAppCookieTakesOverOrphans(t *testing.T) {
 	})
 }
 
-// TestAppCookieDoesNotSlide checks that an AppCookie's binding is not
-// refreshed for its age, sliding being the default of a Cookie only: it
+// TestAppDoesNotSlide checks that an App's binding is not
+// refreshed for its age, sliding being the default of a Policy only: it
 // lives as long as the application's cookie, and no longer.
-func TestAppCookieDoesNotSlide(t *testing.T) {
+func TestAppDoesNotSlide(t *testing.T) {
 	set := newSet(t)
 	clk := &clock{now: t0}
-	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
+	a := newApp(t, [][]byte{key1}, cookie.WithClock(clk.Now))
 	added := appSave(t, a, request(), "b", policy.Binding{}, "PHPSESSID=s1; Max-Age=120")
 	require.Len(t, added, 1)
 	ck, err := http.ParseSetCookie(added[0])
@@ -310,27 +311,27 @@ func TestAppCookieDoesNotSlide(t *testing.T) {
 	assert.Equal(t, policy.Expired, a.Lookup(r, set.Snapshot()).Status)
 }
 
-func TestAppCookieSharesCookieFormat(t *testing.T) {
+func TestAppSharesCookieFormat(t *testing.T) {
 	set := newSet(t)
-	a := newAppCookie(t, [][]byte{key1})
+	a := newApp(t, [][]byte{key1})
 	c := newCookie(t, [][]byte{key1})
 
 	added := appSave(t, a, request(), "c", policy.Binding{}, "PHPSESSID=s1; Max-Age=60")
 	require.Len(t, added, 1)
 	ck, err := http.ParseSetCookie(added[0])
 	require.NoError(t, err)
-	// With less than half its TTL left, the Cookie would refresh it.
+	// With less than half its TTL left, the Policy would refresh it.
 	got := c.Lookup(request(ck.String()), set.Snapshot())
-	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, got, "a Cookie reads an AppCookie's cookie")
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, got, "a Policy reads an App's cookie")
 	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(request("affinity="+c.Issue("b")), set.Snapshot()), "and the other way round")
 }
 
-func TestAppCookieKeyRotation(t *testing.T) {
+func TestAppKeyRotation(t *testing.T) {
 	set := newSet(t)
 	clk := &clock{now: t0}
-	old := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now))
-	rotating := newAppCookie(t, [][]byte{key2, key1}, policy.WithClock(clk.Now))
-	rotated := newAppCookie(t, [][]byte{key2}, policy.WithClock(clk.Now))
+	old := newApp(t, [][]byte{key1}, cookie.WithClock(clk.Now))
+	rotating := newApp(t, [][]byte{key2, key1}, cookie.WithClock(clk.Now))
+	rotated := newApp(t, [][]byte{key2}, cookie.WithClock(clk.Now))
 
 	tests := []struct {
 		name       string
@@ -390,7 +391,7 @@ func TestAppCookieKeyRotation(t *testing.T) {
 	}
 	t.Run("application sets its cookie", func(t *testing.T) {
 		clk.now = t0
-		r := request("affinity=" + newCookie(t, [][]byte{key1}, policy.WithClock(clk.Now)).Issue("c"))
+		r := request("affinity=" + newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now)).Issue("c"))
 		prev := rotating.Lookup(r, set.Snapshot())
 		require.True(t, prev.Refresh)
 		added := appSave(t, rotating, r, "c", prev, "PHPSESSID=s2; Max-Age=30")
@@ -409,56 +410,72 @@ func TestAppCookieKeyRotation(t *testing.T) {
 	})
 }
 
-func TestAppCookieNilHeader(t *testing.T) {
+func TestAppNilHeader(t *testing.T) {
 	set := newSet(t)
-	a := newAppCookie(t, [][]byte{key1})
+	a := newApp(t, [][]byte{key1})
 	resp := &http.Response{}
 	a.Save(request(), resp, set.Snapshot().Lookup("a"), policy.Binding{})
 	assert.Nil(t, resp.Header, "nothing to follow, nothing written")
 }
 
-func TestNewAppCookieErrors(t *testing.T) {
+func TestNewAppErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		app     string
 		keys    [][]byte
-		opts    []policy.CookieOption
+		opts    []cookie.Option
 		wantErr string
 	}{
-		{"WithTTL", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(time.Hour)}, "WithTTL does not apply to an AppCookie"},
-		{"WithTTL zero", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithTTL(0)}, "WithTTL does not apply"},
-		{"WithSliding", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithSliding(true)}, "WithSliding does not apply to an AppCookie"},
-		{"empty app name", "", [][]byte{key1}, nil, "empty application cookie name"},
+		{"WithTTL", "sid", [][]byte{key1}, []cookie.Option{cookie.WithTTL(time.Hour)}, "WithTTL(1h0m0s): does not apply to an App"},
+		{"WithTTL zero", "sid", [][]byte{key1}, []cookie.Option{cookie.WithTTL(0)}, "WithTTL(0s): does not apply"},
+		{"WithSliding", "sid", [][]byte{key1}, []cookie.Option{cookie.WithSliding(true)}, "WithSliding(true): does not apply to an App"},
+		{"empty app name", "", [][]byte{key1}, nil, `application cookie name "": must not be empty`},
 		{"app name with space", "my sid", [][]byte{key1}, nil, `application cookie name "my sid": character ' '`},
 		{"app name with equals", "a=b", [][]byte{key1}, nil, `application cookie name "a=b": character '='`},
 		{"app name is the default balancer name", "affinity", [][]byte{key1}, nil, `application cookie name "affinity" is also the balancer cookie's`},
-		{"app name is the balancer name", "lb", [][]byte{key1}, []policy.CookieOption{policy.WithName("lb")}, `"lb" is also the balancer cookie's`},
+		{"app name is the balancer name", "lb", [][]byte{key1}, []cookie.Option{cookie.WithName("lb")}, `"lb" is also the balancer cookie's`},
 		{"no keys", "sid", nil, nil, "no signing keys"},
 		{"short key", "sid", [][]byte{[]byte("short")}, nil, "keys[0] is 5 bytes"},
-		{"bad balancer name", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithName("a b")}, `cookie name "a b"`},
-		{"bad path", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithPath("x")}, `cookie path "x"`},
-		{"SameSite None, never Secure", "sid", [][]byte{key1}, []policy.CookieOption{policy.WithSameSite(http.SameSiteNoneMode), policy.WithSecure(policy.SecureNever)}, "SameSite=None requires Secure"},
+		{"bad balancer name", "sid", [][]byte{key1}, []cookie.Option{cookie.WithName("a b")}, `WithName("a b"): character ' '`},
+		{"bad path", "sid", [][]byte{key1}, []cookie.Option{cookie.WithPath("x")}, `WithPath("x"): does not begin with '/'`},
+		{"SameSite None, never Secure", "sid", [][]byte{key1}, []cookie.Option{cookie.WithSameSite(http.SameSiteNoneMode), cookie.WithSecure(cookie.SecureNever)}, "SameSite=None requires Secure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := policy.NewAppCookie(tt.app, tt.keys, tt.opts...)
+			a, err := cookie.NewApp(tt.app, tt.keys, tt.opts...)
 			assert.Nil(t, a)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.True(t, strings.HasPrefix(err.Error(), "policy: "), err.Error())
+			assert.True(t, strings.HasPrefix(err.Error(), "cookie: "), err.Error())
 		})
 	}
 }
 
-// TestAppCookieMaxLifeHoldsForARollingApp checks that a binding the
+// TestNewAppReportsEveryInvalidValue checks that NewApp reports the
+// options that do not apply, an invalid app and the invalid options and
+// keys together, one error each.
+func TestNewAppReportsEveryInvalidValue(t *testing.T) {
+	a, err := cookie.NewApp("my sid", nil, cookie.WithTTL(time.Hour), cookie.WithSliding(false), cookie.WithPath("x"))
+	assert.Nil(t, a)
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		`cookie: WithTTL(1h0m0s): does not apply to an App: its cookie lives as long as the application's`,
+		`cookie: WithSliding(false): does not apply to an App: its cookie lives as long as the application's`,
+		`cookie: application cookie name "my sid": character ' ' not allowed in a token`,
+		`cookie: WithPath("x"): does not begin with '/'`,
+		`cookie: no signing keys; need at least one`,
+	}, strings.Split(err.Error(), "\n"))
+}
+
+// TestAppMaxLifeHoldsForARollingApp checks that a binding the
 // application renews on every response (a rolling session) keeps its age,
 // so that WithMaxLife still ends it, and that the renewed cookie does not
 // outlast it.
-func TestAppCookieMaxLifeHoldsForARollingApp(t *testing.T) {
+func TestAppMaxLifeHoldsForARollingApp(t *testing.T) {
 	set := newSet(t)
 	snap := set.Snapshot()
 	clk := &clock{now: t0}
-	a := newAppCookie(t, [][]byte{key1}, policy.WithClock(clk.Now), policy.WithMaxLife(time.Hour))
+	a := newApp(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithMaxLife(time.Hour))
 	roll := "PHPSESSID=abc; Path=/; Max-Age=7200"
 	value := func(line string) string {
 		return strings.SplitN(strings.SplitN(line, ";", 2)[0], "=", 2)[1]
@@ -466,18 +483,18 @@ func TestAppCookieMaxLifeHoldsForARollingApp(t *testing.T) {
 	lines := appSave(t, a, request("PHPSESSID=abc"), "a", policy.Binding{}, roll)
 	require.Len(t, lines, 1)
 	assert.Contains(t, lines[0], "Max-Age=3600", "the first cookie outlasts the max life")
-	cookie := value(lines[0])
+	bound := value(lines[0])
 
 	clk.Advance(40 * time.Minute)
-	r := request("PHPSESSID=abc; affinity=" + cookie)
+	r := request("PHPSESSID=abc; affinity=" + bound)
 	b := a.Lookup(r, snap)
 	require.Equal(t, policy.Valid, b.Status)
 	lines = appSave(t, a, r, "a", b, roll)
 	require.Len(t, lines, 1)
 	assert.Contains(t, lines[0], "Max-Age=1200", "the renewed cookie outlasts the max life")
-	cookie = value(lines[0])
+	bound = value(lines[0])
 
 	clk.Advance(40 * time.Minute)
-	assert.Equal(t, policy.Expired, a.Lookup(request("PHPSESSID=abc; affinity="+cookie), snap).Status,
+	assert.Equal(t, policy.Expired, a.Lookup(request("PHPSESSID=abc; affinity="+bound), snap).Status,
 		"a binding made 80 minutes ago outlived a max life of an hour")
 }

@@ -1,4 +1,4 @@
-package policy
+package cookie
 
 import (
 	"fmt"
@@ -103,11 +103,11 @@ func TestBuildIndexCollision(t *testing.T) {
 	assert.Equal(t, "a", id)
 }
 
-// TestCookieIndexCarriesTokens checks that a Cookie rebuilds its index from
+// TestCookieIndexCarriesTokens checks that a Policy rebuilds its index from
 // the previous one: a backend that stayed keeps the very token slice
 // computed for it, rather than an equal one computed again.
 func TestCookieIndexCarriesTokens(t *testing.T) {
-	c, err := NewCookie([][]byte{[]byte("0123456789abcdef")})
+	c, err := New([][]byte{[]byte("0123456789abcdef")})
 	require.NoError(t, err)
 	set := bigSet(t, 100)
 

@@ -1,7 +1,6 @@
-package policy
+package cookie
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -9,13 +8,15 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/cookies"
+	"github.com/affinitylb/affinity/policy"
 )
 
-// AppCookie is a [Policy] that keeps a client on a backend for as long as
-// the application's own session cookie lives (PHPSESSID, JSESSIONID...),
-// like AWS ALB's application-based stickiness. The binding is the signed
-// balancer cookie of [Cookie], with the same format, keys, name and
-// attributes, so a Cookie and an AppCookie configured alike accept each
+// App is a [policy.Policy] that keeps a client on a backend for as long
+// as the application's own session cookie lives (PHPSESSID,
+// JSESSIONID...), like AWS ALB's application-based stickiness. The binding
+// is the signed balancer cookie of [Policy], with the same format, keys,
+// name and attributes, so a Policy and an App configured alike accept each
 // other's cookies; only its lifetime differs: it follows the application
 // cookie's, read from the backend's Set-Cookie lines, and does not slide.
 // Its Path, unless [WithPath] is given, is the application cookie's, so
@@ -26,76 +27,80 @@ import (
 // requests go to the picker; a request that carries the application's
 // cookie but no binding to the backend that serves it is bound there (see
 // Save). The application's cookie is read on requests only to see whether
-// there is one, and never changed on responses: AppCookie only adds
-// Set-Cookie lines of its own.
+// there is one, and never changed on responses: App only adds Set-Cookie
+// lines of its own.
 //
-// An AppCookie is safe for concurrent use. Its Lookup is [Cookie.Lookup]'s,
-// with the same guarantees: it never panics and allocates nothing once the
+// An App is safe for concurrent use. Its Lookup is [Policy.Lookup]'s, with
+// the same guarantees: it never panics and allocates nothing once the
 // snapshot's index is built.
-type AppCookie struct {
+type App struct {
 	app    string
-	cookie *Cookie
+	cookie *Policy
 }
 
-var _ Policy = (*AppCookie)(nil)
+var (
+	_ policy.Policy   = (*App)(nil)
+	_ policy.Stripper = (*App)(nil)
+)
 
 // Strip removes the balancer's cookie and its CORS twin, not the
-// application's, from the Cookie header h. It implements [Stripper].
-func (a *AppCookie) Strip(h http.Header) { a.cookie.Strip(h) }
+// application's, from the Cookie header h. It implements [policy.Stripper].
+func (a *App) Strip(h http.Header) { a.cookie.Strip(h) }
 
-// NewAppCookie returns an AppCookie that follows the application cookie
-// called app, signing with keys[0] and accepting cookies signed with any of
-// keys, as [NewCookie] does.
+// NewApp returns an App that follows the application cookie called app,
+// signing with keys[0] and accepting cookies signed with any of keys, as
+// [New] does.
 //
-// The options are [Cookie]'s: the name, Path, Domain, SameSite, HttpOnly,
+// The options are [Policy]'s: the name, Path, Domain, SameSite, HttpOnly,
 // Secure and Partitioned attributes, the CORS twin, the maximum life and
-// the clock. [WithTTL] and
-// [WithSliding] do not apply, the lifetime being the application's:
-// NewAppCookie returns an error if either is given, rather than ignore it.
+// the clock. [WithTTL] and [WithSliding] do not apply, the lifetime being
+// the application's: NewApp returns an error if either is given, rather
+// than ignore it.
 //
-// It also returns an error, naming the value at fault, for bad keys, an
-// option out of range, an app that is not a valid cookie name, or an app
-// equal to the balancer cookie's name.
-func NewAppCookie(app string, keys [][]byte, opts ...CookieOption) (*AppCookie, error) {
-	cfg := defaultCookieConfig()
-	for _, o := range opts {
-		o(&cfg)
+// NewApp checks app, the keys and every option's value, and returns an
+// error listing all that are invalid, each naming the key, the option or
+// app, and its value: app must be a valid cookie name (an HTTP token)
+// other than the balancer cookie's and its CORS twin's.
+func NewApp(app string, keys [][]byte, opts ...Option) (*App, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
 	}
-	switch {
-	case cfg.ttlSet:
-		return nil, errors.New("policy: WithTTL does not apply to an AppCookie: its cookie lives as long as the application's")
-	case cfg.slidingSet:
-		return nil, errors.New("policy: WithSliding does not apply to an AppCookie: its cookie lives as long as the application's")
+	var errs []error
+	if o.ttlSet {
+		errs = append(errs, fmt.Errorf("cookie: WithTTL(%v): does not apply to an App: its cookie lives as long as the application's", o.ttl))
 	}
-	if err := validToken("application cookie name", app); err != nil {
-		return nil, err
+	if o.slidingSet {
+		errs = append(errs, fmt.Errorf("cookie: WithSliding(%v): does not apply to an App: its cookie lives as long as the application's", o.sliding))
 	}
-	if app == cfg.name {
-		return nil, fmt.Errorf("policy: application cookie name %q is also the balancer cookie's; rename the balancer's with WithName", app)
-	}
-	if cfg.cors && app == cfg.name+corsSuffix {
-		return nil, fmt.Errorf("policy: application cookie name %q is also the balancer cookie's CORS twin's; rename the balancer's with WithName", app)
+	switch err := cookies.ValidToken(app); {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("cookie: application cookie name %q: %v", app, err))
+	case app == o.name:
+		errs = append(errs, fmt.Errorf("cookie: application cookie name %q is also the balancer cookie's; rename the balancer's with WithName", app))
+	case o.cors && app == o.name+corsSuffix:
+		errs = append(errs, fmt.Errorf("cookie: application cookie name %q is also the balancer cookie's CORS twin's; rename the balancer's with WithName", app))
 	}
 	// The lifetime is the application's, and does not slide.
-	cfg.ttl, cfg.sliding = 0, false
-	c, err := newCookie(keys, cfg)
+	o.ttl, o.sliding = 0, false
+	c, err := newPolicy(keys, o, errs)
 	if err != nil {
 		return nil, err
 	}
-	return &AppCookie{app: app, cookie: c}, nil
+	return &App{app: app, cookie: c}, nil
 }
 
 // Name returns the balancer cookie's name.
-func (a *AppCookie) Name() string { return a.cookie.Name() }
+func (a *App) Name() string { return a.cookie.Name() }
 
 // App returns the name of the application cookie a follows.
-func (a *AppCookie) App() string { return a.app }
+func (a *App) App() string { return a.app }
 
 // Lookup returns the binding carried by r's balancer cookie, exactly as
-// [Cookie.Lookup] does, several cookies of the name included. Refresh is
+// [Policy.Lookup] does, several cookies of the name included. Refresh is
 // set when the cookie was signed with a key other than the first; never
 // for its age, since it does not slide.
-func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
+func (a *App) Lookup(r *http.Request, s *backend.Snapshot) policy.Binding {
 	return a.cookie.Lookup(r, s)
 }
 
@@ -135,23 +140,23 @@ func (a *AppCookie) Lookup(r *http.Request, s *backend.Snapshot) Binding {
 // one while the old one's backend does not serve, and the old one again
 // once it does.
 //
-// With [WithCORSCookie], every balancer cookie set or deleted comes with
+// With [WithCORS], every balancer cookie set or deleted comes with
 // its twin, set or deleted alike. Save never changes or removes other
 // Set-Cookie lines.
-func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
+func (a *App) Save(r *http.Request, resp *http.Response, b *backend.Backend, prev policy.Binding) {
 	c := a.cookie
 	switch life, path, set := a.appCookie(resp.Header); {
 	case set && life < 0:
 		c.set(resp, nil, -1, c.secure(r), path)
 	case set:
 		var born int64 // a binding to b that the application renews keeps its age
-		if prev.Status == Valid && prev.ID == b.ID() {
+		if prev.Status == policy.Valid && prev.ID == b.ID() {
 			if p, _, ok := c.payloadFor(r, b.ID()); ok {
 				born = p.issued()
 			}
 		}
 		c.bind(resp, b.ID(), born, life, c.secure(r), path)
-	case prev.Status == Valid && prev.ID == b.ID():
+	case prev.Status == policy.Valid && prev.ID == b.ID():
 		if prev.Refresh {
 			a.resign(r, resp, b)
 		}
@@ -164,7 +169,7 @@ func (a *AppCookie) Save(r *http.Request, resp *http.Response, b *backend.Backen
 // does, the lifetime its last Set-Cookie line gives it, in seconds (over
 // 0, that many; 0, the browser session; under 0, it is deleted) and the
 // path for the balancer's cookie.
-func (a *AppCookie) appCookie(h http.Header) (life int64, path string, set bool) {
+func (a *App) appCookie(h http.Header) (life int64, path string, set bool) {
 	var last string
 	for _, line := range h["Set-Cookie"] {
 		name, _, ok := strings.Cut(line, "=")
@@ -212,13 +217,13 @@ func (a *AppCookie) appCookie(h http.Header) (life int64, path string, set bool)
 
 // inRequest reports whether r carries the application cookie with a value.
 // It allocates nothing.
-func (a *AppCookie) inRequest(r *http.Request) bool {
+func (a *App) inRequest(r *http.Request) bool {
 	if r == nil {
 		return false
 	}
-	cs := newCookies(r.Header, a.app)
+	cs := cookies.Iterate(r.Header, a.app)
 	for {
-		v, ok := cs.nextRaw()
+		v, ok := cs.NextRaw()
 		if !ok {
 			return false
 		}
@@ -231,7 +236,7 @@ func (a *AppCookie) inRequest(r *http.Request) bool {
 // resign adds to resp the Set-Cookie lines binding the client to b until
 // the request's cookie for b expires, signed with the first key, if the
 // request had an authentic and unexpired cookie for b.
-func (a *AppCookie) resign(r *http.Request, resp *http.Response, b *backend.Backend) {
+func (a *App) resign(r *http.Request, resp *http.Response, b *backend.Backend) {
 	c := a.cookie
 	p, now, ok := c.payloadFor(r, b.ID())
 	if !ok {
@@ -249,7 +254,7 @@ func (a *AppCookie) resign(r *http.Request, resp *http.Response, b *backend.Back
 // request carries the application's cookie but no valid binding to b,
 // prev being what Lookup found: expiring when the request's binding did if
 // that was authentic and unexpired, else for the browser session.
-func (a *AppCookie) takeOver(r *http.Request, resp *http.Response, b *backend.Backend, prev Binding) {
+func (a *App) takeOver(r *http.Request, resp *http.Response, b *backend.Backend, prev policy.Binding) {
 	c := a.cookie
 	var (
 		exp    uint32
@@ -257,7 +262,7 @@ func (a *AppCookie) takeOver(r *http.Request, resp *http.Response, b *backend.Ba
 		now    int64
 		found  bool
 	)
-	if prev.Status == Valid || prev.Status == Unknown {
+	if prev.Status == policy.Valid || prev.Status == policy.Unknown {
 		// Valid names another backend here; Unknown has no ID, and
 		// payloadFor then returns the first authentic, unexpired cookie,
 		// the one Lookup found Unknown.

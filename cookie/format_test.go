@@ -1,4 +1,4 @@
-package policy
+package cookie
 
 import (
 	"crypto/hmac"
@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/policy"
 )
 
 // The tests of this file hold the cookie to the format the package
@@ -39,7 +40,7 @@ func docToken(key []byte, id string) []byte {
 
 func TestCookieFormat(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	c, err := NewCookie([][]byte{formatKey}, WithName("lb"), WithTTL(time.Hour),
+	c, err := New([][]byte{formatKey}, WithName("lb"), WithTTL(time.Hour),
 		WithClock(func() time.Time { return now }))
 	require.NoError(t, err)
 	v, err := base64.RawURLEncoding.DecodeString(c.Issue("app-1"))
@@ -85,7 +86,7 @@ func TestCookieFormat1Refused(t *testing.T) {
 	require.NoError(t, err)
 	snap := set.Snapshot()
 	now := time.Unix(1_800_000_000, 0)
-	c, err := NewCookie([][]byte{formatKey}, WithName("lb"), WithTTL(time.Hour), WithMaxLife(24*time.Hour),
+	c, err := New([][]byte{formatKey}, WithName("lb"), WithTTL(time.Hour), WithMaxLife(24*time.Hour),
 		WithClock(func() time.Time { return now }))
 	require.NoError(t, err)
 	other := []byte("other key: 32 bytes of secret...")
@@ -98,15 +99,15 @@ func TestCookieFormat1Refused(t *testing.T) {
 	tests := []struct {
 		name  string
 		value string
-		want  Binding
+		want  policy.Binding
 	}{
-		{"authentic", format1Value(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
-		{"session cookie", format1Value(formatKey, "lb", "app-1", 1_799_999_000, 0), Binding{Status: Malformed}},
-		{"expired", format1Value(formatKey, "lb", "app-2", 1_799_990_000, 1_799_999_999), Binding{Status: Malformed}},
-		{"other key", format1Value(other, "lb", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
-		{"other name", format1Value(formatKey, "affinity", "app-2", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
-		{"unknown backend", format1Value(formatKey, "lb", "app-9", 1_799_999_000, 1_800_002_600), Binding{Status: Malformed}},
-		{"as format 2", asFormat2(format1Payload(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600)), Binding{Status: Forged}},
+		{"authentic", format1Value(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600), policy.Binding{Status: policy.Malformed}},
+		{"session cookie", format1Value(formatKey, "lb", "app-1", 1_799_999_000, 0), policy.Binding{Status: policy.Malformed}},
+		{"expired", format1Value(formatKey, "lb", "app-2", 1_799_990_000, 1_799_999_999), policy.Binding{Status: policy.Malformed}},
+		{"other key", format1Value(other, "lb", "app-2", 1_799_999_000, 1_800_002_600), policy.Binding{Status: policy.Malformed}},
+		{"other name", format1Value(formatKey, "affinity", "app-2", 1_799_999_000, 1_800_002_600), policy.Binding{Status: policy.Malformed}},
+		{"unknown backend", format1Value(formatKey, "lb", "app-9", 1_799_999_000, 1_800_002_600), policy.Binding{Status: policy.Malformed}},
+		{"as format 2", asFormat2(format1Payload(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600)), policy.Binding{Status: policy.Forged}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,7 +118,7 @@ func TestCookieFormat1Refused(t *testing.T) {
 	t.Run("placed afresh", func(t *testing.T) {
 		r := request(format1Value(formatKey, "lb", "app-2", 1_799_999_000, 1_800_002_600))
 		prev := c.Lookup(r, snap)
-		require.Equal(t, Binding{Status: Malformed}, prev)
+		require.Equal(t, policy.Binding{Status: policy.Malformed}, prev)
 		// The picker, not the cookie, chooses: here app-1.
 		resp := &http.Response{Header: http.Header{}}
 		c.Save(r, resp, snap.Lookup("app-1"), prev)
@@ -130,7 +131,7 @@ func TestCookieFormat1Refused(t *testing.T) {
 		require.Len(t, v, 33)
 		assert.Equal(t, byte(2), v[0], "version")
 		assert.Equal(t, uint32(1_800_000_000), binary.BigEndian.Uint32(v[9:13]), "issued now, not when the format 1 cookie says")
-		assert.Equal(t, Binding{ID: "app-1", Status: Valid}, c.Lookup(request(ck.Value), snap))
+		assert.Equal(t, policy.Binding{ID: "app-1", Status: policy.Valid}, c.Lookup(request(ck.Value), snap))
 	})
 }
 

@@ -1,16 +1,22 @@
-package policy
+// Package cookies reads and edits the Cookie header of a request without
+// parsing it into [http.Cookie] values: the scans of the cookie policies
+// (package cookie) and of policy.CookieKey, which allocate nothing and run
+// in time linear in the header's length, however many cookies it holds.
+package cookies
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
 
-// maxCookieValueLen bounds the cookie values the scan reports: longer ones
-// are reported found but empty, which no policy accepts.
-const maxCookieValueLen = 256
+// MaxValueLen bounds the cookie values the scans report: longer ones are
+// reported found but empty, which no policy accepts.
+const MaxValueLen = 256
 
-// cookieValue returns the value of the first cookie called name in h's
-// Cookie lines, and whether there was one. Unlike [http.Request.Cookie] it
+// Value returns the value of the first cookie called name in h's Cookie
+// lines, and whether there was one. Unlike [http.Request.Cookie] it
 // allocates nothing: it neither parses nor copies the other cookies.
 //
 // Pairs are separated by ';' and trimmed of spaces and tabs; names compare
@@ -18,37 +24,40 @@ const maxCookieValueLen = 256
 // without '=' is a cookie with an empty name (RFC 6265bis) and never
 // matches. Every pair of every line is looked at, however many there are:
 // the header's size is bounded by the server's limit, and the work is
-// linear in it. A value longer than maxCookieValueLen bytes is reported
-// found but empty, which no policy accepts.
-func cookieValue(h http.Header, name string) (value string, found bool) {
-	cs := newCookies(h, name)
-	return cs.next()
+// linear in it. A value longer than [MaxValueLen] bytes is reported found
+// but empty, which no policy accepts.
+func Value(h http.Header, name string) (value string, found bool) {
+	cs := Iterate(h, name)
+	return cs.Next()
 }
 
-// cookies iterates over the values of the cookies called name in Cookie
+// Iter iterates over the values of the cookies called name in Cookie
 // lines, in the order the client sent them: browsers send the cookie with
-// the longest Path first. It reads pairs as [cookieValue] does, allocates
-// nothing, and its work over all calls to next is linear in the lines'
-// length.
-type cookies struct {
+// the longest Path first. It reads pairs as [Value] does, allocates
+// nothing, and its work over all calls to Next and NextRaw is linear in
+// the lines' length. A copy of an Iter goes on from where the original
+// stood, on its own. The zero Iter has no cookies.
+type Iter struct {
 	line  string   // the line being read
 	pos   int      // where the scan of line resumes
 	lines []string // the lines after it
 	name  string
 }
 
-// newCookies returns an iterator over the cookies called name in h.
-func newCookies(h http.Header, name string) cookies {
+// Iterate returns an iterator over the cookies called name in h. name
+// must be a token ([ValidToken]): the scans rely on it holding no blanks,
+// '=' or ';'.
+func Iterate(h http.Header, name string) Iter {
 	lines := h["Cookie"]
 	if len(lines) == 0 {
-		return cookies{name: name}
+		return Iter{name: name}
 	}
-	return cookies{line: lines[0], lines: lines[1:], name: name}
+	return Iter{line: lines[0], lines: lines[1:], name: name}
 }
 
-// next returns the value of the next cookie called name, unquoted as
-// [cookieValue] returns it, and false once there are no more.
-func (c *cookies) next() (value string, ok bool) {
+// Next returns the value of the next cookie called name, unquoted as
+// [Value] returns it, and false once there are no more.
+func (c *Iter) Next() (value string, ok bool) {
 	// The usual case first, without the general scan: the cookie opens
 	// the first line, as it does when a client sends only the balancer's
 	// cookie, or when a browser lists it before the application's, set
@@ -61,18 +70,18 @@ func (c *cookies) next() (value string, ok bool) {
 		c.pos = len(c.name) + 1 + len(v)
 		return unquote(trimTrailingBlanks(v)), true
 	}
-	v, ok := c.nextRaw()
+	v, ok := c.NextRaw()
 	return unquote(v), ok
 }
 
-// nextRaw returns the value of the next cookie called name, trimmed of
+// NextRaw returns the value of the next cookie called name, trimmed of
 // trailing blanks but not unquoted nor bounded in length, and false once
 // there are no more.
 //
 // A short line, as most are, is read pair by pair: c.pos is where a pair
 // starts, or the ';' before it. A longer one is searched for the name
 // (nextMatch), which skips the other cookies several times faster.
-func (c *cookies) nextRaw() (string, bool) {
+func (c *Iter) NextRaw() (string, bool) {
 	name := c.name
 	for {
 		line := c.line
@@ -116,7 +125,7 @@ func (c *cookies) nextRaw() (string, bool) {
 const shortLine = 256
 
 // nextMatch searches the current line from c.pos for the next cookie
-// called name, and returns its value as nextRaw does, or false at the end
+// called name, and returns its value as NextRaw does, or false at the end
 // of the line.
 //
 // It finds the name with strings.Index rather than splitting every pair:
@@ -124,7 +133,7 @@ const shortLine = 256
 // and the ';' before it (or the start of the line), and only blanks
 // between it and the '=' after it. A name, a token, holds neither blanks
 // nor '=' nor ';', so this is exactly the pairs' reading.
-func (c *cookies) nextMatch() (string, bool) {
+func (c *Iter) nextMatch() (string, bool) {
 	line, name := c.line, c.name
 	for c.pos < len(line) {
 		i := strings.Index(line[c.pos:], name)
@@ -165,9 +174,9 @@ func pairStart(line string, i int) bool {
 }
 
 // unquote returns the cookie value v without one pair of double quotes
-// around it, or empty if v is longer than maxCookieValueLen.
+// around it, or empty if v is longer than MaxValueLen.
 func unquote(v string) string {
-	if len(v) > maxCookieValueLen {
+	if len(v) > MaxValueLen {
 		return ""
 	}
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
@@ -195,10 +204,10 @@ func trimTrailingBlanks(s string) string {
 	return s
 }
 
-// stripCookie removes every cookie called name from h's Cookie lines,
-// leaving the other cookies as they were and dropping lines left empty. It
-// allocates only when there is something to remove.
-func stripCookie(h http.Header, name string) {
+// Strip removes every cookie called name from h's Cookie lines, as [Value]
+// reads them, leaving the other cookies as they were and dropping lines
+// left empty. It allocates only when there is something to remove.
+func Strip(h http.Header, name string) {
 	lines := h["Cookie"]
 	if len(lines) == 1 && strings.IndexByte(lines[0], ';') < 0 {
 		// One cookie, the usual case on a request that carries only the
@@ -208,12 +217,12 @@ func stripCookie(h http.Header, name string) {
 		}
 		return
 	}
-	stripCookieFromLines(h, lines, name)
+	stripFromLines(h, lines, name)
 }
 
-// stripCookieFromLines is stripCookie's general case, apart so that the
-// usual one runs through less code.
-func stripCookieFromLines(h http.Header, lines []string, name string) {
+// stripFromLines is Strip's general case, apart so that the usual one
+// runs through less code.
+func stripFromLines(h http.Header, lines []string, name string) {
 	kept := lines[:0:0]
 	changed := false
 	for _, line := range lines {
@@ -225,7 +234,7 @@ func stripCookieFromLines(h http.Header, lines []string, name string) {
 		for rest := line; rest != ""; {
 			var pair string
 			pair, rest, _ = strings.Cut(rest, ";")
-			// Match names as cookieValue does, so that whatever it finds
+			// Match names as Value does, so that whatever it finds
 			// is stripped.
 			if k, _, ok := strings.Cut(pair, "="); ok && trimBlanks(k) == name {
 				changed = true
@@ -251,4 +260,20 @@ func stripCookieFromLines(h http.Header, lines []string, name string) {
 		return
 	}
 	h["Cookie"] = kept
+}
+
+// ValidToken reports why s is not an HTTP token (RFC 9110), as cookie
+// names (RFC 6265) and header names must be: one or more printable ASCII
+// characters other than spaces and separators. It returns nil for a token.
+// The error names the fault, not s: callers say what s was.
+func ValidToken(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b <= ' ' || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
+			return fmt.Errorf("character %q not allowed in a token", b)
+		}
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package policy
+package cookies
 
 import (
 	"fmt"
@@ -64,17 +64,17 @@ func TestCookieValue(t *testing.T) {
 		{name: "blanks, then the name", lines: []string{"a=1; \t affinity \t = v1"}, wantValue: " v1", wantFound: true},
 		{
 			name:      "longest value",
-			lines:     []string{"affinity=" + strings.Repeat("v", maxCookieValueLen)},
-			wantValue: strings.Repeat("v", maxCookieValueLen), wantFound: true,
+			lines:     []string{"affinity=" + strings.Repeat("v", MaxValueLen)},
+			wantValue: strings.Repeat("v", MaxValueLen), wantFound: true,
 		},
 		{
 			name:      "overlong value, first",
-			lines:     []string{"affinity=" + strings.Repeat("v", maxCookieValueLen+1)},
+			lines:     []string{"affinity=" + strings.Repeat("v", MaxValueLen+1)},
 			wantValue: "", wantFound: true,
 		},
 		{
 			name:      "overlong value",
-			lines:     []string{"a=1; affinity=" + strings.Repeat("v", maxCookieValueLen+1) + "; affinity=v2"},
+			lines:     []string{"a=1; affinity=" + strings.Repeat("v", MaxValueLen+1) + "; affinity=v2"},
 			wantValue: "", wantFound: true,
 		},
 	}
@@ -84,7 +84,7 @@ func TestCookieValue(t *testing.T) {
 			for _, l := range tt.lines {
 				h.Add("Cookie", l)
 			}
-			value, found := cookieValue(h, "affinity")
+			value, found := Value(h, "affinity")
 			assert.Equal(t, tt.wantValue, value)
 			assert.Equal(t, tt.wantFound, found)
 		})
@@ -101,7 +101,7 @@ func TestCookiesIterator(t *testing.T) {
 		{"one", []string{"affinity=v1"}, []string{"v1"}},
 		{"two on a line", []string{"affinity=v1; a=1; affinity=v2"}, []string{"v1", "v2"}},
 		{"over lines", []string{"affinity=v1", "a=1", "b=2; affinity=\"v2\" ", "affinity="}, []string{"v1", "v2", ""}},
-		{"overlong in between", []string{"affinity=v1; affinity=" + strings.Repeat("v", maxCookieValueLen+1) + "; affinity=v3"}, []string{"v1", "", "v3"}},
+		{"overlong in between", []string{"affinity=v1; affinity=" + strings.Repeat("v", MaxValueLen+1) + "; affinity=v3"}, []string{"v1", "", "v3"}},
 		{"others only", []string{"affinityX=1; xaffinity=2; a=affinity=3", "affinity"}, nil},
 		{"after 1000 others", []string{strings.Repeat("session=0123456789; ", 1000) + "affinity=v1;affinity=v2"}, []string{"v1", "v2"}},
 		{"long and short lines", []string{strings.Repeat("x=affinity; ", 30) + "affinity =v1; yaffinity=0", "affinity= v2", "a=1; affinity=v3"}, []string{"v1", " v2", "v3"}},
@@ -113,12 +113,12 @@ func TestCookiesIterator(t *testing.T) {
 				h["Cookie"] = tc.lines
 			}
 			var got []string
-			cs := newCookies(h, "affinity")
-			for v, ok := cs.next(); ok; v, ok = cs.next() {
+			cs := Iterate(h, "affinity")
+			for v, ok := cs.Next(); ok; v, ok = cs.Next() {
 				got = append(got, v)
 			}
 			assert.Equal(t, tc.want, got)
-			_, done := cs.next()
+			_, done := cs.Next()
 			assert.False(t, done, "an iterator at its end stays there")
 		})
 	}
@@ -127,7 +127,7 @@ func TestCookiesIterator(t *testing.T) {
 func TestCookieValueAllocs(t *testing.T) {
 	h := http.Header{"Cookie": {"a=1; b=2", `c=3; affinity="v1"; d=4`}}
 	allocs := testing.AllocsPerRun(100, func() {
-		if v, _ := cookieValue(h, "affinity"); v != "v1" {
+		if v, _ := Value(h, "affinity"); v != "v1" {
 			t.Fatalf("value %q", v)
 		}
 	})
@@ -135,9 +135,9 @@ func TestCookieValueAllocs(t *testing.T) {
 
 	h = http.Header{"Cookie": {strings.Repeat("a=1; ", 200) + "affinity=v1; affinity=v2"}}
 	allocs = testing.AllocsPerRun(100, func() {
-		cs := newCookies(h, "affinity")
+		cs := Iterate(h, "affinity")
 		n := 0
-		for _, ok := cs.next(); ok; _, ok = cs.next() {
+		for _, ok := cs.Next(); ok; _, ok = cs.Next() {
 			n++
 		}
 		if n != 2 {
@@ -173,8 +173,38 @@ func TestStripCookie(t *testing.T) {
 			if tc.lines != nil {
 				h["Cookie"] = slices.Clone(tc.lines)
 			}
-			stripCookie(h, "affinity")
+			Strip(h, "affinity")
 			assert.Equal(t, tc.want, h["Cookie"])
+		})
+	}
+}
+
+func TestValidToken(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		s       string
+		wantErr string // "": a token
+	}{
+		{"token", "affinity", ""},
+		{"all token characters", "!#$%&'*+-.^_`|~09AZaz", ""},
+		{"empty", "", "must not be empty"},
+		{"space", "a b", `character ' ' not allowed in a token`},
+		{"tab", "a\tb", `character '\t' not allowed in a token`},
+		{"equals", "a=b", `character '=' not allowed in a token`},
+		{"semicolon", "a;b", `character ';' not allowed in a token`},
+		{"colon", "a:", `character ':' not allowed in a token`},
+		{"quote", `a"`, `character '"' not allowed in a token`},
+		{"control", "a\x00", `character '\x00' not allowed in a token`},
+		{"DEL", "a\x7f", `character '\x7f' not allowed in a token`},
+		{"non-ASCII", "café", `character 'Ã' not allowed in a token`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidToken(tc.s)
+			if tc.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.EqualError(t, err, tc.wantErr)
 		})
 	}
 }
