@@ -19,7 +19,7 @@
 //
 // A key policy reads an affinity key from a request (a header, a query
 // parameter, the client's address), and the handler passes its hash to its
-// key picker, a ConsistentHash unless told otherwise, as [Info.Key].
+// key picker, a ConsistentHash unless told otherwise, as [Info.KeyHash].
 // ConsistentHash maps it by Maglev hashing: in O(1), in proportion to
 // weight, alike in every process with the same membership, and moving few
 // keys other than those of a backend that joins or leaves. A key stays on

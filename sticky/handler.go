@@ -317,7 +317,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	var err error
 	switch {
 	case bound.Status == policy.Keyed:
-		info.Key, info.Keyed = bound.KeyHash, true
+		info.KeyHash, info.Keyed = bound.KeyHash, true
 		b, err = h.pick(h.keys, info)
 	case h.firsts.applies(r):
 		b, err = h.firsts.choose(r, h.trusted, snap, func() (*backend.Backend, error) { return h.pick(h.picker, info) })

@@ -201,7 +201,7 @@ func WithPicker(p balancer.Picker) Option {
 
 // WithKeyPicker replaces the hashing of affinity keys: p places every
 // request whose binding is Keyed, [balancer.Info.Keyed] set, and no other.
-// It should send the requests with the same [balancer.Info.Key] to the same
+// It should send the requests with the same [balancer.Info.KeyHash] to the same
 // backend while that backend serves them. The default is a zero
 // [balancer.ConsistentHash]: Maglev hashing over the set's members, with
 // loads unbounded, so that a key stays on its backend while the backend

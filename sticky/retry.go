@@ -163,7 +163,7 @@ func (h *Handler) repick(x *exchange) *backend.Backend {
 	}
 	p, info := h.picker, balancer.Info{Request: x.in, Snapshot: snap}
 	if x.bound.Status == policy.Keyed {
-		p, info.Key, info.Keyed = h.keys, x.bound.KeyHash, true
+		p, info.KeyHash, info.Keyed = h.keys, x.bound.KeyHash, true
 	}
 	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && accounting.Acquire(b) {
 		return b
