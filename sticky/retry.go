@@ -207,7 +207,8 @@ func retarget(out *http.Request, x *exchange) (*http.Request, error) {
 		x.body = nil
 	}
 	host := out.Host // what rewrite chose: the client's, or "" for the backend's
-	if x.header != nil { // the user's Rewrite edited out: start again from the handler's
+	if x.header != nil {
+		// The user's Rewrite edited out: start again from the handler's.
 		next.Header, host = x.header.Clone(), x.host
 		if _, ok := next.Header["User-Agent"]; !ok {
 			next.Header["User-Agent"] = []string{""} // as ReverseProxy does: not Go's own
