@@ -49,6 +49,8 @@ type Info struct {
 // for the others, which include every client not bound yet. Each sees only
 // its own kind of request. A key picker may also return the key's own
 // backend while it is draining: a draining backend keeps the keys it holds.
+// A picker that learns from how its requests went implements [DonePicker]
+// as well.
 type Picker interface {
 	Pick(info Info) (*backend.Backend, error)
 }

@@ -52,7 +52,8 @@ const maxPicks = 3
 // client sent none of it for the body timeout ([WithBodyTimeout]), and the
 // backend is not blamed. A client that reads no response for the write
 // timeout ([WithWriteTimeout]) is cut off. Each answer says which in a
-// fixed text, and no body names a backend.
+// fixed text, and no body names a backend. [WithErrorHandler] replaces the
+// 502, 503 and 504 answers.
 type Handler struct {
 	set    *backend.Set
 	policy policy.Policy

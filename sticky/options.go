@@ -218,8 +218,9 @@ func WithFailureStatus(failure func(code int) bool) Option {
 // cookie policy, a client whose backend no longer serves it, a request
 // without the key of a key policy. It never sees a keyed request (a policy
 // binding whose Status is Keyed), which goes to the key picker
-// ([WithKeyPicker]) whatever the picker. The default is a zero
-// [balancer.LeastConnections].
+// ([WithKeyPicker]) whatever the picker. A picker that implements
+// [balancer.DonePicker] is told how each request it placed went. The
+// default is a zero [balancer.LeastConnections].
 func WithPicker(p balancer.Picker) Option {
 	return func(o *options) { o.picker, o.pickerSet = p, true }
 }
