@@ -66,8 +66,9 @@ func (f PickerFunc) Pick(info Info) (*backend.Backend, error) { return f(info) }
 // latencies or outcomes. The sticky handler calls Done exactly once for
 // each placement it made with the backend Pick returned: when that attempt
 // fails, before any retry is placed, or else when the response is over.
-// Requests it did not place (bound ones, trials of a half-open backend, a
-// retry the picker's choice could not take) are not reported.
+// Requests it did not place (bound ones, trials of a half-open backend,
+// unbound HTTP/2 requests given the backend picked for their client's
+// first, a retry the picker's choice could not take) are not reported.
 //
 // Done is called concurrently, on the request's goroutine: it should
 // neither block nor allocate. The handler finds out whether a picker
