@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -63,16 +64,30 @@ type Config struct {
 	URL string
 	// Weight is the backend's relative capacity, 1 to MaxWeight. Zero means 1.
 	Weight int
+	// Metadata is what pickers may know of the backend besides its ID,
+	// such as its zone: at most 64 entries, each key 1 to 64 bytes and
+	// each value at most 256. It is copied when the backend is built; the
+	// caller may change the map afterwards. Read it with
+	// [Backend.Metadata].
+	Metadata map[string]string
 }
 
+// Metadata bounds.
+const (
+	maxMetadata      = 64
+	maxMetadataKey   = 64
+	maxMetadataValue = 256
+)
+
 // Backend is one upstream server. Its ID, URL and weight never change; its
-// state and in-flight count are safe to read from any goroutine. Backends are
+// metadata, state and in-flight count are safe to read from any goroutine. Backends are
 // created by a [Set] and belong to it.
 type Backend struct {
 	id     string
 	url    *url.URL
 	weight int64
 	set    *Set
+	meta   atomic.Pointer[map[string]string] // nil: none; replaced whole by Set.Update
 
 	state     atomic.Int32 // a State, derived from health by Set.refresh
 	inflight  atomic.Int64
@@ -110,7 +125,56 @@ func newBackend(c Config, s *Set) (*Backend, error) {
 	case w < 0 || w > MaxWeight:
 		return nil, fmt.Errorf("backend: %s: weight %d out of range 1..%d", id, w, MaxWeight)
 	}
-	return &Backend{id: id, url: u, weight: int64(w), set: s}, nil
+	b := &Backend{id: id, url: u, weight: int64(w), set: s}
+	if len(c.Metadata) > 0 {
+		if err := validateMetadata(id, c.Metadata); err != nil {
+			return nil, err
+		}
+		m := maps.Clone(c.Metadata)
+		b.meta.Store(&m)
+	}
+	return b, nil
+}
+
+// validateMetadata checks the metadata of the backend called id.
+func validateMetadata(id string, m map[string]string) error {
+	if len(m) > maxMetadata {
+		return fmt.Errorf("backend: %s: %d metadata entries, more than %d", id, len(m), maxMetadata)
+	}
+	for k, v := range m {
+		switch {
+		case k == "":
+			return fmt.Errorf("backend: %s: empty metadata key", id)
+		case len(k) > maxMetadataKey:
+			return fmt.Errorf("backend: %s: metadata key %.16q...: longer than %d bytes", id, k, maxMetadataKey)
+		case len(v) > maxMetadataValue:
+			return fmt.Errorf("backend: %s: metadata %q: value longer than %d bytes", id, k, maxMetadataValue)
+		}
+	}
+	return nil
+}
+
+// Metadata returns the value of b's metadata for key ([Config.Metadata]),
+// "" when it has none. It takes no lock and does not allocate. The
+// metadata is replaced whole, never changed in place, when [Set.Update]
+// gives the backend other metadata; the change publishes a new snapshot.
+func (b *Backend) Metadata(key string) string {
+	if m := b.meta.Load(); m != nil {
+		return (*m)[key]
+	}
+	return ""
+}
+
+// sameMetadata reports whether b and c hold equal metadata.
+func (b *Backend) sameMetadata(c *Backend) bool {
+	var mb, mc map[string]string
+	if p := b.meta.Load(); p != nil {
+		mb = *p
+	}
+	if p := c.meta.Load(); p != nil {
+		mc = *p
+	}
+	return maps.Equal(mb, mc)
 }
 
 // ID returns the backend's stable identifier.

@@ -38,6 +38,10 @@ func TestConfigInvalid(t *testing.T) {
 		{"ID too long", backend.Config{ID: longID, URL: "http://h"}, []string{`"xxxxxxxxxxxxxxxx"...`, "longer than 64"}},
 		{"weight -1", backend.Config{ID: "a", URL: "http://h", Weight: -1}, []string{`a:`, "weight -1"}},
 		{"weight above max", backend.Config{ID: "a", URL: "http://h", Weight: backend.MaxWeight + 1}, []string{`a:`, "weight 65537"}},
+		{"metadata key empty", backend.Config{ID: "a", URL: "http://h", Metadata: map[string]string{"": "x"}}, []string{`a:`, "empty metadata key"}},
+		{"metadata key too long", backend.Config{ID: "a", URL: "http://h", Metadata: map[string]string{strings.Repeat("k", 65): "x"}}, []string{`a:`, `"kkkkkkkkkkkkkkkk"...`, "longer than 64 bytes"}},
+		{"metadata value too long", backend.Config{ID: "a", URL: "http://h", Metadata: map[string]string{"zone": strings.Repeat("v", 257)}}, []string{`a:`, `"zone"`, "longer than 256 bytes"}},
+		{"too many metadata entries", backend.Config{ID: "a", URL: "http://h", Metadata: manyMetadata(65)}, []string{`a:`, "65 metadata entries, more than 64"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -170,7 +171,7 @@ func (d *DNS) Run(ctx context.Context, update func([]Config)) error {
 			return ctx.Err()
 		case err != nil && !isNotFound(err):
 			d.cfg.Logger.Warn("dns lookup failed; backends unchanged", "name", d.cfg.Name, "err", err)
-		case !delivered || !slices.Equal(cfgs, last):
+		case !delivered || !slices.EqualFunc(cfgs, last, sameConfig):
 			last, delivered = cfgs, true
 			if err != nil {
 				d.cfg.Logger.Warn("dns name not found; no backends", "name", d.cfg.Name, "err", err)
@@ -256,4 +257,9 @@ func (d *DNS) wait() time.Duration {
 func isNotFound(err error) bool {
 	var de *net.DNSError
 	return errors.As(err, &de) && de.IsNotFound
+}
+
+// sameConfig reports whether a and b describe the same backend alike.
+func sameConfig(a, b Config) bool {
+	return a.ID == b.ID && a.URL == b.URL && a.Weight == b.Weight && maps.Equal(a.Metadata, b.Metadata)
 }

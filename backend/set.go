@@ -260,7 +260,8 @@ func (s *Set) logWarn(msg string, args ...any) {
 
 // Update makes the set's membership exactly cfgs, as a [Source] delivers
 // it, in one change. Backends whose ID, URL and weight are unchanged stay
-// as they are, with their state and requests in flight; new IDs are added,
+// as they are, with their state and requests in flight, and take their
+// config's metadata if it changed (see [Backend.Metadata]); new IDs are added,
 // healthy; missing ones are removed as by [Set.Remove]; an ID whose URL or
 // weight changed is replaced by a new backend. If any config is invalid or
 // two share an ID, Update returns an error and changes nothing.
@@ -282,7 +283,7 @@ func (s *Set) Update(cfgs []Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.Snapshot()
-	var added, replaced, removed []string
+	var added, replaced, removed, relabeled []string
 	for i, b := range want {
 		cur := old.Lookup(b.id)
 		switch {
@@ -290,6 +291,10 @@ func (s *Set) Update(cfgs []Config) error {
 			added = append(added, b.id)
 			b.ramp.start(s.slowStart)
 		case cur.url.String() == b.url.String() && cur.weight == b.weight:
+			if !cur.sameMetadata(b) {
+				cur.meta.Store(b.meta.Load())
+				relabeled = append(relabeled, b.id)
+			}
 			want[i] = cur
 		default:
 			replaced = append(replaced, b.id)
@@ -308,13 +313,13 @@ func (s *Set) Update(cfgs []Config) error {
 			}
 		}
 	}
-	if len(added)+len(replaced)+len(removed) == 0 {
+	if len(added)+len(replaced)+len(removed)+len(relabeled) == 0 {
 		return nil
 	}
 	s.publish(old, want)
 	for _, b := range gone {
 		s.retire(b)
 	}
-	s.log("backends updated", "added", added, "replaced", replaced, "removed", removed, "total", len(want))
+	s.log("backends updated", "added", added, "replaced", replaced, "removed", removed, "metadata", relabeled, "total", len(want))
 	return nil
 }

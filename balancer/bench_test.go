@@ -73,7 +73,7 @@ func BenchmarkConsistentHash(b *testing.B) {
 			b.ReportAllocs()
 			info := balancer.Info{Snapshot: snap, Keyed: true}
 			for b.Loop() {
-				info.Key += 0x9e3779b97f4a7c15 // a new key each time
+				info.KeyHash += 0x9e3779b97f4a7c15 // a new key each time
 				if _, err := h.Pick(info); err != nil {
 					b.Fatal(err)
 				}
@@ -84,7 +84,7 @@ func BenchmarkConsistentHash(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				info := balancer.Info{Snapshot: snap, Keyed: true}
 				for pb.Next() {
-					info.Key += 0x9e3779b97f4a7c15
+					info.KeyHash += 0x9e3779b97f4a7c15
 					if _, err := h.Pick(info); err != nil {
 						b.Error(err)
 						return
@@ -137,7 +137,7 @@ func BenchmarkPickGrowth(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				info.Key += 0x9e3779b97f4a7c15
+				info.KeyHash += 0x9e3779b97f4a7c15
 				if _, err := h.Pick(info); err != nil {
 					b.Fatal(err)
 				}
@@ -169,7 +169,7 @@ func BenchmarkConsistentHashAfterChange(b *testing.B) {
 				}
 				st ^= backend.Unhealthy ^ backend.Healthy
 				info.Snapshot = set.Snapshot()
-				info.Key += 0x9e3779b97f4a7c15
+				info.KeyHash += 0x9e3779b97f4a7c15
 				start := time.Now()
 				if _, err := h.Pick(info); err != nil {
 					b.Fatal(err)

@@ -22,7 +22,7 @@ const (
 )
 
 // ConsistentHash is a [Picker] that sends the requests carrying the same
-// affinity key ([Info.Key]) to the same backend, by consistent hashing
+// affinity key ([Info.KeyHash]) to the same backend, by consistent hashing
 // (Maglev; see the package doc). Requests that carry none ([Info.Keyed] is
 // false) go to a fallback picker, [LeastConnections] unless [WithFallback]
 // says otherwise.
@@ -51,8 +51,17 @@ type ConsistentHash struct {
 	beforeBuild func()                   // test hook: run by that goroutine, holding mu, before it builds
 }
 
-// HashOption configures a [ConsistentHash] built by [NewConsistentHash].
-type HashOption func(*ConsistentHash) error
+// HashOption configures a [ConsistentHash] built by [NewConsistentHash],
+// which validates it.
+type HashOption func(*hashOptions)
+
+// hashOptions records the values of a NewConsistentHash's options.
+type hashOptions struct {
+	factor      float64
+	factorSet   bool
+	fallback    Picker
+	fallbackSet bool
+}
 
 // WithLoadFactor bounds loads with the load factor c, from 1 to 2^20: a
 // backend takes a keyed request only while its load stays within c times
@@ -62,39 +71,40 @@ type HashOption func(*ConsistentHash) error
 // backend takes before its keys spill over to others. 1.25 is a common
 // choice. Without WithLoadFactor, keys never spill.
 func WithLoadFactor(c float64) HashOption {
-	return func(h *ConsistentHash) error {
-		if !(c >= 1 && c <= maxLoadFactor) { // NaN too
-			return fmt.Errorf("balancer: load factor %v out of range 1..%d", c, maxLoadFactor)
-		}
-		h.factor = uint64(math.Round(c * loadScale))
-		return nil
-	}
+	return func(o *hashOptions) { o.factor, o.factorSet = c, true }
 }
 
-// WithFallback sets the picker for requests that carry no affinity key.
+// WithFallback sets the picker for requests that carry no affinity key;
+// it must not be nil.
 func WithFallback(p Picker) HashOption {
-	return func(h *ConsistentHash) error {
-		if p == nil {
-			return errors.New("balancer: nil fallback picker")
-		}
-		h.fallback = p
-		return nil
-	}
+	return func(o *hashOptions) { o.fallback, o.fallbackSet = p, true }
 }
 
-// NewConsistentHash returns a ConsistentHash configured by opts. It fails if
-// an option is invalid.
+// NewConsistentHash returns a ConsistentHash configured by opts. It fails,
+// naming every invalid option and its value, if any is invalid.
 func NewConsistentHash(opts ...HashOption) (*ConsistentHash, error) {
-	h := &ConsistentHash{}
-	for _, o := range opts {
-		if err := o(h); err != nil {
-			return nil, err
-		}
+	var o hashOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var errs []error
+	if o.factorSet && !(o.factor >= 1 && o.factor <= maxLoadFactor) { // NaN too
+		errs = append(errs, fmt.Errorf("balancer: WithLoadFactor(%v): out of range 1..%d", o.factor, maxLoadFactor))
+	}
+	if o.fallbackSet && o.fallback == nil {
+		errs = append(errs, errors.New("balancer: WithFallback(nil): nil picker"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	h := &ConsistentHash{fallback: o.fallback}
+	if o.factorSet {
+		h.factor = uint64(math.Round(o.factor * loadScale))
 	}
 	return h, nil
 }
 
-// Pick returns, if info.Keyed, the backend for info.Key among the members
+// Pick returns, if info.Keyed, the backend for info.KeyHash among the members
 // of info.Snapshot that serve it, as it reads their states: one that takes
 // new clients, or the key's own backend if it is draining. It returns
 // [ErrNoBackend] when no member does. Otherwise it returns what the
@@ -116,7 +126,7 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 	case t != nil:
 	case ts == nil:
 		t = h.build(s) // the first table: there is none to answer from meanwhile
-	case !ts.cur.keeps(info.Key, s):
+	case !ts.cur.keeps(info.KeyHash, s):
 		// The key must move: where the new membership's table says,
 		// so that it moves once.
 		t = h.build(s)
@@ -129,14 +139,14 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 		b := newBound(h.factor, s.InFlight(), uint64(s.Weight()))
 		bd = &b
 	}
-	if b := h.pick(t, info.Key, s, bd); b != nil {
+	if b := h.pick(t, info.KeyHash, s, bd); b != nil {
 		return b, nil
 	}
 	// No backend of t takes it: states changed during the pick. Take one
 	// of s's routable backends that still takes new clients.
 	rs := s.Routable()
 	for i := range rs {
-		if b := rs[(info.Key+uint64(i))%uint64(len(rs))]; takesNew(s, b) && !b.Removed() {
+		if b := rs[(info.KeyHash+uint64(i))%uint64(len(rs))]; takesNew(s, b) && !b.Removed() {
 			return b, nil
 		}
 	}

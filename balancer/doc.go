@@ -5,6 +5,14 @@
 // is none. A picker is called concurrently and should neither block nor
 // allocate; [PickerFunc] turns a function into one.
 //
+// [Info] tells a picker what it knows of the request: its snapshot, the
+// hash of its affinity key if it has one, and, when the handler asks again
+// for a retry, the backends the request already failed on
+// ([Info.Tried]). A picker that weighs latencies or outcomes implements
+// [DonePicker] as well: the handler calls its Done once for each request
+// it placed, with the backend's status or the attempt's error and the
+// time to the answer, as grpc-go's PickResult.Done reports to its pickers.
+//
 // The package provides three pickers, all ready to use as zero values:
 //
 //   - [LeastConnections] sends a request to the backend with the fewest
@@ -19,7 +27,7 @@
 //
 // A key policy reads an affinity key from a request (a header, a query
 // parameter, the client's address), and the handler passes its hash to its
-// key picker, a ConsistentHash unless told otherwise, as [Info.Key].
+// key picker, a ConsistentHash unless told otherwise, as [Info.KeyHash].
 // ConsistentHash maps it by Maglev hashing: in O(1), in proportion to
 // weight, alike in every process with the same membership, and moving few
 // keys other than those of a backend that joins or leaves. A key stays on

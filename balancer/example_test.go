@@ -96,10 +96,10 @@ func ExampleConsistentHash() {
 		log.Fatal(err)
 	}
 	var ch balancer.ConsistentHash // keys never spill; WithLoadFactor bounds loads
-	// A key policy hashes the affinity key, here a user ID, into Info.Key.
+	// A key policy hashes the affinity key, here a user ID, into Info.KeyHash.
 	key := xxhash.Sum64String("user-42")
 	pick := func() string {
-		b, err := ch.Pick(balancer.Info{Snapshot: set.Snapshot(), Key: key, Keyed: true})
+		b, err := ch.Pick(balancer.Info{Snapshot: set.Snapshot(), KeyHash: key, Keyed: true})
 		if err != nil {
 			log.Fatal(err)
 		}

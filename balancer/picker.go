@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/affinitylb/affinity/backend"
 )
@@ -18,12 +19,19 @@ type Info struct {
 	// Snapshot is the membership the request was routed with; pick among
 	// its Routable backends.
 	Snapshot *backend.Snapshot
-	// Key is the hash of the request's affinity key, valid when Keyed is
-	// true. Requests with the same key should go to the same backend while
-	// it serves them; hashing pickers such as [ConsistentHash] see to it.
-	Key uint64
+	// KeyHash is the hash of the request's affinity key, valid when Keyed
+	// is true. Requests with the same key should go to the same backend
+	// while it serves them; hashing pickers such as [ConsistentHash] see
+	// to it.
+	KeyHash uint64
 	// Keyed reports whether the request carries an affinity key.
 	Keyed bool
+	// Tried lists the backends this request was already sent to and that
+	// failed it, oldest first, when the handler asks again for a retry;
+	// it is empty on a first attempt. A picker should choose another if
+	// it can; the handler does not send a request twice to one backend.
+	// Pickers must neither modify nor keep it.
+	Tried []*backend.Backend
 }
 
 // Picker chooses a backend for a request that is not bound to one.
@@ -41,6 +49,8 @@ type Info struct {
 // for the others, which include every client not bound yet. Each sees only
 // its own kind of request. A key picker may also return the key's own
 // backend while it is draining: a draining backend keeps the keys it holds.
+// A picker that learns from how its requests went implements [DonePicker]
+// as well.
 type Picker interface {
 	Pick(info Info) (*backend.Backend, error)
 }
@@ -50,3 +60,38 @@ type PickerFunc func(info Info) (*backend.Backend, error)
 
 // Pick calls f(info).
 func (f PickerFunc) Pick(info Info) (*backend.Backend, error) { return f(info) }
+
+// DonePicker is a [Picker] that learns how the requests it placed went,
+// as grpc-go's PickResult.Done tells its pickers, for a picker that weighs
+// latencies or outcomes. The sticky handler calls Done exactly once for
+// each placement it made with the backend Pick returned: when that attempt
+// fails, before any retry is placed, or else when the response is over.
+// Requests it did not place (bound ones, trials of a half-open backend,
+// unbound HTTP/2 requests given the backend picked for their client's
+// first, a retry the picker's choice could not take) are not reported.
+//
+// Done is called concurrently, on the request's goroutine: it should
+// neither block nor allocate. The handler finds out whether a picker
+// implements DonePicker once, when it is built.
+type DonePicker interface {
+	Picker
+	Done(DoneInfo)
+}
+
+// DoneInfo is how one placement of a request went, as [DonePicker.Done]
+// learns it.
+type DoneInfo struct {
+	// Request is the client's request. Done must not modify or keep it.
+	Request *http.Request
+	// Backend is the backend Pick returned, that the request was sent to.
+	Backend *backend.Backend
+	// Err is why the attempt failed before the backend answered (it could
+	// not be reached, failed, did not answer in time, or the client left
+	// or its body could not be read); nil if the backend answered.
+	Err error
+	// StatusCode is the status of the backend's answer; 0 when Err is set.
+	StatusCode int
+	// Latency is the time from sending the request to the backend to its
+	// response header, or to the error.
+	Latency time.Duration
+}

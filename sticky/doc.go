@@ -14,7 +14,13 @@
 //
 // It forwards with [httputil.ReverseProxy], so streaming, trailers and
 // WebSocket upgrades behave as they do there, and it counts every request in
-// flight on its backend for the request's whole life.
+// flight on its backend for the request's whole life. The proxy's extension
+// points are the handler's options, run after its own work:
+// [WithRewrite] on every attempt's outgoing request, [WithModifyResponse]
+// on the backend's response, [WithErrorHandler] for the answers to the
+// requests it cannot forward, and [WithFlushInterval]. A picker that
+// implements [balancer.DonePicker] is told how each request it placed
+// went.
 //
 // Around that core it does what an edge proxy must: a request bound to a
 // backend that no longer serves is placed again and re-bound (or answered
@@ -37,6 +43,6 @@
 // request's body is answered 408 ([WithBodyTimeout]), and one that stops
 // reading its response is cut off ([WithWriteTimeout]), blaming no
 // backend; a
-// panic in a user's policy or picker is answered 500. Everything it decides
-// can be watched with an [event.Observer] ([WithObserver]).
+// panic in a user's policy, picker or hook is answered 500. Everything it
+// decides can be watched with an [event.Observer] ([WithObserver]).
 package sticky

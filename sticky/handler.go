@@ -52,14 +52,20 @@ const maxPicks = 3
 // client sent none of it for the body timeout ([WithBodyTimeout]), and the
 // backend is not blamed. A client that reads no response for the write
 // timeout ([WithWriteTimeout]) is cut off. Each answer says which in a
-// fixed text, and no body names a backend.
+// fixed text, and no body names a backend. [WithErrorHandler] replaces the
+// 502, 503 and 504 answers.
 type Handler struct {
 	set    *backend.Set
 	policy policy.Policy
-	picker balancer.Picker // unkeyed requests
-	keys   balancer.Picker // keyed requests
+	picker picker // unkeyed requests
+	keys   picker // keyed requests
 	logger *slog.Logger
 	firsts firstPicks
+
+	// The user's hooks; nil when not set.
+	rewrite        func(*httputil.ProxyRequest)
+	modifyResponse func(*http.Response) error
+	errorHandler   func(http.ResponseWriter, *http.Request, error)
 
 	// proxy is what the ReverseProxy of every exchange starts from;
 	// exchanges holds exchanges ready for another request.
@@ -96,7 +102,7 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if err := errors.Join(o.errs...); err != nil {
+	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	if o.picker == nil {
@@ -115,21 +121,35 @@ func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 		o.via = randomPseudonym()
 	}
 	h := &Handler{
-		set: set, policy: p, picker: o.picker, keys: o.keys, logger: o.logger,
+		set: set, policy: p, picker: newPicker(o.picker), keys: newPicker(o.keys), logger: o.logger,
 		retries: o.retries, retryWithin: o.retryWithin, strict: o.strict, failureStatus: o.failureStatus,
 		observer: observerOf(o.observers), trusted: o.trusted, rewriteHost: o.rewriteHost,
 		via: newVia(o.via), bodyTimeout: o.bodyTimeout, writeTimeout: o.writeTimeout,
+		rewrite: o.rewrite, modifyResponse: o.modifyResponse, errorHandler: o.errorHandler,
 	}
 	if s, ok := p.(policy.Stripper); ok && !o.keepBinding {
 		h.stripper = s
 	}
 	h.transport, h.replays = o.transport, newReplayBudget()
 	h.proxy = httputil.ReverseProxy{
-		BufferPool: &bufferPool{},
-		ErrorLog:   slog.NewLogLogger(o.logger.Handler(), slog.LevelDebug),
+		BufferPool:    &bufferPool{},
+		ErrorLog:      slog.NewLogLogger(o.logger.Handler(), slog.LevelDebug),
+		FlushInterval: o.flushInterval,
 	}
 	h.exchanges.New = func() any { return h.newExchange() }
 	return h, nil
+}
+
+// picker is one of the handler's pickers, with its Done method if it has
+// one, found once by New rather than by a type assertion per request.
+type picker struct {
+	balancer.Picker
+	done balancer.DonePicker // the same picker; nil if it is no DonePicker
+}
+
+func newPicker(p balancer.Picker) picker {
+	done, _ := p.(balancer.DonePicker)
+	return picker{Picker: p, done: done}
 }
 
 // exchange is one request's way through the handler: the routing decision
@@ -158,6 +178,21 @@ type exchange struct {
 	rlimit  time.Time          // the server's ReadTimeout for rd; zero: none
 	tw      timedWriter        // what the response is written to, with a write timeout
 	trusted bool               // the client's peer is a trusted proxy, as rewrite found
+
+	// With the user's Rewrite and retries: the outgoing header and Host
+	// as the handler's own rewrite made them, for the next attempt's.
+	header http.Header
+	host   string
+	// refused: the user's ModifyResponse refused the backend's response.
+	refused bool
+
+	// done is told how the current attempt went, if a DonePicker placed
+	// it (see doneWith); nil otherwise, when nothing below is kept.
+	done    balancer.DonePicker
+	since   time.Time     // when the current attempt was sent
+	status  int           // the backend's answer's status; 0: none yet
+	latency time.Duration // from since to the answer's header
+	err     error         // why the attempt failed, when it did before an answer
 }
 
 // newExchange returns an exchange whose proxy is h's, hooked to it.
@@ -175,8 +210,12 @@ func (h *Handler) newExchange() *exchange {
 func (h *Handler) finish(x *exchange) {
 	accounting.Release(x.backend)
 	x.body.stop(false) // the transport may still read it: the connection is not ours any more
+	if x.done != nil {
+		x.doneWith(x.err) // after the release: a panic in Done loses no count
+	}
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted = timedWriter{}, false
+	x.header, x.host, x.refused, x.status = nil, "", false, 0
 	h.exchanges.Put(x)
 }
 
@@ -192,13 +231,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.observer != nil && rejected(bound.Status) {
 		h.observeRejected(bound.Status)
 	}
-	b, err := h.choose(r, snap, bound)
+	b, done, err := h.choose(r, snap, bound)
 	if err != nil {
 		h.unavailable(w, r, err)
 		return
 	}
 	x := h.exchanges.Get().(*exchange)
 	x.in, x.backend, x.bound, x.sent = r, b, bound, time.Now()
+	if done != nil {
+		x.done, x.since = done, x.sent
+	}
 	defer h.finish(x)
 	x.proxy.ServeHTTP(x.timed(w, r), r)
 	x.tw.progress() // time for what the server writes after the handler
@@ -208,9 +250,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // backend ejected or failing its health checks takes to come back.
 const retryAfter = "10"
 
-// unavailable answers a request no backend can take.
+// unavailable answers a request no backend can take, or has the user's
+// error handler answer it, with an error that wraps balancer.ErrNoBackend.
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
+	if h.errorHandler != nil {
+		if !errors.Is(err, balancer.ErrNoBackend) {
+			err = fmt.Errorf("%w: %w", balancer.ErrNoBackend, err) // the picker's own error
+		}
+		h.errorHandler(w, r, err)
+		return
+	}
 	w.Header()["Retry-After"] = []string{retryAfter}
 	if err == errBindingLost {
 		http.Error(w, "503 service unavailable: the server holding this session is unavailable", http.StatusServiceUnavailable)
@@ -255,7 +305,7 @@ func rejected(s policy.Status) bool {
 	return false
 }
 
-// recoverPanic turns a panic in a user-supplied policy or picker into a 500
+// recoverPanic turns a panic in a user-supplied policy, picker or hook into a 500
 // answer and a logged, observed event, rather than a dropped connection
 // and a stack trace on stderr. ReverseProxy's own way of aborting a
 // response, http.ErrAbortHandler, is let through.
@@ -281,18 +331,19 @@ func (h *Handler) observe(e event.Event) {
 
 // errBindingLost answers a request bound to a backend that no longer serves
 // its clients but has not left the set, when bindings are strict.
-var errBindingLost = errors.New("sticky: the bound backend is unavailable")
+var errBindingLost = fmt.Errorf("sticky: the bound backend is unavailable: %w", balancer.ErrNoBackend)
 
 // choose returns the backend for r, already counted in flight: the bound
 // one if it still serves its clients or admits r as its trial (see
-// [backend.Ejection]), else the one reroute chooses.
-func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
+// [backend.Ejection]), else the one reroute chooses; and the DonePicker
+// that placed it, if one did.
+func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, balancer.DonePicker, error) {
 	if bound.Status == policy.Valid {
 		if b := snap.Lookup(bound.ID); b != nil && (snap.KeepsBound(b) || accounting.TryTrial(b)) && accounting.Acquire(b) {
 			if h.observer != nil {
 				h.observer.Observe(event.Event{Kind: event.BoundHit, Backend: b.ID()})
 			}
-			return b, nil
+			return b, nil, nil
 		}
 	}
 	return h.reroute(r, snap, bound)
@@ -303,26 +354,31 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 // request, else the picker's, shared by the unbound HTTP/2 requests that
 // arrive together from one client (see firstPicks). With strict bindings,
 // a request bound to a backend that is still a member but does not serve
-// gets none.
-func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, error) {
+// gets none. It also returns the DonePicker that placed the backend, if
+// one did.
+func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, balancer.DonePicker, error) {
 	var prev *backend.Backend // the bound backend, if still a member
 	if bound.Status == policy.Valid {
 		prev = snap.Lookup(bound.ID)
 		if h.strict && prev != nil && !prev.Removed() {
-			return nil, errBindingLost
+			return nil, nil, errBindingLost
 		}
 	}
 	info := balancer.Info{Request: r, Snapshot: snap}
 	var b *backend.Backend
+	var done balancer.DonePicker
 	var err error
 	switch {
 	case bound.Status == policy.Keyed:
-		info.Key, info.Keyed = bound.KeyHash, true
-		b, err = h.pick(h.keys, info)
+		info.KeyHash, info.Keyed = bound.KeyHash, true
+		b, done, err = h.pick(h.keys, info)
 	case h.firsts.applies(r):
-		b, err = h.firsts.choose(r, h.trusted, snap, func() (*backend.Backend, error) { return h.pick(h.picker, info) })
+		b, err = h.firsts.choose(r, h.trusted, snap, func() (b *backend.Backend, err error) {
+			b, done, err = h.pick(h.picker, info) // a request that shares the pick is not the picker's placement
+			return b, err
+		})
 	default:
-		b, err = h.pick(h.picker, info)
+		b, done, err = h.pick(h.picker, info)
 	}
 	if err == nil && h.observer != nil {
 		if bound.Status == policy.Valid || bound.Status == policy.Unknown {
@@ -335,36 +391,36 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 			h.observer.Observe(event.Event{Kind: event.Pick, Backend: b.ID()})
 		}
 	}
-	return b, err
+	return b, done, err
 }
 
 // pick asks p for a backend and counts the request in flight on it, asking
-// again if the backend left the set in the meantime. An unkeyed request
-// that another backend can be tried with if it fails (no body, an
-// idempotent method) goes instead to a half-open backend that admits it as
-// its trial.
-func (h *Handler) pick(p balancer.Picker, info balancer.Info) (*backend.Backend, error) {
+// again if the backend left the set in the meantime; it returns p.done
+// with it, nil for a trial. An unkeyed request that another backend can be
+// tried with if it fails (no body, an idempotent method) goes instead to a
+// half-open backend that admits it as its trial.
+func (h *Handler) pick(p picker, info balancer.Info) (*backend.Backend, balancer.DonePicker, error) {
 	if !info.Keyed && trialSafe(info.Request) { // a key goes where the key picker says
 		if b := accounting.Trial(info.Snapshot); b != nil && accounting.Acquire(b) {
-			return b, nil
+			return b, nil, nil
 		}
 	}
 	for range maxPicks {
 		b, err := p.Pick(info)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if b == nil {
-			return nil, balancer.ErrNoBackend
+			return nil, nil, balancer.ErrNoBackend
 		}
 		if accounting.Acquire(b) {
-			return b, nil
+			return b, p.done, nil
 		}
 		// b left the set after the snapshot was loaded: pick again from
 		// the new one.
 		info.Snapshot = h.set.Snapshot()
 	}
-	return nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
+	return nil, nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
 }
 
 // trialSafe reports whether r may be a half-open backend's trial though
@@ -377,7 +433,8 @@ func trialSafe(r *http.Request) bool {
 // rewrite points the outgoing request at the chosen backend, removes the
 // policy's binding from it, sets the forwarding headers (believing the
 // client's only from a trusted proxy), removes an HTTP/2 upgrade, and adds
-// the handler's Via entry. A body is read through a trackedBody.
+// the handler's Via entry; then calls the user's Rewrite, keeping what it
+// is handed for a retry's. A body is read through a trackedBody.
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	h := x.h
 	if b := pr.Out.Body; b != nil && b != http.NoBody {
@@ -425,6 +482,12 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	h.via.add(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
+	if h.rewrite != nil {
+		if h.retries > 0 && !h.strict {
+			x.header, x.host = pr.Out.Header.Clone(), pr.Out.Host
+		}
+		h.rewrite(pr)
+	}
 }
 
 // spoofable reports whether k, a canonical header key, is one of the
@@ -500,11 +563,16 @@ func (h *Handler) trustsPeer(r *http.Request) bool {
 }
 
 // modifyResponse reports the answer for passive health checking and lets
-// the policy write its binding on the response. A 101 Switching Protocols
-// clears the deadlines the body and write timeouts set: the connection is
-// handed over (a WebSocket), and may stay quiet as long as both ends like.
+// the policy write its binding on the response, then hands it to the
+// user's ModifyResponse. A 101 Switching Protocols clears the deadlines
+// the body and write timeouts set: the connection is handed over (a
+// WebSocket), and may stay quiet as long as both ends like.
 func (x *exchange) modifyResponse(resp *http.Response) error {
 	h := x.h
+	x.status = resp.StatusCode
+	if x.done != nil {
+		x.latency = time.Since(x.since)
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		x.body.stop(true)
 		x.tw.stop()
@@ -522,10 +590,19 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		in.TLS = &tls.ConnectionState{} // over HTTPS as far as the policy is concerned
 	}
 	h.policy.Save(in, resp, x.backend, x.bound)
-	if len(resp.Header["Set-Cookie"]) > n {
+	bound := len(resp.Header["Set-Cookie"]) > n
+	if bound {
 		// A shared cache that kept this response would hand the binding
 		// to everyone behind it.
 		privatize(resp.Header)
+	}
+	if h.modifyResponse != nil {
+		if err := h.modifyResponse(resp); err != nil {
+			x.refused = true
+			return err // the response, and its binding, go no further
+		}
+	}
+	if bound {
 		h.observe(event.Event{Kind: event.Bind, Backend: x.backend.ID()})
 	}
 	return nil
@@ -533,11 +610,16 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 
 // proxyError answers a request whose backend could not be reached, failed
 // or did not answer in time, saying which (see backendFailure), in a fixed
-// text that names no backend; and 400 one whose body could not be read
-// from the client (malformed, cut short), which is the client's fault, not
-// the backend's, or 408 if the client sent nothing of it for too long.
+// text that names no backend, or one whose response the user's
+// ModifyResponse refused; or has the user's error handler answer it. It
+// answers 400 one whose body could not be read from the client
+// (malformed, cut short), which is the client's fault, not the backend's,
+// or 408 if the client sent nothing of it for too long.
 func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	id := x.backend.ID()
+	if x.status == 0 {
+		x.err = err // for the DonePicker: the attempt ended without an answer
+	}
 	if berr := x.body.failed(); berr != nil {
 		// Before the client's context: a failed body read cancels it,
 		// though a client whose body was too slow still reads the answer.
@@ -554,12 +636,50 @@ func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		// backend's failure, but a stall's symptom if it answers no one.
 		accounting.ReportAbandoned(x.backend, x.waited())
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
+		if x.h.errorHandler != nil {
+			x.h.errorHandler(w, r, err)
+			return
+		}
 		http.Error(w, "502 bad gateway: the backend did not answer", http.StatusBadGateway)
 		return
 	}
-	x.h.logger.Warn("backend failed", "backend", id, "err", err)
+	if x.refused {
+		x.h.logger.Debug("response refused by ModifyResponse", "backend", id, "status", x.status, "err", err)
+	} else {
+		x.h.logger.Warn("backend failed", "backend", id, "err", err)
+	}
+	if x.h.errorHandler != nil {
+		x.h.errorHandler(w, r, err)
+		return
+	}
+	if x.refused {
+		http.Error(w, "502 bad gateway: the backend's response was refused", http.StatusBadGateway)
+		return
+	}
 	code, text := backendFailure(err)
 	http.Error(w, text, code)
+}
+
+// errNoAnswer is what a DonePicker is told of an attempt that ended with
+// neither an answer nor an error, when a hook panicked.
+var errNoAnswer = errors.New("sticky: the request ended before its backend answered")
+
+// doneWith tells x.done how the current attempt went: failed with err, or
+// answered with x.status if err is nil; and forgets x.done, so that each
+// placement is reported once.
+func (x *exchange) doneWith(err error) {
+	d := balancer.DoneInfo{Request: x.in, Backend: x.backend, Err: err}
+	switch {
+	case err != nil:
+		d.Latency = time.Since(x.since)
+	case x.status != 0:
+		d.StatusCode, d.Latency = x.status, x.latency
+	default:
+		d.Err, d.Latency = errNoAnswer, time.Since(x.since)
+	}
+	done := x.done
+	x.done, x.err, x.latency = nil, nil, 0
+	done.Done(d)
 }
 
 // waited returns how long x's request has waited for its backend's

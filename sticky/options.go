@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"net/netip"
 	"time"
 
@@ -12,26 +13,81 @@ import (
 	"github.com/affinitylb/affinity/event"
 )
 
-// Option configures a [Handler]. Options are validated by [New].
+// Option configures a [Handler]. An option only records its value; [New]
+// validates them all.
 type Option func(*options)
 
+// options records the values of New's options. A field whose option takes
+// a value that may be nil, or that has a default, has a flag saying
+// whether the option was given.
 type options struct {
-	picker        balancer.Picker
-	keys          balancer.Picker
-	transport     http.RoundTripper
-	logger        *slog.Logger
-	retries       int
-	retryWithin   time.Duration
-	strict        bool
-	failureStatus func(code int) bool
-	observers     []event.Observer
-	keepBinding   bool
-	rewriteHost   bool
-	trusted       []netip.Prefix
-	via           string
-	bodyTimeout   time.Duration
-	writeTimeout  time.Duration
-	errs          []error
+	picker, keys       balancer.Picker
+	pickerSet, keysSet bool
+	transport          http.RoundTripper
+	transportSet       bool
+	logger             *slog.Logger
+	retries            int
+	retryWithin        time.Duration
+	strict             bool
+	failureStatus      func(code int) bool
+	observers          []event.Observer
+	keepBinding        bool
+	rewriteHost        bool
+	trusted            []netip.Prefix
+	via                string
+	viaSet             bool
+	bodyTimeout        time.Duration
+	writeTimeout       time.Duration
+	rewrite            func(*httputil.ProxyRequest)
+	rewriteSet         bool
+	modifyResponse     func(*http.Response) error
+	modifyResponseSet  bool
+	errorHandler       func(http.ResponseWriter, *http.Request, error)
+	errorHandlerSet    bool
+	flushInterval      time.Duration
+}
+
+// validate returns every invalid value o records, joined; nil if all are
+// valid.
+func (o *options) validate() error {
+	var errs []error
+	if o.retries < 0 || o.retryWithin < 0 || o.retries > 0 && o.retryWithin == 0 {
+		errs = append(errs, fmt.Errorf("sticky: WithRetries(%d, %v): want n ≥ 0 and, with retries, a positive time", o.retries, o.retryWithin))
+	}
+	for _, p := range o.trusted {
+		switch {
+		case !p.IsValid():
+			errs = append(errs, fmt.Errorf("sticky: WithTrustedProxies(%v): invalid prefix", p))
+		case p.Addr().Is4In6():
+			// Peers are compared unmapped: it would match no one.
+			errs = append(errs, fmt.Errorf("sticky: WithTrustedProxies(%v): the prefix is IPv4-mapped IPv6; give it as IPv4", p))
+		}
+	}
+	if o.viaSet && !validPseudonym(o.via) {
+		errs = append(errs, errVia(o.via))
+	}
+	for _, nilOpt := range []struct {
+		name  string
+		isNil bool
+	}{
+		{"WithPicker(nil): nil picker", o.pickerSet && o.picker == nil},
+		{"WithKeyPicker(nil): nil picker", o.keysSet && o.keys == nil},
+		{"WithTransport(nil): nil transport", o.transportSet && o.transport == nil},
+		{"WithRewrite(nil): nil function", o.rewriteSet && o.rewrite == nil},
+		{"WithModifyResponse(nil): nil function", o.modifyResponseSet && o.modifyResponse == nil},
+		{"WithErrorHandler(nil): nil function", o.errorHandlerSet && o.errorHandler == nil},
+	} {
+		if nilOpt.isNil {
+			errs = append(errs, errors.New("sticky: "+nilOpt.name))
+		}
+	}
+	if o.bodyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sticky: WithBodyTimeout(%v): negative", o.bodyTimeout))
+	}
+	if o.writeTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sticky: WithWriteTimeout(%v): negative", o.writeTimeout))
+	}
+	return errors.Join(errs...)
 }
 
 // Retries are bounded by default as HAProxy's "retries 3" and Envoy's
@@ -58,13 +114,7 @@ const (
 // retried request is bound to the backend that answered it. The default
 // is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off.
 func WithRetries(n int, within time.Duration) Option {
-	return func(o *options) {
-		if n < 0 || within < 0 || n > 0 && within == 0 {
-			o.errs = append(o.errs, fmt.Errorf("sticky: WithRetries(%d, %v): want n ≥ 0 and, with retries, a positive time", n, within))
-			return
-		}
-		o.retries, o.retryWithin = n, within
-	}
+	return func(o *options) { o.retries, o.retryWithin = n, within }
 }
 
 // WithStrictBinding makes a request bound to a backend that no longer
@@ -121,20 +171,7 @@ func WithPreserveHost(preserve bool) Option {
 // connection they arrive on, rather than every request of the proxy's
 // connection. By default no proxy is trusted.
 func WithTrustedProxies(prefixes ...netip.Prefix) Option {
-	return func(o *options) {
-		for _, p := range prefixes {
-			switch {
-			case !p.IsValid():
-				o.errs = append(o.errs, fmt.Errorf("sticky: WithTrustedProxies: invalid prefix %v", p))
-				return
-			case p.Addr().Is4In6():
-				// Peers are compared unmapped: it would match no one.
-				o.errs = append(o.errs, fmt.Errorf("sticky: WithTrustedProxies: prefix %v is IPv4-mapped IPv6; give it as IPv4", p))
-				return
-			}
-		}
-		o.trusted = append(o.trusted, prefixes...)
-	}
+	return func(o *options) { o.trusted = append(o.trusted, prefixes...) }
 }
 
 // WithVia names the handler in the Via header it adds to every request it
@@ -149,13 +186,7 @@ func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 // of its own, "affinity-" and 16 random hex digits, new at every start.
 // Responses get no Via entry: clients do not learn the name.
 func WithVia(name string) Option {
-	return func(o *options) {
-		if !validPseudonym(name) {
-			o.errs = append(o.errs, errVia(name))
-			return
-		}
-		o.via = name
-	}
+	return func(o *options) { o.via, o.viaSet = name, true }
 }
 
 // WithObserver adds an observer that receives the handler's events: picks,
@@ -187,34 +218,23 @@ func WithFailureStatus(failure func(code int) bool) Option {
 // cookie policy, a client whose backend no longer serves it, a request
 // without the key of a key policy. It never sees a keyed request (a policy
 // binding whose Status is Keyed), which goes to the key picker
-// ([WithKeyPicker]) whatever the picker. The default is a zero
-// [balancer.LeastConnections].
+// ([WithKeyPicker]) whatever the picker. A picker that implements
+// [balancer.DonePicker] is told how each request it placed went. The
+// default is a zero [balancer.LeastConnections].
 func WithPicker(p balancer.Picker) Option {
-	return func(o *options) {
-		if p == nil {
-			o.errs = append(o.errs, errors.New("sticky: WithPicker: nil picker"))
-			return
-		}
-		o.picker = p
-	}
+	return func(o *options) { o.picker, o.pickerSet = p, true }
 }
 
 // WithKeyPicker replaces the hashing of affinity keys: p places every
 // request whose binding is Keyed, [balancer.Info.Keyed] set, and no other.
-// It should send the requests with the same [balancer.Info.Key] to the same
+// It should send the requests with the same [balancer.Info.KeyHash] to the same
 // backend while that backend serves them. The default is a zero
 // [balancer.ConsistentHash]: Maglev hashing over the set's members, with
 // loads unbounded, so that a key stays on its backend while the backend
 // serves (healthy, or draining); pass a ConsistentHash built with
 // [balancer.WithLoadFactor] to let the keys of a busy backend spill over.
 func WithKeyPicker(p balancer.Picker) Option {
-	return func(o *options) {
-		if p == nil {
-			o.errs = append(o.errs, errors.New("sticky: WithKeyPicker: nil picker"))
-			return
-		}
-		o.keys = p
-	}
+	return func(o *options) { o.keys, o.keysSet = p, true }
 }
 
 // WithTransport sets the round tripper that carries requests to backends.
@@ -224,13 +244,7 @@ func WithKeyPicker(p balancer.Picker) Option {
 // may be changed, but for Proxy) leaves that to the handler, as does a
 // round tripper that passes the request's context on to one.
 func WithTransport(rt http.RoundTripper) Option {
-	return func(o *options) {
-		if rt == nil {
-			o.errs = append(o.errs, errors.New("sticky: WithTransport: nil transport"))
-			return
-		}
-		o.transport = rt
-	}
+	return func(o *options) { o.transport, o.transportSet = rt, true }
 }
 
 // WithLogger sets the logger. Backend failures are logged at Warn,
@@ -250,13 +264,7 @@ func WithLogger(l *slog.Logger) Option {
 // per request under HTTP/2, and never past the server's own ReadTimeout.
 // The default is 30 seconds; 0 turns it off; a negative d is an error.
 func WithBodyTimeout(d time.Duration) Option {
-	return func(o *options) {
-		if d < 0 {
-			o.errs = append(o.errs, fmt.Errorf("sticky: WithBodyTimeout(%v): negative", d))
-			return
-		}
-		o.bodyTimeout = d
-	}
+	return func(o *options) { o.bodyTimeout = d }
 }
 
 // WithWriteTimeout bounds how long writing a response to a client may make
@@ -270,11 +278,63 @@ func WithBodyTimeout(d time.Duration) Option {
 // per request under HTTP/2, and never past the server's own WriteTimeout.
 // The default is 30 seconds; 0 turns it off; a negative d is an error.
 func WithWriteTimeout(d time.Duration) Option {
-	return func(o *options) {
-		if d < 0 {
-			o.errs = append(o.errs, fmt.Errorf("sticky: WithWriteTimeout(%v): negative", d))
-			return
-		}
-		o.writeTimeout = d
-	}
+	return func(o *options) { o.writeTimeout = d }
+}
+
+// WithRewrite adds f to the handler's rewrite of every outgoing request,
+// as [httputil.ReverseProxy.Rewrite]: f is called after the handler has
+// aimed pr.Out at the chosen backend, set the forwarding headers and its
+// Via entry and removed the policy's binding, and on every attempt,
+// retries included. Each call gets pr.Out with the header and URL the
+// handler made for that attempt's backend: edits f made for an earlier
+// attempt are not there, so f may add a header without repeating it.
+//
+// f may change pr.Out's header, path and query, and Host. It must not
+// change the target (pr.Out.URL's scheme and host: the request is counted
+// on, retried from and reported to the chosen backend whatever f does),
+// replace pr.Out.Body (the handler reads it to tell the client's failures
+// from the backend's, and sends it again on a retry), modify pr.In, or
+// keep pr after it returns. A panic in f is recovered as the handler's
+// own: the client is answered 500. f must not be nil.
+func WithRewrite(f func(pr *httputil.ProxyRequest)) Option {
+	return func(o *options) { o.rewrite, o.rewriteSet = f, true }
+}
+
+// WithModifyResponse sets f to be called with every response of a
+// backend, as [httputil.ReverseProxy.ModifyResponse], after the handler's
+// own work on it (the answer counted for passive health checking, the
+// policy's binding written): f sees the header the client would get. If f
+// returns an error, the response is discarded (its body closed) and the
+// request is answered as by the error handler, with f's error (502 by
+// default, or the handler of [WithErrorHandler]). That is not the
+// backend's failure: it is not ejected for it, nor is the request
+// retried, and no binding reaches the client. f must not be nil.
+func WithModifyResponse(f func(resp *http.Response) error) Option {
+	return func(o *options) { o.modifyResponse, o.modifyResponseSet = f, true }
+}
+
+// WithErrorHandler sets f to answer the requests the handler cannot
+// forward, instead of its default answers, as
+// [httputil.ReverseProxy.ErrorHandler]: those whose backend could not be
+// reached, failed, or did not answer in time (502 or 504 by default), or
+// whose client left; those whose response [WithModifyResponse] refused;
+// and those no backend can take (503 and Retry-After by default), with an
+// error that wraps [balancer.ErrNoBackend]. r is the client's request, or
+// the outgoing copy of it. The handler's own bookkeeping (failures
+// reported, events, the request counted out) happens whatever f does. A
+// request whose body could not be read from the client is still answered
+// 400 or 408 by the handler, and one that has come back round a loop 508
+// (see [WithVia]). A panic in f is recovered: the client is answered 500.
+// f must not be nil.
+func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(o *options) { o.errorHandler, o.errorHandlerSet = f, true }
+}
+
+// WithFlushInterval sets how often a response's body is flushed to the
+// client while it is copied, as [httputil.ReverseProxy.FlushInterval]:
+// every d for a positive d, after every write for a negative one; 0, the
+// default, leaves it to the server (when its buffer fills, and at the end). Streamed responses (server-sent events,
+// a body of unknown length) are flushed after every write whatever d.
+func WithFlushInterval(d time.Duration) Option {
+	return func(o *options) { o.flushInterval = d }
 }

@@ -42,6 +42,9 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		accounting.ReportFailure(x.backend)
 		h.observe(event.Event{Kind: event.Failure, Backend: x.backend.ID(), Reason: event.TransportFailure})
+		if x.done != nil {
+			x.doneWith(err) // before any retry is placed
+		}
 		if deadline.IsZero() {
 			deadline = h.clock().Add(h.retryWithin)
 		}
@@ -57,15 +60,18 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			replayed = true
 		}
-		b := h.repick(x)
+		x.tried = append(x.tried, x.backend)
+		b, done := h.repick(x)
 		if b == nil {
 			return nil, err
 		}
 		h.logger.Debug("retrying on another backend", "from", x.backend.ID(), "to", b.ID(), "err", err)
 		h.observe(event.Event{Kind: event.Retry, Backend: b.ID(), Prev: x.backend.ID()})
-		x.tried = append(x.tried, x.backend)
 		accounting.Release(x.backend)
 		x.backend = b
+		if done != nil {
+			x.done, x.since = done, time.Now()
+		}
 		if req, err = retarget(req, x); err != nil {
 			return nil, err
 		}
@@ -144,16 +150,15 @@ func idempotent(req *http.Request) bool {
 }
 
 // repick chooses, for a request whose backend failed, another backend that
-// takes new clients and that the request has not tried, counted in flight;
-// nil if there is none. The picker for the request's kind (the key picker
-// for a keyed request) is asked first; if it insists on a backend already
-// tried, the least loaded of the others is used.
-func (h *Handler) repick(x *exchange) *backend.Backend {
+// takes new clients and that the request has not tried (x.tried, which
+// holds the one that failed), counted in flight; nil if there is none. The
+// picker for the request's kind (the key picker for a keyed request) is
+// asked first, and its DonePicker returned with its choice; if it insists
+// on a backend already tried, the least loaded of the others is used, and
+// no DonePicker.
+func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 	snap := h.set.Snapshot()
 	tried := func(b *backend.Backend) bool {
-		if b == x.backend {
-			return true
-		}
 		for _, t := range x.tried {
 			if b == t {
 				return true
@@ -161,12 +166,12 @@ func (h *Handler) repick(x *exchange) *backend.Backend {
 		}
 		return false
 	}
-	p, info := h.picker, balancer.Info{Request: x.in, Snapshot: snap}
+	p, info := h.picker, balancer.Info{Request: x.in, Snapshot: snap, Tried: x.tried}
 	if x.bound.Status == policy.Keyed {
-		p, info.Key, info.Keyed = h.keys, x.bound.KeyHash, true
+		p, info.KeyHash, info.Keyed = h.keys, x.bound.KeyHash, true
 	}
 	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && accounting.Acquire(b) {
-		return b
+		return b, p.done
 	}
 	var best *backend.Backend
 	for _, b := range snap.Routable() {
@@ -178,15 +183,17 @@ func (h *Handler) repick(x *exchange) *backend.Backend {
 		}
 	}
 	if best != nil && accounting.Acquire(best) {
-		return best
+		return best, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // retarget returns a copy of the outgoing request out aimed at x's backend,
-// rewritten from the client's request as the first attempt was. Its body
-// is a new one from GetBody if out has GetBody, else out's own, which
-// replayable allows only when nothing was read from it.
+// rewritten from the client's request as the first attempt was: the
+// handler's own rewrite, then the user's, given the header and Host the
+// handler's made. Its body is a new one from GetBody if out has GetBody,
+// else out's own, which replayable allows only when nothing was read from
+// it.
 func retarget(out *http.Request, x *exchange) (*http.Request, error) {
 	next := out.Clone(out.Context())
 	u := *x.in.URL
@@ -200,8 +207,19 @@ func retarget(out *http.Request, x *exchange) (*http.Request, error) {
 		x.body = nil
 	}
 	host := out.Host // what rewrite chose: the client's, or "" for the backend's
+	if x.header != nil {
+		// The user's Rewrite edited out: start again from the handler's.
+		next.Header, host = x.header.Clone(), x.host
+		if _, ok := next.Header["User-Agent"]; !ok {
+			next.Header["User-Agent"] = []string{""} // as ReverseProxy does: not Go's own
+		}
+	}
 	pr := &httputil.ProxyRequest{In: x.in, Out: next}
 	pr.SetURL(x.backend.URL())
 	next.Host = host
+	if x.h.rewrite != nil {
+		x.h.rewrite(pr)
+		next = pr.Out
+	}
 	return next, nil
 }
