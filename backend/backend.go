@@ -70,6 +70,13 @@ type Config struct {
 	// caller may change the map afterwards. Read it with
 	// [Backend.Metadata].
 	Metadata map[string]string
+	// Draining says, as a [Source] may, that the backend is shutting down
+	// (a terminating pod): it keeps the clients bound to it and takes no
+	// new ones, as under [Set.Drain], until a list given to [Set.Update]
+	// says otherwise or leaves it out. False takes back only a drain a
+	// config asked for: an operator's drain, health checks and ejections
+	// are the set's own and stay as they are.
+	Draining bool
 }
 
 // Metadata bounds.
@@ -126,6 +133,10 @@ func newBackend(c Config, s *Set) (*Backend, error) {
 		return nil, fmt.Errorf("backend: %s: weight %d out of range 1..%d", id, w, MaxWeight)
 	}
 	b := &Backend{id: id, url: u, weight: int64(w), set: s}
+	if c.Draining {
+		b.health.retiring = true
+		b.state.Store(int32(Draining))
+	}
 	if len(c.Metadata) > 0 {
 		if err := validateMetadata(id, c.Metadata); err != nil {
 			return nil, err

@@ -211,7 +211,8 @@ func (s *Set) retire(b *Backend) {
 
 // SetState sets the state of the backend with the given ID, as an
 // operator would: Healthy clears whatever held it out of rotation (a failed
-// health check, an ejection, a drain); Unhealthy marks it down until a
+// health check, an ejection, a drain, its config's Draining until a list
+// given to [Set.Update] says it again); Unhealthy marks it down until a
 // health check or SetState says otherwise; Draining drains it without
 // removing it (see [Set.Drain] for a drain that ends in removal). Setting
 // the state a backend already has is a no-op.
@@ -228,7 +229,7 @@ func (s *Set) SetState(id string, st State) error {
 	h := &b.health
 	switch st {
 	case Healthy:
-		h.down, h.draining = false, false
+		h.down, h.draining, h.retiring = false, false, false
 		h.drainGen++
 		s.endEjection(b)
 	case Unhealthy:
@@ -259,12 +260,13 @@ func (s *Set) logWarn(msg string, args ...any) {
 }
 
 // Update makes the set's membership exactly cfgs, as a [Source] delivers
-// it, in one change. Backends whose ID, URL and weight are unchanged stay
-// as they are, with their state and requests in flight, and take their
-// config's metadata if it changed (see [Backend.Metadata]); new IDs are added,
-// healthy; missing ones are removed as by [Set.Remove]; an ID whose URL or
-// weight changed is replaced by a new backend. If any config is invalid or
-// two share an ID, Update returns an error and changes nothing.
+// it, in one change: one new snapshot. Backends whose ID, URL and weight
+// are unchanged stay as they are, with their state and requests in flight,
+// and take their config's metadata and [Config.Draining] if they changed;
+// new IDs are added, healthy or, if their config says so, draining;
+// missing ones are removed as by [Set.Remove]; an ID whose URL or weight
+// changed is replaced by a new backend. If any config is invalid or two
+// share an ID, Update returns an error and changes nothing.
 func (s *Set) Update(cfgs []Config) error {
 	want := make([]*Backend, 0, len(cfgs))
 	seen := make(map[string]bool, len(cfgs))
@@ -283,7 +285,7 @@ func (s *Set) Update(cfgs []Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.Snapshot()
-	var added, replaced, removed, relabeled []string
+	var added, replaced, removed, relabeled, redrained []string
 	for i, b := range want {
 		cur := old.Lookup(b.id)
 		switch {
@@ -294,6 +296,12 @@ func (s *Set) Update(cfgs []Config) error {
 			if !cur.sameMetadata(b) {
 				cur.meta.Store(b.meta.Load())
 				relabeled = append(relabeled, b.id)
+			}
+			if cur.health.retiring != b.health.retiring {
+				cur.health.retiring = b.health.retiring
+				if s.derive(cur) {
+					redrained = append(redrained, b.id)
+				}
 			}
 			want[i] = cur
 		default:
@@ -313,13 +321,13 @@ func (s *Set) Update(cfgs []Config) error {
 			}
 		}
 	}
-	if len(added)+len(replaced)+len(removed)+len(relabeled) == 0 {
+	if len(added)+len(replaced)+len(removed)+len(relabeled)+len(redrained) == 0 {
 		return nil
 	}
 	s.publish(old, want)
 	for _, b := range gone {
 		s.retire(b)
 	}
-	s.log("backends updated", "added", added, "replaced", replaced, "removed", removed, "metadata", relabeled, "total", len(want))
+	s.log("backends updated", "added", added, "replaced", replaced, "removed", removed, "metadata", relabeled, "draining", redrained, "total", len(want))
 	return nil
 }

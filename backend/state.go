@@ -6,12 +6,13 @@ import (
 	"github.com/affinitylb/affinity/event"
 )
 
-// health is what decides a backend's State. Three things can hold a backend
+// health is what decides a backend's State. Four things can hold a backend
 // out of rotation, each owned by one mechanism: down (active health checks,
-// or an operator), ejected (passive health: failures seen on live traffic)
-// and draining (an operator). The state is Unhealthy if it is down or
-// ejected, else Draining if draining, else Healthy. All fields are guarded
-// by the set's mutex.
+// or an operator), ejected (passive health: failures seen on live traffic),
+// draining (an operator) and retiring (its config: a source saying it is
+// shutting down). The state is Unhealthy if it is down or ejected, else
+// Draining if draining or retiring, else Healthy. All fields are guarded by
+// the set's mutex.
 //
 // An ejection has two phases: ejected for its back-off, then half-open
 // until a request reports: b.trial says, lock-free, whether a trial request
@@ -19,6 +20,7 @@ import (
 type health struct {
 	down     bool
 	draining bool
+	retiring bool   // Config.Draining, as the last list given to Update said
 	drainGen uint64 // ends a drain's watcher when the drain is undone
 
 	ejected    bool
@@ -35,7 +37,7 @@ func (h *health) state() State {
 	switch {
 	case h.down || h.ejected:
 		return Unhealthy
-	case h.draining:
+	case h.draining || h.retiring:
 		return Draining
 	}
 	return Healthy
@@ -46,7 +48,7 @@ func (h *health) state() State {
 // new clients, trial or not, and one that is down belongs to the active
 // health checks.
 func (h *health) offersTrial() bool {
-	return h.halfOpen && !h.down && !h.draining
+	return h.halfOpen && !h.down && !h.draining && !h.retiring
 }
 
 // refresh derives b's state from its health and, if it changed and b is a
@@ -54,6 +56,16 @@ func (h *health) offersTrial() bool {
 // offered to new clients and the current snapshot does not say so, or the
 // other way round. The caller holds s.mu.
 func (s *Set) refresh(b *Backend) {
+	if s.derive(b) {
+		old := s.Snapshot()
+		s.publish(old, old.all)
+	}
+}
+
+// derive derives b's state from its health, logs and reports a change, and
+// reports whether a snapshot must be published for it, as refresh does.
+// The caller holds s.mu.
+func (s *Set) derive(b *Backend) (publish bool) {
 	h := &b.health
 	st := h.state()
 	prev := State(b.state.Swap(int32(st)))
@@ -61,7 +73,7 @@ func (s *Set) refresh(b *Backend) {
 	relist := offers != h.listed
 	h.listed = offers
 	if prev == st && !relist || b.Removed() {
-		return
+		return false
 	}
 	if prev != st {
 		if prev == Unhealthy && st == Healthy {
@@ -70,8 +82,7 @@ func (s *Set) refresh(b *Backend) {
 		s.log("backend state changed", "id", b.id, "from", prev.String(), "to", st.String())
 		s.emit(event.Event{Kind: event.StateChange, Backend: b.id, From: prev, To: st})
 	}
-	old := s.Snapshot()
-	s.publish(old, old.all)
+	return true
 }
 
 // setHealthy records an active health check's verdict on b: down or not.
