@@ -111,7 +111,7 @@ func (s *Source) Run(ctx context.Context, update func([]backend.Config)) error {
 	inf := discoveryinformers.NewFilteredEndpointSliceInformer(s.cfg.Client, svc.Namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName + "=" + svc.Name })
 	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-		log.Warn("endpointslice watch failed; backends unchanged, retrying", "err", err)
+		log.Warn("endpointslice list or watch failed; backends unchanged, retrying", "err", err)
 	}); err != nil {
 		return fmt.Errorf("endpointslice: %w", err)
 	}
