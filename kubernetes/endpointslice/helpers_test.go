@@ -1,6 +1,10 @@
 package endpointslice
 
 import (
+	"log/slog"
+	"strings"
+	"testing"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,3 +67,17 @@ var (
 	yes = ptr.To(true)
 	no  = ptr.To(false)
 )
+
+// testLogger returns a logger writing to the test's log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
+}
+
+// testWriter writes each line to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}

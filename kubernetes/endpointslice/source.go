@@ -152,7 +152,7 @@ func (s *Source) Run(ctx context.Context, update func([]backend.Config)) error {
 		next := s.hold(cur, listed, last, gone, now)
 		if !delivered || !slices.EqualFunc(next, last, sameConfig) {
 			last, delivered = next, true
-			log.Info("endpointslice backends changed", "backends", len(next), "removing", len(gone))
+			log.Info("endpointslice backends changed", "backends", len(next), "held", len(gone))
 			update(cloneConfigs(next)) // last stays ours whatever update does
 		}
 		timer.Reset(nextExpiry(gone, now))
