@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -233,6 +233,12 @@ func (c *config) usesCookie() bool {
 // help and only for -h, in which case it returns [flag.ErrHelp]. Any other
 // error is one line naming the flag and the bad value.
 func parseFlags(args []string, help io.Writer) (config, error) {
+	return parseFlagsWith(args, help, nil)
+}
+
+// parseFlagsWith is parseFlags with the flags that more, if not nil,
+// defines besides stickyproxy's ([Extension.Flags]).
+func parseFlagsWith(args []string, help io.Writer, more func(*flag.FlagSet)) (config, error) {
 	var (
 		cfg       config
 		backends  string
@@ -281,6 +287,9 @@ func parseFlags(args []string, help io.Writer) (config, error) {
 	fs.BoolVar(&cfg.cookieAttrs.partitioned, "cookie-partitioned", false, "Partitioned affinity cookie (CHIPS), kept apart for each top-level site embedding the\nproxy's pages; makes it Secure, so not with -cookie-secure never; cookie, appcookie")
 	fs.BoolVar(&cfg.cookieAttrs.cors, "cookie-cors", false, "also set a twin affinity cookie, NAME-cors, SameSite=None and always Secure (so HTTPS only),\nread when the cookie itself is absent, as on cross-site form POSTs (SAML, OIDC form_post);\nnot with -cookie-secure never; cookie, appcookie")
 	o.register(fs)
+	if more != nil {
+		more(fs)
+	}
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

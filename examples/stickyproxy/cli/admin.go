@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"crypto/sha256"
@@ -51,6 +51,10 @@ type adminOptions struct {
 	// config, when not nil, is the running configuration: served at GET
 	// /config and added to the status page.
 	config *runningConfig
+	// sourced says that a membership source gives the backends: POST
+	// /backends and DELETE /backends/{id} are refused, as the source's
+	// next list would undo them.
+	sourced bool
 }
 
 // newAdmin returns the admin API's handler for set. It logs the changes
@@ -72,12 +76,14 @@ type adminOptions struct {
 // Bearer).
 //
 // POST /backends refuses (400) a URL that opts.self says is the proxy.
+// With opts.sourced, POST /backends and DELETE /backends/{id} are refused
+// (409): the membership is the source's; draining is still allowed.
 //
 // Errors are {"error": "..."}: 400 for an invalid request, 401 for a
 // missing or wrong token, 403 for a cross-origin request from a browser,
 // 404 for an unknown path or ID, 405 (with Allow) for a wrong method, 409
-// for a duplicate ID, 413 for a body over 64 KiB, 421 for a Host not this
-// API's.
+// for a duplicate ID or a change to a source's membership, 413 for a body
+// over 64 KiB, 421 for a Host not this API's.
 func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger, opts adminOptions) http.Handler {
 	a := &admin{set: set, logger: logger, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection(), opts: opts}
 	if opts.token != nil {
@@ -221,7 +227,15 @@ func (a *admin) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toJSON(b))
 }
 
+// errSourced is why the admin API does not add or remove backends that a
+// membership source gives.
+const errSourced = "the backends are the membership source's: its next list would undo this; drain with POST /backends/{id}/drain"
+
 func (a *admin) add(w http.ResponseWriter, r *http.Request) {
+	if a.opts.sourced {
+		writeError(w, http.StatusConflict, errSourced)
+		return
+	}
 	var req struct {
 		URL    string `json:"url"`
 		ID     string `json:"id"`
@@ -252,6 +266,10 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) remove(w http.ResponseWriter, r *http.Request) {
+	if a.opts.sourced {
+		writeError(w, http.StatusConflict, errSourced)
+		return
+	}
 	id := r.PathValue("id")
 	if _, err := a.set.Remove(id); err != nil {
 		writeError(w, http.StatusNotFound, "%v", err) // ErrNotFound, the only error

@@ -1,15 +1,4 @@
-// Command stickyproxy is a sticky-session reverse proxy built on the
-// affinity library: each client stays on the backend it first reached,
-// bound by a signed cookie of the proxy's (-policy cookie or appcookie) or
-// by an affinity key the requests carry: a header, a query parameter or the
-// client's address (-policy header, query or ip). Without -backends it runs
-// three demo application servers in-process that keep their login sessions
-// in memory, so stickiness, or its absence, is plain to see. With -admin it
-// serves a JSON API to list, add, remove and drain backends at run time;
-// with -health-path it checks their health actively.
-//
-// See README.md for the flags and a session with curl.
-package main
+package cli
 
 import (
 	"context"
@@ -22,12 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
@@ -52,12 +38,6 @@ const maxHeaderBytes = 64 << 10
 // in flight.
 const shutdownTimeout = 10 * time.Second
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop) // a second signal kills at once
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
-}
-
 // run runs the proxy with the command-line arguments args until ctx is
 // done, then shuts it down gracefully, and returns the exit status: 0 after
 // a clean shutdown or -h, 2 for an invalid command line (a backend of
@@ -66,7 +46,12 @@ func main() {
 // calls it with the addresses the proxy listens on once it accepts
 // connections.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(listening)) int {
-	cfg, err := parseFlags(args, stdout)
+	return runWith(ctx, args, stdout, stderr, Extension{}, ready)
+}
+
+// runWith is run, extended by ext; see [Extension].
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, ext Extension, ready func(listening)) int {
+	cfg, err := parseFlagsWith(args, stdout, ext.Flags)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -83,6 +68,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		fmt.Fprintf(stderr, "stickyproxy: %v\n", err)
 		return 2
 	}
+	logger, access := newLoggers(stderr, cfg.logLevel)
+	var src backend.Source
+	if ext.Source != nil {
+		if src, err = ext.Source(logger); err == nil && src != nil {
+			err = checkSourced(cfg)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "stickyproxy: %v\n", err)
+			return 2
+		}
+	}
 	// Listening first: only then are the ports known, to refuse a backend
 	// that is the proxy itself before serving.
 	lns, err := listen(cfg)
@@ -93,18 +89,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 			return 2
 		}
 	}
-	logger, access := newLoggers(stderr, cfg.logLevel)
 	for _, w := range cfg.warnings {
 		logger.Warn(w)
 	}
 	if err == nil {
-		err = serve(ctx, cfg, lns, pol, stdout, logger, access, ready)
+		err = serve(ctx, cfg, lns, pol, src, stdout, logger, access, ready)
 	}
 	if err != nil {
 		logger.Error("stickyproxy failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// checkSourced refuses the flags that give backends, or their weights, by
+// name, when a membership source gives the backends.
+func checkSourced(cfg config) error {
+	if len(cfg.backends) > 0 {
+		return fmt.Errorf("invalid value %q for -backends: the membership source gives the backends; not both", cfg.backendsFlag)
+	}
+	if cfg.weights != nil {
+		return errors.New("-weights names backends of -backends or the demo servers; not with a membership source, which gives the weights")
+	}
+	return nil
 }
 
 // listeners is the proxy's listeners.
@@ -208,19 +215,22 @@ type listening struct {
 	reload func() error
 }
 
-// serve starts the demo servers if cfg has no backends, and proxies
+// serve starts the demo servers if cfg has no backends and there is no
+// membership source src, and proxies
 // until ctx is done, serving the admin API and running health checks if cfg
 // says so; then it shuts everything down, waiting up to shutdownTimeout for
 // requests in flight. A server that fails shuts the others down too.
 //
-// With -access-log, serve logs each request to access.
-func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, stdout io.Writer, logger, access *slog.Logger, ready func(listening)) error {
+// With src, the set starts empty and follows src until the shutdown; src
+// failing shuts the proxy down. With -access-log, serve logs each request
+// to access.
+func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, src backend.Source, stdout io.Writer, logger, access *slog.Logger, ready func(listening)) error {
 	defer lns.close() // in case we return before serving; Serve closes them too
 	started := time.Now()
 	ln, adminLn := lns.proxy, lns.admin
 	backends, d := cfg.backends, &demo{} // an empty demo shuts down at once
 	var err error
-	if len(backends) == 0 {
+	if len(backends) == 0 && src == nil {
 		if d, backends, err = startDemo(len(demoNames), logger); err != nil {
 			return err
 		}
@@ -289,10 +299,23 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		adminAddr net.Addr
 	)
 	if adminLn != nil {
-		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger, adminOptions{host: adminHost(cfg.admin), token: cfg.adminToken, self: lns.self().check, config: newRunningConfig(cfg, started)}), logger), adminLn.Addr()
+		opts := adminOptions{host: adminHost(cfg.admin), token: cfg.adminToken, self: lns.self().check, config: newRunningConfig(cfg, started), sourced: src != nil}
+		adminSrv, adminAddr = newServer(newAdmin(set, rec, logger, opts), logger), adminLn.Addr()
 		g.Go(func() error { return serveUntilShutdown(adminSrv, adminLn, "admin API") })
 		addrs.admin = adminAddr.String()
 		logger.Info("admin API listening", "addr", addrs.admin)
+	}
+	if src != nil {
+		g.Go(func() error {
+			err := set.Sync(gctx, src)
+			if gctx.Err() != nil {
+				return nil // stopped by the shutdown
+			}
+			if err == nil {
+				err = errors.New("stopped")
+			}
+			return fmt.Errorf("membership source: %w", err)
+		})
 	}
 	if cfg.healthPath != "" {
 		hc := healthCheck(cfg)
@@ -305,7 +328,8 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, st
 		})
 	}
 
-	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot().Backends(), len(cfg.backends) == 0)
+	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot().Backends(), len(cfg.backends) == 0 && src == nil)
+
 	attrs := []any{"addr", addrs.proxy, "tls", cfg.cert != nil, "h2c", cfg.h2c, "policy", cfg.policy, "picker", cfg.picker, "backends", len(set.Snapshot().Backends())}
 	logger.Info("proxy listening", append(attrs, policyAttrs(cfg)...)...)
 	if ready != nil {
@@ -437,6 +461,9 @@ func printUsage(w io.Writer, cfg config, proxy, admin net.Addr, bs []*backend.Ba
 	fmt.Fprintln(w, "backends:")
 	for _, b := range bs {
 		fmt.Fprintf(w, "  %-12s %s\n", b.ID(), b.URL())
+	}
+	if len(bs) == 0 { // only with a membership source, before it delivers
+		fmt.Fprintln(w, "  none yet: the membership source gives them")
 	}
 	cmds := tryCommands(cfg, base, demo)
 	width := 0
