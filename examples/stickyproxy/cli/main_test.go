@@ -56,12 +56,18 @@ type proxy struct {
 // until it accepts connections.
 func startProxy(t *testing.T, args ...string) *proxy {
 	t.Helper()
+	return startProxyWith(t, Extension{}, args...)
+}
+
+// startProxyWith is startProxy for the proxy extended by ext.
+func startProxyWith(t *testing.T, ext Extension, args ...string) *proxy {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	p := &proxy{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	addrs := make(chan listening, 1)
 	go func() {
 		args := append([]string{"-listen", "127.0.0.1:0"}, args...)
-		p.done <- run(ctx, args, p.stdout, p.stderr, func(a listening) { addrs <- a })
+		p.done <- runWith(ctx, args, p.stdout, p.stderr, ext, func(a listening) { addrs <- a })
 	}()
 	select {
 	case a := <-addrs:
