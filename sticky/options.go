@@ -30,6 +30,7 @@ type options struct {
 	retryWithin        time.Duration
 	strict             bool
 	failureStatus      func(code int) bool
+	failureStatusSet   bool
 	observers          []event.Observer
 	keepBinding        bool
 	rewriteHost        bool
@@ -78,6 +79,7 @@ func (o *options) validate() error {
 		{"WithModifyResponse(nil): nil function", o.modifyResponseSet && o.modifyResponse == nil},
 		{"WithErrorHandler(nil): nil function", o.errorHandlerSet && o.errorHandler == nil},
 		{"WithObserver(nil): nil observer", o.nilObserver},
+		{"WithFailureStatus(nil): nil function", o.failureStatusSet && o.failureStatus == nil},
 	} {
 		if nilOpt.isNil {
 			errs = append(errs, errors.New("sticky: "+nilOpt.name))
@@ -212,9 +214,9 @@ func WithObserver(o event.Observer) Option {
 // true count as failures of their backend for passive health checking
 // ([backend.Ejection]), as transport errors always do. For example,
 // func(code int) bool { return code >= 500 } counts every 5xx. By default
-// no answer counts as a failure.
+// no answer counts as a failure. failure must not be nil.
 func WithFailureStatus(failure func(code int) bool) Option {
-	return func(o *options) { o.failureStatus = failure }
+	return func(o *options) { o.failureStatus, o.failureStatusSet = failure, true }
 }
 
 // WithPicker sets the picker that places the requests that are neither
