@@ -295,6 +295,12 @@ func WithWriteTimeout(d time.Duration) Option {
 // handler made for that attempt's backend: edits f made for an earlier
 // attempt are not there, so f may add a header without repeating it.
 //
+// What f sets is sent as it is: the handler removes nothing after f. pr.In
+// is the client's request as it arrived, with the policy's binding and,
+// from a peer that is not a trusted proxy, the forwarding headers the
+// handler removed from pr.Out: what f copies from pr.In reaches the
+// backend, whoever sent it.
+//
 // f may change pr.Out's header, path and query, and Host. It must not
 // change the target (pr.Out.URL's scheme and host: the request is counted
 // on, retried from and reported to the chosen backend whatever f does),
