@@ -89,13 +89,18 @@ type Handler struct {
 }
 
 // New returns a handler balancing over set, binding clients with p.
-// Invalid options make it return an error; it never panics.
+// Invalid options make it return an error, as do a nil set or policy, and
+// a nil pointer given as the policy, a picker, the transport or an
+// observer; it never panics.
 func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if set == nil {
 		return nil, errors.New("sticky: nil backend set")
 	}
 	if p == nil {
 		return nil, errors.New("sticky: nil policy")
+	}
+	if nilPointer(p) {
+		return nil, fmt.Errorf("sticky: nil policy (%T)(nil)", p)
 	}
 	o := options{retries: defaultRetries, retryWithin: defaultRetryWithin,
 		bodyTimeout: defaultIOTimeout, writeTimeout: defaultIOTimeout}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"reflect"
 	"time"
 
 	"github.com/affinitylb/affinity/balancer"
@@ -67,6 +68,23 @@ func (o *options) validate() error {
 	}
 	if o.viaSet && !validPseudonym(o.via) {
 		errs = append(errs, errVia(o.via))
+	}
+	for _, nilPtr := range []struct {
+		option, what string
+		v            any
+	}{
+		{"WithPicker", "picker", o.picker},
+		{"WithKeyPicker", "picker", o.keys},
+		{"WithTransport", "transport", o.transport},
+	} {
+		if nilPointer(nilPtr.v) {
+			errs = append(errs, fmt.Errorf("sticky: %s((%T)(nil)): nil %s", nilPtr.option, nilPtr.v, nilPtr.what))
+		}
+	}
+	for _, ob := range o.observers {
+		if nilPointer(ob) {
+			errs = append(errs, fmt.Errorf("sticky: WithObserver((%T)(nil)): nil observer", ob))
+		}
 	}
 	for _, nilOpt := range []struct {
 		name  string
@@ -349,4 +367,15 @@ func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error))
 // a body of unknown length) are flushed after every write whatever d.
 func WithFlushInterval(d time.Duration) Option {
 	return func(o *options) { o.flushInterval = d }
+}
+
+// nilPointer reports whether v is a nil pointer of some type held in a
+// non-nil interface, as a constructor whose error was not checked leaves
+// one: its methods would panic on every request.
+func nilPointer(v any) bool {
+	if v == nil {
+		return false
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
