@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,8 @@ func NewConsistentHash(opts ...HashOption) (*ConsistentHash, error) {
 	}
 	if o.fallbackSet && o.fallback == nil {
 		errs = append(errs, errors.New("balancer: WithFallback(nil): nil picker"))
+	} else if v := reflect.ValueOf(o.fallback); o.fallback != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+		errs = append(errs, fmt.Errorf("balancer: WithFallback((%T)(nil)): nil picker", o.fallback))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
