@@ -217,7 +217,8 @@ func WithVia(name string) Option {
 // receives every event, in the order they were given.
 // The set's own events (state changes, drains) go to the observers added
 // to the set with [backend.Set.AddObserver]; one observer may serve both.
-// By default there is none, and no event is built.
+// By default there is none, and no event is built. o must not be nil,
+// nor a nil pointer.
 func WithObserver(o event.Observer) Option {
 	return func(o2 *options) {
 		if o == nil {
@@ -244,7 +245,8 @@ func WithFailureStatus(failure func(code int) bool) Option {
 // binding whose Status is Keyed), which goes to the key picker
 // ([WithKeyPicker]) whatever the picker. A picker that implements
 // [balancer.DonePicker] is told how each request it placed went. The
-// default is a zero [balancer.LeastConnections].
+// default is a zero [balancer.LeastConnections]. p must not be nil, nor a
+// nil pointer.
 func WithPicker(p balancer.Picker) Option {
 	return func(o *options) { o.picker, o.pickerSet = p, true }
 }
@@ -257,6 +259,7 @@ func WithPicker(p balancer.Picker) Option {
 // loads unbounded, so that a key stays on its backend while the backend
 // serves (healthy, or draining); pass a ConsistentHash built with
 // [balancer.WithLoadFactor] to let the keys of a busy backend spill over.
+// p must not be nil, nor a nil pointer.
 func WithKeyPicker(p balancer.Picker) Option {
 	return func(o *options) { o.keys, o.keysSet = p, true }
 }
@@ -266,7 +269,8 @@ func WithKeyPicker(p balancer.Picker) Option {
 // making sends an idempotent request again, on its own, when a reused
 // connection fails under it; one made by DefaultTransport (its fields
 // may be changed, but for Proxy) leaves that to the handler, as does a
-// round tripper that passes the request's context on to one.
+// round tripper that passes the request's context on to one. rt must not
+// be nil, nor a nil pointer.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) { o.transport, o.transportSet = rt, true }
 }
