@@ -76,7 +76,7 @@ func WithLoadFactor(c float64) HashOption {
 }
 
 // WithFallback sets the picker for requests that carry no affinity key;
-// it must not be nil.
+// it must be neither nil nor a nil pointer.
 func WithFallback(p Picker) HashOption {
 	return func(o *hashOptions) { o.fallback, o.fallbackSet = p, true }
 }
