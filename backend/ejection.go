@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -25,8 +26,8 @@ import (
 // answers nothing while its requests wait, or their clients give up, is
 // ejected the same way, as stalled (see [WithStallTimeout]).
 type Ejection struct {
-	// After is how many consecutive failures eject a backend; 0 disables
-	// passive ejection.
+	// After is how many consecutive failures eject a backend, at most
+	// math.MaxInt32; 0 disables passive ejection.
 	After int
 	// Base is the first ejection's length.
 	Base time.Duration
@@ -46,6 +47,8 @@ func (e Ejection) validate() error {
 		return fmt.Errorf("backend: WithEjection: Ejection.After %d is negative", e.After)
 	case e.After == 0:
 		return nil
+	case e.After > math.MaxInt32:
+		return fmt.Errorf("backend: WithEjection: Ejection.After %d is over %d", e.After, math.MaxInt32)
 	case e.Base <= 0:
 		return fmt.Errorf("backend: WithEjection: Ejection.Base %v must be positive", e.Base)
 	case e.Max < e.Base:

@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"log/slog"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,8 @@ func TestSetOptionsAreValidated(t *testing.T) {
 			"backend: WithEjection: Ejection.Base -1s must be positive"},
 		{"max under base", []backend.Option{backend.WithEjection(backend.Ejection{After: 3, Base: time.Second, Max: time.Millisecond})},
 			"backend: WithEjection: Ejection.Max 1ms is less than Base 1s"},
+		{"ejection threshold past the failure counter", []backend.Option{backend.WithEjection(backend.Ejection{After: math.MaxInt32 + 1, Base: time.Second, Max: time.Second})},
+			"backend: WithEjection: Ejection.After 2147483648 is over 2147483647"},
 		{"negative slow start", []backend.Option{backend.WithSlowStart(-time.Second)},
 			"backend: WithSlowStart(-1s): must not be negative"},
 		{"zero drain idle", []backend.Option{backend.WithDrainIdle(0)},

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,8 +81,9 @@ type HealthCheck struct {
 	Client *http.Client
 	// TLSConfig is the TLS configuration of the default client's probes of
 	// https backends, such as a private authority's roots (RootCAs); nil
-	// checks certificates against the system roots. It is not used when
-	// Client is set, and is cloned: later changes to it are not seen.
+	// checks certificates against the system roots. It must be nil when
+	// Client is set (a Client's TLS configuration is its transport's). It
+	// is cloned: later changes to it are not seen.
 	TLSConfig *tls.Config
 	// Logger receives a Debug record with the reason for every failed probe,
 	// and the health checks' verdicts: a backend marked down at Warn, one
@@ -148,6 +150,9 @@ func (hc *HealthCheck) validate() error {
 		hc.Fall = defaultFall
 	case hc.Fall < 0:
 		return fmt.Errorf("backend: HealthCheck.Fall %d: negative", hc.Fall)
+	}
+	if hc.Client != nil && hc.TLSConfig != nil {
+		return errors.New("backend: HealthCheck.TLSConfig: set with Client, which it would not configure; set the TLS configuration in Client's transport")
 	}
 	if hc.Host != "" {
 		if u, err := url.Parse("http://" + hc.Host + "/"); err != nil || u.Host != hc.Host {

@@ -128,6 +128,8 @@ func TestHealthCheckConfigIsValidated(t *testing.T) {
 		{"negative fall", backend.HealthCheck{Fall: -2}, "HealthCheck.Fall -2: negative"},
 		{"host with space", backend.HealthCheck{Host: "a b"}, `HealthCheck.Host "a b"`},
 		{"host with path", backend.HealthCheck{Host: "a/b"}, `HealthCheck.Host "a/b"`},
+		{"TLS config with a client", backend.HealthCheck{Client: &http.Client{}, TLSConfig: &tls.Config{}},
+			"HealthCheck.TLSConfig: set with Client, which it would not configure; set the TLS configuration in Client's transport"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set := threeBackends(t)

@@ -110,9 +110,10 @@ func (o *options) validate() error {
 	return errors.Join(errs...)
 }
 
-// NewSet returns a set holding the given backends, all healthy, configured
-// by opts. It fails if an option or a config is invalid or two configs share
-// an ID; invalid options are reported together, each naming the option and
+// NewSet returns a set holding the given backends, configured by opts:
+// healthy or, those whose config says so, draining ([Config.Draining]).
+// It fails if an option or a config is invalid or two configs share an
+// ID; invalid options are reported together, each naming the option and
 // its value.
 func NewSet(backends []Config, opts ...Option) (*Set, error) {
 	o := options{ejection: DefaultEjection, stallTimeout: DefaultStallTimeout, drainIdle: DefaultDrainIdle}
@@ -151,8 +152,8 @@ func (s *Set) Snapshot() *Snapshot {
 	return s.cur.Load()
 }
 
-// Add adds a healthy backend built from c and returns it. With slow start
-// on, it starts ramping up.
+// Add adds a backend built from c and returns it: healthy, or draining if
+// c says so ([Config.Draining]). With slow start on, it starts ramping up.
 func (s *Set) Add(c Config) (*Backend, error) {
 	b, err := newBackend(c, s)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,7 +76,7 @@ func WithLoadFactor(c float64) HashOption {
 }
 
 // WithFallback sets the picker for requests that carry no affinity key;
-// it must not be nil.
+// it must be neither nil nor a nil pointer.
 func WithFallback(p Picker) HashOption {
 	return func(o *hashOptions) { o.fallback, o.fallbackSet = p, true }
 }
@@ -93,6 +94,8 @@ func NewConsistentHash(opts ...HashOption) (*ConsistentHash, error) {
 	}
 	if o.fallbackSet && o.fallback == nil {
 		errs = append(errs, errors.New("balancer: WithFallback(nil): nil picker"))
+	} else if v := reflect.ValueOf(o.fallback); o.fallback != nil && v.Kind() == reflect.Pointer && v.IsNil() {
+		errs = append(errs, fmt.Errorf("balancer: WithFallback((%T)(nil)): nil picker", o.fallback))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

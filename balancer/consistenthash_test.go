@@ -362,6 +362,8 @@ func TestNewConsistentHash(t *testing.T) {
 		{name: "load factor NaN", opts: []balancer.HashOption{balancer.WithLoadFactor(math.NaN())}, wantErr: "balancer: WithLoadFactor(NaN): out of range 1..1048576"},
 		{name: "load factor +Inf", opts: []balancer.HashOption{balancer.WithLoadFactor(math.Inf(1))}, wantErr: "balancer: WithLoadFactor(+Inf): out of range 1..1048576"},
 		{name: "nil fallback", opts: []balancer.HashOption{balancer.WithFallback(nil)}, wantErr: "balancer: WithFallback(nil): nil picker"},
+		{name: "nil pointer fallback", opts: []balancer.HashOption{balancer.WithFallback((*balancer.RoundRobin)(nil))},
+			wantErr: "balancer: WithFallback((*balancer.RoundRobin)(nil)): nil picker"},
 		{
 			name:    "every invalid option, together",
 			opts:    []balancer.HashOption{balancer.WithFallback(nil), balancer.WithLoadFactor(0.5)},

@@ -9,9 +9,9 @@
 // hash of its affinity key if it has one, and, when the handler asks again
 // for a retry, the backends the request already failed on
 // ([Info.Tried]). A picker that weighs latencies or outcomes implements
-// [DonePicker] as well: the handler calls its Done once for each request
-// it placed, with the backend's status or the attempt's error and the
-// time to the answer, as grpc-go's PickResult.Done reports to its pickers.
+// [DonePicker] as well: the handler calls its Done once for each
+// placement it made (a retry the picker places is one of its own), with
+// the backend's status or the attempt's error and the time to the answer, as grpc-go's PickResult.Done reports to its pickers.
 //
 // The package provides three pickers, all ready to use as zero values:
 //

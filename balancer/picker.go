@@ -68,7 +68,9 @@ func (f PickerFunc) Pick(info Info) (*backend.Backend, error) { return f(info) }
 // fails, before any retry is placed, or else when the response is over.
 // Requests it did not place (bound ones, trials of a half-open backend,
 // unbound HTTP/2 requests given the backend picked for their client's
-// first, a retry the picker's choice could not take) are not reported.
+// first, a retry the picker's choice could not take) are not reported,
+// nor is a pick whose backend left the set before the request could be
+// counted on it: the handler asks again, and reports the pick it uses.
 //
 // Done is called concurrently, on the request's goroutine: it should
 // neither block nor allocate. The handler finds out whether a picker

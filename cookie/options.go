@@ -23,7 +23,9 @@ type SecureMode int
 const (
 	// SecureAuto marks the cookie Secure when the client's request came
 	// over TLS (its TLS field is set). Behind a proxy that terminates TLS,
-	// use SecureAlways.
+	// name it to the sticky handler (sticky.WithTrustedProxies), which then
+	// hands the policy a request that proxy's X-Forwarded-Proto says came
+	// over HTTPS as one with its TLS field set; or use SecureAlways.
 	SecureAuto SecureMode = iota
 	// SecureAlways always marks the cookie Secure.
 	SecureAlways

@@ -19,8 +19,9 @@ const (
 	// Rejected: the request carried a binding the policy would not honour;
 	// Reason says why.
 	Rejected
-	// Retry: Prev could not be reached, and the request was sent on to
-	// Backend.
+	// Retry: Prev failed the request before answering it (it could not
+	// be reached, or the connection failed), and the request was sent on
+	// to Backend.
 	Retry
 	// StateChange: Backend's state went from From to To.
 	StateChange
@@ -28,8 +29,9 @@ const (
 	DrainStart
 	// DrainEnd: Backend's drain ended; Reason says how.
 	DrainEnd
-	// Panic: a user-supplied policy or picker panicked while serving a
-	// request; Panic holds the recovered value.
+	// Panic: user-supplied code (a policy, a picker, or one of the
+	// handler's hooks) panicked while serving a request; Panic holds the
+	// recovered value.
 	Panic
 	// Failure: a request to Backend failed, as reported for passive health
 	// checking; Reason says how.
@@ -99,7 +101,9 @@ const (
 	// Malformed, Forged, Expired and Unknown say why a binding was
 	// Rejected, as the policy's status of the same name: it could not be
 	// decoded; it failed authentication; it was authentic but its lifetime
-	// is over; it was authentic but names no member of the set.
+	// is over; it was authentic but names no member of the set. The
+	// sticky handler reports a request whose binding is Unknown as a
+	// Redispatch, not as Rejected: Unknown is for other emitters.
 	Malformed Reason = iota + 1
 	Forged
 	Expired
@@ -161,7 +165,7 @@ type Event struct {
 	Backend string
 	// Prev is the ID of the backend a request left: for Redispatch, the
 	// backend it was bound to, empty if that is no longer a member of the
-	// set; for Retry, the one that could not be reached.
+	// set; for Retry, the one that failed the request.
 	Prev string
 	// From and To are the states of a StateChange.
 	From, To State

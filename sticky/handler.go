@@ -89,13 +89,18 @@ type Handler struct {
 }
 
 // New returns a handler balancing over set, binding clients with p.
-// Invalid options make it return an error; it never panics.
+// Invalid options make it return an error, as do a nil set or policy, and
+// a nil pointer given as the policy, a picker, the transport or an
+// observer; it never panics.
 func New(set *backend.Set, p policy.Policy, opts ...Option) (*Handler, error) {
 	if set == nil {
 		return nil, errors.New("sticky: nil backend set")
 	}
 	if p == nil {
 		return nil, errors.New("sticky: nil policy")
+	}
+	if nilPointer(p) {
+		return nil, fmt.Errorf("sticky: nil policy (%T)(nil)", p)
 	}
 	o := options{retries: defaultRetries, retryWithin: defaultRetryWithin,
 		bodyTimeout: defaultIOTimeout, writeTimeout: defaultIOTimeout}
@@ -183,6 +188,9 @@ type exchange struct {
 	// as the handler's own rewrite made them, for the next attempt's.
 	header http.Header
 	host   string
+	// query is the client's query as ReverseProxy cleaned it (of what it
+	// cannot parse: semicolons, bad escapes), for a retry's URL.
+	query string
 	// refused: the user's ModifyResponse refused the backend's response.
 	refused bool
 
@@ -215,7 +223,7 @@ func (h *Handler) finish(x *exchange) {
 	}
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted = timedWriter{}, false
-	x.header, x.host, x.refused, x.status = nil, "", false, 0
+	x.header, x.host, x.query, x.refused, x.status = nil, "", "", false, 0
 	h.exchanges.Put(x)
 }
 
@@ -446,6 +454,7 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		}
 		pr.Out.Body = x.body
 	}
+	x.query = pr.Out.URL.RawQuery
 	pr.SetURL(x.backend.URL())
 	if !h.rewriteHost {
 		pr.Out.Host = pr.In.Host

@@ -518,6 +518,7 @@ func TestInvalidOptions(t *testing.T) {
 		{"nil ModifyResponse", sticky.WithModifyResponse(nil), "sticky: WithModifyResponse(nil): nil function"},
 		{"nil ErrorHandler", sticky.WithErrorHandler(nil), "sticky: WithErrorHandler(nil): nil function"},
 		{"nil observer", sticky.WithObserver(nil), "sticky: WithObserver(nil): nil observer"},
+		{"nil failure status", sticky.WithFailureStatus(nil), "sticky: WithFailureStatus(nil): nil function"},
 		{"negative body timeout", sticky.WithBodyTimeout(-time.Second), "sticky: WithBodyTimeout(-1s): negative"},
 		{"negative write timeout", sticky.WithWriteTimeout(-time.Second), "sticky: WithWriteTimeout(-1s): negative"},
 	}

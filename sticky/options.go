@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"reflect"
 	"time"
 
 	"github.com/affinitylb/affinity/balancer"
@@ -30,6 +31,7 @@ type options struct {
 	retryWithin        time.Duration
 	strict             bool
 	failureStatus      func(code int) bool
+	failureStatusSet   bool
 	observers          []event.Observer
 	keepBinding        bool
 	rewriteHost        bool
@@ -67,6 +69,23 @@ func (o *options) validate() error {
 	if o.viaSet && !validPseudonym(o.via) {
 		errs = append(errs, errVia(o.via))
 	}
+	for _, nilPtr := range []struct {
+		option, what string
+		v            any
+	}{
+		{"WithPicker", "picker", o.picker},
+		{"WithKeyPicker", "picker", o.keys},
+		{"WithTransport", "transport", o.transport},
+	} {
+		if nilPointer(nilPtr.v) {
+			errs = append(errs, fmt.Errorf("sticky: %s((%T)(nil)): nil %s", nilPtr.option, nilPtr.v, nilPtr.what))
+		}
+	}
+	for _, ob := range o.observers {
+		if nilPointer(ob) {
+			errs = append(errs, fmt.Errorf("sticky: WithObserver((%T)(nil)): nil observer", ob))
+		}
+	}
 	for _, nilOpt := range []struct {
 		name  string
 		isNil bool
@@ -78,6 +97,7 @@ func (o *options) validate() error {
 		{"WithModifyResponse(nil): nil function", o.modifyResponseSet && o.modifyResponse == nil},
 		{"WithErrorHandler(nil): nil function", o.errorHandlerSet && o.errorHandler == nil},
 		{"WithObserver(nil): nil observer", o.nilObserver},
+		{"WithFailureStatus(nil): nil function", o.failureStatusSet && o.failureStatus == nil},
 	} {
 		if nilOpt.isNil {
 			errs = append(errs, errors.New("sticky: "+nilOpt.name))
@@ -197,7 +217,8 @@ func WithVia(name string) Option {
 // receives every event, in the order they were given.
 // The set's own events (state changes, drains) go to the observers added
 // to the set with [backend.Set.AddObserver]; one observer may serve both.
-// By default there is none, and no event is built.
+// By default there is none, and no event is built. o must not be nil,
+// nor a nil pointer.
 func WithObserver(o event.Observer) Option {
 	return func(o2 *options) {
 		if o == nil {
@@ -212,9 +233,9 @@ func WithObserver(o event.Observer) Option {
 // true count as failures of their backend for passive health checking
 // ([backend.Ejection]), as transport errors always do. For example,
 // func(code int) bool { return code >= 500 } counts every 5xx. By default
-// no answer counts as a failure.
+// no answer counts as a failure. failure must not be nil.
 func WithFailureStatus(failure func(code int) bool) Option {
-	return func(o *options) { o.failureStatus = failure }
+	return func(o *options) { o.failureStatus, o.failureStatusSet = failure, true }
 }
 
 // WithPicker sets the picker that places the requests that are neither
@@ -224,7 +245,8 @@ func WithFailureStatus(failure func(code int) bool) Option {
 // binding whose Status is Keyed), which goes to the key picker
 // ([WithKeyPicker]) whatever the picker. A picker that implements
 // [balancer.DonePicker] is told how each request it placed went. The
-// default is a zero [balancer.LeastConnections].
+// default is a zero [balancer.LeastConnections]. p must not be nil, nor a
+// nil pointer.
 func WithPicker(p balancer.Picker) Option {
 	return func(o *options) { o.picker, o.pickerSet = p, true }
 }
@@ -237,6 +259,7 @@ func WithPicker(p balancer.Picker) Option {
 // loads unbounded, so that a key stays on its backend while the backend
 // serves (healthy, or draining); pass a ConsistentHash built with
 // [balancer.WithLoadFactor] to let the keys of a busy backend spill over.
+// p must not be nil, nor a nil pointer.
 func WithKeyPicker(p balancer.Picker) Option {
 	return func(o *options) { o.keys, o.keysSet = p, true }
 }
@@ -246,7 +269,8 @@ func WithKeyPicker(p balancer.Picker) Option {
 // making sends an idempotent request again, on its own, when a reused
 // connection fails under it; one made by DefaultTransport (its fields
 // may be changed, but for Proxy) leaves that to the handler, as does a
-// round tripper that passes the request's context on to one.
+// round tripper that passes the request's context on to one. rt must not
+// be nil, nor a nil pointer.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) { o.transport, o.transportSet = rt, true }
 }
@@ -292,6 +316,12 @@ func WithWriteTimeout(d time.Duration) Option {
 // retries included. Each call gets pr.Out with the header and URL the
 // handler made for that attempt's backend: edits f made for an earlier
 // attempt are not there, so f may add a header without repeating it.
+//
+// What f sets is sent as it is: the handler removes nothing after f. pr.In
+// is the client's request as it arrived, with the policy's binding and,
+// from a peer that is not a trusted proxy, the forwarding headers the
+// handler removed from pr.Out: what f copies from pr.In reaches the
+// backend, whoever sent it.
 //
 // f may change pr.Out's header, path and query, and Host. It must not
 // change the target (pr.Out.URL's scheme and host: the request is counted
@@ -341,4 +371,15 @@ func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error))
 // a body of unknown length) are flushed after every write whatever d.
 func WithFlushInterval(d time.Duration) Option {
 	return func(o *options) { o.flushInterval = d }
+}
+
+// nilPointer reports whether v is a nil pointer of some type held in a
+// non-nil interface, as a constructor whose error was not checked leaves
+// one: its methods would panic on every request.
+func nilPointer(v any) bool {
+	if v == nil {
+		return false
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

@@ -190,13 +190,14 @@ func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 
 // retarget returns a copy of the outgoing request out aimed at x's backend,
 // rewritten from the client's request as the first attempt was: the
-// handler's own rewrite, then the user's, given the header and Host the
-// handler's made. Its body is a new one from GetBody if out has GetBody,
+// handler's own rewrite, then the user's, given the header, Host and query
+// the handler's was given or made. Its body is a new one from GetBody if out has GetBody,
 // else out's own, which replayable allows only when nothing was read from
 // it.
 func retarget(out *http.Request, x *exchange) (*http.Request, error) {
 	next := out.Clone(out.Context())
 	u := *x.in.URL
+	u.RawQuery = x.query // as the first attempt's was cleaned, not the client's own
 	next.URL = &u
 	if out.GetBody != nil {
 		body, err := out.GetBody()
