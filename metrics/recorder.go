@@ -208,10 +208,10 @@ func (r *Recorder) Observe(e event.Event) {
 	}
 }
 
-// clock returns the time now. It reads only the monotonic clock, which
-// costs half what time.Now does where the clock is slow to read (some
-// virtual machines), and counts from the wall time when r was made: a step
-// of the wall clock is not seen.
+// clock returns the time now. It reads only the monotonic clock, which is
+// cheaper than time.Now's two readings where the clock is slow to read
+// (some virtual machines), and counts from the wall time when r was made:
+// a step of the wall clock is not seen.
 func (r *Recorder) clock() time.Time {
 	if r.now != nil {
 		return r.now()

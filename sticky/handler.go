@@ -156,9 +156,9 @@ func newPicker(p balancer.Picker) picker {
 // and the ReverseProxy that carries it out, whose hooks (Rewrite,
 // ModifyResponse, ErrorHandler and the Transport, which retries) are the
 // exchange's own methods. They find the decision in their receiver, so the
-// request needs no context value to carry it: that took a context and a
-// copy of the request per request, and every context lookup net/http made
-// went through one more layer.
+// request needs no context value to carry it, which would cost a context
+// and a copy of the request per request, and a layer more in every context
+// lookup net/http makes.
 //
 // Exchanges are pooled with their proxies, whose hooks are bound once. An
 // exchange goes back to the pool when its proxy's ServeHTTP has returned,

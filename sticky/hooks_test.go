@@ -517,6 +517,7 @@ func TestInvalidOptions(t *testing.T) {
 		{"nil Rewrite", sticky.WithRewrite(nil), "sticky: WithRewrite(nil): nil function"},
 		{"nil ModifyResponse", sticky.WithModifyResponse(nil), "sticky: WithModifyResponse(nil): nil function"},
 		{"nil ErrorHandler", sticky.WithErrorHandler(nil), "sticky: WithErrorHandler(nil): nil function"},
+		{"nil observer", sticky.WithObserver(nil), "sticky: WithObserver(nil): nil observer"},
 		{"negative body timeout", sticky.WithBodyTimeout(-time.Second), "sticky: WithBodyTimeout(-1s): negative"},
 		{"negative write timeout", sticky.WithWriteTimeout(-time.Second), "sticky: WithWriteTimeout(-1s): negative"},
 	}

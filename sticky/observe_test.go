@@ -102,12 +102,12 @@ func TestPanickingPickerAnswers500(t *testing.T) {
 	assert.Equal(t, http.StatusOK, w.status)
 }
 
-// TestSeveralObservers gives the handler two observers, and a nil one:
-// each of the two receives every event; the nil one is ignored.
+// TestSeveralObservers gives the handler two observers: each receives
+// every event.
 func TestSeveralObservers(t *testing.T) {
 	p := newPool(t, 2, backend.WithEjection(backend.Ejection{}))
 	first, second := &recorder{}, &recorder{}
-	h, err := sticky.New(p.set, newCookie(t), sticky.WithObserver(first), sticky.WithObserver(nil),
+	h, err := sticky.New(p.set, newCookie(t), sticky.WithObserver(first),
 		sticky.WithObserver(second), sticky.WithPicker(&balancer.RoundRobin{}))
 	require.NoError(t, err)
 	base := front(t, h)

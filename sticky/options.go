@@ -45,6 +45,7 @@ type options struct {
 	errorHandler       func(http.ResponseWriter, *http.Request, error)
 	errorHandlerSet    bool
 	flushInterval      time.Duration
+	nilObserver        bool // WithObserver(nil) was given
 }
 
 // validate returns every invalid value o records, joined; nil if all are
@@ -76,6 +77,7 @@ func (o *options) validate() error {
 		{"WithRewrite(nil): nil function", o.rewriteSet && o.rewrite == nil},
 		{"WithModifyResponse(nil): nil function", o.modifyResponseSet && o.modifyResponse == nil},
 		{"WithErrorHandler(nil): nil function", o.errorHandlerSet && o.errorHandler == nil},
+		{"WithObserver(nil): nil observer", o.nilObserver},
 	} {
 		if nilOpt.isNil {
 			errs = append(errs, errors.New("sticky: "+nilOpt.name))
@@ -192,15 +194,17 @@ func WithVia(name string) Option {
 // WithObserver adds an observer that receives the handler's events: picks,
 // bound hits, bindings, redispatches, rejected bindings, retries,
 // failures and panics. It may be given several times: each observer
-// receives every event, in the order they were given; a nil o is ignored.
+// receives every event, in the order they were given.
 // The set's own events (state changes, drains) go to the observers added
 // to the set with [backend.Set.AddObserver]; one observer may serve both.
 // By default there is none, and no event is built.
 func WithObserver(o event.Observer) Option {
 	return func(o2 *options) {
-		if o != nil {
-			o2.observers = append(o2.observers, o)
+		if o == nil {
+			o2.nilObserver = true
+			return
 		}
+		o2.observers = append(o2.observers, o)
 	}
 }
 
