@@ -38,7 +38,9 @@
 // of [Config.Family] if it has a usable one there. A backend that leaves
 // every slice stays, draining, for [Config.RemoveDelay] before it is
 // removed, so that an endpoint moved from one slice to another is not
-// removed and added back between the two updates.
+// removed and added back between the two updates; unless another listed
+// endpoint has its address (a new pod with the old one's IP), whose
+// clients must not reach the new pod under the old one's name.
 //
 // The first membership is delivered once the informer has listed the
 // slices; a burst of changes may be delivered as one, and a membership

@@ -39,7 +39,8 @@ type Config struct {
 	// RemoveDelay is how long a backend that is in no slice any more stays,
 	// draining, before it is removed: one second when zero. It covers an
 	// endpoint moving from one slice to another, which takes two updates.
-	// An endpoint that is listed but not serving is removed at once.
+	// An endpoint that is listed but not serving, or whose address another
+	// listed endpoint has, is removed at once.
 	RemoveDelay time.Duration
 	// Logger receives membership changes at Info and the informer's
 	// failures to list or watch at Warn; nil logs nothing.
@@ -173,13 +174,17 @@ type held struct {
 }
 
 // hold returns cur with the backends of last that are in no slice (not in
-// listed) added back as draining, until s.cfg.RemoveDelay after they left.
+// listed) added back as draining, until s.cfg.RemoveDelay after they left,
+// unless a backend of cur has the same URL: another pod has the address,
+// and the departed pod's clients must be placed anew, not sent to it.
 // gone records them; hold updates it. Every backend of gone is in last, as
 // Run delivers what hold returns. The result is sorted by ID.
 func (s *Source) hold(cur []backend.Config, listed map[string]bool, last []backend.Config, gone map[string]held, now time.Time) []backend.Config {
 	inCur := make(map[string]bool, len(cur))
+	urls := make(map[string]bool, len(cur))
 	for _, c := range cur {
 		inCur[c.ID] = true
+		urls[c.URL] = true
 	}
 	for _, c := range last {
 		if listed[c.ID] || inCur[c.ID] {
@@ -188,6 +193,8 @@ func (s *Source) hold(cur []backend.Config, listed map[string]bool, last []backe
 		}
 		h, ok := gone[c.ID]
 		switch {
+		case urls[c.URL]:
+			delete(gone, c.ID) // another pod has its address: it is gone
 		case !ok:
 			c.Draining = true
 			gone[c.ID] = held{cfg: c, until: now.Add(s.cfg.RemoveDelay)}

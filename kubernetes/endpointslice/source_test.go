@@ -183,6 +183,21 @@ func TestRunEndpointMovingBetweenSlices(t *testing.T) {
 	})
 }
 
+// A pod replaced by another at its address is not held: its clients must
+// be placed anew, not sent to the new pod under the old one's name.
+func TestRunReplacedAtTheSameAddress(t *testing.T) {
+	client := fake.NewClientset(slice("a", testSvc, v4, ep("10.0.0.1", "web-0"), ep("10.0.0.2", "web-1")))
+	r := start(t, client, Config{RemoveDelay: time.Hour}, []backend.Config{
+		{ID: "web-0", URL: "http://10.0.0.1:8080"},
+		{ID: "web-1", URL: "http://10.0.0.2:8080"},
+	})
+	r.update(slice("a", testSvc, v4, ep("10.0.0.1", "web-0"), ep("10.0.0.2", "web-3")))
+	r.next([]backend.Config{
+		{ID: "web-0", URL: "http://10.0.0.1:8080"},
+		{ID: "web-3", URL: "http://10.0.0.2:8080"},
+	})
+}
+
 func TestRunDeliversOnlyChanges(t *testing.T) {
 	client := fake.NewClientset(slice("a", testSvc, v4, ep("10.0.0.1", "web-0")))
 	r := start(t, client, Config{}, []backend.Config{{ID: "web-0", URL: "http://10.0.0.1:8080"}})
