@@ -45,8 +45,9 @@
 // The first membership is delivered once the informer has listed the
 // slices; a burst of changes may be delivered as one, and a membership
 // equal to the last one delivered is not delivered again. While the API
-// server cannot be reached the last membership stays, each failure is
-// logged at Warn, and the informer retries with client-go's back-off; the
+// server cannot be reached the last membership stays, the first failure is
+// logged at Warn (the others at Debug) and the return at Info, and the
+// informer retries with client-go's back-off; the
 // membership the API server has on its return is delivered when it
 // differs.
 package endpointslice

@@ -11,7 +11,8 @@ import (
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -42,8 +43,9 @@ type Config struct {
 	// An endpoint that is listed but not serving, or whose address another
 	// listed endpoint has, is removed at once.
 	RemoveDelay time.Duration
-	// Logger receives membership changes at Info and the informer's
-	// failures to list or watch at Warn; nil logs nothing.
+	// Logger receives membership changes at Info, the first failure to
+	// list or watch of an outage at Warn, later ones at Debug, and the
+	// outage's end at Info; nil logs nothing.
 	Logger *slog.Logger
 }
 
@@ -109,11 +111,9 @@ func (s *Source) Run(ctx context.Context, update func([]backend.Config)) error {
 
 	svc := s.cfg.Service
 	log := s.cfg.Logger.With("service", svc.String())
-	inf := discoveryinformers.NewFilteredEndpointSliceInformer(s.cfg.Client, svc.Namespace, 0, cache.Indexers{},
-		func(o *metav1.ListOptions) { o.LabelSelector = discoveryv1.LabelServiceName + "=" + svc.Name })
-	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-		log.Warn("endpointslice list or watch failed; backends unchanged, retrying", "err", err)
-	}); err != nil {
+	reach := &reachability{log: log}
+	inf := s.informer(reach)
+	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { reach.failed(err) }); err != nil {
 		return fmt.Errorf("endpointslice: %w", err)
 	}
 	kick := make(chan struct{}, 1)
@@ -164,6 +164,68 @@ func (s *Source) Run(ctx context.Context, update func([]backend.Config)) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// informer returns an informer of the Service's EndpointSlices whose lists
+// and watches tell reach how they went. client-go's reflector retries a
+// watch that cannot connect without telling the informer's watch error
+// handler, so the calls themselves are watched.
+func (s *Source) informer(reach *reachability) cache.SharedIndexInformer {
+	slices := s.cfg.Client.DiscoveryV1().EndpointSlices(s.cfg.Service.Namespace)
+	selector := discoveryv1.LabelServiceName + "=" + s.cfg.Service.Name
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			l, err := slices.List(ctx, o)
+			reach.report(ctx, err)
+			return l, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			w, err := slices.Watch(ctx, o)
+			reach.report(ctx, err)
+			return w, err
+		},
+	}
+	return cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, s.cfg.Client),
+		&discoveryv1.EndpointSlice{}, cache.SharedIndexInformerOptions{})
+}
+
+// reachability logs the API server becoming unreachable, once, at Warn,
+// and reachable again at Info; the failures in between at Debug.
+type reachability struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	down bool
+}
+
+// report records how a list or watch call went; calls cut short by their
+// context (Run ending) say nothing.
+func (r *reachability) report(ctx context.Context, err error) {
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		r.failed(err)
+	default:
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.down {
+			r.down = false
+			r.log.Info("endpointslices reachable again")
+		}
+	}
+}
+
+// failed records a failed list or watch.
+func (r *reachability) failed(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.down {
+		r.log.Debug("endpointslice list or watch failed again", "err", err)
+		return
+	}
+	r.down = true
+	r.log.Warn("endpointslice list or watch failed; backends unchanged, retrying", "err", err)
 }
 
 // held is a backend that has left every slice, kept draining until

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -264,7 +266,35 @@ func TestRunDeliversNothingBeforeTheList(t *testing.T) {
 		{ID: "web-1", URL: "http://10.0.0.2:8080"},
 	})
 	assert.GreaterOrEqual(t, lists.Load(), int32(2))
-	assert.Contains(t, logs.String(), "level=WARN msg=\"endpointslice list or watch failed; backends unchanged, retrying\" service=shop/web:http err=\"failed to list *v1.EndpointSlice: connection refused\"")
+	assert.Contains(t, logs.String(), "level=WARN msg=\"endpointslice list or watch failed; backends unchanged, retrying\" service=shop/web:http err=\"connection refused\"")
+	assert.Contains(t, logs.String(), "level=INFO msg=\"endpointslices reachable again\" service=shop/web:http")
+}
+
+// A watch that cannot connect is retried by client-go's reflector without
+// a word to the informer's watch error handler: the source still says,
+// once, that the API server is away, and when it is back.
+func TestRunLogsAnUnreachableWatch(t *testing.T) {
+	client := fake.NewClientset(slice("a", testSvc, v4, ep("10.0.0.1", "web-0")))
+	var watches atomic.Int32
+	client.PrependWatchReactor("endpointslices", func(k8stesting.Action) (bool, watch.Interface, error) {
+		if watches.Add(1) <= 3 {
+			return true, nil, fmt.Errorf("dial tcp 10.0.0.100:443: %w", syscall.ECONNREFUSED)
+		}
+		return false, nil, nil
+	})
+	var logs logBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r := start(t, client, Config{Logger: logger}, []backend.Config{{ID: "web-0", URL: "http://10.0.0.1:8080"}})
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "endpointslices reachable again") },
+		30*time.Second, 10*time.Millisecond, "logs: %s", &logs)
+	assert.Equal(t, 1, strings.Count(logs.String(), "level=WARN"), "one warning for the whole outage: %s", &logs)
+	assert.Contains(t, logs.String(), "level=WARN msg=\"endpointslice list or watch failed; backends unchanged, retrying\" service=shop/web:http err=\"dial tcp 10.0.0.100:443: connection refused\"")
+	// The watch, once connected, delivers again.
+	r.create(slice("b", testSvc, v4, ep("10.0.0.2", "web-1")))
+	r.next([]backend.Config{
+		{ID: "web-0", URL: "http://10.0.0.1:8080"},
+		{ID: "web-1", URL: "http://10.0.0.2:8080"},
+	})
 }
 
 func TestRunReturnsWhenCancelledBeforeTheList(t *testing.T) {
