@@ -129,13 +129,13 @@ func (h *ConsistentHash) Pick(info Info) (*backend.Backend, error) {
 	case t != nil:
 	case ts == nil:
 		t = h.build(s) // the first table: there is none to answer from meanwhile
-	case !ts.cur.keeps(info.KeyHash, s):
+	case !ts.cur().keeps(info.KeyHash, s):
 		// The key must move: where the new membership's table says,
 		// so that it moves once.
 		t = h.build(s)
 	default:
 		h.buildLater(s)
-		t = ts.cur
+		t = ts.cur()
 	}
 	var bd *bound
 	if h.factor != 0 {
@@ -169,9 +169,11 @@ func (h *ConsistentHash) Prepare(s *backend.Snapshot) {
 }
 
 // build builds the table of s unless another goroutine did while this one
-// waited, caches it and returns it. Two tables are kept because requests
-// routed just before a membership change pick after requests routed just
-// after it: with one, each would rebuild the other's table.
+// waited, caches it and returns it. Up to maxTables tables are kept:
+// requests routed just before a membership change pick after requests
+// routed just after it, and the snapshots of a set's groups of backends
+// ([backend.Snapshot.Group]) have a membership each; with one table, each
+// would rebuild the other's.
 func (h *ConsistentHash) build(s *backend.Snapshot) *table {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -186,10 +188,14 @@ func (h *ConsistentHash) buildLocked(s *backend.Snapshot) *table {
 	}
 	var last *table
 	if ts != nil {
-		last = ts.cur
+		last = ts.cur()
 	}
 	t := newTable(s, last)
-	h.tables.Store(&tables{cur: t, prev: last})
+	next := &tables{list: []*table{t}}
+	if ts != nil {
+		next.list = append(next.list, ts.list[:min(len(ts.list), maxTables-1)]...)
+	}
+	h.tables.Store(next)
 	return t
 }
 
@@ -211,18 +217,26 @@ func (h *ConsistentHash) buildLater(s *backend.Snapshot) {
 	}()
 }
 
-// tables holds the tables of the two memberships most recently built for.
-type tables struct{ cur, prev *table }
+// maxTables bounds the memberships whose tables a ConsistentHash keeps,
+// and those of the serving members it keeps besides.
+const maxTables = 8
+
+// tables holds the tables of the memberships most recently built for,
+// the latest first; at most maxTables.
+type tables struct{ list []*table }
+
+// cur returns the table built last.
+func (ts *tables) cur() *table { return ts.list[0] }
 
 // find returns the table of s's membership, or nil. ts may be nil.
 func (ts *tables) find(s *backend.Snapshot) *table {
-	switch {
-	case ts == nil:
+	if ts == nil {
 		return nil
-	case ts.cur.of(s):
-		return ts.cur
-	case ts.prev != nil && ts.prev.of(s):
-		return ts.prev
+	}
+	for _, t := range ts.list {
+		if t.of(s) {
+			return t
+		}
 	}
 	return nil
 }
@@ -323,26 +337,37 @@ func (h *ConsistentHash) upTable(s *backend.Snapshot) *table {
 		}
 	}
 	u := &upTable{snap: s}
-	switch {
-	case len(up) == 0:
-	case old != nil && old.cur.t != nil && slices.Equal(old.cur.t.members, up):
-		u.t = old.cur.t
-	case old != nil && old.prev != nil && old.prev.t != nil && slices.Equal(old.prev.t.members, up):
-		u.t = old.prev.t
-	default:
-		u.t = newTableOf(up)
+	if len(up) > 0 {
+		u.t = old.same(up)
+		if u.t == nil {
+			u.t = newTableOf(up)
+		}
 	}
-	next := &upTables{cur: u}
+	next := &upTables{list: []*upTable{u}}
 	if old != nil {
-		next.prev = old.cur
+		next.list = append(next.list, old.list[:min(len(old.list), maxTables-1)]...)
 	}
 	h.ups.Store(next)
 	return u.t
 }
 
-// upTables holds the tables of serving members of the two snapshots most
-// recently asked for.
-type upTables struct{ cur, prev *upTable }
+// upTables holds the tables of serving members of the snapshots most
+// recently asked for, the latest first; at most maxTables.
+type upTables struct{ list []*upTable }
+
+// same returns the table of one of u's entries whose members are up, or
+// nil. u may be nil.
+func (u *upTables) same(up []*backend.Backend) *table {
+	if u == nil {
+		return nil
+	}
+	for _, e := range u.list {
+		if e.t != nil && slices.Equal(e.t.members, up) {
+			return e.t
+		}
+	}
+	return nil
+}
 
 // upTable is the table of the members of snap that serve, nil if none
 // does.
@@ -353,13 +378,13 @@ type upTable struct {
 
 // find returns the entry of s, or nil. u may be nil.
 func (u *upTables) find(s *backend.Snapshot) *upTable {
-	switch {
-	case u == nil:
+	if u == nil {
 		return nil
-	case u.cur.snap == s:
-		return u.cur
-	case u.prev != nil && u.prev.snap == s:
-		return u.prev
+	}
+	for _, e := range u.list {
+		if e.snap == s {
+			return e
+		}
 	}
 	return nil
 }

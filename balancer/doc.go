@@ -94,8 +94,9 @@
 // of a key whose backend has left or does not serve wait for the new
 // table instead, so that the key moves once, to where that table says; so
 // does the very first keyed pick, which builds the first table. No other
-// pick waits for a build. Tables are cached for the two memberships last
-// built for.
+// pick waits for a build. Tables are cached for the eight memberships
+// last built for: a set's latest two, or the snapshots of its groups of
+// backends ([backend.Snapshot.Group]), each of which has its own.
 //
 // Pickers do no load accounting of their own, and cannot: the handler
 // that calls Pick counts the request in flight before forwarding it and
