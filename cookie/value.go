@@ -79,6 +79,12 @@ func (p *payload) appendEncoded(dst []byte) []byte {
 	return base64.RawURLEncoding.AppendEncode(dst, p[:])
 }
 
+// encoded returns p's base64url encoding, valueLen characters.
+func (p *payload) encoded() string {
+	var buf [valueLen]byte
+	return string(p.appendEncoded(buf[:0]))
+}
+
 func (p *payload) version() byte  { return p[0] }
 func (p *payload) token() uint64  { return binary.BigEndian.Uint64(p[1:9]) }
 func (p *payload) issued() int64  { return int64(binary.BigEndian.Uint32(p[9:13])) }
