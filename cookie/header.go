@@ -40,11 +40,13 @@ var (
 // NewHeader returns a Header carrying the binding in the header called
 // name, signing with keys[0] and accepting values signed with any of keys,
 // which are checked as [New] checks them. name must be an HTTP token
-// (RFC 9110) of at most 128 bytes; it is used in canonical form
-// ([http.CanonicalHeaderKey]), so names that differ only in case name the
-// same header. Values are signed for that canonical name: a [Policy]
-// whose cookie has the same name and keys accepts them as cookies, and
-// a Header accepts its cookie values.
+// (RFC 9110) of at most 128 bytes, and not a header that HTTP or the
+// proxy gives a meaning of its own (Cookie, Set-Cookie, Host,
+// Authorization, Forwarded, Via, the framing and hop-by-hop headers). It
+// is used in canonical form ([http.CanonicalHeaderKey]), so names that
+// differ only in case name the same header. Values are signed for that
+// canonical name: a [Policy] whose cookie has the same name and keys
+// accepts them as cookies, and a Header accepts its cookie values.
 //
 // Of the options, those that set the binding's lifetime apply as they do
 // to a Policy: [WithTTL] (15 minutes by default; 0 signs no expiry, the
@@ -67,6 +69,8 @@ func NewHeader(name string, keys [][]byte, opts ...Option) (*Header, error) {
 		errs = append(errs, fmt.Errorf("cookie: NewHeader(%q): %v", name, err))
 	case len(name) > maxHeaderName:
 		errs = append(errs, fmt.Errorf("cookie: NewHeader(%q): %d bytes; at most %d", name, len(name), maxHeaderName))
+	case reservedHeaders[http.CanonicalHeaderKey(name)]:
+		errs = append(errs, fmt.Errorf("cookie: NewHeader(%q): a header HTTP or the proxy gives a meaning of its own", name))
 	}
 	key := http.CanonicalHeaderKey(name)
 	// Checked above with its own message; the default name stands in for
@@ -80,6 +84,16 @@ func NewHeader(name string, keys [][]byte, opts ...Option) (*Header, error) {
 		return nil, err
 	}
 	return &Header{c: c, key: key}, nil
+}
+
+// reservedHeaders are the headers, in canonical form, that a Header
+// cannot be named after: those that carry cookies, frame the message,
+// route it, or are hop-by-hop and so removed by the proxy.
+var reservedHeaders = map[string]bool{
+	"Cookie": true, "Set-Cookie": true, "Host": true, "Content-Length": true,
+	"Transfer-Encoding": true, "Connection": true, "Keep-Alive": true, "Te": true,
+	"Trailer": true, "Upgrade": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Authorization": true, "Forwarded": true, "Via": true,
 }
 
 // maxHeaderName is the longest header name NewHeader accepts, the longest

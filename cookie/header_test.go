@@ -212,6 +212,8 @@ func TestNewHeaderErrors(t *testing.T) {
 		{"empty name", "", [][]byte{key1}, nil, []string{`cookie: NewHeader("")`}},
 		{"name with space", "a b", [][]byte{key1}, nil, []string{`cookie: NewHeader("a b")`}},
 		{"name too long", strings.Repeat("a", 129), [][]byte{key1}, nil, []string{"129 bytes; at most 128"}},
+		{"cookie header", "cookie", [][]byte{key1}, nil, []string{`NewHeader("cookie"): a header HTTP or the proxy gives a meaning`}},
+		{"hop-by-hop header", "Connection", [][]byte{key1}, nil, []string{`NewHeader("Connection"): a header HTTP or the proxy gives a meaning`}},
 		{"no keys", "Session", nil, nil, []string{"no signing keys"}},
 		{"bad ttl", "Session", [][]byte{key1}, []cookie.Option{cookie.WithTTL(-time.Second)}, []string{"WithTTL(-1s)"}},
 		{"bad clock", "Session", [][]byte{key1}, []cookie.Option{cookie.WithClock(nil)}, []string{"WithClock(nil)"}},
