@@ -141,8 +141,8 @@ func (h *Header) value(r *http.Request) string {
 // Lookup returns the binding carried by r's header, resolved against s,
 // with the statuses and Refresh of [Policy.Lookup]: None when r has no
 // such header or an empty one, else Valid, Malformed, Forged, Expired or
-// Unknown. Only the header's first value is read; a value that is not
-// exactly a cookie value's 44 characters is Malformed, read no further.
+// Unknown. Only the header's first value is read; a value of a length no
+// cookie value has is Malformed, read no further.
 // Lookup never panics, whatever the request carries, and allocates
 // nothing unless s is a snapshot it has not seen.
 func (h *Header) Lookup(r *http.Request, s *backend.Snapshot) policy.Binding {
