@@ -70,6 +70,12 @@ type Config struct {
 	// caller may change the map afterwards. Read it with
 	// [Backend.Metadata].
 	Metadata map[string]string
+	// Group is the backend's group: a version of the application, a
+	// target group. It is 0 to 64 characters from [A-Za-z0-9._-]; "" is the
+	// default group. New clients choose a group by its weight (see
+	// [WithGroupWeights]) before a backend within it; a client bound to a
+	// backend is re-placed within the backend's group.
+	Group string
 	// Draining says, as a [Source] may, that the backend is shutting down
 	// (a terminating pod): it keeps the clients bound to it and takes no
 	// new ones, as under [Set.Drain], until a list given to [Set.Update]
@@ -91,6 +97,7 @@ const (
 // created by a [Set] and belong to it.
 type Backend struct {
 	id     string
+	group  string
 	url    *url.URL
 	weight int64
 	set    *Set
@@ -132,7 +139,10 @@ func newBackend(c Config, s *Set) (*Backend, error) {
 	case w < 0 || w > MaxWeight:
 		return nil, fmt.Errorf("backend: %s: weight %d out of range 1..%d", id, w, MaxWeight)
 	}
-	b := &Backend{id: id, url: u, weight: int64(w), set: s}
+	if err := validateGroup(c.Group); err != nil {
+		return nil, fmt.Errorf("backend: %s: %w", id, err)
+	}
+	b := &Backend{id: id, group: c.Group, url: u, weight: int64(w), set: s}
 	if c.Draining {
 		b.health.retiring = true
 		b.state.Store(int32(Draining))
@@ -190,6 +200,10 @@ func (b *Backend) sameMetadata(c *Backend) bool {
 
 // ID returns the backend's stable identifier.
 func (b *Backend) ID() string { return b.id }
+
+// Group returns the backend's group ([Config.Group]); "" is the default
+// group.
+func (b *Backend) Group() string { return b.group }
 
 // URL returns the backend's base URL. The caller must not modify it.
 func (b *Backend) URL() *url.URL { return b.url }
@@ -311,10 +325,30 @@ func validateID(id string) error {
 	if len(id) > maxIDLen {
 		return fmt.Errorf("backend: id %.16q...: longer than %d characters", id, maxIDLen)
 	}
-	for _, c := range id {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("backend: id %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", id, c)
-		}
+	if c, ok := badChar(id); ok {
+		return fmt.Errorf("backend: id %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", id, c)
 	}
 	return nil
+}
+
+// validateGroup checks a group name: like an ID, but it may be empty.
+func validateGroup(g string) error {
+	if len(g) > maxIDLen {
+		return fmt.Errorf("group %.16q...: longer than %d characters", g, maxIDLen)
+	}
+	if c, ok := badChar(g); ok {
+		return fmt.Errorf("group %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", g, c)
+	}
+	return nil
+}
+
+// badChar returns the first character of s that an ID or a group name may
+// not hold.
+func badChar(s string) (rune, bool) {
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return c, true
+		}
+	}
+	return 0, false
 }

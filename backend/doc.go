@@ -16,6 +16,14 @@
 // reported, as [event.Event]s, to the observers added with
 // [Set.AddObserver].
 //
+// A backend may belong to a group ([Config.Group]): a version of the
+// application, a target group. Groups have weights ([WithGroupWeights],
+// [Set.SetGroupWeight]) that a snapshot publishes with its members
+// ([Snapshot.Groups]), and each group has a snapshot of its own
+// ([Snapshot.Group]) on which a picker chooses within the group. A set
+// whose backends are all in the default group, "", and that was given no
+// weight has one group of every member, whose snapshot is the set's.
+//
 // IDs come from configuration (a given name, else a digest of the URL), so
 // two processes configured alike agree on them; stickiness policies name
 // backends by ID.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,7 @@ type Set struct {
 	inflight atomic.Int64 // requests in flight on all members, and on removed ones until they finish
 
 	options                                    // fixed by NewSet
+	weights   map[string]int                   // group weights set; guarded by mu
 	observers atomic.Pointer[[]event.Observer] // never changed once stored; see AddObserver
 
 	// drainTicks, if set (by tests), gives drain watchers their ticks in
@@ -46,6 +49,7 @@ type options struct {
 	slowStart    time.Duration
 	failClosed   bool
 	drainIdle    time.Duration
+	groupWeights map[string]int
 }
 
 // Option configures a [Set]. An option only records its value; [NewSet]
@@ -92,6 +96,38 @@ func WithDrainIdle(d time.Duration) Option {
 	return func(o *options) { o.drainIdle = d }
 }
 
+// DefaultGroupWeight is the weight of a group that was given none.
+const DefaultGroupWeight = 1
+
+// MaxGroupWeight is the largest weight a group may have.
+const MaxGroupWeight = 1000
+
+// WithGroupWeights sets the weights of groups ([Config.Group]), 0 to
+// [MaxGroupWeight] each: a new client chooses a group in proportion to
+// them, and a group at weight 0 takes no new clients but keeps those bound
+// to it. A group given no weight weighs [DefaultGroupWeight]. A weight may
+// name a group that has no member yet. The map is copied; later options
+// add to the weights of earlier ones.
+func WithGroupWeights(w map[string]int) Option {
+	return func(o *options) {
+		if o.groupWeights == nil {
+			o.groupWeights = make(map[string]int, len(w))
+		}
+		maps.Copy(o.groupWeights, w)
+	}
+}
+
+// checkGroupWeight validates the weight w of group g, as option names it.
+func checkGroupWeight(option, g string, w int) error {
+	if err := validateGroup(g); err != nil {
+		return fmt.Errorf("backend: %s: %w", option, err)
+	}
+	if w < 0 || w > MaxGroupWeight {
+		return fmt.Errorf("backend: %s: weight %d out of range 0..%d", option, w, MaxGroupWeight)
+	}
+	return nil
+}
+
 // validate reports every invalid value o holds, each naming its option.
 func (o *options) validate() error {
 	var errs []error
@@ -106,6 +142,12 @@ func (o *options) validate() error {
 	}
 	if o.stallTimeout < 0 {
 		errs = append(errs, fmt.Errorf("backend: WithStallTimeout(%v): must not be negative", o.stallTimeout))
+	}
+	for _, g := range slices.Sorted(maps.Keys(o.groupWeights)) {
+		w := o.groupWeights[g]
+		if err := checkGroupWeight(fmt.Sprintf("WithGroupWeights(%q=%d)", g, w), g, w); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -123,7 +165,7 @@ func NewSet(backends []Config, opts ...Option) (*Set, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	s := &Set{options: o}
+	s := &Set{options: o, weights: o.groupWeights}
 	bs := make([]*Backend, 0, len(backends))
 	seen := make(map[string]bool, len(backends))
 	for _, c := range backends {
@@ -243,6 +285,29 @@ func (s *Set) SetState(id string, st State) error {
 	return nil
 }
 
+// SetGroupWeight sets the weight of group, 0 to [MaxGroupWeight], and
+// publishes a new snapshot that carries it (see [WithGroupWeights]); the
+// group need not have a member yet. Setting the weight a group already has
+// is a no-op.
+func (s *Set) SetGroupWeight(group string, w int) error {
+	if err := checkGroupWeight(fmt.Sprintf("SetGroupWeight(%q, %d)", group, w), group, w); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.weights[group]; ok && cur == w {
+		return nil
+	}
+	if s.weights == nil {
+		s.weights = make(map[string]int)
+	}
+	s.weights[group] = w
+	old := s.Snapshot()
+	s.publish(old, old.all)
+	s.log("group weight set", "group", group, "weight", w)
+	return nil
+}
+
 // publish replaces the current snapshot; the caller holds s.mu.
 func (s *Set) publish(old *Snapshot, bs []*Backend) {
 	s.cur.Store(s.newSnapshot(old.version+1, bs))
@@ -261,12 +326,12 @@ func (s *Set) logWarn(msg string, args ...any) {
 }
 
 // Update makes the set's membership exactly cfgs, as a [Source] delivers
-// it, in one change: one new snapshot. Backends whose ID, URL and weight
+// it, in one change: one new snapshot. Backends whose ID, URL, weight and group
 // are unchanged stay as they are, with their state and requests in flight,
 // and take their config's metadata and [Config.Draining] if they changed;
 // new IDs are added, healthy or, if their config says so, draining;
-// missing ones are removed as by [Set.Remove]; an ID whose URL or weight
-// changed is replaced by a new backend. If any config is invalid or two
+// missing ones are removed as by [Set.Remove]; an ID whose URL, weight or
+// group changed is replaced by a new backend. If any config is invalid or two
 // share an ID, Update returns an error and changes nothing.
 func (s *Set) Update(cfgs []Config) error {
 	want := make([]*Backend, 0, len(cfgs))
@@ -293,7 +358,7 @@ func (s *Set) Update(cfgs []Config) error {
 		case cur == nil:
 			added = append(added, b.id)
 			b.ramp.start(s.slowStart)
-		case cur.url.String() == b.url.String() && cur.weight == b.weight:
+		case cur.url.String() == b.url.String() && cur.weight == b.weight && cur.group == b.group:
 			if !cur.sameMetadata(b) {
 				cur.meta.Store(b.meta.Load())
 				relabeled = append(relabeled, b.id)

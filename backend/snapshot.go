@@ -3,6 +3,7 @@ package backend
 import (
 	"maps"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -30,6 +31,11 @@ type Snapshot struct {
 	failOpen bool
 	total    *atomic.Int64 // the set's in-flight count
 
+	part   bool        // s is the snapshot of a group that some members are not in
+	groups []Group     // sorted by name; see Groups
+	subs   []*Snapshot // subs[i] is the snapshot of groups[i]; s itself for a group of all members
+	empty  *Snapshot   // the snapshot of a group s does not know
+
 	// rampEnd is when the last ramp of a routable member that was running
 	// at publication ends, in Unix nanoseconds: 0 once it has ended or if
 	// there was none; math.MaxInt64 if a member's ramp may start while s
@@ -37,14 +43,32 @@ type Snapshot struct {
 	rampEnd atomic.Int64
 }
 
-// newSnapshot returns the snapshot of members all, numbered version. The
-// caller holds s.mu, or publishes the zero set's empty snapshot.
+// newSnapshot returns the snapshot of members all, numbered version, with
+// the snapshots of its groups. The caller holds s.mu, or publishes the zero
+// set's empty snapshot.
 func (s *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
+	snap := s.build(version, all, s.index(all))
+	s.group(snap)
+	if old := s.cur.Load(); old != nil && version > 0 {
+		// A member old routes to may go down and come back, ramping, once
+		// snap is published: old no longer knows. (Version 0 is the zero
+		// set's empty snapshot, which supersedes nothing.)
+		old.rampEnd.Store(math.MaxInt64)
+		for _, sub := range old.subs {
+			sub.rampEnd.Store(math.MaxInt64)
+		}
+	}
+	return snap
+}
+
+// build returns the snapshot of members all, numbered version, indexed by
+// byID, without groups.
+func (s *Set) build(version uint64, all []*Backend, byID map[string]int) *Snapshot {
 	snap := &Snapshot{
 		version:  version,
 		all:      all,
 		routable: make([]*Backend, 0, len(all)),
-		byID:     s.index(all),
+		byID:     byID,
 		routes:   make([]uint64, (len(all)+63)/64),
 		total:    &s.inflight,
 	}
@@ -75,13 +99,98 @@ func (s *Set) newSnapshot(version uint64, all []*Backend) *Snapshot {
 		rampEnd = math.MaxInt64
 	}
 	snap.rampEnd.Store(rampEnd)
-	if old := s.cur.Load(); old != nil && version > 0 {
-		// A member old routes to may go down and come back, ramping, once
-		// snap is published: old no longer knows. (Version 0 is the zero
-		// s'snap empty snapshot, which supersedes nothing.)
-		old.rampEnd.Store(math.MaxInt64)
-	}
 	return snap
+}
+
+// group gives snap its groups: those of its members and those with a
+// weight set, each with the snapshot of its members. A group of every
+// member has snap as its snapshot. The caller holds s.mu.
+func (s *Set) group(snap *Snapshot) {
+	members := make(map[string][]*Backend)
+	for _, b := range snap.all {
+		members[b.group] = append(members[b.group], b)
+	}
+	names := make([]string, 0, len(members)+len(s.weights))
+	for g := range members {
+		names = append(names, g)
+	}
+	for g := range s.weights {
+		if _, ok := members[g]; !ok {
+			names = append(names, g)
+		}
+	}
+	slices.Sort(names)
+	snap.groups = make([]Group, len(names))
+	snap.subs = make([]*Snapshot, len(names))
+	if len(snap.all) == 0 {
+		snap.empty = snap
+	} else {
+		snap.empty = s.build(snap.version, nil, nil)
+		snap.empty.empty = snap.empty
+	}
+	for i, g := range names {
+		w, ok := s.weights[g]
+		if !ok {
+			w = DefaultGroupWeight
+		}
+		bs := members[g]
+		snap.groups[i] = Group{Name: g, Weight: w, Backends: bs}
+		switch len(bs) {
+		case len(snap.all):
+			snap.subs[i] = snap
+		case 0:
+			snap.subs[i] = snap.empty
+		default:
+			byID := make(map[string]int, len(bs))
+			for j, b := range bs {
+				byID[b.id] = j
+			}
+			sub := s.build(snap.version, bs, byID)
+			sub.part = true
+			sub.groups = snap.groups[i : i+1 : i+1]
+			sub.subs = []*Snapshot{sub}
+			sub.empty = snap.empty
+			snap.subs[i] = sub
+		}
+	}
+}
+
+// Group is one group of a snapshot's backends ([Config.Group]) and its
+// weight ([WithGroupWeights]).
+type Group struct {
+	// Name is the group's name; "" is the default group.
+	Name string
+	// Weight is the group's weight, 0 to [MaxGroupWeight]:
+	// [DefaultGroupWeight] unless one was set.
+	Weight int
+	// Backends are the group's members, in the order they were added; it
+	// is shared and must not be modified.
+	Backends []*Backend
+}
+
+// Groups returns the groups of s, sorted by name: those that have members
+// and those that were given a weight. A snapshot of a set without groups
+// has one, "", of every member (none if it has no member). The slice is
+// shared and must not be modified. A group's own snapshot ([Snapshot.Group])
+// lists that group alone.
+func (s *Snapshot) Groups() []Group { return s.groups }
+
+// Group returns the snapshot of the members of the named group, built
+// when s was published: same version, its Routable list and fail-open
+// rule applied within the group, so that a picker chooses within the group
+// by running on it unchanged. A group of every member of s is s itself. For
+// a group s does not know, it returns an empty snapshot; on a nil s, nil.
+// It does not allocate.
+func (s *Snapshot) Group(name string) *Snapshot {
+	if s == nil {
+		return nil
+	}
+	for i := range s.groups {
+		if s.groups[i].Name == name {
+			return s.subs[i]
+		}
+	}
+	return s.empty
 }
 
 // route adds s.all[i] to the routable members.
@@ -233,10 +342,21 @@ func (s *Snapshot) ramps() bool {
 // using it, as seen from s: b is healthy or draining now, or it is
 // unhealthy and s fails open (see [WithFailOpen]). A half-open backend is
 // unhealthy: its bound clients reach it only as its trial, which the
-// request path admits. It allocates nothing.
+// request path admits. On the snapshot of a group ([Snapshot.Group]) it
+// also reports false for a backend that is not a member of the group. It
+// allocates nothing.
 func (s *Snapshot) KeepsBound(b *Backend) bool {
+	if s.part && !s.has(b) {
+		return false
+	}
 	st := b.State()
 	return st == Healthy || st == Draining || s.failOpen && st == Unhealthy
+}
+
+// has reports whether b is a member of s.
+func (s *Snapshot) has(b *Backend) bool {
+	i, ok := s.byID[b.id]
+	return ok && s.all[i] == b
 }
 
 // tryTrial returns a half-open member of s (see [Ejection]) that takes

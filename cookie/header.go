@@ -139,12 +139,12 @@ func (h *Header) value(r *http.Request) string {
 }
 
 // Lookup returns the binding carried by r's header, resolved against s,
-// with the statuses and Refresh of [Policy.Lookup]: None when r has no
-// such header or an empty one, else Valid, Malformed, Forged, Expired or
-// Unknown. Only the header's first value is read; a value of a length no
-// cookie value has is Malformed, read no further.
-// Lookup never panics, whatever the request carries, and allocates
-// nothing unless s is a snapshot it has not seen.
+// with the statuses, Group and Refresh of [Policy.Lookup]: None when r has
+// no such header or an empty one, else Valid, Malformed, Forged, Expired
+// or Unknown. Only the header's first value is read; a value of a length
+// no cookie value has is Malformed, read no further. Lookup never panics,
+// whatever the request carries, and allocates nothing unless s is a
+// snapshot it has not seen.
 func (h *Header) Lookup(r *http.Request, s *backend.Snapshot) policy.Binding {
 	var ix *index
 	if s != nil {
@@ -183,7 +183,7 @@ func (h *Header) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 			born = p.issued()
 		}
 	}
-	p, _ := h.c.value(b.ID(), born, now)
+	p, _ := h.c.value(b.ID(), b.Group(), born, now)
 	if resp.Header == nil {
 		resp.Header = make(http.Header)
 	}

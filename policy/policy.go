@@ -73,6 +73,13 @@ type Binding struct {
 	// picker sends them to the same backend. The built-in policies hash
 	// with [HashKey].
 	KeyHash uint64
+	// Group is the group ([backend.Config.Group]) the binding names: the
+	// group of the backend it was made for, which the handler re-places
+	// the client within when that backend no longer serves it. Policies
+	// that record it set it whenever the binding is authentic (Valid,
+	// Unknown, Expired), even if its backend has left the set; others, key
+	// policies among them, leave it "", the default group.
+	Group string
 
 	from chainPath // which Chain members produced the binding; see Chain
 }

@@ -36,7 +36,8 @@ const maxPicks = 3
 //  3. uses that backend if it still serves its clients (healthy or
 //     draining; see [backend.Snapshot.KeepsBound]); else, if the policy found
 //     an affinity key, asks the key picker, which hashes it; else asks the
-//     picker (package balancer);
+//     picker (package balancer), within one group of backends when the
+//     set has several (see the package documentation);
 //  4. counts the request in flight on the backend and forwards it with
 //     [httputil.ReverseProxy], counting it out when it is over, whatever
 //     happened;
@@ -61,6 +62,7 @@ type Handler struct {
 	keys   picker // keyed requests
 	logger *slog.Logger
 	firsts firstPicks
+	groups groups
 
 	// The user's hooks; nil when not set.
 	rewrite        func(*httputil.ProxyRequest)
@@ -358,8 +360,9 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 }
 
 // reroute returns, counted in flight, the backend for a request whose
-// binding names none that serves it: the key picker's choice for a keyed
-// request, else the picker's, shared by the unbound HTTP/2 requests that
+// binding names none that serves it, chosen within one group of backends
+// when the set has several (see groups): the key picker's choice for a
+// keyed request, else the picker's, shared by the unbound HTTP/2 requests that
 // arrive together from one client (see firstPicks). With strict bindings,
 // a request bound to a backend that is still a member but does not serve
 // gets none. It also returns the DonePicker that placed the backend, if
@@ -372,7 +375,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 			return nil, nil, errBindingLost
 		}
 	}
-	info := balancer.Info{Request: r, Snapshot: snap}
+	info := balancer.Info{Request: r, Snapshot: h.groups.snapshot(snap, bound, prev)}
 	var b *backend.Backend
 	var done balancer.DonePicker
 	var err error
