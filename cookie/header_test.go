@@ -258,3 +258,17 @@ func TestHeaderNeverPanics(t *testing.T) {
 	}
 	assert.NotPanics(t, func() { h.Lookup(headerRequest("Session", h.Issue("a")), nil) })
 }
+
+func TestHeaderCarriesGroup(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{{ID: "g1", URL: "http://127.0.0.1:1", Group: "green"}})
+	require.NoError(t, err)
+	snap := set.Snapshot()
+	h := newHeader(t, "Session", [][]byte{key1})
+	v := headerSave(h, request(), snap.Lookup("g1"), policy.Binding{}).Get("Session")
+	b := h.Lookup(headerRequest("Session", v), snap)
+	assert.Equal(t, policy.Valid, b.Status)
+	assert.Equal(t, "g1", b.ID)
+	assert.Equal(t, "green", b.Group)
+	c := newCookie(t, [][]byte{key1}, cookie.WithName("Session"))
+	assert.Equal(t, b, c.Lookup(request("Session="+v), snap), "the cookie's format, group included")
+}

@@ -26,14 +26,25 @@ import (
 // stickRequests is how many requests of one client must reach one backend.
 const stickRequests = 60
 
-// startBackends starts n backends, app0 to app(n-1), each answering with
-// its ID, or with an error if the request carries the session header or
-// cookie of its route (sessionsOf), and returns their set.
+// startBackends starts n backends, app0 to app(n-1), in the default
+// group (see startGroups), and returns their set.
 func startBackends(t *testing.T, n int) *backend.Set {
 	t.Helper()
 	cfgs := make([]backend.Config, n)
 	for i := range cfgs {
-		id := fmt.Sprintf("app%d", i)
+		cfgs[i].ID = fmt.Sprintf("app%d", i)
+	}
+	return startGroups(t, cfgs)
+}
+
+// startGroups starts a backend for each of cfgs, whose URLs it sets, each
+// answering with its ID, or with an error if the request carries the
+// session header or cookie of its route (sessionsOf), and returns their
+// set, made with opts.
+func startGroups(t *testing.T, cfgs []backend.Config, opts ...backend.Option) *backend.Set {
+	t.Helper()
+	for i := range cfgs {
+		id := cfgs[i].ID
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// The handler strips its route's binding: a backend never
 			// sees it.
@@ -47,9 +58,9 @@ func startBackends(t *testing.T, n int) *backend.Set {
 			_, _ = io.WriteString(w, id)
 		}))
 		t.Cleanup(srv.Close)
-		cfgs[i] = backend.Config{ID: id, URL: srv.URL}
+		cfgs[i].URL = srv.URL
 	}
-	set, err := backend.NewSet(cfgs)
+	set, err := backend.NewSet(cfgs, opts...)
 	require.NoError(t, err)
 	return set
 }
@@ -291,4 +302,52 @@ func TestConformanceHeaderClientWithoutCookies(t *testing.T) {
 		}
 		assert.Len(t, seen, 3, "each request is placed anew")
 	})
+}
+
+func TestConformanceWeightedSplit(t *testing.T) {
+	// GEP-1619: new clients follow the route's backend weights (70/30
+	// here, within 2% over 1,000 clients); a bound client stays on its
+	// backend afterwards, even once its group's weight drops to 0.
+	const clients = 1000
+	tests := []struct {
+		name string
+		sp   gateway.SessionPersistence
+	}{
+		{"cookie", gateway.SessionPersistence{SessionName: "session-a"}},
+		{"header", gateway.SessionPersistence{SessionName: "Session-A", Type: gateway.Header}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := startGroups(t, []backend.Config{
+				{ID: "blue1", Group: "blue"}, {ID: "blue2", Group: "blue"},
+				{ID: "green1", Group: "green"}, {ID: "green2", Group: "green"},
+			}, backend.WithGroupWeights(map[string]int{"blue": 70, "green": 30}))
+			url := serve(t, route(t, set, tt.sp))
+
+			cs := make([]*client, clients)
+			bound := make([]string, clients)
+			blue := 0
+			for i := range cs {
+				cs[i] = newClient(t, url, tt.sp)
+				bound[i], _ = cs[i].do("/")
+				if strings.HasPrefix(bound[i], "blue") {
+					blue++
+				}
+			}
+			assert.InDelta(t, 700, blue, 20, "new clients of group blue, of %d at 70/30", clients)
+
+			for i, c := range cs {
+				got, _ := c.do("/")
+				require.Equal(t, bound[i], got, "client %d", i)
+			}
+			require.NoError(t, set.SetGroupWeight("blue", 0))
+			require.NoError(t, set.SetGroupWeight("green", 100))
+			for i, c := range cs {
+				got, _ := c.do("/")
+				require.Equal(t, bound[i], got, "client %d, at weights 0/100", i)
+			}
+			fresh, _ := newClient(t, url, tt.sp).do("/")
+			assert.True(t, strings.HasPrefix(fresh, "green"), "a new client at 0/100 went to %s", fresh)
+		})
+	}
 }
