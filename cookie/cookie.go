@@ -264,14 +264,22 @@ func (c *Policy) payloadFor(r *http.Request, id string) (p payload, now int64, o
 		if !more {
 			return payload{}, 0, false
 		}
-		key, at, st := c.parse(&p, v)
-		if st != policy.Valid {
-			continue
-		}
-		if id == "" || p.token() == c.tokenOf(key, id) && !c.aged(&p, at) {
+		if at, ok := c.binds(&p, v, id); ok {
 			return p, at, true
 		}
 	}
+}
+
+// binds decodes the value v into p and reports whether it is authentic
+// and unexpired and, unless id is empty, names the backend with ID id and
+// has not outlived the maximum life. It also returns the time v was
+// checked against.
+func (c *Policy) binds(p *payload, v, id string) (now int64, ok bool) {
+	key, now, st := c.parse(p, v)
+	if st != policy.Valid {
+		return now, false
+	}
+	return now, id == "" || p.token() == c.tokenOf(key, id) && !c.aged(p, now)
 }
 
 // slides reports whether sliding expiry, which the caller checked is on,
@@ -337,8 +345,7 @@ func (c *Policy) line(id, group string, born, now int64, secure bool) (text, twi
 			return l.text, l.twin
 		}
 	}
-	exp, maxAge := c.lifetime(born, now)
-	p := c.issue(id, group, born, exp)
+	p, maxAge := c.value(id, group, born, now)
 	text = c.header(&p, maxAge, secure, c.cfg.path)
 	if c.twin != "" {
 		twin = c.twinHeader(&p, maxAge, c.cfg.path)
@@ -365,10 +372,16 @@ func b2i(b bool) int {
 // any Policy or App with the same name and a key in common accepts it.
 func (c *Policy) Issue(id string) string {
 	now := c.cfg.now().Unix()
-	exp, _ := c.lifetime(now, now)
-	p := c.issue(id, "", now, exp)
-	var buf [maxValueLen]byte
-	return string(p.appendEncoded(buf[:0]))
+	p, _ := c.value(id, "", now, now)
+	return p.encoded()
+}
+
+// value returns the signed payload binding a client to the backend with ID
+// id in group, for a binding made at born and issued at now, expiring as
+// lifetime says, and the Max-Age lifetime gives it.
+func (c *Policy) value(id, group string, born, now int64) (p payload, maxAge int64) {
+	exp, maxAge := c.lifetime(born, now)
+	return c.issue(id, group, born, exp), maxAge
 }
 
 // ttlSeconds returns the configured lifetime in seconds, 0 for a session

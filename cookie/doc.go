@@ -1,6 +1,7 @@
 // Package cookie binds clients to backends with a signed cookie of the
 // balancer's own: the [policy.Policy] implementations for browsers and
-// other clients that keep cookies.
+// other clients that keep cookies, and for those that keep none, with the
+// same signed value in a header.
 //
 //   - [Policy], made by [New], binds a client for the browser session or
 //     for a time that, by default, counts from the client's last request
@@ -15,11 +16,17 @@
 //     session are not bound at all; one whose session was taken over by
 //     another backend, its own having failed, is bound there even if the
 //     application does not set its cookie again, so it moves once.
+//   - [Header], made by [NewHeader], is for clients that keep no cookies,
+//     such as API clients that echo a session header the way MCP clients
+//     echo Mcp-Session-Id: the same signed value travels in a response
+//     header of its name, and back in the request header. It takes the
+//     options that set the lifetime and refuses those that shape a cookie.
 //
-// Both take the same options ([WithName], [WithTTL], [WithPath], ...),
+// They take the same options ([WithName], [WithTTL], [WithPath], ...),
 // which only record their values: the constructor checks them all and
-// reports every invalid one. Both implement [policy.Stripper], so the
-// handler removes their cookie from requests before they reach a backend.
+// reports every invalid one. All implement [policy.Stripper], so the
+// handler removes their cookie or header from requests before they reach
+// a backend.
 // Put one first in a [policy.Chain] to bind browsers by cookie and other
 // clients by a key.
 //

@@ -134,3 +134,34 @@ func ExampleNewApp() {
 	//   Set-Cookie: PHPSESSID=; Path=/; Max-Age=0
 	//   Set-Cookie: affinity=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax
 }
+
+func ExampleNewHeader() {
+	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: "http://10.0.0.1:8080"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// An API client that keeps no cookies echoes the X-Session header.
+	lb, err := cookie.NewHeader("X-Session", [][]byte{[]byte("a secret of at least 16 bytes")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	snap := set.Snapshot()
+
+	r := httptest.NewRequest(http.MethodPost, "http://api.example/mcp", nil)
+	prev := lb.Lookup(r, snap)
+	fmt.Println("first request:", prev.Status)
+	resp := &http.Response{Header: http.Header{}}
+	lb.Save(r, resp, snap.Lookup("app1"), prev)
+	token := resp.Header.Get("X-Session")
+	fmt.Println("X-Session:", len(token), "opaque characters")
+
+	r2 := httptest.NewRequest(http.MethodPost, "http://api.example/mcp", nil)
+	r2.Header.Set("X-Session", token)
+	b := lb.Lookup(r2, snap)
+	fmt.Println("next request:", b.Status, b.ID)
+
+	// Output:
+	// first request: none
+	// X-Session: 44 opaque characters
+	// next request: valid app1
+}

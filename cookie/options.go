@@ -49,9 +49,9 @@ func (m SecureMode) String() string {
 	return "SecureMode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Option configures a [Policy] or an [App]. An option only records its
-// value: [New] and [NewApp] check every value recorded and return an error
-// naming each invalid one, with its option.
+// Option configures a [Policy], an [App] or a [Header]. An option only
+// records its value: [New], [NewApp] and [NewHeader] check every value
+// recorded and return an error naming each invalid one, with its option.
 type Option func(*options)
 
 // options is what the options record, over the defaults of
@@ -75,7 +75,25 @@ type options struct {
 	// them. Whether WithPath was: an App otherwise takes the path of
 	// the application's cookie.
 	ttlSet, slidingSet, pathSet bool
+
+	// attrs records which options that shape only the cookie itself
+	// were given: a Header, which sets no cookie, refuses them.
+	attrs attrSet
 }
+
+// attrSet is a set of the options that shape only a cookie, one bit each.
+type attrSet uint8
+
+const (
+	attrName attrSet = 1 << iota
+	attrPath
+	attrDomain
+	attrSameSite
+	attrHTTPOnly
+	attrSecure
+	attrPartitioned
+	attrCORS
+)
 
 // defaultOptions returns the options a Policy has when given none.
 func defaultOptions() options {
@@ -94,7 +112,7 @@ func defaultOptions() options {
 // WithName sets the cookie's name, "affinity" by default. It must be an
 // RFC 6265 token: printable ASCII without spaces or separators.
 func WithName(name string) Option {
-	return func(o *options) { o.name = name }
+	return func(o *options) { o.name = name; o.attrs |= attrName }
 }
 
 // WithTTL sets how long a cookie binds its client, 15 minutes by default,
@@ -117,7 +135,7 @@ func WithTTL(d time.Duration) Option {
 // it takes the Path of the application's cookie; given, it is used
 // whatever the application's says.
 func WithPath(p string) Option {
-	return func(o *options) { o.path, o.pathSet = p, true }
+	return func(o *options) { o.path, o.pathSet = p, true; o.attrs |= attrPath }
 }
 
 // WithDomain sets the cookie's Domain attribute, letting the cookie reach
@@ -125,25 +143,25 @@ func WithPath(p string) Option {
 // the host that set it. d must be a host name (letters, digits, '-', '_'
 // and '.'); empty means none.
 func WithDomain(d string) Option {
-	return func(o *options) { o.domain = d }
+	return func(o *options) { o.domain = d; o.attrs |= attrDomain }
 }
 
 // WithSameSite sets the cookie's SameSite attribute, [http.SameSiteLaxMode]
 // by default. [http.SameSiteDefaultMode] omits it. [http.SameSiteNoneMode]
 // makes the cookie Secure whatever [WithSecure] says, as browsers require.
 func WithSameSite(s http.SameSite) Option {
-	return func(o *options) { o.sameSite = s }
+	return func(o *options) { o.sameSite = s; o.attrs |= attrSameSite }
 }
 
 // WithHTTPOnly sets whether the cookie is HttpOnly, hidden from scripts in
 // the page. It is by default.
 func WithHTTPOnly(on bool) Option {
-	return func(o *options) { o.httpOnly = on }
+	return func(o *options) { o.httpOnly = on; o.attrs |= attrHTTPOnly }
 }
 
 // WithSecure sets when the cookie is Secure, [SecureAuto] by default.
 func WithSecure(m SecureMode) Option {
-	return func(o *options) { o.secure = m }
+	return func(o *options) { o.secure = m; o.attrs |= attrSecure }
 }
 
 // WithPartitioned sets whether the cookie is Partitioned (CHIPS): a
@@ -154,7 +172,7 @@ func WithSecure(m SecureMode) Option {
 // [SecureNever] with it is an error. Deletions carry the attribute too, so
 // that they reach the partitioned cookie.
 func WithPartitioned(on bool) Option {
-	return func(o *options) { o.partitioned = on }
+	return func(o *options) { o.partitioned = on; o.attrs |= attrPartitioned }
 }
 
 // WithCORS sets whether the cookie has a CORS twin, as AWS ALB's
@@ -176,7 +194,7 @@ func WithPartitioned(on bool) Option {
 // it is dropped by browsers over plain HTTP: the twin works over HTTPS
 // only, and [SecureNever] with it is an error. It is off by default.
 func WithCORS(on bool) Option {
-	return func(o *options) { o.cors = on }
+	return func(o *options) { o.cors = on; o.attrs |= attrCORS }
 }
 
 // WithSliding sets whether expiry slides, as it does by default: the

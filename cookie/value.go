@@ -109,6 +109,12 @@ func (p *payload) appendEncoded(dst []byte) []byte {
 	return base64.RawURLEncoding.AppendEncode(dst, p.bytes())
 }
 
+// encoded returns p's base64url encoding.
+func (p *payload) encoded() string {
+	var buf [maxValueLen]byte
+	return string(p.appendEncoded(buf[:0]))
+}
+
 // known reports whether p, decoded from the value s, is of a version this
 // package signs and verifies, and s of that version's length.
 func (p *payload) known(s string) bool {
