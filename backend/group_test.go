@@ -43,6 +43,9 @@ func TestGroups(t *testing.T) {
 	assert.Nil(t, blue.Lookup("g1"), "a group's snapshot holds its members alone")
 	assert.True(t, blue.TakesNew(snap.Lookup("b1")))
 	assert.False(t, blue.TakesNew(snap.Lookup("g1")))
+	assert.True(t, blue.KeepsBound(snap.Lookup("b1")))
+	assert.False(t, blue.KeepsBound(snap.Lookup("g1")), "not a member of the group")
+	assert.True(t, snap.KeepsBound(snap.Lookup("g1")))
 	assert.Equal(t, int64(2), blue.Weight())
 
 	for _, name := range []string{"canary", "nosuch"} {

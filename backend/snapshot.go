@@ -31,6 +31,7 @@ type Snapshot struct {
 	failOpen bool
 	total    *atomic.Int64 // the set's in-flight count
 
+	part   bool        // s is the snapshot of a group that some members are not in
 	groups []Group     // sorted by name; see Groups
 	subs   []*Snapshot // subs[i] is the snapshot of groups[i]; s itself for a group of all members
 	empty  *Snapshot   // the snapshot of a group s does not know
@@ -145,6 +146,7 @@ func (s *Set) group(snap *Snapshot) {
 				byID[b.id] = j
 			}
 			sub := s.build(snap.version, bs, byID)
+			sub.part = true
 			sub.groups = snap.groups[i : i+1 : i+1]
 			sub.subs = []*Snapshot{sub}
 			sub.empty = snap.empty
@@ -340,10 +342,21 @@ func (s *Snapshot) ramps() bool {
 // using it, as seen from s: b is healthy or draining now, or it is
 // unhealthy and s fails open (see [WithFailOpen]). A half-open backend is
 // unhealthy: its bound clients reach it only as its trial, which the
-// request path admits. It allocates nothing.
+// request path admits. On the snapshot of a group ([Snapshot.Group]) it
+// also reports false for a backend that is not a member of the group. It
+// allocates nothing.
 func (s *Snapshot) KeepsBound(b *Backend) bool {
+	if s.part && !s.has(b) {
+		return false
+	}
 	st := b.State()
 	return st == Healthy || st == Draining || s.failOpen && st == Unhealthy
+}
+
+// has reports whether b is a member of s.
+func (s *Snapshot) has(b *Backend) bool {
+	i, ok := s.byID[b.id]
+	return ok && s.all[i] == b
 }
 
 // tryTrial returns a half-open member of s (see [Ejection]) that takes

@@ -155,7 +155,7 @@ func (a *App) Save(r *http.Request, resp *http.Response, b *backend.Backend, pre
 				born = p.issued()
 			}
 		}
-		c.bind(resp, b.ID(), born, life, c.secure(r), path)
+		c.bind(resp, b, born, life, c.secure(r), path)
 	case prev.Status == policy.Valid && prev.ID == b.ID():
 		if prev.Refresh {
 			a.resign(r, resp, b)
@@ -246,7 +246,7 @@ func (a *App) resign(r *http.Request, resp *http.Response, b *backend.Backend) {
 	if exp := p.expires(); exp != 0 {
 		ttl = exp - now // over 0: payloadFor checked it is unexpired
 	}
-	q := c.issue(b.ID(), p.issued(), uint32(p.expires()))
+	q := c.issue(b.ID(), b.Group(), p.issued(), uint32(p.expires()))
 	c.set(resp, &q, ttl, c.secure(r), c.cfg.path)
 }
 
@@ -274,6 +274,6 @@ func (a *App) takeOver(r *http.Request, resp *http.Response, b *backend.Backend,
 	if !found {
 		now = c.cfg.now().Unix()
 	}
-	q := c.issue(b.ID(), now, exp)
+	q := c.issue(b.ID(), b.Group(), now, exp)
 	c.set(resp, &q, maxAge, c.secure(r), c.cfg.path)
 }

@@ -200,22 +200,32 @@ func serves(s *backend.Snapshot, id string) bool {
 
 // check returns the binding the cookie value v carries, resolved with ix,
 // decoding v into p.
+//
+// An authentic binding (Valid, Unknown or Expired) names the group the
+// cookie carries, if ix knows it. A Valid one asks for a refresh, besides
+// the reasons Lookup documents, when its backend is now in another group.
 func (c *Policy) check(p *payload, v string, ix *index) policy.Binding {
 	key, now, st := c.parse(p, v)
-	if st != policy.Valid {
+	switch st {
+	case policy.Valid:
+	case policy.Expired:
+		return policy.Binding{Status: st, Group: ix.group(key, p)}
+	default:
 		return policy.Binding{Status: st}
 	}
 	if ix == nil {
 		return policy.Binding{Status: policy.Unknown}
 	}
-	id, ok := ix.resolve(key, p.token())
+	group := ix.group(key, p)
+	e, ok := ix.resolve(key, p.token())
 	if !ok {
-		return policy.Binding{Status: policy.Unknown}
+		return policy.Binding{Status: policy.Unknown, Group: group}
 	}
 	if c.aged(p, now) {
-		return policy.Binding{Status: policy.Expired}
+		return policy.Binding{Status: policy.Expired, Group: group}
 	}
-	return policy.Binding{ID: id, Status: policy.Valid, Refresh: key != 0 || c.cfg.sliding && c.slides(p, now)}
+	return policy.Binding{ID: e.id, Status: policy.Valid, Group: group,
+		Refresh: key != 0 || e.group != group || c.cfg.sliding && c.slides(p, now)}
 }
 
 // parse decodes the cookie value v into p and returns the index of the key
@@ -224,7 +234,7 @@ func (c *Policy) check(p *payload, v string, ix *index) policy.Binding {
 // authentic and unexpired, its token still to be resolved; otherwise
 // Malformed, Forged or Expired.
 func (c *Policy) parse(p *payload, v string) (key int, now int64, st policy.Status) {
-	if !decodePayload(p, v) || p.version() != valueVersion {
+	if !decodePayload(p, v) || !p.known(v) {
 		return 0, 0, policy.Malformed
 	}
 	key, ok := c.signer.verify(p)
@@ -307,7 +317,7 @@ func (c *Policy) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 			born = p.issued()
 		}
 	}
-	text, twin := c.line(b.ID(), born, now, c.secure(r))
+	text, twin := c.line(b.ID(), b.Group(), born, now, c.secure(r))
 	addSetCookie(resp, text)
 	if twin != "" {
 		addSetCookie(resp, twin)
@@ -315,20 +325,20 @@ func (c *Policy) Save(r *http.Request, resp *http.Response, b *backend.Backend, 
 }
 
 // line returns the Set-Cookie line binding a client to the backend with ID
-// id, for a binding made at born and issued at now, and the CORS twin's,
+// id in group, for a binding made at born and issued at now, and the CORS twin's,
 // "" if the cookie has none. Lines for a new binding (born is now) are
 // kept with the backend's tokens and reused for the rest of the second:
 // they depend on nothing else that varies.
-func (c *Policy) line(id string, born, now int64, secure bool) (text, twin string) {
+func (c *Policy) line(id, group string, born, now int64, secure bool) (text, twin string) {
 	var kept *atomic.Pointer[issuedLine]
-	if m := c.member(id); m != nil && born == now {
+	if m := c.member(id); m != nil && m.group == group && born == now {
 		kept = &m.lines[b2i(secure)]
 		if l := kept.Load(); l != nil && l.at == now {
 			return l.text, l.twin
 		}
 	}
 	exp, maxAge := c.lifetime(born, now)
-	p := c.issue(id, born, exp)
+	p := c.issue(id, group, born, exp)
 	text = c.header(&p, maxAge, secure, c.cfg.path)
 	if c.twin != "" {
 		twin = c.twinHeader(&p, maxAge, c.cfg.path)
@@ -355,8 +365,8 @@ func b2i(b bool) int {
 func (c *Policy) Issue(id string) string {
 	now := c.cfg.now().Unix()
 	exp, _ := c.lifetime(now, now)
-	p := c.issue(id, now, exp)
-	var buf [valueLen]byte
+	p := c.issue(id, "", now, exp)
+	var buf [maxValueLen]byte
 	return string(p.appendEncoded(buf[:0]))
 }
 
@@ -393,10 +403,11 @@ func expiry(now, ttl int64) uint32 {
 	return max(timestamp(now+ttl), 1)
 }
 
-// issue returns a payload naming id, for a binding made at born and
-// expiring at exp, signed with the first key.
-func (c *Policy) issue(id string, born int64, exp uint32) payload {
-	p := newPayload(c.token(id), timestamp(born), exp)
+// issue returns a payload naming id and group, for a binding made at born
+// and expiring at exp, signed with the first key: of version 2 for the
+// default group, of version 3 for a named one.
+func (c *Policy) issue(id, group string, born int64, exp uint32) payload {
+	p := newPayload(c.token(id), c.groupToken(group), timestamp(born), exp)
 	c.signer.sign(&p)
 	return p
 }
@@ -411,6 +422,20 @@ func (c *Policy) tokenOf(k int, id string) uint64 {
 		return m.tokens[k]
 	}
 	return c.signer.token(k, id)
+}
+
+// groupToken returns group's token under the first key, from the index
+// when it has it; 0 for the default group.
+func (c *Policy) groupToken(group string) uint64 {
+	if group == "" {
+		return 0
+	}
+	if ix := c.index.Load(); ix != nil {
+		if ts, ok := ix.groups[group]; ok {
+			return ts[0]
+		}
+	}
+	return c.signer.groupToken(0, group)
 }
 
 // member returns what the last index built knows of the backend with ID
@@ -433,11 +458,11 @@ func (c *Policy) secure(r *http.Request) bool {
 	return r != nil && r.TLS != nil
 }
 
-// bind adds to resp the Set-Cookie lines (see set) binding a client to id
+// bind adds to resp the Set-Cookie lines (see set) binding a client to b
 // for ttl seconds from now, or for the browser session if ttl is 0, on
 // path. The binding was made at born, or now if born is 0; with a maximum
 // life, a ttl that would outlast it is cut short.
-func (c *Policy) bind(resp *http.Response, id string, born, ttl int64, secure bool, path string) {
+func (c *Policy) bind(resp *http.Response, b *backend.Backend, born, ttl int64, secure bool, path string) {
 	now := c.cfg.now().Unix()
 	if born == 0 {
 		born = now
@@ -445,7 +470,7 @@ func (c *Policy) bind(resp *http.Response, id string, born, ttl int64, secure bo
 	if life := c.maxLifeSeconds(); life > 0 && ttl > 0 {
 		ttl = min(ttl, max(born+life-now, 1))
 	}
-	p := c.issue(id, born, expiry(now, ttl))
+	p := c.issue(b.ID(), b.Group(), born, expiry(now, ttl))
 	c.set(resp, &p, ttl, secure, path)
 }
 

@@ -32,16 +32,29 @@
 //
 // # The cookie
 //
-// Its value is 44 characters, the unpadded base64url encoding of 33 bytes:
+// Its value binds a client to a backend and the backend's group
+// ([backend.Config.Group]). For a backend of the default group, "", it is
+// 44 characters, the unpadded base64url encoding of 33 bytes, version 2:
 //
 //	version (1) | token (8) | issued (4) | expires (4) | tag (16)
 //
-// version is 2; issued and expires are big-endian Unix seconds, expires
-// being 0 for a session cookie. From each configured key two subkeys are
+// For a backend of a named group it is 52 characters, 39 bytes, version 3:
+//
+//	version (1) | token (8) | group (6) | issued (4) | expires (4) | tag (16)
+//
+// issued and expires are big-endian Unix seconds, expires being 0 for a
+// session cookie. From each configured key two subkeys are
 // derived, HMAC-SHA-256(key, label) with distinct labels: the token subkey
 // with the label "affinity backend token v1", and the tag subkey, its
 // first 16 bytes, with "affinity cookie cmac v2", a zero byte and the
-// cookie's name.
+// cookie's name. The group token is the first 48 bits of HMAC-SHA-256 of a
+// zero byte and the group's name under the token subkey (1 if those are
+// all zero). Lookup reports the group in [policy.Binding.Group] for every
+// authentic cookie, Valid, Unknown (its backend has left, so the handler
+// re-places the client in its group) or Expired, when the snapshot knows
+// the group: it has a member or a weight. A version 2 cookie names the
+// default group; one that names a backend now in another group is
+// refreshed.
 //
 //   - Opaque. The token is the first 64 bits of HMAC-SHA-256 of the
 //     backend's ID under the token subkey. The cookie shows neither the
@@ -52,10 +65,12 @@
 //     the same second get the same value; Save signs it once and hands it
 //     to all of them.
 //   - Authentic. The tag is AES-CMAC (NIST SP 800-38B, RFC 4493) of
-//     token, issued and expires, the 16 bytes after the version, under
+//     the fields between the version and the tag (16 bytes in version 2,
+//     22 in version 3), under
 //     the tag subkey as an AES-128 key; it is compared in constant time.
 //     Altering any byte, or presenting the value under another cookie
-//     name, makes it Forged (or Malformed, for a version not known).
+//     name, makes it Forged (or Malformed, for a version not known or
+//     not of its length).
 //   - Bounded. The expiry is signed into the value and enforced by Lookup,
 //     not only by the browser: a client that keeps the cookie past its
 //     Max-Age is not bound by it. So is the binding's age, issued, kept

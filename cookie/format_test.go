@@ -140,3 +140,111 @@ func asFormat2(v []byte) string {
 	v[0] = 2
 	return base64.RawURLEncoding.EncodeToString(v)
 }
+
+// docGroupToken returns the token of group under key, as documented.
+func docGroupToken(key []byte, group string) []byte {
+	return hmacSHA256(hmacSHA256(key, []byte("affinity backend token v1")), []byte{0}, []byte(group))[:6]
+}
+
+// TestCookieFormat3 holds a binding to a backend of a named group to
+// format 3, and a binding to the default group to format 2.
+func TestCookieFormat3(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c, err := New([][]byte{formatKey}, WithName("lb"), WithTTL(time.Hour),
+		WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "app-1", URL: "http://127.0.0.1:1", Group: "green"},
+		{ID: "app-2", URL: "http://127.0.0.1:2"},
+	})
+	require.NoError(t, err)
+	snap := set.Snapshot()
+	saved := func(id string) string {
+		r := httptest.NewRequest(http.MethodGet, "http://lb/", nil)
+		prev := c.Lookup(r, snap)
+		resp := &http.Response{Header: http.Header{}}
+		c.Save(r, resp, snap.Lookup(id), prev)
+		ck, err := http.ParseSetCookie(resp.Header.Get("Set-Cookie"))
+		require.NoError(t, err)
+		return ck.Value
+	}
+
+	s := saved("app-1")
+	assert.Len(t, s, 52)
+	v, err := base64.RawURLEncoding.DecodeString(s)
+	require.NoError(t, err)
+	require.Len(t, v, 39)
+	assert.Equal(t, byte(3), v[0], "version")
+	assert.Equal(t, docToken(formatKey, "app-1"), v[1:9], "token")
+	assert.Equal(t, docGroupToken(formatKey, "green"), v[9:15], "group")
+	assert.Equal(t, uint32(1_800_000_000), binary.BigEndian.Uint32(v[15:19]), "issued")
+	assert.Equal(t, uint32(1_800_003_600), binary.BigEndian.Uint32(v[19:23]), "expires")
+	m, err := newCMAC(hmacSHA256(formatKey, []byte("affinity cookie cmac v2\x00lb"))[:16])
+	require.NoError(t, err)
+	tag := m.sum(v[1:23])
+	assert.Equal(t, tag[:], v[23:], "tag")
+
+	v2, err := base64.RawURLEncoding.DecodeString(saved("app-2"))
+	require.NoError(t, err)
+	assert.Len(t, v2, 33, "the default group: format 2")
+	assert.Equal(t, byte(2), v2[0])
+
+	request := func(value string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "http://lb/", nil)
+		r.Header.Set("Cookie", "lb="+value)
+		return r
+	}
+	edited := func(b []byte, i int) string {
+		e := append([]byte(nil), b...)
+		e[i] ^= 1
+		return base64.RawURLEncoding.EncodeToString(e)
+	}
+	asVersion := func(b []byte, ver byte) string {
+		e := append([]byte(nil), b...)
+		e[0] = ver
+		return base64.RawURLEncoding.EncodeToString(e)
+	}
+	tests := []struct {
+		name  string
+		value string
+		want  policy.Binding
+	}{
+		{"format 3", s, policy.Binding{ID: "app-1", Status: policy.Valid, Group: "green"}},
+		{"format 2, the default group", base64.RawURLEncoding.EncodeToString(v2), policy.Binding{ID: "app-2", Status: policy.Valid}},
+		{"group edited", edited(v, 9), policy.Binding{Status: policy.Forged}},
+		{"issued edited", edited(v, 16), policy.Binding{Status: policy.Forged}},
+		{"tag edited", edited(v, 30), policy.Binding{Status: policy.Forged}},
+		{"format 3 marked 2", asVersion(v, 2), policy.Binding{Status: policy.Malformed}},
+		{"format 2 marked 3", asVersion(v2, 3), policy.Binding{Status: policy.Malformed}},
+		{"format 3 marked 4", asVersion(v, 4), policy.Binding{Status: policy.Malformed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, c.Lookup(request(tt.value), snap))
+		})
+	}
+
+	t.Run("format 2 for a backend now in a group", func(t *testing.T) {
+		// A cookie issued before app-1 joined green: read as the default
+		// group, and refreshed so that the next one names green.
+		old := c.Issue("app-1")
+		require.Len(t, old, 44)
+		prev := c.Lookup(request(old), snap)
+		assert.Equal(t, policy.Binding{ID: "app-1", Status: policy.Valid, Refresh: true}, prev)
+		resp := &http.Response{Header: http.Header{}}
+		c.Save(request(old), resp, snap.Lookup("app-1"), prev)
+		ck, err := http.ParseSetCookie(resp.Header.Get("Set-Cookie"))
+		require.NoError(t, err)
+		assert.Equal(t, policy.Binding{ID: "app-1", Status: policy.Valid, Group: "green"}, c.Lookup(request(ck.Value), snap))
+	})
+
+	t.Run("backend left", func(t *testing.T) {
+		_, err := set.Remove("app-1")
+		require.NoError(t, err)
+		assert.Equal(t, policy.Binding{Status: policy.Unknown}, c.Lookup(request(s), set.Snapshot()),
+			"green has no member left and no weight: the set does not know it")
+		require.NoError(t, set.SetGroupWeight("green", 0))
+		assert.Equal(t, policy.Binding{Status: policy.Unknown, Group: "green"}, c.Lookup(request(s), set.Snapshot()),
+			"green has no member left, but a weight")
+	})
+}

@@ -34,13 +34,22 @@ func bigSet(t *testing.T, n int) *backend.Set {
 	return set
 }
 
+// noGroupToken is the group token function of a set without named groups:
+// it is never called.
+func noGroupToken(t *testing.T) func(k int, group string) uint64 {
+	return func(k int, group string) uint64 {
+		t.Errorf("group token of %q computed for a set without named groups", group)
+		return 0
+	}
+}
+
 func TestBuildIndexIsIncremental(t *testing.T) {
 	const n = 10_000
 	keys := [][]byte{[]byte("0123456789abcdef"), []byte("fedcba9876543210")}
 	token, calls := countingToken(t, keys...)
 	set := bigSet(t, n)
 
-	ix := buildIndex(nil, set.Snapshot(), len(keys), token)
+	ix := buildIndex(nil, set.Snapshot(), len(keys), token, noGroupToken(t))
 	require.Equal(t, n*len(keys), *calls, "first build computes every token")
 
 	steps := []struct {
@@ -57,7 +66,7 @@ func TestBuildIndexIsIncremental(t *testing.T) {
 			require.NoError(t, st.change())
 			*calls = 0
 			s := set.Snapshot()
-			ix = buildIndex(ix, s, len(keys), token)
+			ix = buildIndex(ix, s, len(keys), token, noGroupToken(t))
 			assert.Equal(t, st.wantCalls, *calls)
 			assert.Same(t, s, ix.snap)
 			assert.Len(t, ix.members, len(s.Backends()), "tokens are pruned to the members")
@@ -66,9 +75,9 @@ func TestBuildIndexIsIncremental(t *testing.T) {
 			}
 			for _, b := range []*backend.Backend{s.Backends()[0], s.Lookup("new")} {
 				for k := range keys {
-					id, ok := ix.resolve(k, token(k, b.ID()))
+					e, ok := ix.resolve(k, token(k, b.ID()))
 					assert.True(t, ok)
-					assert.Equal(t, b.ID(), id)
+					assert.Equal(t, b.ID(), e.id)
 				}
 			}
 		})
@@ -91,16 +100,16 @@ func TestBuildIndexCollision(t *testing.T) {
 		}
 		return uint64(k*100 + int(id[0]))
 	}
-	ix := buildIndex(nil, set.Snapshot(), 2, token)
+	ix := buildIndex(nil, set.Snapshot(), 2, token, noGroupToken(t))
 
 	_, ok := ix.resolve(0, 42)
 	assert.False(t, ok, "a shared token resolves to neither backend")
-	id, ok := ix.resolve(0, token(0, "c"))
+	e, ok := ix.resolve(0, token(0, "c"))
 	assert.True(t, ok)
-	assert.Equal(t, "c", id)
-	id, ok = ix.resolve(1, token(1, "a"))
+	assert.Equal(t, "c", e.id)
+	e, ok = ix.resolve(1, token(1, "a"))
 	assert.True(t, ok)
-	assert.Equal(t, "a", id)
+	assert.Equal(t, "a", e.id)
 }
 
 // TestCookieIndexCarriesTokens checks that a Policy rebuilds its index from

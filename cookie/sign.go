@@ -69,9 +69,10 @@ func (s *signer) sign(p *payload) {
 
 // verify reports whether p's tag was made by one of the keys, and by which.
 // It tries the keys in order and compares tags in constant time. A payload
-// of a version other than valueVersion verifies with no key.
+// of a version other than valueVersion and groupVersion verifies with no
+// key.
 func (s *signer) verify(p *payload) (key int, ok bool) {
-	if p.version() != valueVersion {
+	if v := p.version(); v != valueVersion && v != groupVersion {
 		return 0, false
 	}
 	for i, k := range s.keys {
@@ -85,6 +86,15 @@ func (s *signer) verify(p *payload) (key int, ok bool) {
 
 // token returns the token naming backend id under key k.
 func (s *signer) token(k int, id string) uint64 { return s.keys[k].token(id) }
+
+// groupToken returns the token naming group under key k; 0 for the
+// default group, "".
+func (s *signer) groupToken(k int, group string) uint64 {
+	if group == "" {
+		return 0
+	}
+	return s.keys[k].groupToken(group)
+}
 
 // signingKey is one configured key, reduced to the subkeys derived from
 // it: HMAC-SHA-256(key, label), one per label, truncated to 128 bits for
@@ -118,6 +128,18 @@ func (k *signingKey) token(id string) uint64 {
 	t := binary.BigEndian.Uint64(st.sum())
 	k.tokens.put(st)
 	return t
+}
+
+// groupToken returns the first 48 bits of HMAC(tokenKey, 0x00 | group),
+// big-endian: no backend ID starts with a zero byte, so a group's token is
+// never a backend's. The one group in 2^48 whose token would be 0, which
+// marks the default group, gets 1.
+func (k *signingKey) groupToken(group string) uint64 {
+	st := k.tokens.get()
+	st.in = append(append(st.in[:0], 0), group...)
+	t := binary.BigEndian.Uint64(st.sum()) >> 16
+	k.tokens.put(st)
+	return max(t, 1)
 }
 
 // hmacPool hands out HMAC-SHA-256 states for one key, so that computing a

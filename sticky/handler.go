@@ -61,6 +61,7 @@ type Handler struct {
 	keys   picker // keyed requests
 	logger *slog.Logger
 	firsts firstPicks
+	groups groups
 
 	// The user's hooks; nil when not set.
 	rewrite        func(*httputil.ProxyRequest)
@@ -358,8 +359,9 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 }
 
 // reroute returns, counted in flight, the backend for a request whose
-// binding names none that serves it: the key picker's choice for a keyed
-// request, else the picker's, shared by the unbound HTTP/2 requests that
+// binding names none that serves it, chosen within one group of backends
+// when the set has several (see groups): the key picker's choice for a
+// keyed request, else the picker's, shared by the unbound HTTP/2 requests that
 // arrive together from one client (see firstPicks). With strict bindings,
 // a request bound to a backend that is still a member but does not serve
 // gets none. It also returns the DonePicker that placed the backend, if
@@ -372,7 +374,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 			return nil, nil, errBindingLost
 		}
 	}
-	info := balancer.Info{Request: r, Snapshot: snap}
+	info := balancer.Info{Request: r, Snapshot: h.groups.snapshot(snap, bound, prev)}
 	var b *backend.Backend
 	var done balancer.DonePicker
 	var err error

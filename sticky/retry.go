@@ -155,9 +155,20 @@ func idempotent(req *http.Request) bool {
 // picker for the request's kind (the key picker for a keyed request) is
 // asked first, and its DonePicker returned with its choice; if it insists
 // on a backend already tried, the least loaded of the others is used, and
-// no DonePicker.
+// no DonePicker. When the set has groups of backends, the group of the
+// backend that failed is searched first, then the whole set.
 func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 	snap := h.set.Snapshot()
+	if len(snap.Groups()) > 1 {
+		if b, done := h.repickIn(x, snap.Group(x.backend.Group())); b != nil {
+			return b, done
+		}
+	}
+	return h.repickIn(x, snap)
+}
+
+// repickIn is repick within snap.
+func (h *Handler) repickIn(x *exchange, snap *backend.Snapshot) (*backend.Backend, balancer.DonePicker) {
 	tried := func(b *backend.Backend) bool {
 		for _, t := range x.tried {
 			if b == t {
