@@ -358,10 +358,11 @@ func b2i(b bool) int {
 }
 
 // Issue returns a cookie value binding its bearer to the backend with ID
-// id: what Save would set now for that backend. It serves tests, and
-// programs that hand out bindings themselves; any Policy or App with the
-// same name
-// and a key in common accepts it.
+// id in the default group: what Save would set now for that backend if
+// it were in the default group. A value naming a backend now in a named
+// group binds to it too, and its next response refreshes it with the
+// group. It serves tests, and programs that hand out bindings themselves;
+// any Policy or App with the same name and a key in common accepts it.
 func (c *Policy) Issue(id string) string {
 	now := c.cfg.now().Unix()
 	exp, _ := c.lifetime(now, now)

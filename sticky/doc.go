@@ -12,6 +12,35 @@
 //     which places every other request not bound to a backend (least
 //     connections by default; [WithPicker]).
 //
+// # Groups
+//
+// When the set's backends are in several groups ([backend.Config.Group],
+// a version of the application, a target group) with weights
+// ([backend.WithGroupWeights], [backend.Set.SetGroupWeight]), a request
+// not bound to a backend that serves it is placed in two steps: first a
+// group, then the picker, or the key picker, chooses within the group's
+// snapshot ([backend.Snapshot.Group]). A new client is given a group by
+// smooth weighted round robin over the groups of positive weight that
+// have a member taking new clients (nginx's algorithm: over any run of
+// clients each group's share is its weight's, to within one client). A
+// client whose binding names a group ([policy.Binding.Group]; else the
+// group of its backend, if still a member) is re-placed within that group
+// while it has a member taking new clients, whatever its weight, 0
+// included: a group at weight 0 takes no new clients but keeps its own
+// (Gateway API GEP-1619); only a group with none left sends its clients
+// to a group chosen by weight. A keyed request's key is assigned to a
+// group by weighted rendezvous hashing (the highest -w/ln(u), u uniform
+// in (0,1) from the key and the group's name): each group's share of the
+// keys is its weight's, and changing one group's weight moves keys only
+// to it or from it. Moving weight from one group to another of two moves
+// keys only between them; with three or more, it also moves a few keys
+// between those two and the others, as any assignment that depends on
+// the weights alone must. When no group of positive weight can take a
+// new client, every member may. A retry stays in its group while the
+// group has a backend left to try. A set without groups (every backend
+// in the default group, "", and no weight set) is placed exactly as
+// without this step.
+//
 // It forwards with [httputil.ReverseProxy], so streaming, trailers and
 // WebSocket upgrades behave as they do there, and it counts every request in
 // flight on its backend for the request's whole life. The proxy's extension

@@ -129,7 +129,11 @@ func gcd(a, b int) int {
 // to k: the one with the highest score -w/ln(u), u uniform in (0,1) drawn
 // from the key and the group's name. A group's share of the keys is its
 // share of the weight, and a change of one group's weight moves keys only
-// to that group (if it grows) or from it (if it shrinks).
+// to that group (if it grows) or from it (if it shrinks). Moving weight
+// from one group to another is two such changes: with two groups, keys
+// move only between them; with more, a few also move between them and
+// the others, which no assignment that depends on the weights alone can
+// avoid.
 func (p *groupPlan) rendezvous(k uint64) int {
 	best, top := 0, math.Inf(-1)
 	for i, salt := range p.salts {

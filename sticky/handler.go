@@ -36,7 +36,8 @@ const maxPicks = 3
 //  3. uses that backend if it still serves its clients (healthy or
 //     draining; see [backend.Snapshot.KeepsBound]); else, if the policy found
 //     an affinity key, asks the key picker, which hashes it; else asks the
-//     picker (package balancer);
+//     picker (package balancer), within one group of backends when the
+//     set has several (see the package documentation);
 //  4. counts the request in flight on the backend and forwards it with
 //     [httputil.ReverseProxy], counting it out when it is over, whatever
 //     happened;
