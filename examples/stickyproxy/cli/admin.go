@@ -68,6 +68,9 @@ type adminOptions struct {
 //	GET    /backends/{id}        200, one backend
 //	DELETE /backends/{id}        204, the backend removed at once
 //	POST   /backends/{id}/drain  202, the backend draining: {"timeout": "30s"}
+//	GET    /groups               200, every group, by name
+//	GET    /groups/{name}        200, one group; /groups/ is the default group, ""
+//	PUT    /groups/{name}        200, the group with its new weight: {"weight": 10}
 //
 // Every request, to any path, must name in its Host an IP address,
 // localhost or opts.host (else 421: a web page whose name was rebound to
@@ -77,11 +80,12 @@ type adminOptions struct {
 //
 // POST /backends refuses (400) a URL that opts.self says is the proxy.
 // With opts.sourced, POST /backends and DELETE /backends/{id} are refused
-// (409): the membership is the source's; draining is still allowed.
+// (409): the membership is the source's; draining and group weights are
+// still allowed.
 //
 // Errors are {"error": "..."}: 400 for an invalid request, 401 for a
 // missing or wrong token, 403 for a cross-origin request from a browser,
-// 404 for an unknown path or ID, 405 (with Allow) for a wrong method, 409
+// 404 for an unknown path, ID or group, 405 (with Allow) for a wrong method, 409
 // for a duplicate ID or a change to a source's membership, 413 for a body
 // over 64 KiB, 421 for a Host not this API's.
 func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger, opts adminOptions) http.Handler {
@@ -92,8 +96,8 @@ func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger, opts
 	// The status page and the Prometheus metrics.
 	status := rec.Status()
 	if opts.config != nil {
-		status = opts.config.withConfig(status)
-		a.mux.HandleFunc("GET /config", opts.config.serveConfig)
+		status = opts.config.withConfig(status, set)
+		a.mux.HandleFunc("GET /config", opts.config.serveConfig(set))
 		a.mux.Handle("/config", notAllowed("GET, HEAD"))
 	}
 	a.mux.Handle("GET /{$}", status)
@@ -108,6 +112,13 @@ func newAdmin(set *backend.Set, rec *metrics.Recorder, logger *slog.Logger, opts
 	a.mux.Handle("/backends/{id}", notAllowed("GET, HEAD, DELETE"))
 	a.mux.HandleFunc("POST /backends/{id}/drain", a.drain)
 	a.mux.Handle("/backends/{id}/drain", notAllowed("POST"))
+	a.mux.HandleFunc("GET /groups", a.listGroups)
+	a.mux.Handle("/groups", notAllowed("GET, HEAD"))
+	for _, path := range []string{"/groups/{$}", "/groups/{name}"} { // {$}: the default group, ""
+		a.mux.HandleFunc("GET "+path, a.getGroup)
+		a.mux.HandleFunc("PUT "+path, a.setGroupWeight)
+		a.mux.Handle(path, notAllowed("GET, HEAD, PUT"))
+	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such path %q", r.URL.Path)
 	})
@@ -191,6 +202,7 @@ func (a *admin) authorize(r *http.Request) error {
 type backendJSON struct {
 	ID       string `json:"id"`
 	URL      string `json:"url"`
+	Group    string `json:"group"` // "": the default group
 	State    string `json:"state"` // healthy, unhealthy or draining
 	Weight   int64  `json:"weight"`
 	InFlight int64  `json:"inflight"` // requests being served now
@@ -201,6 +213,7 @@ func toJSON(b *backend.Backend) backendJSON {
 	return backendJSON{
 		ID:       b.ID(),
 		URL:      b.URL().String(),
+		Group:    b.Group(),
 		State:    b.State().String(),
 		Weight:   b.Weight(),
 		InFlight: b.InFlight(),
@@ -239,6 +252,7 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		URL    string `json:"url"`
 		ID     string `json:"id"`
+		Group  string `json:"group"`
 		Weight int    `json:"weight"`
 	}
 	if err := readJSON(w, r, &req); err != nil {
@@ -251,7 +265,7 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	b, err := a.set.Add(backend.Config{ID: req.ID, URL: req.URL, Weight: req.Weight})
+	b, err := a.set.Add(backend.Config{ID: req.ID, URL: req.URL, Group: req.Group, Weight: req.Weight})
 	switch {
 	case errors.Is(err, backend.ErrDuplicate):
 		writeError(w, http.StatusConflict, "%v", err)
@@ -260,7 +274,7 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	a.logger.Info("admin: backend added", "id", b.ID(), "url", b.URL().String(), "remote", r.RemoteAddr)
+	a.logger.Info("admin: backend added", "id", b.ID(), "url", b.URL().String(), "group", b.Group(), "remote", r.RemoteAddr)
 	w.Header().Set("Location", "/backends/"+b.ID())
 	writeJSON(w, http.StatusCreated, toJSON(b))
 }
@@ -309,6 +323,95 @@ func (a *admin) drain(w http.ResponseWriter, r *http.Request) {
 	}
 	a.logger.Info("admin: backend draining", "id", id, "timeout", timeout, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusAccepted, toJSON(b))
+}
+
+// groupJSON is a group as the admin API shows it.
+type groupJSON struct {
+	Name     string   `json:"name"` // "": the default group
+	Weight   int      `json:"weight"`
+	Backends []string `json:"backends"` // their IDs, in the set's order; never null
+}
+
+// groupsJSON returns the groups of snap, by name, as the admin API shows
+// them: those that have backends or a weight set.
+func groupsJSON(snap *backend.Snapshot) []groupJSON {
+	gs := snap.Groups()
+	out := make([]groupJSON, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, toGroupJSON(g))
+	}
+	return out
+}
+
+func toGroupJSON(g backend.Group) groupJSON {
+	ids := make([]string, 0, len(g.Backends))
+	for _, b := range g.Backends {
+		ids = append(ids, b.ID())
+	}
+	return groupJSON{Name: g.Name, Weight: g.Weight, Backends: ids}
+}
+
+// lookupGroup returns the group called name in snap, if it has backends or
+// a weight set.
+func lookupGroup(snap *backend.Snapshot, name string) (groupJSON, bool) {
+	for _, g := range snap.Groups() {
+		if g.Name == name {
+			return toGroupJSON(g), true
+		}
+	}
+	return groupJSON{}, false
+}
+
+func (a *admin) listGroups(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, groupsJSON(a.set.Snapshot()))
+}
+
+func (a *admin) getGroup(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	g, ok := lookupGroup(a.set.Snapshot(), name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such group %q: it has no backend and no weight set", name)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+// setGroupWeight sets the weight of a known group: one with backends or a
+// weight set already (-group-weights), so that a typo does not create a
+// group.
+func (a *admin) setGroupWeight(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := lookupGroup(a.set.Snapshot(), name); !ok {
+		writeError(w, http.StatusNotFound, "no such group %q: it has no backend and no weight set", name)
+		return
+	}
+	var req struct {
+		Weight *int `json:"weight"`
+	}
+	if err := readJSON(w, r, &req); err != nil {
+		writeBodyError(w, err)
+		return
+	}
+	if req.Weight == nil {
+		writeError(w, http.StatusBadRequest, "no weight: want {\"weight\": N}, N from 0 to %d", backend.MaxGroupWeight)
+		return
+	}
+	if n := *req.Weight; n < 0 || n > backend.MaxGroupWeight {
+		writeError(w, http.StatusBadRequest, "invalid weight %d: want 0 to %d", n, backend.MaxGroupWeight)
+		return
+	}
+	if err := a.set.SetGroupWeight(name, *req.Weight); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	// Read back from the snapshot SetGroupWeight published; a concurrent
+	// change may show, as it would on the next GET.
+	g, ok := lookupGroup(a.set.Snapshot(), name)
+	if !ok {
+		g = groupJSON{Name: name, Weight: *req.Weight, Backends: []string{}}
+	}
+	a.logger.Info("admin: group weight set", "group", name, "weight", *req.Weight, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, g)
 }
 
 // readJSON decodes r's body, one JSON object of at most maxAdminBody bytes

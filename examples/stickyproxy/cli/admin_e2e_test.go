@@ -110,7 +110,7 @@ func TestEndToEndAdmin(t *testing.T) {
 	t.Cleanup(app4.Close)
 	status, body := callAdmin(t, p, http.MethodPost, "/backends", `{"id":"app4","url":"`+app4.URL+`"}`)
 	require.Equal(t, http.StatusCreated, status, body)
-	assert.JSONEq(t, `{"id":"app4","url":"`+app4.URL+`","state":"healthy","weight":1,"inflight":0,"requests":0}`, body)
+	assert.JSONEq(t, `{"id":"app4","url":"`+app4.URL+`","group":"","state":"healthy","weight":1,"inflight":0,"requests":0}`, body)
 	assert.Equal(t, []string{"app1", "app2", "app3", "app4"}, ids(listBackends(t, p)))
 	assert.Contains(t, newClientsReach(t, p, "/whoami", 4), "app4")
 	aliceOnApp1("after adding app4")

@@ -72,8 +72,8 @@ func assertJSONError(t *testing.T, rec *httptest.ResponseRecorder, want string) 
 }
 
 const (
-	app1JSON = `{"id":"app1","url":"http://127.0.0.1:9001","state":"healthy","weight":1,"inflight":0,"requests":0}`
-	app2JSON = `{"id":"app2","url":"http://127.0.0.1:9002","state":"healthy","weight":3,"inflight":0,"requests":0}`
+	app1JSON = `{"id":"app1","url":"http://127.0.0.1:9001","group":"","state":"healthy","weight":1,"inflight":0,"requests":0}`
+	app2JSON = `{"id":"app2","url":"http://127.0.0.1:9002","group":"","state":"healthy","weight":3,"inflight":0,"requests":0}`
 )
 
 func TestAdmin(t *testing.T) {
@@ -97,7 +97,7 @@ func TestAdmin(t *testing.T) {
 		// POST /backends
 		{
 			name: "add", method: "POST", path: "/backends", body: `{"url":"http://127.0.0.1:9003","id":"app3","weight":2}`,
-			status: 201, want: `{"id":"app3","url":"http://127.0.0.1:9003","state":"healthy","weight":2,"inflight":0,"requests":0}`,
+			status: 201, want: `{"id":"app3","url":"http://127.0.0.1:9003","group":"","state":"healthy","weight":2,"inflight":0,"requests":0}`,
 			check: func(t *testing.T, set *backend.Set, rec *httptest.ResponseRecorder) {
 				assert.Equal(t, "/backends/app3", rec.Header().Get("Location"))
 				bs := set.Snapshot().Backends()

@@ -17,7 +17,8 @@ import (
 
 // runningConfig is the proxy's configuration as the admin API shows it,
 // at GET /config and on the status page: what decides where clients go,
-// the health checks, the version and the uptime. It holds no secret:
+// the groups' weights, the health checks, the version and the uptime. It
+// holds no secret:
 // neither the signing keys (only how many, and where they came from) nor
 // the admin token.
 type runningConfig struct {
@@ -29,6 +30,7 @@ type runningConfig struct {
 	H2C           bool          `json:"h2c"` // cleartext HTTP/2 on -listen (-h2c)
 	Policy        string        `json:"policy"`
 	Picker        string        `json:"picker"`
+	Groups        []groupJSON   `json:"groups"`           // now, by name: PUT /groups/{name} changes weights
 	Cookie        *cookieConfig `json:"cookie,omitempty"` // cookie and appcookie only
 	Key           *keyConfig    `json:"key,omitempty"`    // header, query and ip only
 	Trusted       []string      `json:"trusted_proxies"`  // whose forwarding headers are believed
@@ -177,9 +179,10 @@ func lifetime(cfg config) string {
 	return s
 }
 
-// at returns rc with its uptime at now.
-func (rc *runningConfig) at(now time.Time) runningConfig {
+// at returns rc with its uptime at now and the groups of snap.
+func (rc *runningConfig) at(now time.Time, snap *backend.Snapshot) runningConfig {
 	c := *rc
+	c.Groups = groupsJSON(snap)
 	up := max(now.Sub(rc.StartedAt), 0).Truncate(time.Second)
 	c.Uptime, c.UptimeSeconds = up.String(), int64(up/time.Second)
 	return c
@@ -194,6 +197,9 @@ func (rc runningConfig) rows() [][2]string {
 		{"Listener", listener(rc.TLS, rc.H2C)},
 		{"Policy", rc.Policy},
 		{"Picker", rc.Picker},
+	}
+	for _, g := range rc.Groups {
+		rows = append(rows, [2]string{"Group " + cmp.Or(g.Name, "(default)"), groupText(g)})
 	}
 	if k := rc.Cookie; k != nil {
 		rows = append(rows,
@@ -229,6 +235,18 @@ func (rc runningConfig) rows() [][2]string {
 		[2]string{"Log level", rc.LogLevel},
 		[2]string{"Access log", strconv.FormatBool(rc.AccessLog)},
 	)
+}
+
+// groupText says in words what a group weighs and holds.
+func groupText(g groupJSON) string {
+	s := "weight " + strconv.Itoa(g.Weight)
+	if g.Weight == 0 {
+		s += " (no new clients)"
+	}
+	if len(g.Backends) == 0 {
+		return s + "; no backends"
+	}
+	return s + "; backends " + strings.Join(g.Backends, ", ")
 }
 
 // listener says in words what -listen serves.
@@ -268,21 +286,25 @@ var configTemplate = template.Must(template.New("config").Parse(`<section id="co
 </section>
 `))
 
-// serveConfig answers GET /config with the running configuration.
-func (rc *runningConfig) serveConfig(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, rc.at(time.Now()))
+// serveConfig returns the handler of GET /config: the running
+// configuration, with the groups of set.
+func (rc *runningConfig) serveConfig(set *backend.Set) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, rc.at(time.Now(), set.Snapshot()))
+	}
 }
 
-// withConfig returns status, the status page's handler, adding rc to its
-// answers: a section before the footer of the HTML page, a "config" field
-// in the JSON one. Other answers pass as they are.
-func (rc *runningConfig) withConfig(status http.Handler) http.Handler {
+// withConfig returns status, the status page's handler, adding rc, with
+// the groups of set, to its answers: a section before the footer of the
+// HTML page, a "config" field in the JSON one. Other answers pass as they
+// are.
+func (rc *runningConfig) withConfig(status http.Handler, set *backend.Set) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		buf := &bufferedResponse{header: w.Header()}
 		status.ServeHTTP(buf, r)
 		body := buf.body.Bytes()
 		if buf.status == 0 || buf.status == http.StatusOK {
-			c := rc.at(time.Now())
+			c := rc.at(time.Now(), set.Snapshot())
 			switch ct := w.Header().Get("Content-Type"); {
 			case strings.HasPrefix(ct, "text/html"):
 				body = addHTML(body, c)

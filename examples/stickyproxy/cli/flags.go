@@ -84,6 +84,7 @@ type config struct {
 	listen        string
 	backends      []backend.Config // empty: run the demo servers
 	backendsFlag  string           // the value of -backends, for errors found once listening
+	groupWeights  map[string]int   // -group-weights: weights by group name; nil: every group weighs 1
 	policy        string           // one of the policy* constants
 	keys          [][]byte         // cookie signing keys, the first signs, each at least minKeyLen bytes; nil for key policies
 	cookieName    string           // cookie and appcookie; "": defaultCookieName
@@ -247,6 +248,7 @@ func parseFlagsWith(args []string, help io.Writer, more func(*flag.FlagSet)) (co
 		interval  time.Duration
 		eject     string
 		tokenFile string
+		gweights  string // -group-weights
 
 		cookieSecure, cookieSameSite string   // -cookie-secure, -cookie-samesite
 		o                            opsFlags // -weights to -version
@@ -255,7 +257,8 @@ func parseFlagsWith(args []string, help io.Writer, more func(*flag.FlagSet)) (co
 	fs := flag.NewFlagSet("stickyproxy", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, not printed
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "`address` to listen on")
-	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL or NAME=URL, none the proxy itself\n(-listen's or -admin's port on this machine); empty: start three demo servers, app1 to app3")
+	fs.StringVar(&backends, "backends", "", "comma-separated `list` of backends, each URL, NAME=URL or GROUP:NAME=URL, none the proxy itself\n(-listen's or -admin's port on this machine); no GROUP: the default group.\nEmpty: start three demo servers, app1 to app3")
+	fs.StringVar(&gweights, "group-weights", "", "comma-separated `list` of GROUP=W: the weight W (0 to 1000) of the group GROUP of -backends\n(=W: the default group's), the share of new clients it takes; 0: none, its bound clients stay.\nA group may have no backend yet. Others weigh 1")
 	fs.StringVar(&cfg.policy, "policy", policyCookie, "`policy` that keeps a client on its backend: cookie (the proxy's signed cookie),\nappcookie (the proxy's cookie, living as long as the application's -app-cookie),\nheader (the value of the -header header), query (the value of the -query parameter)\nor ip (the client's address; see -trusted-proxies)")
 	fs.StringVar(&key, "key", "", "comma-separated `secrets` signing the affinity cookie (cookie, appcookie): the first signs,\nall are accepted, for rotation; the same on every replica.\nEach at least 16 bytes; a shorter one is hashed into a key (weak).\nAbsent, as -key-file and $STICKYPROXY_KEY: a random key, so cookies die with the process.\nIgnored by the other policies")
 	fs.StringVar(&cfg.cookieName, "cookie-name", "", "affinity cookie `name` (default \"affinity\", the library's); cookie, appcookie")
@@ -317,6 +320,13 @@ func parseFlagsWith(args []string, help io.Writer, more func(*flag.FlagSet)) (co
 			return config{}, fmt.Errorf("invalid value %q for -backends: %w", backends, err)
 		}
 		cfg.backends, cfg.backendsFlag = bs, backends
+	}
+	if given["group-weights"] {
+		ws, err := parseGroupWeights(gweights)
+		if err != nil {
+			return config{}, fmt.Errorf("invalid value %q for -group-weights: %w", gweights, err)
+		}
+		cfg.groupWeights = ws
 	}
 	if err := checkPolicyFlags(&cfg, given); err != nil {
 		return config{}, err
@@ -618,10 +628,11 @@ func parseStatus(item string) (statusRange, bool) {
 	return statusRange{code, code}, true
 }
 
-// parseBackends reads a comma-separated list of backends, each a URL or
-// NAME=URL; NAME becomes the backend's ID. Blank items are skipped. The
-// backends are checked as [backend.NewSet] will check them: a bad URL or
-// name, or a name used twice, is an error.
+// parseBackends reads a comma-separated list of backends, each a URL,
+// NAME=URL or GROUP:NAME=URL; NAME becomes the backend's ID and GROUP its
+// group, else the default group "". Blank items are skipped. The backends
+// are checked as [backend.NewSet] will check them: a bad URL, name or
+// group, or a name used twice, is an error.
 func parseBackends(list string) ([]backend.Config, error) {
 	var cs []backend.Config
 	for item := range strings.SplitSeq(list, ",") {
@@ -630,9 +641,14 @@ func parseBackends(list string) ([]backend.Config, error) {
 			continue
 		}
 		c := backend.Config{URL: item}
-		// A name has no ':' or '/'; before them, '=' belongs to the URL.
-		if name, u, ok := strings.Cut(item, "="); ok && !strings.ContainsAny(name, ":/") {
-			c.ID, c.URL = strings.TrimSpace(name), strings.TrimSpace(u)
+		// [GROUP:]NAME has no '/' and one ':' at most; after a '/' or a
+		// second ':', '=' belongs to the URL.
+		if name, u, ok := strings.Cut(item, "="); ok && !strings.Contains(name, "/") && strings.Count(name, ":") <= 1 {
+			group, id, grouped := strings.Cut(name, ":")
+			if !grouped {
+				group, id = "", name
+			}
+			c.Group, c.ID, c.URL = strings.TrimSpace(group), strings.TrimSpace(id), strings.TrimSpace(u)
 			if c.ID == "" {
 				return nil, fmt.Errorf("backend %q: empty name", item)
 			}
@@ -906,6 +922,42 @@ func parseWeights(list string, names []string) (map[string]int, error) {
 		n, err := strconv.Atoi(w)
 		if err != nil || n < 1 || n > backend.MaxWeight {
 			return nil, fmt.Errorf("weight %q of %q: want 1 to %d", w, name, backend.MaxWeight)
+		}
+		ws[name] = n
+	}
+	if len(ws) == 0 {
+		return nil, errors.New("no weights")
+	}
+	return ws, nil
+}
+
+// parseGroupWeights reads a comma-separated list of GROUP=W, each GROUP
+// a group name (empty: the default group) given once, each W from 0 to
+// [backend.MaxGroupWeight]. A group need not have a backend: a canary's
+// may join later, through the admin API. Spaces around items and blank
+// items are ignored.
+func parseGroupWeights(list string) (map[string]int, error) {
+	ws := map[string]int{}
+	for item := range strings.SplitSeq(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, w, ok := strings.Cut(item, "=")
+		name, w = strings.TrimSpace(name), strings.TrimSpace(w)
+		if !ok {
+			return nil, fmt.Errorf("%q is not GROUP=WEIGHT", item)
+		}
+		if _, dup := ws[name]; dup {
+			return nil, fmt.Errorf("group %q is given twice", name)
+		}
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 0 || n > backend.MaxGroupWeight {
+			return nil, fmt.Errorf("weight %q of group %q: want 0 to %d", w, name, backend.MaxGroupWeight)
+		}
+		// The library's rules for group names.
+		if _, err := backend.NewSet(nil, backend.WithGroupWeights(map[string]int{name: n})); err != nil {
+			return nil, err
 		}
 		ws[name] = n
 	}

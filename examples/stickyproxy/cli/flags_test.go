@@ -285,6 +285,8 @@ func TestParseFlagsInvalid(t *testing.T) {
 		{"duplicate backend", []string{"-backends", "a=http://h:1,a=http://h:2"}, `duplicate id "a"`},
 		{"bad backend name", []string{"-backends", "a b=http://h:1"}, `"a b"`},
 		{"no backends", []string{"-backends", ", ,"}, `", ," for -backends`},
+		{"bad group in -backends", []string{"-backends", "bl ue:x=http://h:1"}, `invalid value "bl ue:x=http://h:1" for -backends: `},
+		{"group weight out of range", []string{"-group-weights", "blue=1001"}, `invalid value "blue=1001" for -group-weights: weight "1001" of group "blue": want 0 to 1000`},
 		{"listen without port", []string{"-listen", "localhost"}, `"localhost" for -listen`},
 		{"empty key", []string{"-key", ""}, `"" for -key`},
 		{"empty cookie name", []string{"-cookie-name", ""}, `"" for -cookie-name`},
@@ -389,7 +391,7 @@ func TestParseFlagsHelp(t *testing.T) {
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.True(t, errors.Is(err, flag.ErrHelp), "got %v", err)
 	for _, f := range []string{"-listen", "-backends", "-policy", "-key", "-cookie-name", "-cookie-ttl", "-app-cookie", "-header", "-query", "-trusted-proxies", "-picker", "-admin", "-health-path", "-health-interval",
-		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file", "-body-timeout", "-write-timeout", "-tls-cert", "-tls-key", "-h2c"} {
+		"-cookie-sliding", "-cookie-max-life", "-strict", "-load-factor", "-eject-status", "-admin-token-file", "-body-timeout", "-write-timeout", "-tls-cert", "-tls-key", "-h2c", "-group-weights", "GROUP:NAME=URL"} {
 		assert.Contains(t, help.String(), f)
 	}
 }
@@ -454,6 +456,30 @@ func TestParseBackends(t *testing.T) {
 		name: "'=' inside a URL is not a name",
 		list: "http://127.0.0.1:9001/a=b",
 		want: []backend.Config{{URL: "http://127.0.0.1:9001/a=b"}},
+	}, {
+		name: "groups",
+		list: "blue:b1=http://127.0.0.1:9001, green : g1 = http://127.0.0.1:9002,app3=http://127.0.0.1:9003",
+		want: []backend.Config{
+			{Group: "blue", ID: "b1", URL: "http://127.0.0.1:9001"},
+			{Group: "green", ID: "g1", URL: "http://127.0.0.1:9002"},
+			{ID: "app3", URL: "http://127.0.0.1:9003"},
+		},
+	}, {
+		name: "an empty group is the default group",
+		list: ":app1=http://127.0.0.1:9001",
+		want: []backend.Config{{ID: "app1", URL: "http://127.0.0.1:9001"}},
+	}, {
+		name: "a colon after a '/' is the URL's",
+		list: "http://127.0.0.1:9001/x:y=z",
+		want: []backend.Config{{URL: "http://127.0.0.1:9001/x:y=z"}},
+	}, {
+		name: "a group without a name",
+		list: "blue:=http://127.0.0.1:9001",
+		err:  `"blue:=http://127.0.0.1:9001": empty name`,
+	}, {
+		name: "a bad group name",
+		list: "blue green:b1=http://127.0.0.1:9001",
+		err:  `"blue green"`,
 	}, {
 		name: "duplicate names",
 		list: "app1=http://127.0.0.1:9001,app1=http://127.0.0.1:9002",

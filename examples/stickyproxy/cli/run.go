@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -237,7 +238,11 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, sr
 		defer d.close() // after the graceful shutdown below: a no-op
 	}
 	backends = withWeights(backends, cfg.weights)
-	set, err := backend.NewSet(backends, backend.WithLogger(logger), backend.WithSlowStart(cfg.slowStart))
+	setOpts := []backend.Option{backend.WithLogger(logger), backend.WithSlowStart(cfg.slowStart)}
+	if cfg.groupWeights != nil {
+		setOpts = append(setOpts, backend.WithGroupWeights(cfg.groupWeights))
+	}
+	set, err := backend.NewSet(backends, setOpts...)
 	if err != nil {
 		return err
 	}
@@ -328,7 +333,7 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, sr
 		})
 	}
 
-	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot().Backends(), len(cfg.backends) == 0 && src == nil)
+	printUsage(stdout, cfg, ln.Addr(), adminAddr, set.Snapshot(), len(cfg.backends) == 0 && src == nil)
 
 	attrs := []any{"addr", addrs.proxy, "tls", cfg.cert != nil, "h2c", cfg.h2c, "policy", cfg.policy, "picker", cfg.picker, "backends", len(set.Snapshot().Backends())}
 	logger.Info("proxy listening", append(attrs, policyAttrs(cfg)...)...)
@@ -437,9 +442,11 @@ func (l serverLog) Write(p []byte) (int, error) {
 }
 
 // printUsage tells the operator where the proxy listens (and its admin
-// API, if admin is not nil), where it sends traffic, and how to try it with
+// API, if admin is not nil), where it sends traffic (the backends of snap,
+// and their groups when there are any but the default), and how to try it with
 // curl.
-func printUsage(w io.Writer, cfg config, proxy, admin net.Addr, bs []*backend.Backend, demo bool) {
+func printUsage(w io.Writer, cfg config, proxy, admin net.Addr, snap *backend.Snapshot, demo bool) {
+	bs := snap.Backends()
 	base := "http://" + displayAddr(proxy)
 	if cfg.cert != nil {
 		base = "https://" + displayAddr(proxy)
@@ -460,7 +467,17 @@ func printUsage(w io.Writer, cfg config, proxy, admin net.Addr, bs []*backend.Ba
 	}
 	fmt.Fprintln(w, "backends:")
 	for _, b := range bs {
-		fmt.Fprintf(w, "  %-12s %s\n", b.ID(), b.URL())
+		if g := b.Group(); g != "" {
+			fmt.Fprintf(w, "  %-12s %s (group %s)\n", b.ID(), b.URL(), g)
+		} else {
+			fmt.Fprintf(w, "  %-12s %s\n", b.ID(), b.URL())
+		}
+	}
+	if gs := snap.Groups(); cfg.groupWeights != nil || len(gs) > 1 || len(gs) == 1 && gs[0].Name != "" {
+		fmt.Fprintln(w, "groups:")
+		for _, g := range gs {
+			fmt.Fprintf(w, "  %-12s weight %d\n", cmp.Or(g.Name, "(default)"), g.Weight)
+		}
 	}
 	if len(bs) == 0 { // only with a membership source, before it delivers
 		fmt.Fprintln(w, "  none yet: the membership source gives them")
