@@ -50,3 +50,39 @@ func TestConsistentHashGroups(t *testing.T) {
 		assert.True(t, balancer.Built(&h, snap.Group(g)), "the table of group %s is kept", g)
 	}
 }
+
+// TestRotatingPickersGroups checks that RoundRobin and LeastConnections,
+// picking within two groups of two idle backends in turn, rotate within
+// each group, and allocate nothing once each group has been picked within.
+func TestRotatingPickersGroups(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "a1", URL: "http://127.0.0.1:1", Group: "a"}, {ID: "a2", URL: "http://127.0.0.1:2", Group: "a"},
+		{ID: "b1", URL: "http://127.0.0.1:3", Group: "b"}, {ID: "b2", URL: "http://127.0.0.1:4", Group: "b"},
+	})
+	require.NoError(t, err)
+	snap := set.Snapshot()
+	for _, tc := range []struct {
+		name string
+		p    balancer.Picker
+	}{
+		{"roundrobin", &balancer.RoundRobin{}},
+		{"leastconn", &balancer.LeastConnections{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := map[string]int{}
+			for range 20 {
+				for _, g := range []string{"a", "b"} {
+					b, err := tc.p.Pick(balancer.Info{Snapshot: snap.Group(g)})
+					require.NoError(t, err)
+					n[b.ID()]++
+				}
+			}
+			assert.Equal(t, map[string]int{"a1": 10, "a2": 10, "b1": 10, "b2": 10}, n)
+			allocs := testing.AllocsPerRun(100, func() {
+				_, _ = tc.p.Pick(balancer.Info{Snapshot: snap.Group("a")})
+				_, _ = tc.p.Pick(balancer.Info{Snapshot: snap.Group("b")})
+			})
+			assert.Zero(t, allocs)
+		})
+	}
+}

@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"math/rand/v2"
-	"sync/atomic"
 
 	"github.com/affinitylb/affinity/backend"
 )
@@ -32,8 +31,10 @@ const exactMax = 32
 //
 // Up to 32 routable backends, the pick is exact: it scans them all, and a
 // backend with strictly less load is always chosen over busier ones. Ties
-// are spread by weight: a counter shared by all picks selects among the
-// least-loaded backends in proportion to their weights. With equal weights
+// are spread by weight: a counter selects among the least-loaded backends
+// in proportion to their weights, one counter for each group
+// ([backend.Config.Group]) picked within, so that picks within one group
+// rotate whatever the picks within other groups in between. With equal weights
 // and equal load, sequential picks rotate through the backends exactly
 // (30 picks over 3 idle backends land 10 on each); idle backends of weights
 // 1 and 3 get picks 1 to 3.
@@ -64,8 +65,8 @@ const exactMax = 32
 // The zero value is ready to use. LeastConnections is safe for concurrent
 // use and must not be copied after first use.
 type LeastConnections struct {
-	next  atomic.Uint64 // exact picks that ended in a tie
-	exact int           // pools up to this size are picked exactly; 0 means exactMax (tests lower it)
+	next  rotation // exact picks that ended in a tie
+	exact int      // pools up to this size are picked exactly; 0 means exactMax (tests lower it)
 }
 
 // Pick returns the least loaded of info.Snapshot.Routable(), or of two of
@@ -126,7 +127,7 @@ func (lc *LeastConnections) tieBreak(bs []*backend.Backend, tied []uint8) *backe
 	for _, i := range tied {
 		total += bs[i].Weight()
 	}
-	k := int64((lc.next.Add(1) - 1) % uint64(total))
+	k := int64(lc.next.next(bs) % uint64(total))
 	for _, i := range tied {
 		b := bs[i]
 		if w := b.Weight(); k >= w {

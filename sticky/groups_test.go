@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/balancer"
 	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/policy"
 	"github.com/affinitylb/affinity/sticky"
@@ -27,8 +28,9 @@ type groupFront struct {
 }
 
 // newGroupFront starts the demo apps members names, by group, and a
-// handler over them with a cookie policy and the given group weights.
-func newGroupFront(t *testing.T, members map[string][]string, weights map[string]int) *groupFront {
+// handler over them with a cookie policy, the given group weights and
+// handler options opts.
+func newGroupFront(t *testing.T, members map[string][]string, weights map[string]int, opts ...sticky.Option) *groupFront {
 	t.Helper()
 	g := &groupFront{group: map[string]string{}}
 	var cfgs []backend.Config
@@ -46,7 +48,7 @@ func newGroupFront(t *testing.T, members map[string][]string, weights map[string
 	set, err := backend.NewSet(cfgs, backend.WithGroupWeights(weights))
 	require.NoError(t, err)
 	pol := newCookie(t)
-	h, err := sticky.New(set, pol)
+	h, err := sticky.New(set, pol, opts...)
 	require.NoError(t, err)
 	g.set, g.url, g.name = set, front(t, h), pol.Name()
 	g.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
@@ -378,5 +380,32 @@ func TestGroupsCookieReplicas(t *testing.T) {
 	}
 	for i, served := range replicas[0].again(t, cs) {
 		assert.Equal(t, cs[i].backend, served, "client %d: back on the first replica", i)
+	}
+}
+
+// TestGroupsPickerSpreadsWithinEachGroup places 40 new clients, one after
+// another on idle backends, over two groups of two weighted 50/50, with
+// each of the module's pickers that rotate: the groups alternate, and
+// within each group the picker rotates through its members, 10 clients
+// each, whatever the other group's picks.
+func TestGroupsPickerSpreadsWithinEachGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		picker balancer.Picker
+	}{
+		{"leastconn", &balancer.LeastConnections{}},
+		{"roundrobin", &balancer.RoundRobin{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGroupFront(t,
+				map[string][]string{"blue": {"blue1", "blue2"}, "green": {"green1", "green2"}},
+				map[string]int{"blue": 50, "green": 50}, sticky.WithPicker(tc.picker))
+			cs := g.newClients(t, 40)
+			n := map[string]int{}
+			for _, c := range cs {
+				n[c.backend]++
+			}
+			assert.Equal(t, map[string]int{"blue1": 10, "blue2": 10, "green1": 10, "green2": 10}, n)
+		})
 	}
 }
