@@ -327,6 +327,9 @@ func parseFlagsWith(args []string, help io.Writer, more func(*flag.FlagSet)) (co
 			return config{}, fmt.Errorf("invalid value %q for -group-weights: %w", gweights, err)
 		}
 		cfg.groupWeights = ws
+		if allWeighZero(cfg.backends, ws) {
+			cfg.warnings = append(cfg.warnings, "-group-weights: every group weighs 0, so none takes new clients: they go to any backend")
+		}
 	}
 	if err := checkPolicyFlags(&cfg, given); err != nil {
 		return config{}, err
@@ -929,6 +932,22 @@ func parseWeights(list string, names []string) (map[string]int, error) {
 		return nil, errors.New("no weights")
 	}
 	return ws, nil
+}
+
+// allWeighZero reports whether every group, of the backends or of ws,
+// weighs 0 by ws; a group ws does not name weighs 1.
+func allWeighZero(bs []backend.Config, ws map[string]int) bool {
+	for _, b := range bs {
+		if w, ok := ws[b.Group]; !ok || w > 0 {
+			return false
+		}
+	}
+	for _, w := range ws {
+		if w > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseGroupWeights reads a comma-separated list of GROUP=W, each GROUP

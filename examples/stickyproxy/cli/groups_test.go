@@ -3,6 +3,7 @@ package cli
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,25 @@ import (
 
 	"github.com/affinitylb/affinity/backend"
 )
+
+func TestParseFlagsGroupWeightsAllZero(t *testing.T) {
+	const warning = "-group-weights: every group weighs 0, so none takes new clients: they go to any backend"
+	for _, tt := range []struct {
+		name string
+		args []string
+		warn bool
+	}{
+		{"every group 0", []string{"-backends", "blue:b1=http://127.0.0.1:1,green:g1=http://127.0.0.1:2", "-group-weights", "blue=0,green=0"}, true},
+		{"a group left at its default 1", []string{"-backends", "blue:b1=http://127.0.0.1:1,green:g1=http://127.0.0.1:2", "-group-weights", "blue=0"}, false},
+		{"one group above 0", []string{"-backends", "blue:b1=http://127.0.0.1:1,green:g1=http://127.0.0.1:2", "-group-weights", "blue=0,green=1"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parseFlags(append([]string{"-policy", "ip"}, tt.args...), nil)
+			require.NoError(t, err)
+			assert.Equal(t, tt.warn, slices.Contains(cfg.warnings, warning), "warnings: %q", cfg.warnings)
+		})
+	}
+}
 
 func TestParseFlagsGroupWeights(t *testing.T) {
 	tests := []struct {
