@@ -1,6 +1,10 @@
 package event
 
-import "strconv"
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
 
 // Kind says what an [Event] reports.
 type Kind uint8
@@ -36,6 +40,11 @@ const (
 	// Failure: a request to Backend failed, as reported for passive health
 	// checking; Reason says how.
 	Failure
+	// Done: a request is over. Backend is the last backend it was sent to
+	// (empty if none could take it); Request, Placement, Retries, Status,
+	// Header and Elapsed say how it went, and Reason why the policy
+	// refused the request's binding, if it did.
+	Done
 )
 
 var kindNames = [...]string{
@@ -50,6 +59,7 @@ var kindNames = [...]string{
 	DrainEnd:    "drain_end",
 	Panic:       "panic",
 	Failure:     "failure",
+	Done:        "done",
 }
 
 // String returns the kind's name in snake case, as metrics label it
@@ -153,6 +163,45 @@ func (r Reason) String() string {
 	return "other"
 }
 
+// Placement says how a request found its backend, for a [Done] event.
+type Placement uint8
+
+const (
+	// Bound: the request went to the backend its binding names.
+	Bound Placement = iota + 1
+	// Picked: the request carried no binding the policy honoured, and the
+	// picker placed it.
+	Picked
+	// Keyed: the request carried an affinity key, and the key picker
+	// placed it.
+	Keyed
+	// Redispatched: the request's binding named a backend that no longer
+	// serves its clients, and it was placed anew.
+	Redispatched
+	// Unplaced: no backend could take the request.
+	Unplaced
+)
+
+var placementNames = [...]string{
+	Bound:        "bound",
+	Picked:       "picked",
+	Keyed:        "keyed",
+	Redispatched: "redispatched",
+	Unplaced:     "unplaced",
+}
+
+// String returns the placement's name ("bound", "picked", "keyed",
+// "redispatched", "unplaced"), "" for the zero Placement, or "other".
+func (p Placement) String() string {
+	if p == 0 {
+		return ""
+	}
+	if int(p) < len(placementNames) {
+		return placementNames[p]
+	}
+	return "other"
+}
+
 // Event is one thing that happened to a pool or to a request on its way
 // through a balancer. Which fields are set depends on Kind; the others are
 // zero.
@@ -173,6 +222,25 @@ type Event struct {
 	Reason Reason
 	// Panic is the value recovered from the panic of a Panic event.
 	Panic any
+
+	// Request is the client's request, for the events of a request (Pick,
+	// BoundHit, Bind, Redispatch, Rejected, Retry, Failure, Panic, Done);
+	// its Context carries the embedder's values, such as a trace's span.
+	// Nil for a set's events. Observers must not modify it, nor keep it
+	// past Observe.
+	Request *http.Request
+	// Placement, Retries, Status, Header and Elapsed describe a Done
+	// request: how it found its backend; how many other backends it was
+	// sent to after the first failed it; the status of the response the
+	// client was sent (0 if none was: the client left first); how long
+	// from the handler's receiving the request to the backend's response
+	// header (0 if none came); and how long until the response was
+	// written whole.
+	Placement Placement
+	Retries   int
+	Status    int
+	Header    time.Duration
+	Elapsed   time.Duration
 }
 
 // Observer receives events. Observe is called synchronously, from request

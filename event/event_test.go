@@ -13,10 +13,20 @@ func TestKindString(t *testing.T) {
 		event.Pick: "pick", event.BoundHit: "bound_hit", event.Bind: "bind",
 		event.Redispatch: "redispatch", event.Rejected: "rejected", event.Retry: "retry",
 		event.StateChange: "state_change", event.DrainStart: "drain_start", event.DrainEnd: "drain_end",
-		event.Panic: "panic", event.Failure: "failure",
-		0: "unknown", event.Failure + 1: "unknown",
+		event.Panic: "panic", event.Failure: "failure", event.Done: "done",
+		0: "unknown", event.Done + 1: "unknown",
 	} {
 		assert.Equal(t, want, k.String(), "Kind(%d)", k)
+	}
+}
+
+func TestPlacementString(t *testing.T) {
+	for p, want := range map[event.Placement]string{
+		event.Bound: "bound", event.Picked: "picked", event.Keyed: "keyed",
+		event.Redispatched: "redispatched", event.Unplaced: "unplaced",
+		0: "", event.Unplaced + 1: "other",
+	} {
+		assert.Equal(t, want, p.String(), "Placement(%d)", p)
 	}
 }
 
