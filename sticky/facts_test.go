@@ -1,10 +1,13 @@
 package sticky_test
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -313,4 +316,86 @@ func TestNoAllocationForFacts(t *testing.T) {
 	none := allocs()
 	observed := allocs(sticky.WithObserver(event.ObserverFunc(func(event.Event) {})))
 	assert.Equal(t, none, observed, "allocations per request without and with an observer")
+}
+
+func TestDecisionOfTheHandlersOwnAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []sticky.Option
+		drain   bool   // every backend drains: no new client can be placed
+		via     string // the request's Via header
+		body    bool   // the request has a body that breaks off
+		want    sticky.Decision
+		backend bool // the decision names a backend
+	}{
+		{name: "loop", opts: []sticky.Option{sticky.WithVia("edge")}, via: "1.1 edge",
+			want: sticky.Decision{Placement: event.Unplaced, Status: http.StatusLoopDetected}},
+		{name: "the user's error handler", drain: true,
+			opts: []sticky.Option{sticky.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+				w.WriteHeader(http.StatusTeapot)
+			})},
+			want: sticky.Decision{Placement: event.Unplaced, Status: http.StatusTeapot}},
+		{name: "a panic in ModifyResponse",
+			opts: []sticky.Option{sticky.WithModifyResponse(func(*http.Response) error { panic("boom") })},
+			want: sticky.Decision{Placement: event.Picked, Status: http.StatusInternalServerError}, backend: true},
+		{name: "a client's body cut short", body: true,
+			want: sticky.Decision{Placement: event.Picked, Status: http.StatusBadRequest}, backend: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPool(t, 1)
+			if tc.drain {
+				require.NoError(t, p.set.SetState("app1", backend.Draining))
+			}
+			obs := &doneEvents{}
+			h, err := sticky.New(p.set, newCookie(t), append(tc.opts, sticky.WithObserver(obs))...)
+			require.NoError(t, err)
+			decisions := make(chan sticky.Decision, 1)
+			base := front(t, tracked(h, decisions))
+
+			if tc.body {
+				conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+				require.NoError(t, err)
+				_, err = io.WriteString(conn, "POST /echo HTTP/1.1\r\nHost: x\r\nX-Track: 1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+				require.NoError(t, err)
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				require.NoError(t, err)
+				require.NoError(t, resp.Body.Close())
+				require.NoError(t, conn.Close())
+				require.Equal(t, tc.want.Status, resp.StatusCode)
+			} else {
+				req, err := http.NewRequest(http.MethodGet, base+"/whoami", nil)
+				require.NoError(t, err)
+				req.Header.Set("X-Track", "1")
+				if tc.via != "" {
+					req.Header.Set("Via", tc.via)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				require.NoError(t, resp.Body.Close())
+				require.Equal(t, tc.want.Status, resp.StatusCode)
+			}
+
+			var got sticky.Decision
+			select {
+			case got = <-decisions:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no decision")
+			}
+			if tc.backend {
+				tc.want.Backend = "app1"
+			}
+			assert.Positive(t, got.Elapsed)
+			assert.LessOrEqual(t, got.Header, got.Elapsed)
+			times := got
+			got.Header, got.Elapsed = 0, 0
+			assert.Equal(t, tc.want, got)
+			done, noRequest := obs.take()
+			assert.Empty(t, noRequest, "request events without their request")
+			require.Len(t, done, 1)
+			e := done[0]
+			assert.Equal(t, sticky.Decision{Backend: e.Backend, Placement: e.Placement, Binding: e.Reason,
+				Retries: e.Retries, Status: e.Status, Header: e.Header, Elapsed: e.Elapsed}, times)
+		})
+	}
 }
