@@ -74,4 +74,18 @@
 // backend; a
 // panic in a user's policy, picker or hook is answered 500. Everything it
 // decides can be watched with an [event.Observer] ([WithObserver]).
+//
+// # Each request's facts
+//
+// Every event of a request carries the request ([event.Event.Request]),
+// and each request, whatever its end (answered, 502, 503, 508, the
+// client's 400 or 408, a panic's 500), ends with one [event.Done] event:
+// the last backend it was sent to, how it was placed, its retries, the
+// status its client was sent (0 if the client left first), the time to
+// the backend's response header and the total time, and why its binding
+// was refused, if it was. A middleware around the handler reads the same
+// facts from [Track]'s [Decision], filled in before ServeHTTP returns.
+// Without an observer or a tracked request none of it is gathered: no
+// clock is read and nothing is allocated for it; with them, nothing is
+// allocated per request either.
 package sticky

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/policy"
+	"github.com/affinitylb/affinity/sticky"
 )
 
 // newLoggers returns the proxy's logger, which writes the records of level
@@ -46,33 +46,27 @@ func (f levelFilter) WithGroup(name string) slog.Handler {
 // accessLog writes one line per request to its logger, at Info:
 //
 //	msg=request method=GET path=/whoami status=200 duration=1.2ms bytes=27
-//	backend=app2 binding=valid route=bound_hit bind=false attempts=1 client=127.0.0.1:50312
+//	backend=app2 binding=valid route=bound_hit bind=false attempts=1
+//	client=127.0.0.1:50312 placement=bound retries=0 header=1ms
 //
-// The handler in package sticky tells no one which backend served a
-// request, nor what its binding was: its observer's events carry no
-// request. So accessLog learns them by wrapping what the handler calls
-// with the request: the policy (Lookup gives the binding the request
-// carried, Save the backend that answered) and the transport (each
-// attempt, with the backend its URL names: the only source when no
-// backend answered, as for a 502). A record in the request's context
-// collects them; all are called on the request's goroutine.
+// The handler's decision (the backend, how the request was placed, its
+// retries, the time to the backend's header) comes from [sticky.Track].
+// What the policy read from the request, and whether it wrote its binding
+// on the response, the decision does not say: accessLog learns them by
+// wrapping the policy it hands the handler, which reports to a record in
+// the request's context, on the request's goroutine.
 type accessLog struct {
 	logger *slog.Logger
-	set    *backend.Set
 }
 
 // accessKey is the context key of a request's *accessRecord.
 type accessKey struct{}
 
-// accessRecord is what the wrapped policy and transport learn of a
-// request.
+// accessRecord is what the wrapped policy learns of a request.
 type accessRecord struct {
-	binding  policy.Binding   // what the policy read; Status None if Lookup did not run
-	looked   bool             // Lookup ran
-	answered *backend.Backend // the backend whose response the policy saw; nil: none answered
-	tried    *backend.Backend // the backend of the last attempt; nil: none
-	attempts int              // how many backends the request was sent to
-	bind     bool             // the policy wrote its binding on the response
+	binding policy.Binding // what the policy read; Status None if Lookup did not run
+	looked  bool           // Lookup ran
+	bind    bool           // the policy wrote its binding on the response
 }
 
 // recordOf returns the record in ctx, or nil.
@@ -88,25 +82,24 @@ func (a *accessLog) handler(next http.Handler) http.Handler {
 		rec := &accessRecord{}
 		lw := &loggedWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, rec))
-		defer func() { a.write(r, lw, rec, time.Since(start)) }() // a panic aborting the response too
+		r, d := sticky.Track(r)
+		defer func() { a.write(r, lw, rec, d, time.Since(start)) }() // a panic aborting the response too
 		next.ServeHTTP(lw, r)
 	})
 }
 
-// write logs r, answered through w, as rec saw it.
-func (a *accessLog) write(r *http.Request, w *loggedWriter, rec *accessRecord, d time.Duration) {
-	b := rec.answered
-	if b == nil {
-		b = rec.tried
-	}
-	var id, route, binding string
-	if b != nil {
-		id = b.ID()
-		switch s := rec.binding.Status; {
-		case s == policy.Valid && rec.binding.ID == id:
+// write logs r, answered through w, as rec and the handler's decision d
+// saw it.
+func (a *accessLog) write(r *http.Request, w *loggedWriter, rec *accessRecord, d *sticky.Decision, dur time.Duration) {
+	var route, binding string
+	attempts := 0
+	if d.Backend != "" {
+		attempts = d.Retries + 1
+		switch {
+		case d.Placement == event.Bound && d.Retries == 0:
 			route = "bound_hit"
-		case s == policy.Valid || s == policy.Unknown:
-			route = "redispatch"
+		case d.Placement == event.Bound || d.Placement == event.Redispatched:
+			route = "redispatch" // its bound backend was down or gone, or failed it
 		default:
 			route = "pick"
 		}
@@ -122,19 +115,22 @@ func (a *accessLog) write(r *http.Request, w *loggedWriter, rec *accessRecord, d
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
-		slog.Duration("duration", d),
+		slog.Duration("duration", dur),
 		slog.Int64("bytes", w.bytes),
-		slog.String("backend", id),
+		slog.String("backend", d.Backend),
 		slog.String("binding", binding),
 		slog.String("route", route),
 		slog.Bool("bind", rec.bind),
-		slog.Int("attempts", rec.attempts),
+		slog.Int("attempts", attempts),
 		slog.String("client", r.RemoteAddr),
+		slog.String("placement", d.Placement.String()),
+		slog.Int("retries", d.Retries),
+		slog.Duration("header", d.Header),
 	)
 }
 
 // policy returns p, reporting to the request's record what it reads and
-// which backend answered. It implements [policy.Stripper] if p does.
+// whether it binds. It implements [policy.Stripper] if p does.
 func (a *accessLog) policy(p policy.Policy) policy.Policy {
 	lp := loggedPolicy{p}
 	if s, ok := p.(policy.Stripper); ok {
@@ -158,7 +154,7 @@ func (p loggedPolicy) Save(r *http.Request, resp *http.Response, b *backend.Back
 	n := len(resp.Header["Set-Cookie"])
 	p.Policy.Save(r, resp, b, prev)
 	if rec := recordOf(r.Context()); rec != nil {
-		rec.answered, rec.bind = b, len(resp.Header["Set-Cookie"]) > n
+		rec.bind = len(resp.Header["Set-Cookie"]) > n
 	}
 }
 
@@ -169,50 +165,6 @@ type loggedStripper struct {
 }
 
 func (p loggedStripper) Strip(h http.Header) { p.s.Strip(h) }
-
-// transport returns rt, reporting each attempt to the request's record.
-func (a *accessLog) transport(rt http.RoundTripper) http.RoundTripper {
-	return &loggedTransport{rt: rt, set: a.set}
-}
-
-// loggedTransport is a transport that reports to the request's
-// accessRecord.
-type loggedTransport struct {
-	rt  http.RoundTripper
-	set *backend.Set
-}
-
-func (t *loggedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if rec := recordOf(req.Context()); rec != nil {
-		rec.attempts++
-		rec.tried = t.backendOf(req.URL, rec.binding)
-	}
-	return t.rt.RoundTrip(req)
-}
-
-// backendOf returns the member of the set whose URL u extends: the one
-// bound names if it does, else the first. Two backends with one URL are
-// told apart only so.
-func (t *loggedTransport) backendOf(u *url.URL, bound policy.Binding) *backend.Backend {
-	snap := t.set.Snapshot()
-	if bound.Status == policy.Valid {
-		if b := snap.Lookup(bound.ID); b != nil && extends(u, b.URL()) {
-			return b
-		}
-	}
-	for _, b := range snap.Backends() {
-		if extends(u, b.URL()) {
-			return b
-		}
-	}
-	return nil
-}
-
-// extends reports whether u is a URL under base: same scheme and host,
-// and a path that starts with base's.
-func extends(u, base *url.URL) bool {
-	return u.Scheme == base.Scheme && strings.EqualFold(u.Host, base.Host) && strings.HasPrefix(u.Path, base.Path)
-}
 
 // loggedWriter is a ResponseWriter that records the status and the
 // number of body bytes written. Flush and the deadlines are reached

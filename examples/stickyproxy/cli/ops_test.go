@@ -375,6 +375,14 @@ func TestEndToEndAccessLog(t *testing.T) {
 		assert.NotEqual(t, "0", l["bytes"], "every answer has a body")
 	}
 	assert.Equal(t, "18", hit["bytes"], "the body's bytes")
+	assert.Equal(t, map[string]string{"placement": "picked", "retries": "0"}, pick(newClient, "placement", "retries"))
+	assert.Equal(t, map[string]string{"placement": "bound", "retries": "0"}, pick(hit, "placement", "retries"))
+	assert.Equal(t, map[string]string{"placement": "picked", "retries": "0", "header": "0s"},
+		pick(badGateway, "placement", "retries", "header"), "no header came from dead")
+	for _, l := range []map[string]string{hit, newClient} {
+		assert.NotEqual(t, "0s", l["header"], "the backend's header came")
+		assert.NotEmpty(t, l["header"])
+	}
 }
 
 // pick returns the keys of m named.
@@ -423,6 +431,7 @@ func TestEndToEndRetries(t *testing.T) {
 			for _, l := range lines {
 				assert.Equal(t, "live", l["backend"])
 				if l["attempts"] == "2" {
+					assert.Equal(t, "1", l["retries"], "%v", l)
 					retried++
 				}
 			}

@@ -258,17 +258,16 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, sr
 	}
 	transport := sticky.DefaultTransport()
 	transport.TLSClientConfig = backendTLS(cfg) // -backend-ca
-	var rt http.RoundTripper = transport
 	var al *accessLog
 	if cfg.accessLog {
-		al = &accessLog{logger: access, set: set}
-		pol, rt = al.policy(pol), al.transport(transport)
+		al = &accessLog{logger: access}
+		pol = al.policy(pol)
 	}
 	opts := []sticky.Option{
 		sticky.WithPicker(pickers[cfg.picker]()),
 		sticky.WithKeyPicker(keys),
 		sticky.WithStrictBinding(cfg.strict),
-		sticky.WithTransport(rt),
+		sticky.WithTransport(transport),
 		sticky.WithObserver(rec),
 		sticky.WithLogger(logger),
 		sticky.WithBodyTimeout(cfg.bodyTimeout),
