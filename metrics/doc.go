@@ -60,7 +60,9 @@
 // value" lines, three characters to escape), stable since 2014, and read
 // by every Prometheus-compatible scraper (Prometheus, VictoriaMetrics,
 // the OpenTelemetry Collector, Datadog and Grafana agents); the tests
-// check the output with a parser of their own. A program that already
+// check the output with a parser of their own, and those of the nested
+// module metrics/prometheustest with Prometheus's (expfmt), so that the
+// core module does not depend on it. A program that already
 // uses client_golang can scrape this endpoint alongside its own, or write
 // a small [prometheus.Collector] that reads [Recorder.Expvar]'s JSON.
 //
