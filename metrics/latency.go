@@ -81,7 +81,7 @@ func (l *latency) observe(d time.Duration, status int, sec int64) {
 	class := status/100 - 1
 	l.classes[class].Add(1)
 	l.recentResp.add(sec)
-	if class == 4 {
+	if class == 4 { // 5xx
 		l.recent5xx.add(sec)
 	}
 }
@@ -124,15 +124,6 @@ func (v *latencyView) add(o *latencyView) {
 	}
 	v.recentResp += o.recentResp
 	v.recent5xx += o.recent5xx
-}
-
-// count is how many requests the histogram holds.
-func (v *latencyView) count() int64 {
-	var n int64
-	for _, c := range v.buckets {
-		n += c
-	}
-	return n
 }
 
 // quantile estimates the q-quantile (0 < q < 1) of the last minute's

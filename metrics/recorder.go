@@ -127,7 +127,8 @@ func WithForgetAfter(d time.Duration) Option {
 // that it counts the set's events (state changes, drains); give it to the
 // handler too, with [sticky.WithObserver], for request events (picks,
 // bound hits, bindings, redispatches, retries, rejected bindings,
-// failures, panics). New fails on a nil set and on invalid options,
+// failures, panics, and the Done event that ends each request, whose
+// duration and status feed the histograms). New fails on a nil set and on invalid options,
 // reporting them all.
 //
 // [sticky.WithObserver]: https://pkg.go.dev/github.com/affinitylb/affinity/sticky#WithObserver
