@@ -203,6 +203,15 @@ type exchange struct {
 	status  int           // the backend's answer's status; 0: none yet
 	latency time.Duration // from since to the answer's header
 	err     error         // why the attempt failed, when it did before an answer
+
+	// For a tracked or observed request (track): when it was received,
+	// the time from then to the backend's response header, how many
+	// retries it had, and whether its client left before an answer.
+	track   bool
+	start   time.Time
+	hdr     time.Duration
+	retries int
+	gone    bool
 }
 
 // newExchange returns an exchange whose proxy is h's, hooked to it.
@@ -217,7 +226,13 @@ func (h *Handler) newExchange() *exchange {
 
 // finish counts the request out of its backend, the last one it was sent
 // to if it was retried, and puts x back in the pool.
-func (h *Handler) finish(x *exchange) {
+func (h *Handler) finish(x *exchange, f *facts) {
+	if x.track {
+		f.Backend, f.Retries, f.Header, f.Status = x.backend.ID(), x.retries, x.hdr, x.tw.status
+		if x.gone {
+			f.Status = 0
+		}
+	}
 	accounting.Release(x.backend)
 	x.body.stop(false) // the transport may still read it: the connection is not ours any more
 	if x.done != nil {
@@ -226,32 +241,42 @@ func (h *Handler) finish(x *exchange) {
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted = timedWriter{}, false
 	x.header, x.host, x.query, x.refused, x.status = nil, "", "", false, 0
+	x.track, x.start, x.hdr, x.retries, x.gone = false, time.Time{}, 0, 0, false
 	h.exchanges.Put(x)
 }
 
 // ServeHTTP routes and proxies one request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	defer h.recoverPanic(w)
+	var f facts
+	if f.dec = trackedBy(r); f.dec != nil || h.observer != nil {
+		f.on, f.start = true, time.Now()
+		defer h.report(r, &f)
+	}
+	defer h.recoverPanic(w, r, &f)
 	if h.via.seen(r.Header) {
+		f.Placement, f.Status = event.Unplaced, http.StatusLoopDetected
 		h.looped(w, r)
 		return
 	}
 	snap := h.set.Snapshot()
 	bound := h.policy.Lookup(r, snap)
 	if h.observer != nil && rejected(bound.Status) {
-		h.observeRejected(bound.Status)
+		h.observeRejected(r, bound.Status)
 	}
-	b, done, err := h.choose(r, snap, bound)
+	f.Binding = reasonOf(bound.Status)
+	b, done, placed, err := h.choose(r, snap, bound)
+	f.Placement = placed
 	if err != nil {
-		h.unavailable(w, r, err)
+		f.Status = h.unavailable(w, r, err, f.on)
 		return
 	}
 	x := h.exchanges.Get().(*exchange)
 	x.in, x.backend, x.bound, x.sent = r, b, bound, time.Now()
+	x.track, x.start = f.on, f.start
 	if done != nil {
 		x.done, x.since = done, x.sent
 	}
-	defer h.finish(x)
+	defer h.finish(x, &f)
 	x.proxy.ServeHTTP(x.timed(w, r), r)
 	x.tw.progress() // time for what the server writes after the handler
 }
@@ -262,21 +287,33 @@ const retryAfter = "10"
 
 // unavailable answers a request no backend can take, or has the user's
 // error handler answer it, with an error that wraps balancer.ErrNoBackend.
-func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+// It returns the status sent, which for the user's error handler it learns
+// only if track is set (0 otherwise).
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error, track bool) int {
 	h.logger.Debug("no backend for request", "method", r.Method, "path", r.URL.Path, "err", err)
 	if h.errorHandler != nil {
 		if !errors.Is(err, balancer.ErrNoBackend) {
 			err = fmt.Errorf("%w: %w", balancer.ErrNoBackend, err) // the picker's own error
 		}
-		h.errorHandler(w, r, err)
-		return
+		if !track {
+			h.errorHandler(w, r, err)
+			return 0
+		}
+		x := h.exchanges.Get().(*exchange) // for its writer, which records the status
+		x.tw = timedWriter{ResponseWriter: w}
+		h.errorHandler(&x.tw, r, err)
+		status := x.tw.status
+		x.tw = timedWriter{}
+		h.exchanges.Put(x)
+		return status
 	}
 	w.Header()["Retry-After"] = []string{retryAfter}
 	if err == errBindingLost {
 		http.Error(w, "503 service unavailable: the server holding this session is unavailable", http.StatusServiceUnavailable)
-		return
+		return http.StatusServiceUnavailable
 	}
 	http.Error(w, "503 service unavailable: no backend available", http.StatusServiceUnavailable)
+	return http.StatusServiceUnavailable
 }
 
 // looped answers a request that has already passed through this handler,
@@ -289,19 +326,8 @@ func (h *Handler) looped(w http.ResponseWriter, r *http.Request) {
 
 // observeRejected tells the observer that the policy refused a binding,
 // and why.
-func (h *Handler) observeRejected(s policy.Status) {
-	var why event.Reason
-	switch s {
-	case policy.Malformed:
-		why = event.Malformed
-	case policy.Forged:
-		why = event.Forged
-	case policy.Expired:
-		why = event.Expired
-	case policy.Unknown:
-		why = event.Unknown
-	}
-	h.observer.Observe(event.Event{Kind: event.Rejected, Reason: why})
+func (h *Handler) observeRejected(r *http.Request, s policy.Status) {
+	h.observer.Observe(event.Event{Kind: event.Rejected, Request: r, Reason: reasonOf(s)})
 }
 
 // rejected reports whether s is a binding the policy refused to honour.
@@ -318,8 +344,9 @@ func rejected(s policy.Status) bool {
 // recoverPanic turns a panic in a user-supplied policy, picker or hook into a 500
 // answer and a logged, observed event, rather than a dropped connection
 // and a stack trace on stderr. ReverseProxy's own way of aborting a
-// response, http.ErrAbortHandler, is let through.
-func (h *Handler) recoverPanic(w http.ResponseWriter) {
+// response, http.ErrAbortHandler, is let through. The 500 is f's status
+// if no other was sent.
+func (h *Handler) recoverPanic(w http.ResponseWriter, r *http.Request, f *facts) {
 	p := recover()
 	if p == nil {
 		return
@@ -328,7 +355,10 @@ func (h *Handler) recoverPanic(w http.ResponseWriter) {
 		panic(p)
 	}
 	h.logger.Error("panic serving a request", "panic", p, "stack", string(debug.Stack()))
-	h.observe(event.Event{Kind: event.Panic, Panic: p})
+	h.observe(event.Event{Kind: event.Panic, Request: r, Panic: p})
+	if f.Status == 0 {
+		f.Status = http.StatusInternalServerError
+	}
 	http.Error(w, "500 internal server error", http.StatusInternalServerError)
 }
 
@@ -346,17 +376,26 @@ var errBindingLost = fmt.Errorf("sticky: the bound backend is unavailable: %w", 
 // choose returns the backend for r, already counted in flight: the bound
 // one if it still serves its clients or admits r as its trial (see
 // [backend.Ejection]), else the one reroute chooses; and the DonePicker
-// that placed it, if one did.
-func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, balancer.DonePicker, error) {
+// that placed it, if one did; and how the request was placed.
+func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.Binding) (*backend.Backend, balancer.DonePicker, event.Placement, error) {
 	if bound.Status == policy.Valid {
 		if b := snap.Lookup(bound.ID); b != nil && (snap.KeepsBound(b) || accounting.TryTrial(b)) && accounting.Acquire(b) {
 			if h.observer != nil {
-				h.observer.Observe(event.Event{Kind: event.BoundHit, Backend: b.ID()})
+				h.observer.Observe(event.Event{Kind: event.BoundHit, Request: r, Backend: b.ID()})
 			}
-			return b, nil, nil
+			return b, nil, event.Bound, nil
 		}
 	}
-	return h.reroute(r, snap, bound)
+	b, done, err := h.reroute(r, snap, bound)
+	switch {
+	case err != nil:
+		return nil, nil, event.Unplaced, err
+	case bound.Status == policy.Keyed:
+		return b, done, event.Keyed, nil
+	case bound.Status == policy.Valid || bound.Status == policy.Unknown:
+		return b, done, event.Redispatched, nil
+	}
+	return b, done, event.Picked, nil
 }
 
 // reroute returns, counted in flight, the backend for a request whose
@@ -397,9 +436,9 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 			if prev != nil {
 				from = prev.ID()
 			}
-			h.observer.Observe(event.Event{Kind: event.Redispatch, Backend: b.ID(), Prev: from})
+			h.observer.Observe(event.Event{Kind: event.Redispatch, Request: r, Backend: b.ID(), Prev: from})
 		} else {
-			h.observer.Observe(event.Event{Kind: event.Pick, Backend: b.ID()})
+			h.observer.Observe(event.Event{Kind: event.Pick, Request: r, Backend: b.ID()})
 		}
 	}
 	return b, done, err
@@ -582,7 +621,13 @@ func (h *Handler) trustsPeer(r *http.Request) bool {
 func (x *exchange) modifyResponse(resp *http.Response) error {
 	h := x.h
 	x.status = resp.StatusCode
-	if x.done != nil {
+	if x.track {
+		now := time.Now()
+		x.hdr = now.Sub(x.start)
+		if x.done != nil {
+			x.latency = now.Sub(x.since)
+		}
+	} else if x.done != nil {
 		x.latency = time.Since(x.since)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -591,7 +636,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 	}
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
 		accounting.ReportFailure(x.backend)
-		h.observe(event.Event{Kind: event.Failure, Backend: x.backend.ID(), Reason: event.StatusFailure})
+		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.StatusFailure})
 	} else {
 		accounting.ReportSuccess(x.backend)
 	}
@@ -615,7 +660,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		}
 	}
 	if bound {
-		h.observe(event.Event{Kind: event.Bind, Backend: x.backend.ID()})
+		h.observe(event.Event{Kind: event.Bind, Request: x.in, Backend: x.backend.ID()})
 	}
 	return nil
 }
@@ -646,6 +691,7 @@ func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	if r.Context().Err() != nil {
 		// The client went away; nobody reads this answer. Not the
 		// backend's failure, but a stall's symptom if it answers no one.
+		x.gone = true
 		accounting.ReportAbandoned(x.backend, x.waited())
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
 		if x.h.errorHandler != nil {

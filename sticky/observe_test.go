@@ -17,13 +17,17 @@ import (
 	"github.com/affinitylb/affinity/sticky"
 )
 
-// recorder is an observer that keeps events as short strings.
+// recorder is an observer that keeps events as short strings, but for
+// Done events, which facts_test.go checks.
 type recorder struct {
 	mu     sync.Mutex
 	events []string
 }
 
 func (r *recorder) Observe(e event.Event) {
+	if e.Kind == event.Done {
+		return
+	}
 	s := e.Kind.String()
 	if e.Prev != "" {
 		s += " " + e.Prev + "->"

@@ -41,7 +41,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err // the client's body: not the backend's fault either
 		}
 		accounting.ReportFailure(x.backend)
-		h.observe(event.Event{Kind: event.Failure, Backend: x.backend.ID(), Reason: event.TransportFailure})
+		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
 		if x.done != nil {
 			x.doneWith(err) // before any retry is placed
 		}
@@ -66,9 +66,10 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		h.logger.Debug("retrying on another backend", "from", x.backend.ID(), "to", b.ID(), "err", err)
-		h.observe(event.Event{Kind: event.Retry, Backend: b.ID(), Prev: x.backend.ID()})
+		h.observe(event.Event{Kind: event.Retry, Request: x.in, Backend: b.ID(), Prev: x.backend.ID()})
 		accounting.Release(x.backend)
 		x.backend = b
+		x.retries++
 		if done != nil {
 			x.done, x.since = done, time.Now()
 		}

@@ -95,14 +95,24 @@ func (x *exchange) timed(w http.ResponseWriter, r *http.Request) http.ResponseWr
 		wd = unwrapTo[writeDeadliner](w)
 	}
 	if x.rd == nil && wd == nil {
-		return w
+		return x.recorded(w)
 	}
 	var wlimit time.Time
 	x.rlimit, wlimit = serverLimits(r, x.sent) // ServeHTTP read the clock just before
 	if wd == nil {
-		return w
+		return x.recorded(w)
 	}
 	x.tw = timedWriter{ResponseWriter: w, dl: wd, d: h.writeTimeout, limit: wlimit}
+	return &x.tw
+}
+
+// recorded returns w, or for a tracked or observed request x's timedWriter
+// over w without a deadline, which records the status sent.
+func (x *exchange) recorded(w http.ResponseWriter) http.ResponseWriter {
+	if !x.track {
+		return w
+	}
+	x.tw = timedWriter{ResponseWriter: w}
 	return &x.tw
 }
 
@@ -114,14 +124,16 @@ func (x *exchange) timed(w http.ResponseWriter, r *http.Request) http.ResponseWr
 // is not. A backend that is slow to answer, or quiet between two events
 // of a stream, counts for nothing: the deadline is pushed when the proxy
 // writes, not while it waits. Hijack and the rest are reached through
-// Unwrap by [http.ResponseController]. It lives in its exchange and is
-// used only by the goroutine serving the request.
+// Unwrap by [http.ResponseController]. It records the status it sends.
+// It lives in its exchange and is used only by the goroutine serving the
+// request.
 type timedWriter struct {
 	http.ResponseWriter
 	dl     writeDeadliner
 	d      time.Duration
 	limit  time.Time // the server's WriteTimeout; zero: none
 	pushed time.Time // when the deadline was last pushed; zero: never
+	status int       // the final status sent; 0: none yet
 }
 
 // progress pushes the write deadline forward if a quarter of the timeout
@@ -141,11 +153,17 @@ func (t *timedWriter) progress() {
 }
 
 func (t *timedWriter) WriteHeader(code int) {
+	if t.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		t.status = code // the other 1xx are interim
+	}
 	t.progress()
 	t.ResponseWriter.WriteHeader(code)
 }
 
 func (t *timedWriter) Write(p []byte) (int, error) {
+	if t.status == 0 {
+		t.status = http.StatusOK
+	}
 	t.progress()
 	return t.ResponseWriter.Write(p)
 }
