@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/affinitylb/affinity/backend"
 	"github.com/affinitylb/affinity/event"
@@ -26,6 +27,7 @@ func BenchmarkObserve(b *testing.B) {
 		{Kind: event.Retry, Backend: a, Prev: bb},
 		{Kind: event.Rejected, Reason: event.Forged},
 		{Kind: event.StateChange, Backend: a, From: backend.Healthy, To: backend.Unhealthy},
+		{Kind: event.Done, Backend: a, Placement: event.Bound, Status: 200, Header: 3 * time.Millisecond, Elapsed: 4 * time.Millisecond},
 	}
 	for _, e := range events {
 		b.Run(e.Kind.String(), func(b *testing.B) {

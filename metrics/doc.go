@@ -5,14 +5,16 @@
 //   - [Recorder.Metrics]: Prometheus text exposition format, version 0.0.4;
 //   - [Recorder.Expvar]: a JSON [expvar.Var], for /debug/vars;
 //   - [Recorder.Status]: a status page, HTML or JSON, with each backend's
-//     state and a chart of its requests per second.
+//     state, the last minute's request durations (p50, p99) and 5xx
+//     share, a totals row, and a chart of its requests per second.
 //
 // # Wiring
 //
 // A Recorder is an [event.Observer]. Events come from two places: the set
 // reports what happens to backends (state changes, drains), the handler
 // what happens to requests (picks, bound hits, bindings, redispatches,
-// retries, rejected bindings, failures, panics). [New] adds the Recorder
+// retries, rejected bindings, failures, panics, and each request's end,
+// event.Done, with its status and duration). [New] adds the Recorder
 // to its set's observers; give it to the handler as well:
 //
 //	rec, err := metrics.New(set)
@@ -44,7 +46,7 @@
 // autoscaling). The counters of a backend that has left the set
 // are forgotten after [DefaultForgetAfter] (see [WithForgetAfter]), and at
 // most [DefaultMaxBackends] IDs are tracked at once (see
-// [WithMaxBackends]), about 3 KB each; events about IDs beyond the cap
+// [WithMaxBackends]), about 10 KB each; events about IDs beyond the cap
 // are counted only in affinity_untracked_events_total. Labels that come
 // from event reasons take a fixed set of values, anything unexpected
 // being "other".
@@ -58,7 +60,9 @@
 // value" lines, three characters to escape), stable since 2014, and read
 // by every Prometheus-compatible scraper (Prometheus, VictoriaMetrics,
 // the OpenTelemetry Collector, Datadog and Grafana agents); the tests
-// check the output with a parser of their own. A program that already
+// check the output with a parser of their own, and those of the nested
+// module metrics/prometheustest with Prometheus's (expfmt), so that the
+// core module does not depend on it. A program that already
 // uses client_golang can scrape this endpoint alongside its own, or write
 // a small [prometheus.Collector] that reads [Recorder.Expvar]'s JSON.
 //
@@ -75,7 +79,15 @@
 // affinity_failures_total (failures reported for passive health checking:
 // transport errors, and answers the handler counts as failures),
 // affinity_state_changes_total (by the state changed to, label "to"),
-// affinity_drains_total. Global: affinity_fail_open,
+// affinity_drains_total, affinity_request_duration_seconds (a histogram,
+// _bucket with le, _sum and _count, of the Done events' Elapsed: from
+// receiving the request to writing its response whole; buckets at
+// Prometheus's defaults, .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 and
+// +Inf seconds), affinity_responses_total (the Done events by status
+// class, label class: 1xx to 5xx; a request whose client left before a
+// response was sent, status 0, is in the histogram but in no class).
+// Both count a request under the backend it was sent to last; one that
+// no backend took is in neither. Global: affinity_fail_open,
 // affinity_rejected_bindings_total (label reason: malformed, forged,
 // expired, unknown, other; the sticky handler counts the client of a
 // backend that left the set as a redispatch from nowhere, not as an

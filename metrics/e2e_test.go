@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -160,4 +161,74 @@ func TestEndToEnd(t *testing.T) {
 	assert.Equal(t, int64(onApp1), status.Backends[0].Errors, "app1: its clients redispatched")
 	assert.Equal(t, int64(retries), status.Backends[2].Errors, "app3: retried elsewhere")
 	assert.False(t, status.FailOpen)
+}
+
+// TestEndToEndLatency sends requests through a sticky handler to a
+// backend that answers after known delays, 50 ms and 200 ms, and finds
+// them in the request duration histogram and the status classes. Only
+// the delays' lower bounds are asserted: a slow machine adds to them.
+func TestEndToEndLatency(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/50ms":
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(w, "ok")
+		case "/200ms":
+			time.Sleep(200 * time.Millisecond)
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(app.Close)
+	set, err := backend.NewSet([]backend.Config{{ID: "app1", URL: app.URL}}, backend.WithEjection(backend.Ejection{}))
+	require.NoError(t, err)
+	rec := newRecorder(t, set)
+	pol, err := cookie.New([][]byte{[]byte("a key of at least sixteen bytes")})
+	require.NoError(t, err)
+	h, err := sticky.New(set, pol, sticky.WithObserver(rec))
+	require.NoError(t, err)
+	lb := httptest.NewServer(h)
+	t.Cleanup(lb.Close)
+
+	for path, status := range map[string]int{"/50ms": http.StatusOK, "/200ms": http.StatusServiceUnavailable} {
+		resp, err := lb.Client().Get(lb.URL + path)
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, status, resp.StatusCode, path)
+	}
+
+	// The handler reports a request done once it has written the response
+	// whole, which the client may have read before.
+	var p *parsed
+	require.Eventually(t, func() bool {
+		_, body := scrape(t, rec.Metrics(), "/metrics")
+		p = parseExposition(t, body)
+		return p.get(t, "affinity_request_duration_seconds_count", "backend", "app1") == 2
+	}, 10*time.Second, 10*time.Millisecond, "both requests reported done")
+	bucket := func(le string) float64 {
+		return p.get(t, "affinity_request_duration_seconds_bucket", "backend", "app1", "le", le)
+	}
+	assert.Zero(t, bucket("0.025"), "neither took less than 50 ms")
+	assert.LessOrEqual(t, bucket("0.1"), 1.0, "the 200 ms request is beyond 0.1 s")
+	assert.Equal(t, 2.0, bucket("+Inf"))
+	assert.GreaterOrEqual(t, p.get(t, "affinity_request_duration_seconds_sum", "backend", "app1"), 0.25)
+	assert.Equal(t, 1.0, p.get(t, "affinity_responses_total", "backend", "app1", "class", "2xx"))
+	assert.Equal(t, 1.0, p.get(t, "affinity_responses_total", "backend", "app1", "class", "5xx"))
+
+	var page struct {
+		Backends []struct {
+			P50     *float64 `json:"p50_seconds"`
+			P99     *float64 `json:"p99_seconds"`
+			Rate5xx float64  `json:"5xx_rate"`
+		}
+	}
+	_, body := scrape(t, rec.Status(), "/status?format=json")
+	require.NoError(t, json.Unmarshal([]byte(body), &page))
+	require.Len(t, page.Backends, 1)
+	b := page.Backends[0]
+	require.NotNil(t, b.P50)
+	require.NotNil(t, b.P99)
+	assert.Greater(t, *b.P50, 0.025, "in the 50 ms request's bucket or later")
+	assert.Greater(t, *b.P99, 0.1, "in the 200 ms request's bucket or later")
+	assert.InDelta(t, 0.5, b.Rate5xx, 1e-9)
 }

@@ -1,13 +1,19 @@
 package metrics
 
-import "expvar"
+import (
+	"expvar"
+	"time"
+)
 
 // Expvar returns r's numbers as an [expvar.Var] whose value is a JSON
 // object, computed each time it is read, holding the same numbers as
 // [Recorder.Metrics]: per backend (by ID) its URL, state, weight,
 // in-flight and request counts, and its picks, bound hits, bindings,
-// redispatches to and from it, retries to and from it, failures, drains
-// and state changes (by the state changed to); and globally whether the
+// redispatches to and from it, retries to and from it, failures, drains,
+// state changes (by the state changed to), its request duration
+// histogram (request_duration_seconds: cumulative buckets by upper
+// bound in seconds, sum in seconds, count) and its responses by status
+// class (responses: "1xx" to "5xx"); and globally whether the
 // set fails open, rejected bindings and drain ends (by reason), panics
 // and untracked events. It is not published: the caller does that, once,
 // under a name of its choice:
@@ -34,6 +40,17 @@ type expvarBackend struct {
 	Failures         int64            `json:"failures"`
 	Drains           int64            `json:"drains"`
 	StateChanges     map[string]int64 `json:"state_changes"`
+	Duration         expvarHistogram  `json:"request_duration_seconds"`
+	Responses        map[string]int64 `json:"responses"`
+}
+
+// expvarHistogram is a request duration histogram in the expvar's JSON:
+// cumulative counts by upper bound in seconds, as the le label, "+Inf"
+// last; the sum in seconds; the count.
+type expvarHistogram struct {
+	Buckets map[string]int64 `json:"buckets"`
+	Sum     float64          `json:"sum"`
+	Count   int64            `json:"count"`
 }
 
 // expvarValue is the expvar's JSON.
@@ -73,6 +90,18 @@ func (r *Recorder) expvarValue() expvarValue {
 		}
 		for s, n := range b.stateChanges {
 			eb.StateChanges[states[s].String()] = n
+		}
+		eb.Duration = expvarHistogram{
+			Buckets: make(map[string]int64, numBuckets),
+			Sum:     time.Duration(b.latency.sumNanos).Seconds(),
+		}
+		for k, n := range b.latency.buckets {
+			eb.Duration.Count += n
+			eb.Duration.Buckets[bucketLabels[k]] = eb.Duration.Count
+		}
+		eb.Responses = make(map[string]int64, len(statusClasses))
+		for k, n := range b.latency.classes {
+			eb.Responses[statusClasses[k]] = n
 		}
 		out.Backends[b.id] = eb
 	}

@@ -170,7 +170,15 @@ func parseExposition(t *testing.T, text string) *parsed {
 			require.NotNil(t, cur, "%s: sample before any HELP", where)
 			require.NotEmpty(t, cur.typ, "%s: sample before its TYPE", where)
 			name, labels, value := parseSample(t, line, where)
-			require.Equal(t, cur.name, name, "%s: sample outside its family", where)
+			if cur.typ == "histogram" {
+				base, suffix := histogramSample(name)
+				require.Equal(t, cur.name, base, "%s: sample outside its family", where)
+				if suffix == "_bucket" {
+					require.True(t, slices.ContainsFunc(labels, func(l [2]string) bool { return l[0] == "le" }), "%s: bucket without le", where)
+				}
+			} else {
+				require.Equal(t, cur.name, name, "%s: sample outside its family", where)
+			}
 			if cur.typ == "counter" {
 				require.True(t, strings.HasSuffix(name, "_total"), "%s: counter without _total", where)
 				require.GreaterOrEqual(t, value, 0.0, where)
@@ -183,6 +191,18 @@ func parseExposition(t *testing.T, text string) *parsed {
 		}
 	}
 	return p
+}
+
+// histogramSample splits the name of a histogram's sample into its
+// family's name and its suffix, _bucket, _sum or _count; a name with none
+// of them is returned whole, with no suffix.
+func histogramSample(name string) (family, suffix string) {
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			return base, suffix
+		}
+	}
+	return name, ""
 }
 
 // parseSample reads name{l="v",...} value.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ContentType is the media type of the Prometheus text exposition format,
@@ -67,12 +68,12 @@ var perBackendMetrics = [...]perBackend{
 }
 
 // expositionSize estimates the length of v's exposition, so that its
-// buffer is allocated once: about 900 bytes a backend with short IDs, and
-// 3 KB of global metrics.
+// buffer is allocated once: about 2.5 KB a backend with short IDs, and
+// 4 KB of global metrics.
 func expositionSize(v *view) int {
 	size := 4096
 	for i := range v.backends {
-		size += 1024 + 24*len(v.backends[i].id)
+		size += 3072 + 48*len(v.backends[i].id)
 	}
 	return size
 }
@@ -97,6 +98,24 @@ func appendExposition(buf []byte, v *view) []byte {
 	e.sample("affinity_fail_open", boolInt(v.failOpen))
 	for _, m := range perBackendMetrics[3:] {
 		e.perBackend(v, m)
+	}
+	e.header("affinity_request_duration_seconds", "histogram", "Time from receiving a request to writing its response whole, by the backend that served it last.")
+	for i := range v.backends {
+		b := &v.backends[i]
+		var cum int64
+		for k, n := range b.latency.buckets {
+			cum += n
+			e.sample("affinity_request_duration_seconds_bucket", cum, "backend", b.id, "le", bucketLabels[k])
+		}
+		e.sampleFloat("affinity_request_duration_seconds_sum", time.Duration(b.latency.sumNanos).Seconds(), "backend", b.id)
+		e.sample("affinity_request_duration_seconds_count", cum, "backend", b.id)
+	}
+	e.header("affinity_responses_total", "counter", "Responses sent to clients, by the backend that served the request last and the status class.")
+	for i := range v.backends {
+		b := &v.backends[i]
+		for k, n := range b.latency.classes {
+			e.sample("affinity_responses_total", n, "backend", b.id, "class", statusClasses[k])
+		}
 	}
 	e.header("affinity_state_changes_total", "counter", "State changes of the backend, by the state it changed to.")
 	for i := range v.backends {
@@ -157,6 +176,21 @@ func (e *exposition) header(name, typ, help string) {
 
 // sample appends a sample line; labels are name, value pairs.
 func (e *exposition) sample(name string, value int64, labels ...string) {
+	e.series(name, labels)
+	e.buf = strconv.AppendInt(e.buf, value, 10)
+	e.buf = append(e.buf, '\n')
+}
+
+// sampleFloat appends a sample line with a floating-point value.
+func (e *exposition) sampleFloat(name string, value float64, labels ...string) {
+	e.series(name, labels)
+	e.buf = strconv.AppendFloat(e.buf, value, 'g', -1, 64)
+	e.buf = append(e.buf, '\n')
+}
+
+// series appends a sample line's name and labels, and the space before
+// its value.
+func (e *exposition) series(name string, labels []string) {
 	e.buf = append(e.buf, name...)
 	for i := 0; i+1 < len(labels); i += 2 {
 		if i == 0 {
@@ -173,8 +207,6 @@ func (e *exposition) sample(name string, value int64, labels ...string) {
 		e.buf = append(e.buf, '}')
 	}
 	e.buf = append(e.buf, ' ')
-	e.buf = strconv.AppendInt(e.buf, value, 10)
-	e.buf = append(e.buf, '\n')
 }
 
 // Escaping of the text format: label values escape backslash, double

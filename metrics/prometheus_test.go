@@ -97,7 +97,7 @@ func TestMetrics(t *testing.T) {
 			assert.Equal(t, tt.want, p.get(t, tt.name, tt.labels...))
 		})
 	}
-	assert.Len(t, p.families, 19)
+	assert.Len(t, p.families, 21)
 
 	t.Run("expvar has the same counters", func(t *testing.T) {
 		var v struct {

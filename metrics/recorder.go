@@ -88,6 +88,7 @@ type counters struct {
 	seen                             atomic.Int64 // Unix second of the last event
 	requests                         series       // requests placed, per second
 	bindings                         series       // bindings made, per second
+	latency                          *latency     // durations and statuses of Done requests
 }
 
 // options is a Recorder's configuration, as its [Option]s record it.
@@ -102,7 +103,8 @@ type Option func(*options)
 
 // WithMaxBackends caps how many distinct backend IDs the Recorder keeps
 // counters for; the default is [DefaultMaxBackends], and n must be at
-// least 1. Each costs about 3 KB (mostly the five-minute request window).
+// least 1. Each costs about 10 KB (mostly the five-minute request window
+// and the last minute's request durations).
 // When the cap is reached, counters of departed backends are forgotten
 // early to make room; if there is still none, events about new IDs are
 // only counted in affinity_untracked_events_total.
@@ -125,7 +127,8 @@ func WithForgetAfter(d time.Duration) Option {
 // that it counts the set's events (state changes, drains); give it to the
 // handler too, with [sticky.WithObserver], for request events (picks,
 // bound hits, bindings, redispatches, retries, rejected bindings,
-// failures, panics). New fails on a nil set and on invalid options,
+// failures, panics, and the Done event that ends each request, whose
+// duration and status feed the histograms). New fails on a nil set and on invalid options,
 // reporting them all.
 //
 // [sticky.WithObserver]: https://pkg.go.dev/github.com/affinitylb/affinity/sticky#WithObserver
@@ -205,6 +208,8 @@ func (r *Recorder) Observe(e event.Event) {
 		c.drains.Add(1)
 	case event.Failure:
 		c.failures.Add(1)
+	case event.Done:
+		c.latency.observe(e.Elapsed, e.Status, now)
 	}
 }
 
@@ -272,7 +277,7 @@ func (r *Recorder) track(id string, now int64) *counters {
 	if len(m) >= r.maxBackends {
 		return nil
 	}
-	c := &counters{requests: newSeries(rpsWindow), bindings: newSeries(bindWindow)}
+	c := &counters{requests: newSeries(rpsWindow), bindings: newSeries(bindWindow), latency: newLatency()}
 	c.seen.Store(now)
 	m = maps.Clone(m)
 	m[id] = c

@@ -13,18 +13,38 @@ import (
 
 // Status returns a handler serving the status page to GET and HEAD
 // requests: a table of the backends (state, weight, in-flight, requests,
-// errors, bindings made in the last minute) and a chart of their requests
-// per second over the last five minutes, as HTML without JavaScript that
-// refreshes itself every 5 seconds. The table is <table id="backends">,
-// the chart <svg id="rps-chart">.
+// errors, bindings made in the last minute, and the last minute's median
+// and 99th percentile request durations and share of 5xx responses), with
+// a totals row, and a chart of their requests per second over the last
+// five minutes, as HTML without JavaScript that refreshes itself every 5
+// seconds. The table is <table id="backends">, its totals row <tr
+// id="totals">, the chart <svg id="rps-chart">.
 //
 // With ?format=json, or an Accept header that names application/json
 // before text/html, it serves the same numbers as JSON:
 //
 //	{"backends": [{"id": "app1", "url": "http://10.0.0.1:8080", "state": "healthy",
 //	               "weight": 1, "inflight": 0, "requests": 42, "errors": 0,
-//	               "bindings_last_minute": 3, "rps": [0, 1, ...]}],
+//	               "bindings_last_minute": 3, "p50_seconds": 0.031, "p99_seconds": 0.24,
+//	               "responses_last_minute": 40, "5xx_last_minute": 1, "5xx_rate": 0.025,
+//	               "rps": [0, 1, ...]}],
+//	 "totals": {"inflight": 0, "requests": 42, "errors": 0, "bindings_last_minute": 3,
+//	            "p50_seconds": 0.031, "p99_seconds": 0.24,
+//	            "responses_last_minute": 40, "5xx_last_minute": 1, "5xx_rate": 0.025},
 //	 "fail_open": false, "generated_at": "2025-01-02T15:04:05Z"}
+//
+// The last minute is the 60 seconds that end with generated_at's,
+// current one included; its quantiles are estimated from the request
+// duration histogram's buckets (those of
+// affinity_request_duration_seconds) by linear interpolation within the
+// bucket that holds the rank, as Prometheus's histogram_quantile does, so
+// they are only as fine as the buckets, and one beyond the last finite
+// bound, 10 s, is given as 10 s; they are null when the minute holds no
+// request. responses_last_minute counts the responses sent with a status
+// from 100 to 599, 5xx_rate is the share of those that were 5xx, 0 with
+// none. Durations and statuses come from the handler's Done events, by
+// the backend that served the request last; the totals' quantiles are
+// those of every backend's requests together.
 //
 // rps holds 300 counts, oldest first: the requests placed on the backend
 // in each of the 300 whole seconds before generated_at's. errors counts
@@ -86,41 +106,108 @@ func wantsJSON(req *http.Request) bool {
 
 // statusBackend is one backend in the status JSON.
 type statusBackend struct {
-	ID                 string  `json:"id"`
-	URL                string  `json:"url"`
-	State              string  `json:"state"`
-	Weight             int64   `json:"weight"`
-	InFlight           int64   `json:"inflight"`
-	Requests           int64   `json:"requests"`
-	Errors             int64   `json:"errors"`
-	BindingsLastMinute int64   `json:"bindings_last_minute"`
-	RPS                []int64 `json:"rps"`
+	ID                 string `json:"id"`
+	URL                string `json:"url"`
+	State              string `json:"state"`
+	Weight             int64  `json:"weight"`
+	InFlight           int64  `json:"inflight"`
+	Requests           int64  `json:"requests"`
+	Errors             int64  `json:"errors"`
+	BindingsLastMinute int64  `json:"bindings_last_minute"`
+	latencyJSON
+	RPS []int64 `json:"rps"`
+}
+
+// latencyJSON is the last minute's request durations and statuses in the
+// status JSON, for a backend or the totals.
+type latencyJSON struct {
+	P50       *float64 `json:"p50_seconds"` // nil, null, if the minute holds no request
+	P99       *float64 `json:"p99_seconds"`
+	Responses int64    `json:"responses_last_minute"`
+	Errors5xx int64    `json:"5xx_last_minute"`
+	Rate5xx   float64  `json:"5xx_rate"` // Errors5xx / Responses, 0 with no response
+}
+
+func newLatencyJSON(v *latencyView) latencyJSON {
+	l := latencyJSON{Responses: v.recentResp, Errors5xx: v.recent5xx}
+	if d, ok := v.quantile(0.5); ok {
+		s := d.Seconds()
+		l.P50 = &s
+	}
+	if d, ok := v.quantile(0.99); ok {
+		s := d.Seconds()
+		l.P99 = &s
+	}
+	if l.Responses > 0 {
+		l.Rate5xx = float64(l.Errors5xx) / float64(l.Responses)
+	}
+	return l
+}
+
+// statusTotals is the status JSON's totals: sums over the backends, and
+// the quantiles of all their requests of the last minute.
+type statusTotals struct {
+	InFlight           int64 `json:"inflight"`
+	Requests           int64 `json:"requests"`
+	Errors             int64 `json:"errors"`
+	BindingsLastMinute int64 `json:"bindings_last_minute"`
+	latencyJSON
 }
 
 // statusPage is the status JSON.
 type statusPage struct {
 	Backends    []statusBackend `json:"backends"`
+	Totals      statusTotals    `json:"totals"`
 	FailOpen    bool            `json:"fail_open"`
 	GeneratedAt time.Time       `json:"generated_at"`
 }
 
 func statusJSON(v *view) statusPage {
 	p := statusPage{Backends: make([]statusBackend, len(v.backends)), FailOpen: v.failOpen, GeneratedAt: v.at.UTC()}
+	var all latencyView
 	for i := range v.backends {
 		b := &v.backends[i]
 		p.Backends[i] = statusBackend{
 			ID: b.id, URL: b.url, State: b.stateName(), Weight: b.weight,
 			InFlight: b.inflight, Requests: b.requests, Errors: b.errors(),
-			BindingsLastMinute: b.bindsLastMinute, RPS: b.rps,
+			BindingsLastMinute: b.bindsLastMinute, latencyJSON: newLatencyJSON(&b.latency), RPS: b.rps,
 		}
+		t := &p.Totals
+		t.InFlight += b.inflight
+		t.Requests += b.requests
+		t.Errors += b.errors()
+		t.BindingsLastMinute += b.bindsLastMinute
+		all.add(&b.latency)
 	}
+	p.Totals.latencyJSON = newLatencyJSON(&all)
 	return p
 }
 
 //go:embed status.html
 var statusHTML string
 
-var statusTemplate = template.Must(template.New("status").Parse(statusHTML))
+var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"seconds": formatSeconds,
+	"percent": formatPercent,
+}).Parse(statusHTML))
+
+// formatSeconds formats a quantile for the status page: in milliseconds
+// below a second, in seconds from there; "–" for none.
+func formatSeconds(s *float64) string {
+	switch {
+	case s == nil:
+		return "–"
+	case *s < 1:
+		return strconv.FormatFloat(*s*1000, 'f', 1, 64) + " ms"
+	}
+	return strconv.FormatFloat(*s, 'f', 2, 64) + " s"
+}
+
+// formatPercent formats a share, 0 to 1, as a percentage with one
+// decimal.
+func formatPercent(f float64) string {
+	return strconv.FormatFloat(f*100, 'f', 1, 64) + "%"
+}
 
 // statusRow is one row of the status page's table.
 type statusRow struct {
@@ -131,6 +218,7 @@ type statusRow struct {
 // statusView is the status page's template data.
 type statusView struct {
 	Rows        []statusRow
+	Totals      statusTotals
 	FailOpen    bool
 	GeneratedAt string
 	Chart       chart
@@ -141,6 +229,7 @@ func statusData(v *view) statusView {
 	p := statusJSON(v)
 	sv := statusView{
 		Rows:        make([]statusRow, len(p.Backends)),
+		Totals:      p.Totals,
 		FailOpen:    p.FailOpen,
 		GeneratedAt: p.GeneratedAt.Format(time.RFC3339),
 		Chart:       c,

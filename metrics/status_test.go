@@ -41,7 +41,7 @@ func TestStatusJSON(t *testing.T) {
 
 			var raw map[string]json.RawMessage
 			require.NoError(t, json.Unmarshal([]byte(body), &raw))
-			assert.ElementsMatch(t, []string{"backends", "fail_open", "generated_at"}, keys(raw))
+			assert.ElementsMatch(t, []string{"backends", "totals", "fail_open", "generated_at"}, keys(raw))
 			var page struct {
 				Backends    []map[string]json.RawMessage
 				FailOpen    bool      `json:"fail_open"`
@@ -52,7 +52,8 @@ func TestStatusJSON(t *testing.T) {
 			assert.True(t, start.Add(1500*time.Millisecond).Equal(page.GeneratedAt), "generated at %v", page.GeneratedAt)
 			require.Len(t, page.Backends, 2)
 			a := page.Backends[0]
-			assert.ElementsMatch(t, []string{"id", "url", "state", "weight", "inflight", "requests", "errors", "bindings_last_minute", "rps"}, keys(a))
+			assert.ElementsMatch(t, []string{"id", "url", "state", "weight", "inflight", "requests", "errors", "bindings_last_minute",
+				"p50_seconds", "p99_seconds", "responses_last_minute", "5xx_last_minute", "5xx_rate", "rps"}, keys(a))
 
 			var got struct {
 				ID, URL, State                            string

@@ -40,6 +40,7 @@ type backendView struct {
 	failures                         int64
 	stateChanges                     [len(states)]int64
 	bindsLastMinute                  int64
+	latency                          latencyView
 	rps                              []int64 // the last rpsWindow complete seconds, oldest first; with series only
 }
 
@@ -105,6 +106,7 @@ func (r *Recorder) view(withSeries bool) *view {
 			bv.stateChanges[s] = c.stateChanges[s].Load()
 		}
 		bv.bindsLastMinute = c.bindings.sum(sec-bindWindow+1, sec)
+		bv.latency = c.latency.load(sec)
 		if withSeries {
 			bv.rps = c.requests.last(rpsWindow, sec-1)
 		}
