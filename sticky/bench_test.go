@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/metrics"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -59,6 +60,11 @@ func BenchmarkRequestPath(b *testing.B) {
 	transport := sticky.DefaultTransport()
 	h, err := sticky.New(set, pol, sticky.WithTransport(transport))
 	require.NoError(b, err)
+	// The same handler with metrics on, as examples/stickyproxy runs.
+	recorder, err := metrics.New(set)
+	require.NoError(b, err)
+	hm, err := sticky.New(set, pol, sticky.WithTransport(transport), sticky.WithObserver(recorder))
+	require.NoError(b, err)
 
 	rewrite := func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() }
 	bare := &httputil.ReverseProxy{Rewrite: rewrite, Transport: transport}
@@ -80,6 +86,7 @@ func BenchmarkRequestPath(b *testing.B) {
 		{"bare-reverseproxy-bufferpool", barePooled, ck},
 		{"sticky-bound", h, ck},
 		{"sticky-new-session", h, nil},
+		{"sticky-bound-metrics", hm, ck},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
