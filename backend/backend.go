@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/affinitylb/affinity/event"
 	"github.com/affinitylb/affinity/internal/backendhooks"
@@ -107,15 +108,16 @@ type Backend struct {
 	inflight  atomic.Int64
 	requests  atomic.Int64
 	removed   atomic.Bool
-	fails     atomic.Int32 // consecutive failures reported, for passive health
-	abandoned atomic.Int64 // requests abandoned since the last answer, for stalls
-	trial     atomic.Int64 // half-open: trialNone, trialOpen, or when the trial out was admitted
-	ramp      ramp         // slow start
-	stall     stall        // the current run of abandoned requests
-	waiting   atomic.Int64 // requests sent and awaiting their response header
-	waits     atomic.Int64 // waits started so far
-	quiet     atomic.Int32 // watch ticks since the last answer
-	watch     watch        // samples waiting while it is not zero
+	fails     atomic.Int32               // consecutive failures reported, for passive health
+	abandoned atomic.Int64               // requests abandoned since the last answer, for stalls
+	trial     atomic.Int64               // half-open: trialNone, trialOpen, or when the trial out was admitted
+	ramp      ramp                       // slow start
+	stall     stall                      // the current run of abandoned requests
+	waiting   atomic.Int64               // requests sent and awaiting their response header
+	waits     atomic.Int64               // waits started so far
+	quiet     atomic.Int32               // watch ticks since the last answer
+	watch     watch                      // samples waiting while it is not zero
+	info      atomic.Pointer[HealthInfo] // nil until b's health first changes; see Set.derive
 
 	health health // guarded by set.mu
 }
@@ -146,6 +148,7 @@ func newBackend(c Config, s *Set) (*Backend, error) {
 	if c.Draining {
 		b.health.retiring = true
 		b.state.Store(int32(Draining))
+		b.info.Store(&HealthInfo{State: Draining, Since: time.Now(), Reason: "config: shutting down"})
 	}
 	if len(c.Metadata) > 0 {
 		if err := validateMetadata(id, c.Metadata); err != nil {

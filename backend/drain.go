@@ -34,7 +34,8 @@ func (s *Set) Drain(id string, timeout time.Duration) (<-chan struct{}, error) {
 		return nil, fmt.Errorf("%w %q", ErrNotFound, id)
 	}
 	h := &b.health
-	h.draining = true
+	deadline := time.Now().Add(timeout)
+	h.draining, h.drainWhy, h.drainDeadline = true, "drain", deadline
 	h.drainGen++
 	s.refresh(b)
 	idle := s.drainIdle
@@ -44,7 +45,7 @@ func (s *Set) Drain(id string, timeout time.Duration) (<-chan struct{}, error) {
 	s.log("backend draining", "id", id, "timeout", timeout, "idle", idle)
 	s.emit(event.Event{Kind: event.DrainStart, Backend: b.id})
 	done := make(chan struct{})
-	go s.watchDrain(b, h.drainGen, time.Now().Add(timeout), idle, done)
+	go s.watchDrain(b, h.drainGen, deadline, idle, done)
 	return done, nil
 }
 

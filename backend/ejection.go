@@ -119,12 +119,14 @@ func (b *Backend) tryTrial() bool {
 func (s *Set) eject(b *Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ejectLocked(b, "backend ejected", "failures", b.fails.Load())
+	n := b.fails.Load()
+	s.ejectLocked(b, fmt.Sprintf("ejected: %d failures in a row", n), "backend ejected", "failures", n)
 }
 
 // ejectLocked is eject with s.mu held; an ejection that is not a failed
-// trial is logged as msg, with args, the back-off and the ejection count.
-func (s *Set) ejectLocked(b *Backend, msg string, args ...any) {
+// trial is reported as why (see HealthInfo.Reason) and logged as msg,
+// with args, the back-off and the ejection count.
+func (s *Set) ejectLocked(b *Backend, why, msg string, args ...any) {
 	h := &b.health
 	if b.Removed() || h.ejected && (!h.halfOpen || h.down) {
 		return // ejected already, or down: the health checks' to decide
@@ -144,6 +146,11 @@ func (s *Set) ejectLocked(b *Backend, msg string, args ...any) {
 		h.ejectTimer.Stop()
 	}
 	h.ejected, h.halfOpen, h.backoff = true, false, d
+	h.retry = now.Add(d)
+	h.ejectWhy = why
+	if trial {
+		h.ejectWhy = "trial request failed"
+	}
 	s.syncTrial(b)
 	h.ejectGen++
 	gen := h.ejectGen

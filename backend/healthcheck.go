@@ -333,7 +333,7 @@ func (c *checker) probe(ctx context.Context, k *check) {
 		if k.fails >= c.cfg.Fall {
 			if down, _ := c.set.healthFlags(k.b); !down {
 				c.log.Warn("backend failed health checks", "id", k.b.id, "fails", k.fails, "err", err)
-				c.set.setHealthy(k.b, false)
+				c.set.setHealthy(k.b, false, err)
 			}
 		}
 		return
@@ -346,10 +346,10 @@ func (c *checker) probe(ctx context.Context, k *check) {
 	switch down, ejected := c.set.healthFlags(k.b); {
 	case down && k.passes >= c.cfg.Rise:
 		c.log.Info("backend passed health checks", "id", k.b.id, "passes", k.passes)
-		c.set.setHealthy(k.b, true)
+		c.set.setHealthy(k.b, true, nil)
 	case !down && ejected:
 		c.log.Info("ejected backend passed a health check; re-admitted", "id", k.b.id)
-		c.set.setHealthy(k.b, true)
+		c.set.setHealthy(k.b, true, nil)
 	}
 }
 

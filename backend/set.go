@@ -274,11 +274,14 @@ func (s *Set) SetState(id string, st State) error {
 	case Healthy:
 		h.down, h.draining, h.retiring = false, false, false
 		h.drainGen++
+		h.drainDeadline = time.Time{}
 		s.endEjection(b)
 	case Unhealthy:
-		h.down = true
+		h.down, h.downWhy = true, "operator"
 	case Draining:
-		h.draining = true
+		if !h.draining {
+			h.draining, h.drainWhy, h.drainDeadline = true, "operator", time.Time{}
+		}
 	}
 	s.syncTrial(b)
 	s.refresh(b)

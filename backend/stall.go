@@ -104,7 +104,7 @@ func (s *Set) stalled(b *Backend, args ...any) {
 	if h := &b.health; h.ejected || h.down || b.Removed() {
 		return
 	}
-	s.ejectLocked(b, "backend stalled: requests unanswered; ejected", args...)
+	s.ejectLocked(b, "stalled: requests unanswered", "backend stalled: requests unanswered; ejected", args...)
 }
 
 // watch samples a backend's requests awaiting their response header, every

@@ -31,6 +31,13 @@ type health struct {
 	ejectTimer *time.Timer   // ends the back-off, then expires trials
 	readmitted time.Time     // when the last ejection ended
 	listed     bool          // the published snapshot offers b's trial to new clients
+
+	// What Backend.Health reports; see HealthInfo.
+	downWhy       string    // why down
+	ejectWhy      string    // why ejected
+	retry         time.Time // when the current ejection's back-off ends
+	drainWhy      string    // why draining
+	drainDeadline time.Time // the current Drain's timeout
 }
 
 func (h *health) state() State {
@@ -69,6 +76,7 @@ func (s *Set) derive(b *Backend) (publish bool) {
 	h := &b.health
 	st := h.state()
 	prev := State(b.state.Swap(int32(st)))
+	b.record(prev, st)
 	offers := h.offersTrial()
 	relist := offers != h.listed
 	h.listed = offers
@@ -85,16 +93,19 @@ func (s *Set) derive(b *Backend) (publish bool) {
 	return true
 }
 
-// setHealthy records an active health check's verdict on b: down or not.
-// A healthy verdict also ends an ejection, since the backend has just shown
-// it answers.
-func (s *Set) setHealthy(b *Backend, healthy bool) {
+// setHealthy records an active health check's verdict on b: down or not,
+// and if down, why (a probe's error). A healthy verdict also ends an
+// ejection, since the backend has just shown it answers.
+func (s *Set) setHealthy(b *Backend, healthy bool, why error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b.Removed() {
 		return
 	}
 	b.health.down = !healthy
+	if !healthy {
+		b.health.downWhy = "health check: " + shortError(why)
+	}
 	if healthy {
 		s.endEjection(b)
 	}

@@ -9,10 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/affinitylb/affinity/backend"
 )
 
 // Status returns a handler serving the status page to GET and HEAD
-// requests: a table of the backends (state, weight, in-flight, requests,
+// requests: a table of the backends (state, and why with since when for
+// one that is not healthy, weight, in-flight, requests,
 // errors, bindings made in the last minute, and the last minute's median
 // and 99th percentile request durations and share of 5xx responses), with
 // a totals row, and a chart of their requests per second over the last
@@ -25,7 +28,9 @@ import (
 //
 //	{"backends": [{"id": "app1", "url": "http://10.0.0.1:8080", "state": "healthy",
 //	               "weight": 1, "inflight": 0, "requests": 42, "errors": 0,
-//	               "bindings_last_minute": 3, "p50_seconds": 0.031, "p99_seconds": 0.24,
+//	               "bindings_last_minute": 3, "since": null, "reason": "",
+//	               "next_try": null, "drain_deadline": null, "drain_left_seconds": null,
+//	               "p50_seconds": 0.031, "p99_seconds": 0.24,
 //	               "responses_last_minute": 40, "5xx_last_minute": 1, "5xx_rate": 0.025,
 //	               "rps": [0, 1, ...]}],
 //	 "totals": {"inflight": 0, "requests": 42, "errors": 0, "bindings_last_minute": 3,
@@ -45,6 +50,14 @@ import (
 // none. Durations and statuses come from the handler's Done events, by
 // the backend that served the request last; the totals' quantiles are
 // those of every backend's requests together.
+//
+// since, reason and next_try say why a backend is in its state, since
+// when and, for an ejected one, when it is next tried, as
+// [backend.Backend.Health] does; for a drain with a timeout,
+// drain_deadline is when it ends and drain_left_seconds how long that is
+// after generated_at, 0 once passed; inflight is what it still serves.
+// They are null (reason "") where they do not apply, and for a removed
+// backend.
 //
 // rps holds 300 counts, oldest first: the requests placed on the backend
 // in each of the 300 whole seconds before generated_at's. errors counts
@@ -114,8 +127,39 @@ type statusBackend struct {
 	Requests           int64  `json:"requests"`
 	Errors             int64  `json:"errors"`
 	BindingsLastMinute int64  `json:"bindings_last_minute"`
+	healthJSON
 	latencyJSON
 	RPS []int64 `json:"rps"`
+}
+
+// healthJSON is why a backend is in its state and since when, in the
+// status JSON; see [backend.HealthInfo].
+type healthJSON struct {
+	Since         *time.Time `json:"since"`          // nil, null, if it has been healthy since it joined
+	Reason        string     `json:"reason"`         // "" when healthy
+	NextTry       *time.Time `json:"next_try"`       // an ejection's trial; null when not ejected
+	DrainDeadline *time.Time `json:"drain_deadline"` // a drain's timeout; null when none
+	DrainLeft     *float64   `json:"drain_left_seconds"`
+}
+
+func newHealthJSON(h backend.HealthInfo, member bool, at time.Time) healthJSON {
+	var j healthJSON
+	if !member {
+		return j
+	}
+	utc := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		t = t.UTC()
+		return &t
+	}
+	j.Since, j.Reason, j.NextTry, j.DrainDeadline = utc(h.Since), h.Reason, utc(h.Retry), utc(h.DrainDeadline)
+	if j.DrainDeadline != nil {
+		left := max(h.DrainDeadline.Sub(at), 0).Seconds()
+		j.DrainLeft = &left
+	}
+	return j
 }
 
 // latencyJSON is the last minute's request durations and statuses in the
@@ -170,7 +214,7 @@ func statusJSON(v *view) statusPage {
 		p.Backends[i] = statusBackend{
 			ID: b.id, URL: b.url, State: b.stateName(), Weight: b.weight,
 			InFlight: b.inflight, Requests: b.requests, Errors: b.errors(),
-			BindingsLastMinute: b.bindsLastMinute, latencyJSON: newLatencyJSON(&b.latency), RPS: b.rps,
+			BindingsLastMinute: b.bindsLastMinute, healthJSON: newHealthJSON(b.health, b.member, v.at), latencyJSON: newLatencyJSON(&b.latency), RPS: b.rps,
 		}
 		t := &p.Totals
 		t.InFlight += b.inflight
@@ -189,6 +233,8 @@ var statusHTML string
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 	"seconds": formatSeconds,
 	"percent": formatPercent,
+	"ago":     formatAgo,
+	"left":    formatLeft,
 }).Parse(statusHTML))
 
 // formatSeconds formats a quantile for the status page: in milliseconds
@@ -209,6 +255,24 @@ func formatPercent(f float64) string {
 	return strconv.FormatFloat(f*100, 'f', 1, 64) + "%"
 }
 
+// formatAgo formats how long before or after now t is, for the status
+// page, rounded to the second: "3m20s ago", "in 12s", "now".
+func formatAgo(t *time.Time, now time.Time) string {
+	d := t.Sub(now).Round(time.Second)
+	switch {
+	case d < 0:
+		return (-d).String() + " ago"
+	case d > 0:
+		return "in " + d.String()
+	}
+	return "now"
+}
+
+// formatLeft formats a number of seconds left, rounded to the second.
+func formatLeft(s *float64) string {
+	return time.Duration(*s * float64(time.Second)).Round(time.Second).String()
+}
+
 // statusRow is one row of the status page's table.
 type statusRow struct {
 	B     statusBackend
@@ -221,6 +285,7 @@ type statusView struct {
 	Totals      statusTotals
 	FailOpen    bool
 	GeneratedAt string
+	At          time.Time // when generated, to the nanosecond
 	Chart       chart
 }
 
@@ -232,6 +297,7 @@ func statusData(v *view) statusView {
 		Totals:      p.Totals,
 		FailOpen:    p.FailOpen,
 		GeneratedAt: p.GeneratedAt.Format(time.RFC3339),
+		At:          p.GeneratedAt,
 		Chart:       c,
 	}
 	for i, b := range p.Backends {

@@ -53,6 +53,7 @@ func TestStatusJSON(t *testing.T) {
 			require.Len(t, page.Backends, 2)
 			a := page.Backends[0]
 			assert.ElementsMatch(t, []string{"id", "url", "state", "weight", "inflight", "requests", "errors", "bindings_last_minute",
+				"since", "reason", "next_try", "drain_deadline", "drain_left_seconds",
 				"p50_seconds", "p99_seconds", "responses_last_minute", "5xx_last_minute", "5xx_rate", "rps"}, keys(a))
 
 			var got struct {

@@ -32,6 +32,7 @@ type backendView struct {
 	weight   int64
 	inflight int64
 	requests int64
+	health   backend.HealthInfo
 
 	picks, boundHits, binds          int64
 	redispatchesTo, redispatchesFrom int64
@@ -78,7 +79,7 @@ func (r *Recorder) view(withSeries bool) *view {
 	for _, b := range snap.Backends() {
 		v.backends = append(v.backends, backendView{
 			id: b.ID(), member: true, url: b.URL().String(), state: b.State(),
-			weight: b.Weight(), inflight: b.InFlight(), requests: b.Requests(),
+			weight: b.Weight(), inflight: b.InFlight(), requests: b.Requests(), health: b.Health(),
 		})
 	}
 	for id := range byID {
