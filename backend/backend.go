@@ -104,20 +104,21 @@ type Backend struct {
 	set    *Set
 	meta   atomic.Pointer[map[string]string] // nil: none; replaced whole by Set.Update
 
-	state     atomic.Int32 // a State, derived from health by Set.refresh
-	inflight  atomic.Int64
-	requests  atomic.Int64
-	removed   atomic.Bool
-	fails     atomic.Int32               // consecutive failures reported, for passive health
-	abandoned atomic.Int64               // requests abandoned since the last answer, for stalls
-	trial     atomic.Int64               // half-open: trialNone, trialOpen, or when the trial out was admitted
-	ramp      ramp                       // slow start
-	stall     stall                      // the current run of abandoned requests
-	waiting   atomic.Int64               // requests sent and awaiting their response header
-	waits     atomic.Int64               // waits started so far
-	quiet     atomic.Int32               // watch ticks since the last answer
-	watch     watch                      // samples waiting while it is not zero
-	info      atomic.Pointer[HealthInfo] // nil until b's health first changes; see Set.derive
+	state       atomic.Int32 // a State, derived from health by Set.refresh
+	inflight    atomic.Int64
+	requests    atomic.Int64
+	removed     atomic.Bool
+	fails       atomic.Int32               // consecutive failures reported, for passive health
+	lastFailure atomic.Pointer[string]     // the cause of the last failure reported with one
+	abandoned   atomic.Int64               // requests abandoned since the last answer, for stalls
+	trial       atomic.Int64               // half-open: trialNone, trialOpen, or when the trial out was admitted
+	ramp        ramp                       // slow start
+	stall       stall                      // the current run of abandoned requests
+	waiting     atomic.Int64               // requests sent and awaiting their response header
+	waits       atomic.Int64               // waits started so far
+	quiet       atomic.Int32               // watch ticks since the last answer
+	watch       watch                      // samples waiting while it is not zero
+	info        atomic.Pointer[HealthInfo] // nil until b's health first changes; see Set.derive
 
 	health health // guarded by set.mu
 }

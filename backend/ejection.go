@@ -69,7 +69,10 @@ const (
 // when b is half-open, the failure fails its trial and ejects it again.
 // It is safe for concurrent use and cheap: it takes a lock only when it
 // changes b's health.
-func (b *Backend) reportFailure() {
+func (b *Backend) reportFailure(cause string) {
+	if cause != "" {
+		b.lastFailure.Store(&cause)
+	}
 	if b.trial.Load() != trialNone && b.set.trialFailed(b) {
 		return
 	}
@@ -120,7 +123,11 @@ func (s *Set) eject(b *Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := b.fails.Load()
-	s.ejectLocked(b, fmt.Sprintf("ejected: %d failures in a row", n), "backend ejected", "failures", n)
+	why := fmt.Sprintf("ejected: %d failures in a row", n)
+	if last := b.lastFailure.Load(); last != nil {
+		why += ", the last: " + *last
+	}
+	s.ejectLocked(b, why, "backend ejected", "failures", n)
 }
 
 // ejectLocked is eject with s.mu held; an ejection that is not a failed

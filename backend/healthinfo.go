@@ -18,7 +18,10 @@ type HealthInfo struct {
 	Since time.Time
 	// Reason says, briefly and without the backend's URL, what holds the
 	// backend out of rotation: "health check: <error>" (active health
-	// checks failed), "ejected: <n> failures in a row", "stalled: requests
+	// checks failed), "ejected: <n> failures in a row, the last: <cause>"
+	// (the last failed request's transport error or "status <code>", as
+	// the sticky handler reports them; without ", the last: ..." when no
+	// failure reported its cause), "stalled: requests
 	// unanswered", "trial request failed", "operator" (by [Set.SetState]),
 	// "drain" (by [Set.Drain]) or "config: shutting down"
 	// ([Config.Draining]). A backend both down and ejected gives the

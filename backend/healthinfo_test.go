@@ -70,6 +70,17 @@ func TestHealthInfo(t *testing.T) {
 			state: backend.Unhealthy, reason: "ejected: 3 failures in a row", retry: true,
 		},
 		{
+			name: "ejection after failures with their causes",
+			act: func(t *testing.T, set *backend.Set) *backend.Backend {
+				a := set.Snapshot().Lookup("a")
+				accounting.ReportFailureOf(a, "status 502")
+				accounting.ReportFailure(a) // no cause: the last one given stands
+				accounting.ReportFailureOf(a, "dial tcp 127.0.0.1:9: connect: connection refused")
+				return a
+			},
+			state: backend.Unhealthy, reason: "ejected: 3 failures in a row, the last: dial tcp 127.0.0.1:9: connect: connection refused", retry: true,
+		},
+		{
 			name: "stall",
 			act: func(t *testing.T, set *backend.Set) *backend.Backend {
 				a := set.Snapshot().Lookup("a")

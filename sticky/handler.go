@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -635,7 +636,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		x.tw.stop()
 	}
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
-		accounting.ReportFailure(x.backend)
+		accounting.ReportFailureOf(x.backend, "status "+strconv.Itoa(resp.StatusCode))
 		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.StatusFailure})
 	} else {
 		accounting.ReportSuccess(x.backend)

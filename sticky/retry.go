@@ -40,7 +40,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if x.body.failed() != nil {
 			return nil, err // the client's body: not the backend's fault either
 		}
-		accounting.ReportFailure(x.backend)
+		accounting.ReportFailureOf(x.backend, err.Error())
 		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
 		if x.done != nil {
 			x.doneWith(err) // before any retry is placed

@@ -31,7 +31,12 @@ func Release(b *backend.Backend) { f.Release(b) }
 // ejected; when b is half-open, the failure fails its trial and ejects it
 // again. It is safe for concurrent use and takes a lock only when it
 // changes b's health.
-func ReportFailure(b *backend.Backend) { f.ReportFailure(b) }
+func ReportFailure(b *backend.Backend) { f.ReportFailure(b, "") }
+
+// ReportFailureOf is [ReportFailure] with the failure's cause, in a few
+// words that name no URL ("status 503", a transport error), which an
+// ejection's reason quotes (see [backend.HealthInfo]).
+func ReportFailureOf(b *backend.Backend, cause string) { f.ReportFailure(b, cause) }
 
 // ReportSuccess records that a request to b succeeded, ending any run of
 // failures or of abandoned requests; when b is half-open, it re-admits b.

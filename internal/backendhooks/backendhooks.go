@@ -12,7 +12,7 @@ import "time"
 type Funcs[B, S any] struct {
 	Acquire         func(B) bool
 	Release         func(B)
-	ReportFailure   func(B)
+	ReportFailure   func(B, string)
 	ReportSuccess   func(B)
 	ReportAbandoned func(B, time.Duration)
 	WaitStarted     func(B)
