@@ -195,7 +195,7 @@ func (a *App) appCookie(h http.Header) (life int64, path string, set bool) {
 	}
 	if !cfg.pathSet {
 		path = c.Path
-		if validPath(path) != nil {
+		if cookies.ValidPath(path) != nil {
 			path = "" // the browser takes the default path, for both cookies
 		}
 	}

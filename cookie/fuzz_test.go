@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/internal/cookies"
 )
 
 // FuzzAppSave feeds hostile Set-Cookie lines from a backend, and
@@ -49,7 +50,7 @@ func FuzzAppSave(f *testing.F) {
 		}
 		if len(got) == 2 {
 			for attr := range strings.SplitSeq(got[1], "; ") {
-				if p, ok := strings.CutPrefix(attr, "Path="); ok && validPath(p) != nil {
+				if p, ok := strings.CutPrefix(attr, "Path="); ok && cookies.ValidPath(p) != nil {
 					t.Fatalf("%q: balancer cookie %q with Path %q", line, got[1], p)
 				}
 			}

@@ -259,7 +259,7 @@ func (o *options) check() []error {
 	case o.ttl > 0 && o.maxLife > 0 && o.maxLife.Truncate(time.Second) < o.ttl.Truncate(time.Second):
 		bad("WithMaxLife(%v): shorter than the TTL %v: every binding would end before its cookie", o.maxLife, o.ttl)
 	}
-	if err := validPath(o.path); err != nil {
+	if err := cookies.ValidPath(o.path); err != nil {
 		bad("WithPath(%q): %v", o.path, err)
 	}
 	if err := validDomain(o.domain); err != nil {
@@ -289,21 +289,6 @@ func (o *options) check() []error {
 		bad("WithClock(nil): a clock is needed")
 	}
 	return errs
-}
-
-// validPath checks a Path attribute: '/' first, then printable ASCII
-// without ';', which would end the attribute. The error says what is
-// wrong, not with what: callers name p.
-func validPath(p string) error {
-	if !strings.HasPrefix(p, "/") {
-		return errors.New("does not begin with '/'")
-	}
-	for i := 0; i < len(p); i++ {
-		if b := p[i]; b < ' ' || b >= 0x7f || b == ';' {
-			return fmt.Errorf("character %q not allowed", b)
-		}
-	}
-	return nil
 }
 
 // validDomain checks a Domain attribute: empty (none), or a host name

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/affinitylb/affinity/cookie"
@@ -149,8 +148,10 @@ func (sp *SessionPersistence) options() ([]cookie.Option, []error) {
 		if sp.CookieConfig != nil && sp.CookieConfig.LifetimeType != "" {
 			lifetime = sp.CookieConfig.LifetimeType
 		}
-		if err := validPath(sp.Path); err != nil {
-			bad("Path(%q): %v", sp.Path, err)
+		if sp.Path != "" {
+			if err := cookies.ValidPath(sp.Path); err != nil {
+				bad("Path(%q): %v", sp.Path, err)
+			}
 		}
 	case Header:
 		if sp.CookieConfig != nil {
@@ -194,21 +195,4 @@ func (sp *SessionPersistence) options() ([]cookie.Option, []error) {
 		bad("CookieConfig.LifetimeType(%q): want Session or Permanent", lifetime)
 	}
 	return opts, errs
-}
-
-// validPath checks a cookie Path: empty (the default, "/"), or '/' first,
-// then printable ASCII without ';'.
-func validPath(p string) error {
-	if p == "" {
-		return nil
-	}
-	if !strings.HasPrefix(p, "/") {
-		return errors.New("does not begin with '/'")
-	}
-	for i := 0; i < len(p); i++ {
-		if b := p[i]; b < ' ' || b >= 0x7f || b == ';' {
-			return fmt.Errorf("character %q not allowed", b)
-		}
-	}
-	return nil
 }

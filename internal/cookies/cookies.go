@@ -277,3 +277,18 @@ func ValidToken(s string) error {
 	}
 	return nil
 }
+
+// ValidPath checks a cookie's Path attribute: '/' first, then printable ASCII
+// without ';', which would end the attribute. The error says what is
+// wrong, not with what: callers name p.
+func ValidPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return errors.New("does not begin with '/'")
+	}
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b < ' ' || b >= 0x7f || b == ';' {
+			return fmt.Errorf("character %q not allowed", b)
+		}
+	}
+	return nil
+}
