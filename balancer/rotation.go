@@ -15,7 +15,7 @@ import (
 // every other value of a shared counter in each). The zero value is ready
 // to use and must not be copied after first use.
 type rotation struct {
-	all    atomic.Uint64                             // picks among backends of the default group, or of several
+	all    atomic.Uint64                             // picks whose first backend is of the default group: a set without groups, or a whole set led by one
 	groups atomic.Pointer[map[string]*atomic.Uint64] // by group name, one for each group ever picked within; copied on write
 	mu     sync.Mutex                                // serializes writes to groups
 }
