@@ -10,8 +10,13 @@ import (
 )
 
 // Decision is what a [Handler] did with one request, for a middleware
-// around it: see [Track]. Its fields are those of the request's
-// [event.Done] event.
+// around it: see [Track]. When ServeHTTP returns, its fields are those of
+// the request's [event.Done] event. While the handler sends the request
+// to a backend, Backend is that backend, Retries counts the backends
+// tried before it, and Placement and Binding are set: a round tripper
+// given to [WithTransport], or a hook, finds them with [DecisionOf] from
+// the outgoing request, and so learns which backend each attempt is for.
+// Status, Header and Elapsed are zero until ServeHTTP returns.
 type Decision struct {
 	// Backend is the ID of the last backend the request was sent to;
 	// empty if none could take it.
@@ -50,6 +55,16 @@ func Track(r *http.Request) (*http.Request, *Decision) {
 	}
 	d := &Decision{}
 	return r.WithContext(context.WithValue(r.Context(), decisionKey{}, d)), d
+}
+
+// DecisionOf returns the Decision of a request [Track] tracks: r is the
+// tracked request or one made from it with its context, such as the
+// request the handler sends to a backend (unless a rewrite replaced its
+// context). It returns nil for a request no one tracks. The Decision is
+// written only by the goroutine serving the request, which is the one
+// that calls a round tripper or a hook.
+func DecisionOf(r *http.Request) *Decision {
+	return trackedBy(r)
 }
 
 // trackedBy returns the Decision Track put in r's context, or nil.

@@ -84,7 +84,9 @@
 // status its client was sent (0 if the client left first), the time to
 // the backend's response header and the total time, and why its binding
 // was refused, if it was. A middleware around the handler reads the same
-// facts from [Track]'s [Decision], filled in before ServeHTTP returns.
+// facts from [Track]'s [Decision], filled in before ServeHTTP returns; a
+// round tripper given to [WithTransport] reads, with [DecisionOf], the
+// backend of each attempt of a tracked request while it is sent.
 // Without an observer or a tracked request none of it is gathered: no
 // clock is read and nothing is allocated for it; with them, nothing is
 // allocated per request either.

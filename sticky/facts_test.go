@@ -399,3 +399,111 @@ func TestDecisionOfTheHandlersOwnAnswers(t *testing.T) {
 		})
 	}
 }
+
+// attempts is a round tripper that keeps what DecisionOf says of each
+// request it is given, before sending it with http.DefaultTransport.
+type attempts struct {
+	mu   sync.Mutex
+	seen []*sticky.Decision // a copy per attempt; nil: untracked
+}
+
+func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
+	var seen *sticky.Decision
+	if d := sticky.DecisionOf(req); d != nil {
+		c := *d
+		seen = &c
+	}
+	a.mu.Lock()
+	a.seen = append(a.seen, seen)
+	a.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (a *attempts) take() []*sticky.Decision {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := a.seen
+	a.seen = nil
+	return seen
+}
+
+func TestDecisionOfEachAttempt(t *testing.T) {
+	// Each case prepares its pool and returns the cookies of its request
+	// and what the transport is to see of each attempt. bound is the
+	// backend a first request was bound to, ck its cookie.
+	for _, tc := range []struct {
+		name    string
+		track   bool
+		prepare func(t *testing.T, p *pool, bound string, ck *http.Cookie) ([]*http.Cookie, []*sticky.Decision)
+	}{
+		{"untracked", false, func(t *testing.T, p *pool, bound string, ck *http.Cookie) ([]*http.Cookie, []*sticky.Decision) {
+			return []*http.Cookie{ck}, []*sticky.Decision{nil}
+		}},
+		{"bound", true, func(t *testing.T, p *pool, bound string, ck *http.Cookie) ([]*http.Cookie, []*sticky.Decision) {
+			return []*http.Cookie{ck}, []*sticky.Decision{{Backend: bound, Placement: event.Bound}}
+		}},
+		{"picked", true, func(t *testing.T, p *pool, bound string, ck *http.Cookie) ([]*http.Cookie, []*sticky.Decision) {
+			require.NoError(t, p.set.SetState(bound, backend.Draining)) // new clients go to the other
+			return nil, []*sticky.Decision{{Backend: other(bound), Placement: event.Picked}}
+		}},
+		{"rejected binding", true, func(t *testing.T, p *pool, bound string, ck *http.Cookie) ([]*http.Cookie, []*sticky.Decision) {
+			require.NoError(t, p.set.SetState(bound, backend.Draining))
+			bad := &http.Cookie{Name: ck.Name, Value: "garbage"}
+			return []*http.Cookie{bad}, []*sticky.Decision{{Backend: other(bound), Placement: event.Picked, Binding: event.Malformed}}
+		}},
+		{"redispatched", true, func(t *testing.T, p *pool, bound string, ck *http.Cookie) ([]*http.Cookie, []*sticky.Decision) {
+			require.NoError(t, p.set.SetState(bound, backend.Unhealthy))
+			return []*http.Cookie{ck}, []*sticky.Decision{{Backend: other(bound), Placement: event.Redispatched}}
+		}},
+		{"retried", true, func(t *testing.T, p *pool, bound string, ck *http.Cookie) ([]*http.Cookie, []*sticky.Decision) {
+			p.kill(t, bound) // still healthy in the set: the bound request goes there first
+			return []*http.Cookie{ck}, []*sticky.Decision{
+				{Backend: bound, Placement: event.Bound},
+				{Backend: other(bound), Placement: event.Bound, Retries: 1},
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPool(t, 2)
+			rt := &attempts{}
+			h, err := sticky.New(p.set, newCookie(t), sticky.WithTransport(rt))
+			require.NoError(t, err)
+			decisions := make(chan sticky.Decision, 1)
+			base := front(t, tracked(h, decisions))
+
+			first := get(t, newClient(t, false), base+"/whoami")
+			require.Equal(t, http.StatusOK, first.status)
+			ck := balancerCookie(first.header, "affinity")
+			require.NotNil(t, ck)
+			rt.take()
+			cookies, want := tc.prepare(t, p, first.server, ck)
+
+			req, err := http.NewRequest(http.MethodGet, base+"/whoami", nil)
+			require.NoError(t, err)
+			if tc.track {
+				req.Header.Set("X-Track", "1")
+			}
+			for _, c := range cookies {
+				req.AddCookie(c)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			_, err = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			if last := want[len(want)-1]; last != nil {
+				require.Equal(t, last.Backend, resp.Header.Get("X-Served-By"), "the last attempt is to the backend that answered")
+			}
+
+			require.Equal(t, want, rt.take())
+			if tc.track {
+				d := <-decisions
+				last := *want[len(want)-1]
+				require.Equal(t, last.Backend, d.Backend, "the decision ends on the last attempt's backend")
+				require.Equal(t, last.Retries, d.Retries)
+				require.Equal(t, http.StatusOK, d.Status)
+			}
+		})
+	}
+}

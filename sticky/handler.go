@@ -209,6 +209,7 @@ type exchange struct {
 	// the time from then to the backend's response header, how many
 	// retries it had, and whether its client left before an answer.
 	track   bool
+	dec     *Decision // the tracker's, kept up with each attempt; nil: none
 	start   time.Time
 	hdr     time.Duration
 	retries int
@@ -242,7 +243,7 @@ func (h *Handler) finish(x *exchange, f *facts) {
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted = timedWriter{}, false
 	x.header, x.host, x.query, x.refused, x.status = nil, "", "", false, 0
-	x.track, x.start, x.hdr, x.retries, x.gone = false, time.Time{}, 0, 0, false
+	x.track, x.dec, x.start, x.hdr, x.retries, x.gone = false, nil, time.Time{}, 0, 0, false
 	h.exchanges.Put(x)
 }
 
@@ -274,6 +275,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := h.exchanges.Get().(*exchange)
 	x.in, x.backend, x.bound, x.sent = r, b, bound, time.Now()
 	x.track, x.start = f.on, f.start
+	if f.dec != nil {
+		*f.dec = Decision{Backend: b.ID(), Placement: placed, Binding: f.Binding}
+		x.dec = f.dec
+	}
 	if done != nil {
 		x.done, x.since = done, x.sent
 	}

@@ -269,8 +269,11 @@ func WithKeyPicker(p balancer.Picker) Option {
 // making sends an idempotent request again, on its own, when a reused
 // connection fails under it; one made by DefaultTransport (its fields
 // may be changed, but for Proxy) leaves that to the handler, as does a
-// round tripper that passes the request's context on to one. rt must not
-// be nil, nor a nil pointer.
+// round tripper that passes the request's context on to one. The handler
+// calls rt once per attempt, on the goroutine serving the request; for a
+// tracked request (see [Track]), [DecisionOf] the request rt is given
+// names the backend of that attempt. rt must not be nil, nor a nil
+// pointer.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) { o.transport, o.transportSet = rt, true }
 }

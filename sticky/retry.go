@@ -70,6 +70,9 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		accounting.Release(x.backend)
 		x.backend = b
 		x.retries++
+		if x.dec != nil {
+			x.dec.Backend, x.dec.Retries = b.ID(), x.retries
+		}
 		if done != nil {
 			x.done, x.since = done, time.Now()
 		}
