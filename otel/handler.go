@@ -35,23 +35,20 @@ const (
 )
 
 // Handler returns a handler that serves each request with h, a sticky
-// handler (or one that passes the request on to one), and then sets
-// [BackendIDKey], [BindingKey], [PlacementKey] and [RetriesKey] on the
-// span in the request's context. It starts no span: it belongs inside
-// the embedder's server instrumentation, such as otelhttp.NewHandler.
-// With no recording span in the context it only serves the request. A
+// handler (or one that passes the request on to one), tracking it (see
+// sticky.Track) so that [Telemetry.Transport] can say which backend each
+// attempt is for, and then sets [BackendIDKey], [BindingKey],
+// [PlacementKey] and [RetriesKey] on the span in the request's context if
+// that span is recording. It starts no span: it belongs inside the
+// embedder's server instrumentation, such as otelhttp.NewHandler. A
 // request the sticky handler stopped serving before placing it (a panic
 // in the policy) gets no attributes.
 func (t *Telemetry) Handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		span := trace.SpanFromContext(r.Context())
-		if !span.IsRecording() {
-			h.ServeHTTP(w, r)
-			return
-		}
 		r, d := sticky.Track(r)
 		h.ServeHTTP(w, r)
-		if d.Placement == 0 {
+		span := trace.SpanFromContext(r.Context())
+		if d.Placement == 0 || !span.IsRecording() {
 			return
 		}
 		attrs := make([]attribute.KeyValue, 0, 4)

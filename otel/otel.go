@@ -48,8 +48,8 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(o *options) { o.propagator, o.nilPropagator = p, p == nil }
 }
 
-// Telemetry holds the tracer, meter and propagator its Handler, Transport
-// and Observe use. It is safe for concurrent use.
+// Telemetry holds the tracer, meter and propagator its Handler and
+// Transport use. It is safe for concurrent use.
 type Telemetry struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,7 +52,7 @@ func unreachable(t *testing.T, name string) backend.Config {
 }
 
 // rig is a sticky handler under otelhttp's server handler, with the
-// Telemetry's handler, transport and observer, recording to memory.
+// Telemetry's handler and transport, recording to memory.
 type rig struct {
 	url    string
 	spans  *tracetest.SpanRecorder
@@ -59,6 +60,12 @@ type rig struct {
 }
 
 func newRig(t *testing.T, p policy.Policy, cfgs ...backend.Config) *rig {
+	t.Helper()
+	return newRigOf(t, false, p, cfgs...)
+}
+
+// newRigOf is newRig, without the Telemetry's handler if untracked.
+func newRigOf(t *testing.T, untracked bool, p policy.Policy, cfgs ...backend.Config) *rig {
 	t.Helper()
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
@@ -73,10 +80,13 @@ func newRig(t *testing.T, p policy.Policy, cfgs ...backend.Config) *rig {
 	require.NoError(t, err)
 	set, err := backend.NewSet(cfgs)
 	require.NoError(t, err)
-	h, err := sticky.New(set, p, sticky.WithTransport(tel.Transport(sticky.DefaultTransport())),
-		sticky.WithObserver(tel))
+	h, err := sticky.New(set, p, sticky.WithTransport(tel.Transport(sticky.DefaultTransport())))
 	require.NoError(t, err)
-	srv := httptest.NewServer(otelhttp.NewHandler(tel.Handler(h), "proxy", otelhttp.WithTracerProvider(tp)))
+	var inner http.Handler = h
+	if !untracked {
+		inner = tel.Handler(h)
+	}
+	srv := httptest.NewServer(otelhttp.NewHandler(inner, "proxy", otelhttp.WithTracerProvider(tp)))
 	t.Cleanup(srv.Close)
 	return &rig{url: srv.URL, spans: spans, reader: reader}
 }
@@ -214,6 +224,9 @@ func TestTransportRetryShowsTwoClientSpans(t *testing.T) {
 	require.NotNil(t, answered, "a span for the answered attempt")
 
 	fa := attrs(failed)
+	require.Equal(t, "dead", fa[affotel.BackendIDKey].AsString(), "the failed attempt's backend")
+	_, resent := fa["http.request.resend_count"]
+	require.False(t, resent, "the first attempt is no resend")
 	require.Equal(t, "GET", failed.Name())
 	require.Equal(t, "GET", fa["http.request.method"].AsString())
 	require.Equal(t, deadHost, fa["server.address"].AsString())
@@ -222,6 +235,8 @@ func TestTransportRetryShowsTwoClientSpans(t *testing.T) {
 	require.Equal(t, codes.Error, failed.Status().Code)
 
 	aa := attrs(answered)
+	require.Equal(t, "live", aa[affotel.BackendIDKey].AsString(), "the answered attempt's backend")
+	require.Equal(t, int64(1), aa["http.request.resend_count"].AsInt64())
 	require.Equal(t, "GET", aa["http.request.method"].AsString())
 	require.Equal(t, "127.0.0.1", aa["server.address"].AsString())
 	require.NotEqual(t, deadPort, strconv.FormatInt(aa["server.port"].AsInt64(), 10))
@@ -231,21 +246,13 @@ func TestTransportRetryShowsTwoClientSpans(t *testing.T) {
 	require.Equal(t, codes.Unset, answered.Status().Code)
 }
 
-func TestObserveRecordsDurationPerBackend(t *testing.T) {
-	key, err := policy.HeaderKey("X-Key")
-	require.NoError(t, err)
-	g := newRig(t, key, app(t, "app1"), app(t, "app2"))
-	// Keys hash to backends; a few of them reach both.
-	served := map[string]int{}
-	for i := 0; i < 64 && len(served) < 2; i++ {
-		body, _ := g.get(t, http.Header{"X-Key": {"k" + strconv.Itoa(i)}}, nil)
-		served[body]++
-	}
-	require.Len(t, served, 2, "the keys reached both backends")
-
+// durations returns the points of http.client.request.duration the rig
+// recorded.
+func (g *rig) durations(t *testing.T) []metricdata.HistogramDataPoint[float64] {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, g.reader.Collect(context.Background(), &rm))
-	var hist *metricdata.Histogram[float64]
+	var points []metricdata.HistogramDataPoint[float64]
 	for _, sm := range rm.ScopeMetrics {
 		if sm.Scope.Name != affotel.ScopeName {
 			continue
@@ -255,23 +262,107 @@ func TestObserveRecordsDurationPerBackend(t *testing.T) {
 				require.Equal(t, "s", m.Unit)
 				h, ok := m.Data.(metricdata.Histogram[float64])
 				require.True(t, ok, "a float64 histogram")
-				hist = &h
+				points = append(points, h.DataPoints...)
 			}
 		}
 	}
-	require.NotNil(t, hist, "http.client.request.duration recorded")
+	return points
+}
+
+// slowApp starts a backend on 127.0.0.1 that answers with its name after
+// delay.
+func slowApp(t *testing.T, name string, delay time.Duration) backend.Config {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		_, _ = io.WriteString(w, name)
+	}))
+	t.Cleanup(srv.Close)
+	return backend.Config{ID: name, URL: srv.URL}
+}
+
+func TestTransportRecordsDurationPerBackend(t *testing.T) {
+	key, err := policy.HeaderKey("X-Key")
+	require.NoError(t, err)
+	g := newRig(t, key, app(t, "app1"), slowApp(t, "slow", 50*time.Millisecond))
+	// Keys hash to backends; a few of them reach both.
+	served := map[string]int{}
+	for i := 0; i < 64 && len(served) < 2; i++ {
+		body, _ := g.get(t, http.Header{"X-Key": {"k" + strconv.Itoa(i)}}, nil)
+		served[body]++
+	}
+	require.Len(t, served, 2, "the keys reached both backends")
+
 	counts := map[string]int{}
-	for _, dp := range hist.DataPoints {
+	for _, dp := range g.durations(t) {
 		id, ok := dp.Attributes.Value(affotel.BackendIDKey)
 		require.True(t, ok, "a point without affinity.backend.id")
 		method, _ := dp.Attributes.Value("http.request.method")
 		require.Equal(t, "GET", method.AsString())
 		status, _ := dp.Attributes.Value("http.response.status_code")
 		require.Equal(t, int64(http.StatusOK), status.AsInt64())
-		require.Positive(t, dp.Sum)
+		host, _ := dp.Attributes.Value("server.address")
+		require.Equal(t, "127.0.0.1", host.AsString())
+		if id.AsString() == "slow" {
+			low, ok := dp.Min.Value()
+			require.True(t, ok)
+			require.GreaterOrEqual(t, low, 0.05, "the slow backend's attempts took its delay at least")
+		}
 		counts[id.AsString()] += int(dp.Count)
 	}
 	require.Equal(t, served, counts, "a point per backend, counting its requests")
+}
+
+func TestTransportRecordsEachAttempt(t *testing.T) {
+	g := newRig(t, cookiePolicy(t), unreachable(t, "dead"), app(t, "live"))
+	// The picker places one of a few requests on the dead backend, where it
+	// fails and is retried on the live one.
+	requests := 0
+	for ; requests < 10; requests++ {
+		g.get(t, nil, nil)
+		if len(g.durations(t)) == 2 {
+			requests++
+			break
+		}
+	}
+	points := g.durations(t)
+	require.Len(t, points, 2, "a point for the dead backend and one for the live")
+	byID := map[string]metricdata.HistogramDataPoint[float64]{}
+	for _, dp := range points {
+		id, ok := dp.Attributes.Value(affotel.BackendIDKey)
+		require.True(t, ok, "a point without affinity.backend.id")
+		byID[id.AsString()] = dp
+	}
+	dead, live := byID["dead"], byID["live"]
+	require.Equal(t, uint64(1), dead.Count, "one attempt failed on the dead backend")
+	errType, ok := dead.Attributes.Value("error.type")
+	require.True(t, ok, "the failed attempt's error.type")
+	require.NotEmpty(t, errType.AsString())
+	_, ok = dead.Attributes.Value("http.response.status_code")
+	require.False(t, ok, "the failed attempt had no response")
+	require.Equal(t, uint64(requests), live.Count, "every request was answered by the live backend")
+	_, ok = live.Attributes.Value("error.type")
+	require.False(t, ok)
+}
+
+func TestTransportWithoutHandler(t *testing.T) {
+	g := newRigOf(t, true, cookiePolicy(t), app(t, "app1"))
+	g.get(t, nil, nil)
+	points := g.durations(t)
+	require.Len(t, points, 1)
+	_, ok := points[0].Attributes.Value(affotel.BackendIDKey)
+	require.False(t, ok, "an untracked request's attempt names no backend")
+	host, _ := points[0].Attributes.Value("server.address")
+	require.Equal(t, "127.0.0.1", host.AsString())
+	require.Equal(t, uint64(1), points[0].Count)
+	servers := g.serverSpans()
+	require.Len(t, servers, 1)
+	_, ok = attrs(servers[0])[affotel.BackendIDKey]
+	require.False(t, ok, "no attributes without the handler")
+	clients := g.clientSpans(servers[0])
+	require.Len(t, clients, 1, "the client span without the handler")
+	_, ok = attrs(clients[0])[affotel.BackendIDKey]
+	require.False(t, ok)
 }
 
 func TestNewRejectsNilOptions(t *testing.T) {
