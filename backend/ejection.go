@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -40,21 +41,26 @@ type Ejection struct {
 // 10 seconds, doubling up to 5 minutes.
 var DefaultEjection = Ejection{After: 5, Base: 10 * time.Second, Max: 5 * time.Minute}
 
-// validate reports an Ejection given to [WithEjection] that is out of range.
+// validate reports every out-of-range field of an Ejection given to
+// [WithEjection]. With After 0, ejection is off and the others are not
+// looked at.
 func (e Ejection) validate() error {
+	if e.After == 0 {
+		return nil
+	}
+	var errs []error
 	switch {
 	case e.After < 0:
-		return fmt.Errorf("backend: WithEjection: Ejection.After %d is negative", e.After)
-	case e.After == 0:
-		return nil
+		errs = append(errs, fmt.Errorf("backend: WithEjection: Ejection.After %d is negative", e.After))
 	case e.After > math.MaxInt32:
-		return fmt.Errorf("backend: WithEjection: Ejection.After %d is over %d", e.After, math.MaxInt32)
-	case e.Base <= 0:
-		return fmt.Errorf("backend: WithEjection: Ejection.Base %v must be positive", e.Base)
-	case e.Max < e.Base:
-		return fmt.Errorf("backend: WithEjection: Ejection.Max %v is less than Base %v", e.Max, e.Base)
+		errs = append(errs, fmt.Errorf("backend: WithEjection: Ejection.After %d is over %d", e.After, math.MaxInt32))
 	}
-	return nil
+	if e.Base <= 0 {
+		errs = append(errs, fmt.Errorf("backend: WithEjection: Ejection.Base %v must be positive", e.Base))
+	} else if e.Max < e.Base {
+		errs = append(errs, fmt.Errorf("backend: WithEjection: Ejection.Max %v is less than Base %v", e.Max, e.Base))
+	}
+	return errors.Join(errs...)
 }
 
 // The values of Backend.trial other than these are the Unix nanoseconds at

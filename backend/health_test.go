@@ -40,7 +40,7 @@ func TestSetOptionsAreValidated(t *testing.T) {
 		opts []backend.Option
 		want string // the whole error
 	}{
-		{"negative ejection threshold", []backend.Option{backend.WithEjection(backend.Ejection{After: -1})},
+		{"negative ejection threshold", []backend.Option{backend.WithEjection(backend.Ejection{After: -1, Base: time.Second, Max: time.Second})},
 			"backend: WithEjection: Ejection.After -1 is negative"},
 		{"zero ejection base", []backend.Option{backend.WithEjection(backend.Ejection{After: 3, Max: time.Second})},
 			"backend: WithEjection: Ejection.Base 0s must be positive"},
@@ -50,6 +50,12 @@ func TestSetOptionsAreValidated(t *testing.T) {
 			"backend: WithEjection: Ejection.Max 1ms is less than Base 1s"},
 		{"ejection threshold past the failure counter", []backend.Option{backend.WithEjection(backend.Ejection{After: math.MaxInt32 + 1, Base: time.Second, Max: time.Second})},
 			"backend: WithEjection: Ejection.After 2147483648 is over 2147483647"},
+		{"every ejection field reported", []backend.Option{backend.WithEjection(backend.Ejection{After: -1, Base: -time.Second})},
+			"backend: WithEjection: Ejection.After -1 is negative\n" +
+				"backend: WithEjection: Ejection.Base -1s must be positive"},
+		{"threshold and max both out of range", []backend.Option{backend.WithEjection(backend.Ejection{After: math.MaxInt32 + 1, Base: time.Second})},
+			"backend: WithEjection: Ejection.After 2147483648 is over 2147483647\n" +
+				"backend: WithEjection: Ejection.Max 0s is less than Base 1s"},
 		{"negative slow start", []backend.Option{backend.WithSlowStart(-time.Second)},
 			"backend: WithSlowStart(-1s): must not be negative"},
 		{"zero drain idle", []backend.Option{backend.WithDrainIdle(0)},
@@ -60,7 +66,7 @@ func TestSetOptionsAreValidated(t *testing.T) {
 			"backend: WithStallTimeout(-1s): must not be negative"},
 		{"all reported together", []backend.Option{
 			backend.WithStallTimeout(-time.Second), backend.WithDrainIdle(0), backend.WithSlowStart(-time.Minute),
-			backend.WithEjection(backend.Ejection{After: -2}),
+			backend.WithEjection(backend.Ejection{After: -2, Base: time.Second, Max: time.Second}),
 		}, "backend: WithEjection: Ejection.After -2 is negative\n" +
 			"backend: WithSlowStart(-1m0s): must not be negative\n" +
 			"backend: WithDrainIdle(0s): must be positive\n" +

@@ -100,30 +100,31 @@ func (hc HealthCheck) Effective() (HealthCheck, error) {
 	return hc, err
 }
 
-// validate checks hc and fills in its defaults.
+// validate checks hc, fills in its defaults, and reports every invalid
+// field.
 func (hc *HealthCheck) validate() error {
+	var errs []error
 	if hc.Path == "" {
 		hc.Path = "/"
 	}
 	if !strings.HasPrefix(hc.Path, "/") {
-		return fmt.Errorf("backend: HealthCheck.Path %q: must start with \"/\"", hc.Path)
-	}
-	if u, err := url.Parse(hc.Path); err != nil || u.Fragment != "" || u.Host != "" {
-		return fmt.Errorf("backend: HealthCheck.Path %q: not a path with an optional query", hc.Path)
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.Path %q: must start with \"/\"", hc.Path))
+	} else if u, err := url.Parse(hc.Path); err != nil || u.Fragment != "" || u.Host != "" {
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.Path %q: not a path with an optional query", hc.Path))
 	}
 	switch {
 	case hc.Interval == 0:
 		hc.Interval = defaultCheckInterval
 	case hc.Interval < minCheckInterval:
-		return fmt.Errorf("backend: HealthCheck.Interval %v: less than %v", hc.Interval, minCheckInterval)
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.Interval %v: less than %v", hc.Interval, minCheckInterval))
 	}
 	switch {
 	case hc.Timeout == 0:
 		hc.Timeout = min(defaultCheckTimeout, hc.Interval)
 	case hc.Timeout < 0:
-		return fmt.Errorf("backend: HealthCheck.Timeout %v: negative", hc.Timeout)
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.Timeout %v: negative", hc.Timeout))
 	case hc.Timeout > hc.Interval:
-		return fmt.Errorf("backend: HealthCheck.Timeout %v: more than Interval %v", hc.Timeout, hc.Interval)
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.Timeout %v: more than Interval %v", hc.Timeout, hc.Interval))
 	}
 	if hc.MinStatus == 0 {
 		hc.MinStatus = 200
@@ -131,41 +132,44 @@ func (hc *HealthCheck) validate() error {
 	if hc.MaxStatus == 0 {
 		hc.MaxStatus = 399
 	}
-	switch {
-	case hc.MinStatus < 100 || hc.MinStatus > 599:
-		return fmt.Errorf("backend: HealthCheck.MinStatus %d: out of range 100..599", hc.MinStatus)
-	case hc.MaxStatus < 100 || hc.MaxStatus > 599:
-		return fmt.Errorf("backend: HealthCheck.MaxStatus %d: out of range 100..599", hc.MaxStatus)
-	case hc.MinStatus > hc.MaxStatus:
-		return fmt.Errorf("backend: HealthCheck.MinStatus %d: more than MaxStatus %d", hc.MinStatus, hc.MaxStatus)
+	minOK := hc.MinStatus >= 100 && hc.MinStatus <= 599
+	if !minOK {
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.MinStatus %d: out of range 100..599", hc.MinStatus))
+	}
+	maxOK := hc.MaxStatus >= 100 && hc.MaxStatus <= 599
+	if !maxOK {
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.MaxStatus %d: out of range 100..599", hc.MaxStatus))
+	}
+	if minOK && maxOK && hc.MinStatus > hc.MaxStatus {
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.MinStatus %d: more than MaxStatus %d", hc.MinStatus, hc.MaxStatus))
 	}
 	switch {
 	case hc.Rise == 0:
 		hc.Rise = defaultRise
 	case hc.Rise < 0:
-		return fmt.Errorf("backend: HealthCheck.Rise %d: negative", hc.Rise)
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.Rise %d: negative", hc.Rise))
 	}
 	switch {
 	case hc.Fall == 0:
 		hc.Fall = defaultFall
 	case hc.Fall < 0:
-		return fmt.Errorf("backend: HealthCheck.Fall %d: negative", hc.Fall)
+		errs = append(errs, fmt.Errorf("backend: HealthCheck.Fall %d: negative", hc.Fall))
 	}
 	if hc.Client != nil && hc.TLSConfig != nil {
-		return errors.New("backend: HealthCheck.TLSConfig: set with Client, which it would not configure; set the TLS configuration in Client's transport")
+		errs = append(errs, errors.New("backend: HealthCheck.TLSConfig: set with Client, which it would not configure; set the TLS configuration in Client's transport"))
 	}
 	if hc.Host != "" {
 		if u, err := url.Parse("http://" + hc.Host + "/"); err != nil || u.Host != hc.Host {
-			return fmt.Errorf("backend: HealthCheck.Host %q: not a host[:port]", hc.Host)
+			errs = append(errs, fmt.Errorf("backend: HealthCheck.Host %q: not a host[:port]", hc.Host))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // CheckHealth probes the set's members as hc says until ctx is done, marks
 // those that fail down and those that recover healthy, and returns
 // ctx.Err(). An invalid hc is reported at once, before any probe, by an
-// error naming the field and its value.
+// error naming each invalid field and its value.
 //
 // Every member of the current snapshot is probed: a backend that joins
 // while CheckHealth runs is first probed within about two intervals, one

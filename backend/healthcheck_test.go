@@ -130,6 +130,18 @@ func TestHealthCheckConfigIsValidated(t *testing.T) {
 		{"host with path", backend.HealthCheck{Host: "a/b"}, `HealthCheck.Host "a/b"`},
 		{"TLS config with a client", backend.HealthCheck{Client: &http.Client{}, TLSConfig: &tls.Config{}},
 			"HealthCheck.TLSConfig: set with Client, which it would not configure; set the TLS configuration in Client's transport"},
+		{"both statuses out of range", backend.HealthCheck{MinStatus: 99, MaxStatus: 600},
+			"HealthCheck.MinStatus 99: out of range 100..599\nbackend: HealthCheck.MaxStatus 600: out of range 100..599"},
+		{"every field reported", backend.HealthCheck{Path: "healthz", Interval: time.Millisecond, Timeout: -time.Second,
+			MinStatus: 600, Rise: -1, Fall: -1, Host: "a b", Client: &http.Client{}, TLSConfig: &tls.Config{}},
+			`HealthCheck.Path "healthz": must start with "/"` + "\n" +
+				"backend: HealthCheck.Interval 1ms: less than 10ms\n" +
+				"backend: HealthCheck.Timeout -1s: negative\n" +
+				"backend: HealthCheck.MinStatus 600: out of range 100..599\n" +
+				"backend: HealthCheck.Rise -1: negative\n" +
+				"backend: HealthCheck.Fall -1: negative\n" +
+				"backend: HealthCheck.TLSConfig: set with Client, which it would not configure; set the TLS configuration in Client's transport\n" +
+				`backend: HealthCheck.Host "a b": not a host[:port]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set := threeBackends(t)
