@@ -26,7 +26,7 @@ import (
 // With ?format=json, or an Accept header that names application/json
 // before text/html, it serves the same numbers as JSON:
 //
-//	{"backends": [{"id": "app1", "url": "http://10.0.0.1:8080", "state": "healthy",
+//	{"backends": [{"id": "app1", "url": "http://10.0.0.1:8080", "group": "", "state": "healthy",
 //	               "weight": 1, "inflight": 0, "requests": 42, "errors": 0,
 //	               "bindings_last_minute": 3, "since": null, "reason": "",
 //	               "next_try": null, "drain_deadline": null, "drain_left_seconds": null,
@@ -59,7 +59,9 @@ import (
 // They are null (reason "") where they do not apply, and for a removed
 // backend.
 //
-// rps holds 300 counts, oldest first: the requests placed on the backend
+// group is the backend's group ("" for the default one, and for a
+// backend that left the set); the HTML page shows it under the backend's
+// ID. rps holds 300 counts, oldest first: the requests placed on the backend
 // in each of the 300 whole seconds before generated_at's. errors counts
 // the requests that failed over from the backend: retried elsewhere after
 // a transport error, or redispatched because it no longer served its
@@ -121,6 +123,7 @@ func wantsJSON(req *http.Request) bool {
 type statusBackend struct {
 	ID                 string `json:"id"`
 	URL                string `json:"url"`
+	Group              string `json:"group"` // "" for the default group, or a removed backend
 	State              string `json:"state"`
 	Weight             int64  `json:"weight"`
 	InFlight           int64  `json:"inflight"`
@@ -212,7 +215,7 @@ func statusJSON(v *view) statusPage {
 	for i := range v.backends {
 		b := &v.backends[i]
 		p.Backends[i] = statusBackend{
-			ID: b.id, URL: b.url, State: b.stateName(), Weight: b.weight,
+			ID: b.id, URL: b.url, Group: b.group, State: b.stateName(), Weight: b.weight,
 			InFlight: b.inflight, Requests: b.requests, Errors: b.errors(),
 			BindingsLastMinute: b.bindsLastMinute, healthJSON: newHealthJSON(b.health, b.member, v.at), latencyJSON: newLatencyJSON(&b.latency), RPS: b.rps,
 		}

@@ -52,7 +52,7 @@ func TestStatusJSON(t *testing.T) {
 			assert.True(t, start.Add(1500*time.Millisecond).Equal(page.GeneratedAt), "generated at %v", page.GeneratedAt)
 			require.Len(t, page.Backends, 2)
 			a := page.Backends[0]
-			assert.ElementsMatch(t, []string{"id", "url", "state", "weight", "inflight", "requests", "errors", "bindings_last_minute",
+			assert.ElementsMatch(t, []string{"id", "url", "group", "state", "weight", "inflight", "requests", "errors", "bindings_last_minute",
 				"since", "reason", "next_try", "drain_deadline", "drain_left_seconds",
 				"p50_seconds", "p99_seconds", "responses_last_minute", "5xx_last_minute", "5xx_rate", "rps"}, keys(a))
 
@@ -139,6 +139,37 @@ func TestStatusHTML(t *testing.T) {
 	assert.Contains(t, body, `class="legend"`)
 }
 
+func TestStatusShowsGroups(t *testing.T) {
+	set, err := backend.NewSet([]backend.Config{
+		{ID: "b1", URL: "http://127.0.0.1:1", Group: "blue"},
+		{ID: "d1", URL: "http://127.0.0.1:2"},
+		{ID: "g1", URL: "http://127.0.0.1:3", Group: "green"},
+	})
+	require.NoError(t, err)
+	r := newRecorder(t, set)
+
+	_, body := scrape(t, r.Status(), "/status?format=json")
+	var page struct{ Backends []struct{ ID, Group string } }
+	require.NoError(t, json.Unmarshal([]byte(body), &page))
+	var got []string
+	for _, b := range page.Backends {
+		got = append(got, b.ID+":"+b.Group)
+	}
+	assert.Equal(t, []string{"b1:blue", "d1:", "g1:green"}, got)
+
+	_, body = scrape(t, r.Status(), "/status")
+	rows := regexp.MustCompile(`<tr data-backend="([^"]+)"><td>(.*?)</td>`).FindAllStringSubmatch(between(t, body, `<table id="backends">`, `</table>`), -1)
+	require.Len(t, rows, 3)
+	for i, want := range []struct{ id, group string }{{"b1", `<div class="group">group blue</div>`}, {"d1", ""}, {"g1", `<div class="group">group green</div>`}} {
+		assert.Equal(t, want.id, rows[i][1])
+		if want.group == "" {
+			assert.NotContains(t, rows[i][2], `class="group"`, "the default group is not shown")
+			continue
+		}
+		assert.Contains(t, rows[i][2], want.group)
+	}
+}
+
 func TestStatusHTMLNoData(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -216,7 +247,7 @@ func TestStatusRemovedBackend(t *testing.T) {
 	_, err := set.Remove("b")
 	require.NoError(t, err)
 	_, body := scrape(t, r.Status(), "/status?format=json")
-	assert.Contains(t, body, `{"id":"b","url":"","state":"removed"`)
+	assert.Contains(t, body, `{"id":"b","url":"","group":"","state":"removed"`)
 	_, html := scrape(t, r.Status(), "/status")
 	assert.Contains(t, html, `<span class="badge state-removed">removed</span>`)
 }

@@ -28,6 +28,7 @@ type backendView struct {
 
 	// Read from the backend; zero if it is not a member.
 	url      string
+	group    string
 	state    backend.State
 	weight   int64
 	inflight int64
@@ -78,7 +79,7 @@ func (r *Recorder) view(withSeries bool) *view {
 	v.failOpen = snap.FailOpen()
 	for _, b := range snap.Backends() {
 		v.backends = append(v.backends, backendView{
-			id: b.ID(), member: true, url: b.URL().String(), state: b.State(),
+			id: b.ID(), member: true, url: b.URL().String(), group: b.Group(), state: b.State(),
 			weight: b.Weight(), inflight: b.InFlight(), requests: b.Requests(), health: b.Health(),
 		})
 	}

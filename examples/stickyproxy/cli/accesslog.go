@@ -47,7 +47,7 @@ func (f levelFilter) WithGroup(name string) slog.Handler {
 //
 //	msg=request method=GET path=/whoami status=200 duration=1.2ms bytes=27
 //	backend=app2 binding=valid route=bound_hit bind=false attempts=1
-//	client=127.0.0.1:50312 placement=bound retries=0 header=1ms
+//	client=127.0.0.1:50312 placement=bound retries=0 header=1ms group=blue
 //
 // The handler's decision (the backend, how the request was placed, its
 // retries, the time to the backend's header) comes from [sticky.Track].
@@ -57,6 +57,7 @@ func (f levelFilter) WithGroup(name string) slog.Handler {
 // the request's context, on the request's goroutine.
 type accessLog struct {
 	logger *slog.Logger
+	set    *backend.Set // for the backend's group
 }
 
 // accessKey is the context key of a request's *accessRecord.
@@ -107,6 +108,12 @@ func (a *accessLog) write(r *http.Request, w *loggedWriter, rec *accessRecord, d
 	if rec.looked {
 		binding = rec.binding.Status.String()
 	}
+	group := ""
+	if d.Backend != "" {
+		if b := a.set.Snapshot().Lookup(d.Backend); b != nil {
+			group = b.Group()
+		}
+	}
 	status := w.status
 	if status == 0 && w.bytes == 0 && !w.hijacked {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
@@ -126,6 +133,7 @@ func (a *accessLog) write(r *http.Request, w *loggedWriter, rec *accessRecord, d
 		slog.String("placement", d.Placement.String()),
 		slog.Int("retries", d.Retries),
 		slog.Duration("header", d.Header),
+		slog.String("group", group),
 	)
 }
 

@@ -761,7 +761,7 @@ func (o *opsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.healthStatus, "health-status", fmt.Sprintf("%d-%d", libHealth.MinStatus, libHealth.MaxStatus), "`range` of statuses that pass a health check, LO-HI or one code, 100 to 599; needs -health-path")
 	fs.IntVar(&o.retries, "retries", defaultRetries, "a request that failed before any answer is tried on up to `N` other backends, within 10s\nof its first failure (one that may have reached its backend: one other at most, if idempotent); 0: none")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`level` of the logs on stderr: debug, info, warn or error")
-	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request on stderr, whatever -log-level: method, path, status, duration,\nbytes, backend, binding, client, placement, retries, header")
+	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request on stderr, whatever -log-level: method, path, status, duration,\nbytes, backend, binding, client, placement, retries, header, group")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 }
 

@@ -112,3 +112,22 @@ func TestEndToEndGroupsAdmin(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "<th>Group green</th><td>weight 10; backends g1</td>")
 }
+
+// TestEndToEndAccessLogGroup checks that each access line names the
+// group of the backend that served the request, empty for the default.
+func TestEndToEndAccessLogGroup(t *testing.T) {
+	p := startProxy(t, "-key", testKey, "-access-log", "-log-level", "error",
+		"-backends", groupBackends(t, "blue:b1")+","+demoBackends(t, "d1"))
+	served := map[string]bool{}
+	for i := 0; i < 8 && len(served) < 2; i++ {
+		r := do(t, newPlainClient(t), get(t, p.url+"/whoami"))
+		require.Equal(t, http.StatusOK, r.status)
+		served[r.body] = true
+	}
+	require.Len(t, served, 2, "new clients reached both groups")
+	groups := map[string]string{}
+	for _, l := range waitAccessLines(t, p, len(served)) {
+		groups[l["backend"]] = l["group"]
+	}
+	assert.Equal(t, map[string]string{"b1": "blue", "d1": `""`}, groups, "slog quotes an empty value")
+}

@@ -260,7 +260,7 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, sr
 	transport.TLSClientConfig = backendTLS(cfg) // -backend-ca
 	var al *accessLog
 	if cfg.accessLog {
-		al = &accessLog{logger: access}
+		al = &accessLog{logger: access, set: set}
 		pol = al.policy(pol)
 	}
 	opts := []sticky.Option{
