@@ -447,7 +447,9 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 
 // pick asks p for a backend and counts the request in flight on it, asking
 // again if the backend left the set in the meantime; it returns p.done
-// with it, nil for a trial. An unkeyed request that another backend can be
+// with it, nil for a trial. A choice the request may not be placed on
+// (see placeable) is replaced by the least loaded member that takes new
+// clients, returned without p.done. An unkeyed request that another backend can be
 // tried with if it fails (no body, an idempotent method) goes instead to a
 // half-open backend that admits it as its trial.
 func (h *Handler) pick(p picker, info balancer.Info) (*backend.Backend, balancer.DonePicker, error) {
@@ -464,14 +466,51 @@ func (h *Handler) pick(p picker, info balancer.Info) (*backend.Backend, balancer
 		if b == nil {
 			return nil, nil, balancer.ErrNoBackend
 		}
+		done := p.done
+		if !placeable(info, b) {
+			// The picker broke its contract: the least loaded member
+			// that takes new clients gets the request instead, and the
+			// picker is not told of a placement it did not make.
+			if b, done = leastLoaded(info.Snapshot, nil), nil; b == nil {
+				return nil, nil, balancer.ErrNoBackend
+			}
+		}
 		if accounting.Acquire(b) {
-			return b, p.done, nil
+			return b, done, nil
 		}
 		// b left the set after the snapshot was loaded: pick again from
 		// the new one.
 		info.Snapshot = h.set.Snapshot()
 	}
 	return nil, nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
+}
+
+// placeable reports whether the request info describes may be placed on
+// b, a picker's choice: b is a member of info.Snapshot and takes new
+// clients, or, for a keyed request, is any member (a key picker may keep a
+// key on its draining backend, or admit the request as a half-open
+// backend's trial).
+func placeable(info balancer.Info, b *backend.Backend) bool {
+	if info.Snapshot.Lookup(b.ID()) != b {
+		return false
+	}
+	return info.Keyed || info.Snapshot.TakesNew(b)
+}
+
+// leastLoaded returns the member of snap that takes new clients and that
+// skip, if not nil, does not report, with the least load relative to its
+// weight; nil if there is none.
+func leastLoaded(snap *backend.Snapshot, skip func(*backend.Backend) bool) *backend.Backend {
+	var best *backend.Backend
+	for _, b := range snap.Routable() {
+		if skip != nil && skip(b) || !snap.TakesNew(b) {
+			continue
+		}
+		if best == nil || snap.Load(b)*best.Weight() < snap.Load(best)*b.Weight() {
+			best = b
+		}
+	}
+	return best
 }
 
 // trialSafe reports whether r may be a half-open backend's trial though

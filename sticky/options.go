@@ -244,8 +244,12 @@ func WithFailureStatus(failure func(code int) bool) Option {
 // without the key of a key policy. It never sees a keyed request (a policy
 // binding whose Status is Keyed), which goes to the key picker
 // ([WithKeyPicker]) whatever the picker. A picker that implements
-// [balancer.DonePicker] is told how each request it placed went. The
-// default is a zero [balancer.LeastConnections]. p must not be nil, nor a
+// [balancer.DonePicker] is told how each request it placed went. A choice
+// that is no member of the snapshot it was given taking new clients (a
+// draining or unhealthy member, a backend of another set) is not used: the
+// least loaded member that takes new clients gets the request, and the
+// picker is not told of it. The default is a zero
+// [balancer.LeastConnections]. p must not be nil, nor a
 // nil pointer.
 func WithPicker(p balancer.Picker) Option {
 	return func(o *options) { o.picker, o.pickerSet = p, true }

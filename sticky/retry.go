@@ -155,8 +155,9 @@ func idempotent(req *http.Request) bool {
 // holds the one that failed), counted in flight; nil if there is none. The
 // picker for the request's kind (the key picker for a keyed request) is
 // asked first, and its DonePicker returned with its choice; if it insists
-// on a backend already tried, the least loaded of the others is used, and
-// no DonePicker. When the set has groups of backends, the group of the
+// on a backend already tried, or chooses one the request may not be placed
+// on (see placeable), the least loaded of the others is used, and no
+// DonePicker. When the set has groups of backends, the group of the
 // backend that failed is searched first, then the whole set.
 func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 	snap := h.set.Snapshot()
@@ -182,19 +183,10 @@ func (h *Handler) repickIn(x *exchange, snap *backend.Snapshot) (*backend.Backen
 	if x.bound.Status == policy.Keyed {
 		p, info.KeyHash, info.Keyed = h.keys, x.bound.KeyHash, true
 	}
-	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && accounting.Acquire(b) {
+	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && placeable(info, b) && accounting.Acquire(b) {
 		return b, p.done
 	}
-	var best *backend.Backend
-	for _, b := range snap.Routable() {
-		if tried(b) {
-			continue
-		}
-		if best == nil || snap.Load(b)*best.Weight() < snap.Load(best)*b.Weight() {
-			best = b
-		}
-	}
-	if best != nil && accounting.Acquire(best) {
+	if best := leastLoaded(snap, tried); best != nil && accounting.Acquire(best) {
 		return best, nil
 	}
 	return nil, nil
