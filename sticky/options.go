@@ -129,10 +129,7 @@ const (
 // every request adds a fifth of a replay to (it starts with 3, and saves
 // at most 100), so that a wave of failures cannot multiply the backends'
 // load: a request is executed by backends at most twice, over HTTP/1.1
-// (see [DefaultTransport]). One that failed on a connection the transport
-// reused, as one its backend closed while idle, is sent again on a new
-// connection to the same backend instead, outside the budget, so that its
-// client stays where it is bound; that is its one replay. Whatever the error, a
+// (see [DefaultTransport]). Whatever the error, a
 // request is sent again only if its body can be (it has none, or not a
 // byte of it had been read: it is sent whole to the next backend); one
 // whose body could not be read from the client is never retried. A

@@ -23,11 +23,7 @@ import (
 // handler's replay budget allows. It also reports each backend's
 // transport failures for passive health checking; a failure the client
 // caused (it left, or its body could not be read) is reported for no
-// backend and not retried. A request that failed on a connection the
-// transport reused, which net/http's Transport would send again on a new
-// one (see errReplayStopped), is sent again to the same backend first, once
-// and not as its failure, so that a connection the backend closed while
-// idle moves no client; that is the request's one replay.
+// backend and not retried.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	h.replays.deposit()
@@ -43,23 +39,6 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if x.body.failed() != nil {
 			return nil, err // the client's body: not the backend's fault either
-		}
-		if errors.Is(err, errReplayStopped) && !replayed && h.retries > 0 && !h.strict &&
-			replayable(req, x.body, err) == replay {
-			// A connection the transport reused failed under the request,
-			// as one the backend closed while idle does: the backend may
-			// serve it on a new one, and its client stays where it is
-			// bound. Once: a request may have reached the backend, and
-			// another replay would send it a third time.
-			replayed = true
-			h.logger.Debug("sending again on a new connection", "backend", x.backend.ID(), "err", err)
-			h.observe(event.Event{Kind: event.Retry, Request: x.in, Backend: x.backend.ID(), Prev: x.backend.ID()})
-			x.retries++
-			if req, err = retarget(req, x); err != nil {
-				return nil, err
-			}
-			resp, err = x.send(req)
-			continue
 		}
 		accounting.ReportFailureOf(x.backend, err.Error())
 		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
