@@ -36,9 +36,10 @@ const maxPicks = 3
 //  2. asks the policy what the request is bound to (package policy);
 //  3. uses that backend if it still serves its clients (healthy or
 //     draining; see [backend.Snapshot.KeepsBound]); else, if the policy found
-//     an affinity key, asks the key picker, which hashes it; else asks the
-//     picker (package balancer), within one group of backends when the
-//     set has several (see the package documentation);
+//     an affinity key, asks the key picker, which hashes it; else, if it
+//     found a binding, places the client anew by the binding's hash (see
+//     rehome.go); else asks the picker (package balancer), within one group
+//     of backends when the set has several (see the package documentation);
 //  4. counts the request in flight on the backend and forwards it with
 //     [httputil.ReverseProxy], counting it out when it is over, whatever
 //     happened;
@@ -402,8 +403,10 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 // reroute returns, counted in flight, the backend for a request whose
 // binding names none that serves it, chosen within one group of backends
 // when the set has several (see groups): the key picker's choice for a
-// keyed request, else the picker's, shared by the unbound HTTP/2 requests that
-// arrive together from one client (see firstPicks). With strict bindings,
+// keyed request; for a client whose binding names a backend that does not
+// serve it, the one rehome chooses, if any takes new clients; else the
+// picker's, shared by the unbound HTTP/2 requests that arrive together
+// from one client (see firstPicks). With strict bindings,
 // a request bound to a backend that is still a member but does not serve
 // gets none. It also returns the DonePicker that placed the backend, if
 // one did.
@@ -419,10 +422,12 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	var b *backend.Backend
 	var done balancer.DonePicker
 	var err error
+	moved := bound.Status == policy.Valid || bound.Status == policy.Unknown
 	switch {
 	case bound.Status == policy.Keyed:
 		info.KeyHash, info.Keyed = bound.KeyHash, true
 		b, done, err = h.pick(h.keys, info)
+	case moved && h.rehomed(&b, r, info.Snapshot, bound, nil):
 	case h.firsts.applies(r):
 		b, err = h.firsts.choose(r, h.trusted, snap, func() (b *backend.Backend, err error) {
 			b, done, err = h.pick(h.picker, info) // a request that shares the pick is not the picker's placement
@@ -432,7 +437,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 		b, done, err = h.pick(h.picker, info)
 	}
 	if err == nil && h.observer != nil {
-		if bound.Status == policy.Valid || bound.Status == policy.Unknown {
+		if moved {
 			var from string // none: the bound backend has left the set
 			if prev != nil {
 				from = prev.ID()
@@ -443,6 +448,16 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 		}
 	}
 	return b, done, err
+}
+
+// rehomed sets *b to the backend rehome chooses, counted in flight, and
+// reports whether it did.
+func (h *Handler) rehomed(b **backend.Backend, r *http.Request, snap *backend.Snapshot, bound policy.Binding, skip func(*backend.Backend) bool) bool {
+	if c := rehome(r, h.trusted, snap, bound, skip); c != nil && accounting.Acquire(c) {
+		*b = c
+		return true
+	}
+	return false
 }
 
 // pick asks p for a backend and counts the request in flight on it, asking

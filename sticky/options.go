@@ -240,8 +240,11 @@ func WithFailureStatus(failure func(code int) bool) Option {
 
 // WithPicker sets the picker that places the requests that are neither
 // bound to a backend nor carry an affinity key: every new client of a
-// cookie policy, a client whose backend no longer serves it, a request
-// without the key of a key policy. It never sees a keyed request (a policy
+// cookie policy, a request without the key of a key policy. A client whose
+// binding names a backend that no longer serves it (or that failed the
+// request) is not the picker's: the handler places it by a weighted
+// rendezvous hash of the binding and the client's address, so that the
+// requests it sends together all go to one backend. It never sees a keyed request (a policy
 // binding whose Status is Keyed), which goes to the key picker
 // ([WithKeyPicker]) whatever the picker. A picker that implements
 // [balancer.DonePicker] is told how each request it placed went. A choice

@@ -157,7 +157,8 @@ func idempotent(req *http.Request) bool {
 // asked first, and its DonePicker returned with its choice; if it insists
 // on a backend already tried, or chooses one the request may not be placed
 // on (see placeable), the least loaded of the others is used, and no
-// DonePicker. When the set has groups of backends, the group of the
+// DonePicker. A request of a bound client is placed by rehome instead, as
+// its client's other requests are, without a DonePicker. When the set has groups of backends, the group of the
 // backend that failed is searched first, then the whole set.
 func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 	snap := h.set.Snapshot()
@@ -180,8 +181,14 @@ func (h *Handler) repickIn(x *exchange, snap *backend.Snapshot) (*backend.Backen
 		return false
 	}
 	p, info := h.picker, balancer.Info{Request: x.in, Snapshot: snap, Tried: x.tried}
-	if x.bound.Status == policy.Keyed {
+	switch x.bound.Status {
+	case policy.Keyed:
 		p, info.KeyHash, info.Keyed = h.keys, x.bound.KeyHash, true
+	case policy.Valid, policy.Unknown:
+		var b *backend.Backend
+		if h.rehomed(&b, x.in, snap, x.bound, tried) {
+			return b, nil
+		}
 	}
 	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && placeable(info, b) && accounting.Acquire(b) {
 		return b, p.done
