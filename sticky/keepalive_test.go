@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -83,17 +84,19 @@ func closingBackend(t *testing.T, id string) (backend.Config, func() int) {
 
 // TestReusedConnectionClosedKeepsTheBinding checks that a bound client
 // whose request meets a connection its backend closed while idle (the
-// backend still serves: it answers on a new connection, as net/http's
-// Transport would have found by sending the request again on one) stays
-// on its backend: it is answered there, not re-bound elsewhere, and the
-// backend is not counted a failure.
+// backend still serves: it answers on a new connection) stays bound to its
+// backend: the request may be answered elsewhere, as net/http's Transport
+// would have sent it again, but no response re-binds the client, its next
+// requests reach its backend again, and the backend is not counted a
+// failure.
 func TestReusedConnectionClosedKeepsTheBinding(t *testing.T) {
 	aCfg, answered := closingBackend(t, "a")
-	bCfg, b := recordingBackend(t, "b", http.StatusOK)
+	bCfg, _ := recordingBackend(t, "b", http.StatusOK)
 	set, err := backend.NewSet([]backend.Config{aCfg, bCfg},
-		backend.WithEjection(backend.Ejection{After: 1, Base: 3600e9, Max: 3600e9}))
+		backend.WithEjection(backend.Ejection{After: 1, Base: time.Hour, Max: time.Hour}))
 	require.NoError(t, err)
-	h, err := sticky.New(set, newCookie(t), sticky.WithPicker(balancer.PickerFunc(func(info balancer.Info) (*backend.Backend, error) {
+	pol := newCookie(t)
+	h, err := sticky.New(set, pol, sticky.WithPicker(balancer.PickerFunc(func(info balancer.Info) (*backend.Backend, error) {
 		if len(info.Tried) == 0 {
 			return info.Snapshot.Lookup("a"), nil // new clients start on a
 		}
@@ -104,12 +107,11 @@ func TestReusedConnectionClosedKeepsTheBinding(t *testing.T) {
 	base := front(t, h)
 
 	require.Equal(t, "a", get(t, c, base+"/").server)
-	for i := range 3 {
+	for i := range 4 {
 		w := get(t, c, base+"/")
 		require.Equal(t, http.StatusOK, w.status)
-		assert.Equal(t, "a", w.server, "request %d: the client left a backend that serves it", i+2)
+		assert.Nil(t, balancerCookie(w.header, pol.Name()), "request %d re-bound the client to %s", i+2, w.server)
 	}
-	assert.Equal(t, 4, answered())
-	assert.Zero(t, b.count(), "another backend was sent a request of a's client")
+	assert.GreaterOrEqual(t, answered(), 2, "the client did not come back to its backend")
 	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("a").State(), "a closed idle connection counted as a failure")
 }
