@@ -197,6 +197,9 @@ type exchange struct {
 	query string
 	// refused: the user's ModifyResponse refused the backend's response.
 	refused bool
+	// keep: the client's binding stays as it is, whoever answers (its
+	// backend failed it only on a connection the transport reused).
+	keep bool
 
 	// done is told how the current attempt went, if a DonePicker placed
 	// it (see doneWith); nil otherwise, when nothing below is kept.
@@ -242,7 +245,7 @@ func (h *Handler) finish(x *exchange, f *facts) {
 	}
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted = timedWriter{}, false
-	x.header, x.host, x.query, x.refused, x.status = nil, "", "", false, 0
+	x.header, x.host, x.query, x.refused, x.keep, x.status = nil, "", "", false, false, 0
 	x.track, x.start, x.hdr, x.retries, x.gone = false, time.Time{}, 0, 0, false
 	h.exchanges.Put(x)
 }
@@ -669,8 +672,9 @@ func (h *Handler) trustsPeer(r *http.Request) bool {
 }
 
 // modifyResponse reports the answer for passive health checking and lets
-// the policy write its binding on the response, then hands it to the
-// user's ModifyResponse. A 101 Switching Protocols clears the deadlines
+// the policy write its binding on the response (unless x.keep says the
+// client stays bound where it is), then hands it to the user's
+// ModifyResponse. A 101 Switching Protocols clears the deadlines
 // the body and write timeouts set: the connection is handed over (a
 // WebSocket), and may stay quiet as long as both ends like.
 func (x *exchange) modifyResponse(resp *http.Response) error {
@@ -701,7 +705,9 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		in = in.WithContext(in.Context())
 		in.TLS = &tls.ConnectionState{} // over HTTPS as far as the policy is concerned
 	}
-	h.policy.Save(in, resp, x.backend, x.bound)
+	if !x.keep {
+		h.policy.Save(in, resp, x.backend, x.bound)
+	}
 	bound := len(resp.Header["Set-Cookie"]) > n
 	if bound {
 		// A shared cache that kept this response would hand the binding

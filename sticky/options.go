@@ -133,7 +133,11 @@ const (
 // request is sent again only if its body can be (it has none, or not a
 // byte of it had been read: it is sent whole to the next backend); one
 // whose body could not be read from the client is never retried. A
-// retried request is bound to the backend that answered it. The default
+// retried request is bound to the backend that answered it, unless its
+// backend failed it only on a connection the transport reused (one the
+// backend may have closed while idle), which is no sign the backend cannot
+// serve: its client stays bound there, and the backend is not counted a
+// failure. The default
 // is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off.
 func WithRetries(n int, within time.Duration) Option {
 	return func(o *options) { o.retries, o.retryWithin = n, within }

@@ -23,7 +23,9 @@ import (
 // handler's replay budget allows. It also reports each backend's
 // transport failures for passive health checking; a failure the client
 // caused (it left, or its body could not be read) is reported for no
-// backend and not retried.
+// backend and not retried. A failure on a connection the transport reused
+// (see errReplayStopped) is not reported either, and a client bound to
+// that backend stays bound to it, whoever answers the retry.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	h.replays.deposit()
@@ -40,8 +42,17 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if x.body.failed() != nil {
 			return nil, err // the client's body: not the backend's fault either
 		}
-		accounting.ReportFailureOf(x.backend, err.Error())
-		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
+		if errors.Is(err, errReplayStopped) {
+			// A connection the transport reused failed under the request,
+			// as one the backend closed while idle does: not a sign that
+			// the backend fails, nor a reason to move its client.
+			if x.bound.Status == policy.Valid && x.bound.ID == x.backend.ID() {
+				x.keep = true
+			}
+		} else {
+			accounting.ReportFailureOf(x.backend, err.Error())
+			h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
+		}
 		if x.done != nil {
 			x.doneWith(err) // before any retry is placed
 		}
