@@ -136,8 +136,7 @@ const (
 // retried request is bound to the backend that answered it, unless its
 // backend failed it only on a connection the transport reused (one the
 // backend may have closed while idle), which is no sign the backend cannot
-// serve: its client stays bound there, and the backend is not counted a
-// failure. The default
+// serve: its client stays bound there. The default
 // is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off.
 func WithRetries(n int, within time.Duration) Option {
 	return func(o *options) { o.retries, o.retryWithin = n, within }

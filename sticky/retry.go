@@ -23,9 +23,9 @@ import (
 // handler's replay budget allows. It also reports each backend's
 // transport failures for passive health checking; a failure the client
 // caused (it left, or its body could not be read) is reported for no
-// backend and not retried. A failure on a connection the transport reused
-// (see errReplayStopped) is not reported either, and a client bound to
-// that backend stays bound to it, whoever answers the retry.
+// backend and not retried. A client bound to a backend that failed its
+// request only on a connection the transport reused (see errReplayStopped)
+// stays bound to it, whoever answers the retry.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	h.replays.deposit()
@@ -42,17 +42,16 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if x.body.failed() != nil {
 			return nil, err // the client's body: not the backend's fault either
 		}
-		if errors.Is(err, errReplayStopped) {
+		if errors.Is(err, errReplayStopped) && x.bound.Status == policy.Valid && x.bound.ID == x.backend.ID() {
 			// A connection the transport reused failed under the request,
-			// as one the backend closed while idle does: not a sign that
-			// the backend fails, nor a reason to move its client.
-			if x.bound.Status == policy.Valid && x.bound.ID == x.backend.ID() {
-				x.keep = true
-			}
-		} else {
-			accounting.ReportFailureOf(x.backend, err.Error())
-			h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
+			// as one the backend closed while idle does: no reason to move
+			// its client, whoever answers the retry. The failure counts:
+			// a backend that fails so again and again, with no success
+			// between, is ejected, and its clients move then.
+			x.keep = true
 		}
+		accounting.ReportFailureOf(x.backend, err.Error())
+		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
 		if x.done != nil {
 			x.doneWith(err) // before any retry is placed
 		}
