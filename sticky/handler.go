@@ -509,10 +509,10 @@ func (h *Handler) pick(p picker, info balancer.Info) (*backend.Backend, balancer
 // key on its draining backend, or admit the request as a half-open
 // backend's trial).
 func placeable(info balancer.Info, b *backend.Backend) bool {
-	if info.Snapshot.Lookup(b.ID()) != b {
-		return false
+	if info.Keyed {
+		return info.Snapshot.Lookup(b.ID()) == b
 	}
-	return info.Keyed || info.Snapshot.TakesNew(b)
+	return info.Snapshot.TakesNew(b) // a member's only
 }
 
 // leastLoaded returns the member of snap that takes new clients and that
