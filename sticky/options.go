@@ -235,8 +235,12 @@ func WithObserver(o event.Observer) Option {
 // WithFailureStatus makes answers with a status for which failure returns
 // true count as failures of their backend for passive health checking
 // ([backend.Ejection]), as transport errors always do. For example,
-// func(code int) bool { return code >= 500 } counts every 5xx. By default
-// no answer counts as a failure. failure must not be nil.
+// func(code int) bool { return code >= 500 } counts every 5xx, 501 Not
+// Implemented and 505 HTTP Version Not Supported included, which any client
+// gets from many servers by asking for a method or version they lack, and
+// so a client could eject a backend; counting only 502, 503 and 504, which
+// say the backend cannot serve, leaves fewer ways. By default no answer
+// counts as a failure. failure must not be nil.
 func WithFailureStatus(failure func(code int) bool) Option {
 	return func(o *options) { o.failureStatus, o.failureStatusSet = failure, true }
 }
