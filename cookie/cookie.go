@@ -45,9 +45,10 @@ var (
 
 // New returns a Policy signing with keys[0] and accepting cookies signed
 // with any of keys, so keys can be rotated: put the new key first, keep
-// the old ones until the cookies they signed have expired. It needs at
-// least one key and every key must be at least 16 bytes of secret, random
-// data; 32 is recommended. New derives what it needs from the keys and
+// the old ones until the cookies they signed have expired. Replicas that
+// are updated one at a time add the new key after the old one first (see
+// the package documentation). It needs at least one key and every key
+// must be at least 16 bytes of secret, random data; 32 is recommended. New derives what it needs from the keys and
 // keeps no reference to them.
 //
 // New checks the keys and every option's value, and returns an error

@@ -1009,3 +1009,24 @@ func TestSecureModeString(t *testing.T) {
 		assert.Equal(t, want, m.String())
 	}
 }
+
+// TestCookieRollingKeyRotation checks the rotation the package documents,
+// done one replica at a time: at every step the replicas still on the
+// previous configuration and those on the next accept each other's
+// cookies, so no client moves. Putting the new key first in one step
+// would not do: a replica not yet updated refuses what an updated one
+// signs.
+func TestCookieRollingKeyRotation(t *testing.T) {
+	set := newSet(t)
+	steps := [][][]byte{{key1}, {key1, key2}, {key2, key1}, {key2}}
+	for i := 1; i < len(steps); i++ {
+		before, after := newCookie(t, steps[i-1]), newCookie(t, steps[i])
+		for _, pair := range [][2]*cookie.Policy{{before, after}, {after, before}} {
+			got := pair[1].Lookup(request("affinity="+pair[0].Issue("b")), set.Snapshot())
+			assert.Equal(t, policy.Valid, got.Status, "step %d", i)
+			assert.Equal(t, "b", got.ID, "step %d", i)
+		}
+	}
+	oneStep := newCookie(t, [][]byte{key2, key1})
+	assert.Equal(t, policy.Forged, newCookie(t, [][]byte{key1}).Lookup(request("affinity="+oneStep.Issue("b")), set.Snapshot()).Status)
+}

@@ -87,10 +87,14 @@
 //     tokens and the last value issued for it), so replicas configured
 //     with the same name and keys accept each other's cookies, and a
 //     restart loses no bindings.
-//   - Rotatable. The first key signs and every key verifies. To rotate, put
-//     the new key first on every replica, then drop the old one once the
-//     cookies it signed have expired (a TTL later; session cookies can live
-//     as long as the browser runs). A cookie verified with an older key is
+//   - Rotatable. The first key signs and every key verifies. To rotate
+//     across replicas updated one at a time, first add the new key after
+//     the old one on every replica; once all have it, put it first on
+//     every replica; then drop the old one once the cookies it signed have
+//     expired (a TTL later; session cookies can live as long as the
+//     browser runs). At each step a replica not yet updated accepts what an
+//     updated one signs; putting the new key first in one step would not
+//     do, and would move the clients an updated replica re-signed. A cookie verified with an older key is
 //     re-signed with the first on its next response: by a Policy with a
 //     new lifetime, by an App with the expiry it had.
 //

@@ -10,7 +10,7 @@ import (
 // everyone behind the cache to one backend. It keeps the response's other
 // Cache-Control directives, so browsers may still cache it, drops those
 // that invite shared caches (public, s-maxage) and adds private, unless
-// no-store or private is already there.
+// no-store or private, for the whole response, is already there.
 func privatize(h http.Header) {
 	lines := h["Cache-Control"]
 	if len(lines) == 0 {
@@ -22,14 +22,16 @@ func privatize(h http.Header) {
 	for _, line := range lines {
 		for d := range strings.SplitSeq(line, ",") {
 			d = strings.TrimSpace(d)
-			name, _, _ := strings.Cut(d, "=")
+			name, _, qualified := strings.Cut(d, "=")
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "":
 				continue
 			case "public", "s-maxage":
 				continue
 			case "private", "no-store":
-				private = true
+				// private="field, ..." keeps only those fields from
+				// shared caches, which may store the rest.
+				private = private || !qualified
 			}
 			kept = append(kept, d)
 		}

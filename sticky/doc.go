@@ -53,7 +53,10 @@
 //
 // Around that core it does what an edge proxy must: a request bound to a
 // backend that no longer serves is placed again and re-bound (or answered
-// 503, while the backend is still a member, with [WithStrictBinding]); a
+// 503, while the backend is still a member, with [WithStrictBinding]), by
+// a weighted rendezvous hash of its binding and its client's address
+// rather than by the picker, so that the requests a client sends together
+// agree on its new backend and bind it once; a
 // request whose backend fails it before answering is retried on another
 // when that is safe, and executed by backends at most twice in all
 // ([WithRetries]); transport

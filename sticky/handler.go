@@ -36,9 +36,10 @@ const maxPicks = 3
 //  2. asks the policy what the request is bound to (package policy);
 //  3. uses that backend if it still serves its clients (healthy or
 //     draining; see [backend.Snapshot.KeepsBound]); else, if the policy found
-//     an affinity key, asks the key picker, which hashes it; else asks the
-//     picker (package balancer), within one group of backends when the
-//     set has several (see the package documentation);
+//     an affinity key, asks the key picker, which hashes it; else, if it
+//     found a binding, places the client anew by the binding's hash (see
+//     rehome.go); else asks the picker (package balancer), within one group
+//     of backends when the set has several (see the package documentation);
 //  4. counts the request in flight on the backend and forwards it with
 //     [httputil.ReverseProxy], counting it out when it is over, whatever
 //     happened;
@@ -196,6 +197,9 @@ type exchange struct {
 	query string
 	// refused: the user's ModifyResponse refused the backend's response.
 	refused bool
+	// keep: the client's binding stays as it is, whoever answers (its
+	// backend failed it only on a connection the transport reused).
+	keep bool
 
 	// done is told how the current attempt went, if a DonePicker placed
 	// it (see doneWith); nil otherwise, when nothing below is kept.
@@ -242,7 +246,7 @@ func (h *Handler) finish(x *exchange, f *facts) {
 	}
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted = timedWriter{}, false
-	x.header, x.host, x.query, x.refused, x.status = nil, "", "", false, 0
+	x.header, x.host, x.query, x.refused, x.keep, x.status = nil, "", "", false, false, 0
 	x.track, x.dec, x.start, x.hdr, x.retries, x.gone = false, nil, time.Time{}, 0, 0, false
 	h.exchanges.Put(x)
 }
@@ -407,8 +411,10 @@ func (h *Handler) choose(r *http.Request, snap *backend.Snapshot, bound policy.B
 // reroute returns, counted in flight, the backend for a request whose
 // binding names none that serves it, chosen within one group of backends
 // when the set has several (see groups): the key picker's choice for a
-// keyed request, else the picker's, shared by the unbound HTTP/2 requests that
-// arrive together from one client (see firstPicks). With strict bindings,
+// keyed request; for a client whose binding names a backend that does not
+// serve it, the one rehome chooses, if any takes new clients; else the
+// picker's, shared by the unbound HTTP/2 requests that arrive together
+// from one client (see firstPicks). With strict bindings,
 // a request bound to a backend that is still a member but does not serve
 // gets none. It also returns the DonePicker that placed the backend, if
 // one did.
@@ -424,10 +430,12 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	var b *backend.Backend
 	var done balancer.DonePicker
 	var err error
+	moved := bound.Status == policy.Valid || bound.Status == policy.Unknown
 	switch {
 	case bound.Status == policy.Keyed:
 		info.KeyHash, info.Keyed = bound.KeyHash, true
 		b, done, err = h.pick(h.keys, info)
+	case moved && h.rehomed(&b, r, info.Snapshot, bound, nil):
 	case h.firsts.applies(r):
 		b, err = h.firsts.choose(r, h.trusted, snap, func() (b *backend.Backend, err error) {
 			b, done, err = h.pick(h.picker, info) // a request that shares the pick is not the picker's placement
@@ -437,7 +445,7 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 		b, done, err = h.pick(h.picker, info)
 	}
 	if err == nil && h.observer != nil {
-		if bound.Status == policy.Valid || bound.Status == policy.Unknown {
+		if moved {
 			var from string // none: the bound backend has left the set
 			if prev != nil {
 				from = prev.ID()
@@ -450,9 +458,21 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	return b, done, err
 }
 
+// rehomed sets *b to the backend rehome chooses, counted in flight, and
+// reports whether it did.
+func (h *Handler) rehomed(b **backend.Backend, r *http.Request, snap *backend.Snapshot, bound policy.Binding, skip func(*backend.Backend) bool) bool {
+	if c := rehome(r, h.trusted, snap, bound, skip); c != nil && accounting.Acquire(c) {
+		*b = c
+		return true
+	}
+	return false
+}
+
 // pick asks p for a backend and counts the request in flight on it, asking
 // again if the backend left the set in the meantime; it returns p.done
-// with it, nil for a trial. An unkeyed request that another backend can be
+// with it, nil for a trial. A choice the request may not be placed on
+// (see placeable) is replaced by the least loaded member that takes new
+// clients, returned without p.done. An unkeyed request that another backend can be
 // tried with if it fails (no body, an idempotent method) goes instead to a
 // half-open backend that admits it as its trial.
 func (h *Handler) pick(p picker, info balancer.Info) (*backend.Backend, balancer.DonePicker, error) {
@@ -469,14 +489,51 @@ func (h *Handler) pick(p picker, info balancer.Info) (*backend.Backend, balancer
 		if b == nil {
 			return nil, nil, balancer.ErrNoBackend
 		}
+		done := p.done
+		if !placeable(info, b) {
+			// The picker broke its contract: the least loaded member
+			// that takes new clients gets the request instead, and the
+			// picker is not told of a placement it did not make.
+			if b, done = leastLoaded(info.Snapshot, nil), nil; b == nil {
+				return nil, nil, balancer.ErrNoBackend
+			}
+		}
 		if accounting.Acquire(b) {
-			return b, p.done, nil
+			return b, done, nil
 		}
 		// b left the set after the snapshot was loaded: pick again from
 		// the new one.
 		info.Snapshot = h.set.Snapshot()
 	}
 	return nil, nil, fmt.Errorf("%w: backends removed while picking", balancer.ErrNoBackend)
+}
+
+// placeable reports whether the request info describes may be placed on
+// b, a picker's choice: b is a member of info.Snapshot and takes new
+// clients, or, for a keyed request, is any member (a key picker may keep a
+// key on its draining backend, or admit the request as a half-open
+// backend's trial).
+func placeable(info balancer.Info, b *backend.Backend) bool {
+	if info.Keyed {
+		return info.Snapshot.Lookup(b.ID()) == b
+	}
+	return info.Snapshot.TakesNew(b) // a member's only
+}
+
+// leastLoaded returns the member of snap that takes new clients and that
+// skip, if not nil, does not report, with the least load relative to its
+// weight; nil if there is none.
+func leastLoaded(snap *backend.Snapshot, skip func(*backend.Backend) bool) *backend.Backend {
+	var best *backend.Backend
+	for _, b := range snap.Routable() {
+		if skip != nil && skip(b) || !snap.TakesNew(b) {
+			continue
+		}
+		if best == nil || snap.Load(b)*best.Weight() < snap.Load(best)*b.Weight() {
+			best = b
+		}
+	}
+	return best
 }
 
 // trialSafe reports whether r may be a half-open backend's trial though
@@ -620,8 +677,9 @@ func (h *Handler) trustsPeer(r *http.Request) bool {
 }
 
 // modifyResponse reports the answer for passive health checking and lets
-// the policy write its binding on the response, then hands it to the
-// user's ModifyResponse. A 101 Switching Protocols clears the deadlines
+// the policy write its binding on the response (unless x.keep says the
+// client stays bound where it is), then hands it to the user's
+// ModifyResponse. A 101 Switching Protocols clears the deadlines
 // the body and write timeouts set: the connection is handed over (a
 // WebSocket), and may stay quiet as long as both ends like.
 func (x *exchange) modifyResponse(resp *http.Response) error {
@@ -652,7 +710,9 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		in = in.WithContext(in.Context())
 		in.TLS = &tls.ConnectionState{} // over HTTPS as far as the policy is concerned
 	}
-	h.policy.Save(in, resp, x.backend, x.bound)
+	if !x.keep {
+		h.policy.Save(in, resp, x.backend, x.bound)
+	}
 	bound := len(resp.Header["Set-Cookie"]) > n
 	if bound {
 		// A shared cache that kept this response would hand the binding

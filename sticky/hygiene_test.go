@@ -87,6 +87,9 @@ func TestResponsesThatBindAreNotCacheableBySharedCaches(t *testing.T) {
 		{"public with max-age", "public, max-age=60", false, "max-age=60, private"},
 		{"s-maxage", "max-age=10, s-maxage=60", false, "max-age=10, private"},
 		{"already private", "private, max-age=5", false, "private, max-age=5"},
+		// private with field names lets a shared cache store the rest,
+		// the binding's Set-Cookie included.
+		{"private for some fields", `private="X-Internal", max-age=60`, false, `private="X-Internal", max-age=60, private`},
 		{"no-store", "no-store", false, "no-store"},
 		{"no binding set: untouched", "public, max-age=60", true, "public, max-age=60"},
 	} {

@@ -133,7 +133,10 @@ const (
 // request is sent again only if its body can be (it has none, or not a
 // byte of it had been read: it is sent whole to the next backend); one
 // whose body could not be read from the client is never retried. A
-// retried request is bound to the backend that answered it. The default
+// retried request is bound to the backend that answered it, unless its
+// backend failed it only on a connection the transport reused (one the
+// backend may have closed while idle), which is no sign the backend cannot
+// serve: its client stays bound there. The default
 // is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off.
 func WithRetries(n int, within time.Duration) Option {
 	return func(o *options) { o.retries, o.retryWithin = n, within }
@@ -232,20 +235,31 @@ func WithObserver(o event.Observer) Option {
 // WithFailureStatus makes answers with a status for which failure returns
 // true count as failures of their backend for passive health checking
 // ([backend.Ejection]), as transport errors always do. For example,
-// func(code int) bool { return code >= 500 } counts every 5xx. By default
-// no answer counts as a failure. failure must not be nil.
+// func(code int) bool { return code >= 500 } counts every 5xx, 501 Not
+// Implemented and 505 HTTP Version Not Supported included, which any client
+// gets from many servers by asking for a method or version they lack, and
+// so a client could eject a backend; counting only 502, 503 and 504, which
+// say the backend cannot serve, leaves fewer ways. By default no answer
+// counts as a failure. failure must not be nil.
 func WithFailureStatus(failure func(code int) bool) Option {
 	return func(o *options) { o.failureStatus, o.failureStatusSet = failure, true }
 }
 
 // WithPicker sets the picker that places the requests that are neither
 // bound to a backend nor carry an affinity key: every new client of a
-// cookie policy, a client whose backend no longer serves it, a request
-// without the key of a key policy. It never sees a keyed request (a policy
+// cookie policy, a request without the key of a key policy. A client whose
+// binding names a backend that no longer serves it (or that failed the
+// request) is not the picker's: the handler places it by a weighted
+// rendezvous hash of the binding and the client's address, so that the
+// requests it sends together all go to one backend. It never sees a keyed request (a policy
 // binding whose Status is Keyed), which goes to the key picker
 // ([WithKeyPicker]) whatever the picker. A picker that implements
-// [balancer.DonePicker] is told how each request it placed went. The
-// default is a zero [balancer.LeastConnections]. p must not be nil, nor a
+// [balancer.DonePicker] is told how each request it placed went. A choice
+// that is no member of the snapshot it was given taking new clients (a
+// draining or unhealthy member, a backend of another set) is not used: the
+// least loaded member that takes new clients gets the request, and the
+// picker is not told of it. The default is a zero
+// [balancer.LeastConnections]. p must not be nil, nor a
 // nil pointer.
 func WithPicker(p balancer.Picker) Option {
 	return func(o *options) { o.picker, o.pickerSet = p, true }

@@ -23,7 +23,9 @@ import (
 // handler's replay budget allows. It also reports each backend's
 // transport failures for passive health checking; a failure the client
 // caused (it left, or its body could not be read) is reported for no
-// backend and not retried.
+// backend and not retried. A client bound to a backend that failed its
+// request only on a connection the transport reused (see errReplayStopped)
+// stays bound to it, whoever answers the retry.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	h.replays.deposit()
@@ -39,6 +41,14 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if x.body.failed() != nil {
 			return nil, err // the client's body: not the backend's fault either
+		}
+		if errors.Is(err, errReplayStopped) && x.bound.Status == policy.Valid && x.bound.ID == x.backend.ID() {
+			// A connection the transport reused failed under the request,
+			// as one the backend closed while idle does: no reason to move
+			// its client, whoever answers the retry. The failure counts:
+			// a backend that fails so again and again, with no success
+			// between, is ejected, and its clients move then.
+			x.keep = true
 		}
 		accounting.ReportFailureOf(x.backend, err.Error())
 		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
@@ -158,8 +168,10 @@ func idempotent(req *http.Request) bool {
 // holds the one that failed), counted in flight; nil if there is none. The
 // picker for the request's kind (the key picker for a keyed request) is
 // asked first, and its DonePicker returned with its choice; if it insists
-// on a backend already tried, the least loaded of the others is used, and
-// no DonePicker. When the set has groups of backends, the group of the
+// on a backend already tried, or chooses one the request may not be placed
+// on (see placeable), the least loaded of the others is used, and no
+// DonePicker. A request of a bound client is placed by rehome instead, as
+// its client's other requests are, without a DonePicker. When the set has groups of backends, the group of the
 // backend that failed is searched first, then the whole set.
 func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 	snap := h.set.Snapshot()
@@ -182,22 +194,19 @@ func (h *Handler) repickIn(x *exchange, snap *backend.Snapshot) (*backend.Backen
 		return false
 	}
 	p, info := h.picker, balancer.Info{Request: x.in, Snapshot: snap, Tried: x.tried}
-	if x.bound.Status == policy.Keyed {
+	switch x.bound.Status {
+	case policy.Keyed:
 		p, info.KeyHash, info.Keyed = h.keys, x.bound.KeyHash, true
+	case policy.Valid, policy.Unknown:
+		var b *backend.Backend
+		if h.rehomed(&b, x.in, snap, x.bound, tried) {
+			return b, nil
+		}
 	}
-	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && accounting.Acquire(b) {
+	if b, err := p.Pick(info); err == nil && b != nil && !tried(b) && placeable(info, b) && accounting.Acquire(b) {
 		return b, p.done
 	}
-	var best *backend.Backend
-	for _, b := range snap.Routable() {
-		if tried(b) {
-			continue
-		}
-		if best == nil || snap.Load(b)*best.Weight() < snap.Load(best)*b.Weight() {
-			best = b
-		}
-	}
-	if best != nil && accounting.Acquire(best) {
+	if best := leastLoaded(snap, tried); best != nil && accounting.Acquire(best) {
 		return best, nil
 	}
 	return nil, nil

@@ -1,0 +1,115 @@
+package sticky_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/balancer"
+	"github.com/affinitylb/affinity/sticky"
+)
+
+// closingBackend serves HTTP/1.1 on 127.0.0.1 as a server whose idle
+// timeout fires just as a reused connection's next request arrives: on
+// each connection it answers the first request, keeping the connection
+// open, and closes it on reading the second, unanswered. Every request on
+// a new connection is answered. It returns its config and a count of the
+// requests it answered.
+func closingBackend(t *testing.T, id string) (backend.Config, func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	answered := 0
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				req.Body.Close()
+				mu.Lock()
+				answered++
+				mu.Unlock()
+				resp := &http.Response{StatusCode: http.StatusOK, ProtoMajor: 1, ProtoMinor: 1,
+					Header: http.Header{"X-Served-By": {id}}, ContentLength: 2}
+				resp.Body = io.NopCloser(strings.NewReader("ok"))
+				if err := resp.Write(c); err != nil {
+					return
+				}
+				_, _ = http.ReadRequest(br) // the second request: closed unanswered
+			}()
+		}
+	}()
+	return backend.Config{ID: id, URL: "http://" + ln.Addr().String()}, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return answered
+	}
+}
+
+// TestReusedConnectionClosedKeepsTheBinding checks that a bound client
+// whose request meets a connection its backend closed while idle (the
+// backend still serves: it answers on a new connection) stays bound to its
+// backend: the request may be answered elsewhere, as net/http's Transport
+// would have sent it again, but no response re-binds the client, its next
+// requests reach its backend again, and the backend, which answers the
+// requests between, is not ejected.
+func TestReusedConnectionClosedKeepsTheBinding(t *testing.T) {
+	aCfg, answered := closingBackend(t, "a")
+	bCfg, _ := recordingBackend(t, "b", http.StatusOK)
+	set, err := backend.NewSet([]backend.Config{aCfg, bCfg})
+	require.NoError(t, err)
+	pol := newCookie(t)
+	h, err := sticky.New(set, pol, sticky.WithPicker(balancer.PickerFunc(func(info balancer.Info) (*backend.Backend, error) {
+		if len(info.Tried) == 0 {
+			return info.Snapshot.Lookup("a"), nil // new clients start on a
+		}
+		return info.Snapshot.Lookup("b"), nil
+	})))
+	require.NoError(t, err)
+	c := newClient(t, true)
+	base := front(t, h)
+
+	require.Equal(t, "a", get(t, c, base+"/").server)
+	for i := range 4 {
+		w := get(t, c, base+"/")
+		require.Equal(t, http.StatusOK, w.status)
+		assert.Nil(t, balancerCookie(w.header, pol.Name()), "request %d re-bound the client to %s", i+2, w.server)
+	}
+	assert.GreaterOrEqual(t, answered(), 2, "the client did not come back to its backend")
+	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("a").State(), "closed idle connections ejected a backend that answers")
+}
