@@ -125,11 +125,14 @@ const (
 // (no connection could be made) is tried on up to n others. One that may
 // have reached it (the connection was reset or closed before a response)
 // is sent to one other at most, and only if repeating it is harmless (an
-// idempotent method, or an Idempotency-Key header), within a budget that
+// idempotent method: an Idempotency-Key header is not enough, as the
+// other backend keeps no record of the key), within a budget that
 // every request adds a fifth of a replay to (it starts with 3, and saves
 // at most 100), so that a wave of failures cannot multiply the backends'
 // load: a request is executed by backends at most twice, over HTTP/1.1
-// (see [DefaultTransport]). Whatever the error, a
+// (see [DefaultTransport]), but for one of another method with an
+// Idempotency-Key, which net/http's Transport may send again to the same
+// backend, as it does for any client. Whatever the error, a
 // request is sent again only if its body can be (it has none, or not a
 // byte of it had been read: it is sent whole to the next backend); one
 // whose body could not be read from the client is never retried. A

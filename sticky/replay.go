@@ -39,8 +39,13 @@ func (g *replayGuard) Value(key any) any {
 // without a body to send again (none, or GetBody) whose method is GET,
 // HEAD, OPTIONS or TRACE, or that has an Idempotency-Key, when a reused
 // connection fails under it: on another connection to the same backend,
-// as often as its pool has idle ones. Every other request it sends again
-// only if not a byte of it was written, which the handler's bounds allow.
+// as often as its pool has idle ones. The guard stops that for the
+// idempotent methods, which the handler replays itself, within its
+// budget. A request of another method with an Idempotency-Key is left to
+// the Transport: sent again to the same backend, which holds the key's
+// record, it is harmless, and the handler never replays it on another
+// (see replayable). Every other request the Transport sends again only
+// if not a byte of it was written, which the handler's bounds allow.
 // An h2c:// request gets none: DefaultTransport sends it through a copy
 // of itself without the Proxy that reads the guard.
 func guard(req *http.Request) *http.Request {
@@ -49,18 +54,9 @@ func guard(req *http.Request) *http.Request {
 	}
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-	default:
-		if !hasIdempotencyKey(req.Header) {
-			return req
-		}
+		return req.WithContext(&replayGuard{Context: req.Context()})
 	}
-	return req.WithContext(&replayGuard{Context: req.Context()})
-}
-
-func hasIdempotencyKey(h http.Header) bool {
-	_, key := h["Idempotency-Key"]
-	_, xkey := h["X-Idempotency-Key"]
-	return key || xkey
+	return req
 }
 
 // stopReplays is the Proxy of the transports [DefaultTransport] makes. It

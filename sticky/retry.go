@@ -136,8 +136,11 @@ const (
 // see handshakeFailed), it may be resent; if it did, or may have, and
 // failed before any response arrived (the connection was reset or
 // closed), it may be replayed if repeating it is harmless: an idempotent
-// method, or an Idempotency-Key, as net/http's own retries allow. A body partly read may have been partly sent: such a
-// request is never sent again.
+// method. An Idempotency-Key does not make a request replayable: it
+// guards against executing the request twice only on a backend that
+// keeps the key's record, and backends that need sticky sessions keep
+// their state, and their records, each to itself. A body partly read may
+// have been partly sent: such a request is never sent again.
 func replayable(req *http.Request, body *trackedBody, err error) retry {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil && (body == nil || body.read()) {
 		return never
@@ -160,7 +163,7 @@ func idempotent(req *http.Request) bool {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
-	return hasIdempotencyKey(req.Header)
+	return false
 }
 
 // repick chooses, for a request whose backend failed, another backend that
