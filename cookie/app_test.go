@@ -108,7 +108,7 @@ func TestAppFollowsLifetime(t *testing.T) {
 			// the browser drops it.
 			set := newSet(t)
 			r := request(ck.String())
-			assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(r, set.Snapshot()))
+			assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(a.Lookup(r, set.Snapshot())))
 			if tt.want > 0 {
 				clk.Advance(time.Duration(tt.want) * time.Second)
 				assert.Equal(t, policy.Expired, a.Lookup(r, set.Snapshot()).Status)
@@ -261,7 +261,7 @@ func TestAppTakesOverOrphans(t *testing.T) {
 			// Bound to a from now on, and left so: it moved once.
 			r2 := request("PHPSESSID=abc; " + ck.Name + "=" + ck.Value)
 			prev2 := a.Lookup(r2, snap)
-			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, prev2)
+			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, unseeded(prev2))
 			assert.Empty(t, appSave(t, a, r2, "a", prev2, "theme=dark"))
 		})
 	}
@@ -273,7 +273,7 @@ func TestAppTakesOverOrphans(t *testing.T) {
 		ck, err := http.ParseSetCookie(added[0])
 		require.NoError(t, err)
 		assert.Equal(t, 30, ck.MaxAge, "the application's lifetime")
-		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, a.Lookup(request(ck.String()), snap))
+		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, unseeded(a.Lookup(request(ck.String()), snap)))
 	})
 	t.Run("the application deletes its cookie", func(t *testing.T) {
 		r := request("PHPSESSID=abc; affinity=" + elsewhere)
@@ -304,7 +304,7 @@ func TestAppDoesNotSlide(t *testing.T) {
 	for _, at := range []time.Duration{0, 60 * time.Second, 119 * time.Second} {
 		clk.now = t0.Add(at)
 		prev := a.Lookup(r, set.Snapshot())
-		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, prev, "at %v", at)
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(prev), "at %v", at)
 		assert.Empty(t, appSave(t, a, r, "b", prev), "at %v", at)
 	}
 	clk.now = t0.Add(120 * time.Second)
@@ -322,8 +322,8 @@ func TestAppSharesCookieFormat(t *testing.T) {
 	require.NoError(t, err)
 	// With less than half its TTL left, the Policy would refresh it.
 	got := c.Lookup(request(ck.String()), set.Snapshot())
-	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, got, "a Policy reads an App's cookie")
-	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(request("affinity="+c.Issue("b")), set.Snapshot()), "and the other way round")
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, unseeded(got), "a Policy reads an App's cookie")
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(a.Lookup(request("affinity="+c.Issue("b")), set.Snapshot())), "and the other way round")
 }
 
 func TestAppKeyRotation(t *testing.T) {
@@ -355,7 +355,7 @@ func TestAppKeyRotation(t *testing.T) {
 			// The new key comes first; the old one still verifies.
 			clk.Advance(100 * time.Second)
 			prev := rotating.Lookup(r, set.Snapshot())
-			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, prev)
+			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, unseeded(prev))
 			assert.Equal(t, policy.Forged, rotated.Lookup(r, set.Snapshot()).Status)
 
 			// Served elsewhere, because c could not serve, the session
@@ -365,7 +365,7 @@ func TestAppKeyRotation(t *testing.T) {
 			ck3, err := http.ParseSetCookie(moved[0])
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantMaxAge, ck3.MaxAge)
-			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, rotated.Lookup(request(ck3.String()), set.Snapshot()))
+			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, unseeded(rotated.Lookup(request(ck3.String()), set.Snapshot())))
 
 			// A response that leaves the application cookie alone re-signs
 			// the balancer's, keeping its expiry.
@@ -380,8 +380,8 @@ func TestAppKeyRotation(t *testing.T) {
 				assert.NotContains(t, resigned[0], "Expires")
 			}
 			r2 := request("PHPSESSID=s1; " + ck2.String())
-			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotated.Lookup(r2, set.Snapshot()), "signed with the new key")
-			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotating.Lookup(r2, set.Snapshot()), "no further refresh")
+			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, unseeded(rotated.Lookup(r2, set.Snapshot())), "signed with the new key")
+			assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, unseeded(rotating.Lookup(r2, set.Snapshot())), "no further refresh")
 			assert.Empty(t, appSave(t, rotating, r2, "c", rotating.Lookup(r2, set.Snapshot())))
 			if tt.wantExp != 0 {
 				clk.now = t0.Add(tt.wantExp)

@@ -151,7 +151,7 @@ func TestCookieCORSTwinLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, tt.c.Lookup(request(tt.headers...), snap))
+			assert.Equal(t, tt.want, unseeded(tt.c.Lookup(request(tt.headers...), snap)))
 		})
 	}
 
@@ -163,7 +163,7 @@ func TestCookieCORSTwinLookup(t *testing.T) {
 		require.Len(t, lines, 2)
 		assert.True(t, strings.HasPrefix(lines[0], "affinity="), lines[0])
 		assert.True(t, strings.HasPrefix(lines[1], "affinity-cors="), lines[1])
-		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, c.Lookup(request("affinity-cors="+valueOf(t, lines[1])), snap))
+		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, unseeded(c.Lookup(request("affinity-cors="+valueOf(t, lines[1])), snap)))
 	})
 	t.Run("a valid twin needs no new cookie", func(t *testing.T) {
 		r := request("affinity-cors=" + forB)
@@ -184,7 +184,7 @@ func TestCookieCORSTwinRefreshKeepsAge(t *testing.T) {
 	clk.Advance(6 * time.Minute)
 	r := request("affinity-cors=" + v)
 	prev := c.Lookup(r, snap)
-	require.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: true}, prev)
+	require.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: true}, unseeded(prev))
 	lines := save(c, r, snap.Lookup("b"), prev)
 	require.Len(t, lines, 2)
 	assert.Equal(t, t0.Unix(), issued(t, valueOf(t, lines[0])), "the binding's age")
@@ -215,19 +215,19 @@ func TestAppCORSTwin(t *testing.T) {
 	// A twin signed with the old key is re-signed, with its cookie.
 	r := request("affinity-cors=" + old.Issue("a"))
 	prev := rotated.Lookup(r, snap)
-	require.Equal(t, policy.Binding{ID: "a", Status: policy.Valid, Refresh: true}, prev)
+	require.Equal(t, policy.Binding{ID: "a", Status: policy.Valid, Refresh: true}, unseeded(prev))
 	resigned := appSave(t, rotated, r, "a", prev)
 	require.Len(t, resigned, 2)
 	assert.True(t, strings.HasPrefix(resigned[1], "affinity-cors="), resigned[1])
-	assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, a.Lookup(request("affinity-cors="+valueOf(t, resigned[1])), snap))
+	assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, unseeded(a.Lookup(request("affinity-cors="+valueOf(t, resigned[1])), snap)))
 
 	// A session the application keeps without a binding is taken over,
 	// with both cookies.
 	r = request("PHPSESSID=s1")
 	took := appSave(t, a, r, "b", a.Lookup(r, snap))
 	require.Len(t, took, 2)
-	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(request("affinity="+valueOf(t, took[0])), snap))
-	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, a.Lookup(request("affinity-cors="+valueOf(t, took[1])), snap))
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(a.Lookup(request("affinity="+valueOf(t, took[0])), snap)))
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(a.Lookup(request("affinity-cors="+valueOf(t, took[1])), snap)))
 }
 
 // TestCookieStripsTwin checks that Strip removes the cookie and its twin,

@@ -214,18 +214,19 @@ func (c *Policy) check(p *payload, v string, ix *index) policy.Binding {
 	default:
 		return policy.Binding{Status: st}
 	}
+	seed := uint64(p.issued()) // the same in every value a binding is refreshed to
 	if ix == nil {
-		return policy.Binding{Status: policy.Unknown}
+		return policy.Binding{Status: policy.Unknown, Seed: seed}
 	}
 	group := ix.group(key, p)
 	e, ok := ix.resolve(key, p.token())
 	if !ok {
-		return policy.Binding{Status: policy.Unknown, Group: group}
+		return policy.Binding{Status: policy.Unknown, Group: group, Seed: seed}
 	}
 	if c.aged(p, now) {
 		return policy.Binding{Status: policy.Expired, Group: group}
 	}
-	return policy.Binding{ID: e.id, Status: policy.Valid, Group: group,
+	return policy.Binding{ID: e.id, Status: policy.Valid, Group: group, Seed: seed,
 		Refresh: key != 0 || e.group != group || c.cfg.sliding && c.slides(p, now)}
 }
 

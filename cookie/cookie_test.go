@@ -89,7 +89,7 @@ func TestCookieRoundTrip(t *testing.T) {
 			assert.Len(t, ck.Value, 44)
 
 			got := c.Lookup(request("x=1; "+ck.String()+"; y=2"), set.Snapshot())
-			assert.Equal(t, policy.Binding{ID: b.ID(), Status: policy.Valid}, got)
+			assert.Equal(t, policy.Binding{ID: b.ID(), Status: policy.Valid}, unseeded(got))
 		})
 	}
 }
@@ -131,7 +131,7 @@ func TestCookieLookupStatus(t *testing.T) {
 			if tt.header != "" {
 				lines = append(lines, tt.header)
 			}
-			assert.Equal(t, tt.want, c.Lookup(request(lines...), snap))
+			assert.Equal(t, tt.want, unseeded(c.Lookup(request(lines...), snap)))
 		})
 	}
 }
@@ -316,9 +316,9 @@ func TestCookieBackendRemoved(t *testing.T) {
 
 	_, err := set.Remove("b")
 	require.NoError(t, err)
-	assert.Equal(t, policy.Binding{Status: policy.Unknown}, c.Lookup(r, set.Snapshot()))
+	assert.Equal(t, policy.Binding{Status: policy.Unknown}, unseeded(c.Lookup(r, set.Snapshot())))
 	// A request routed with the older snapshot still sees the old membership.
-	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, before))
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(c.Lookup(r, before)))
 }
 
 func TestCookieBackendAdded(t *testing.T) {
@@ -329,7 +329,7 @@ func TestCookieBackendAdded(t *testing.T) {
 
 	_, err := set.Add(backend.Config{ID: "d", URL: "http://127.0.0.1:4"})
 	require.NoError(t, err)
-	assert.Equal(t, policy.Binding{ID: "d", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+	assert.Equal(t, policy.Binding{ID: "d", Status: policy.Valid}, unseeded(c.Lookup(r, set.Snapshot())))
 }
 
 func TestCookieSetsOfOneCookie(t *testing.T) {
@@ -355,7 +355,7 @@ func TestCookieReplicasAgree(t *testing.T) {
 	for _, id := range []string{"a", "b", "c"} {
 		assert.Equal(t, one.Issue(id), two.Issue(id), "same keys, same clock, same value")
 		got := two.Lookup(request("affinity="+one.Issue(id)), set.Snapshot())
-		assert.Equal(t, policy.Binding{ID: id, Status: policy.Valid}, got)
+		assert.Equal(t, policy.Binding{ID: id, Status: policy.Valid}, unseeded(got))
 	}
 }
 
@@ -368,7 +368,7 @@ func TestCookieKeyRotation(t *testing.T) {
 
 	r := request("affinity=" + old.Issue("c"))
 	prev := rotating.Lookup(r, set.Snapshot())
-	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, prev, "an old key verifies and asks for a refresh")
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: true}, unseeded(prev), "an old key verifies and asks for a refresh")
 	assert.Equal(t, policy.Forged, rotated.Lookup(r, set.Snapshot()).Status, "a dropped key no longer verifies")
 
 	lines := save(rotating, r, b, prev)
@@ -376,8 +376,8 @@ func TestCookieKeyRotation(t *testing.T) {
 	ck, err := http.ParseSetCookie(lines[0])
 	require.NoError(t, err)
 	r2 := request(ck.String())
-	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotated.Lookup(r2, set.Snapshot()), "re-signed with the new key")
-	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, rotating.Lookup(r2, set.Snapshot()), "no further refresh")
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, unseeded(rotated.Lookup(r2, set.Snapshot())), "re-signed with the new key")
+	assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, unseeded(rotating.Lookup(r2, set.Snapshot())), "no further refresh")
 	assert.Equal(t, policy.Forged, old.Lookup(r2, set.Snapshot()).Status)
 }
 
@@ -409,7 +409,7 @@ func TestCookieSave(t *testing.T) {
 			require.Len(t, lines, 1)
 			ck, err := http.ParseSetCookie(lines[0])
 			require.NoError(t, err)
-			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, c.Lookup(request(ck.String()), snap), "bound to the backend that served")
+			assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, unseeded(c.Lookup(request(ck.String()), snap)), "bound to the backend that served")
 		})
 	}
 	t.Run("nil header", func(t *testing.T) {
@@ -561,7 +561,7 @@ func TestCookieSliding(t *testing.T) {
 			r := request("affinity=" + v)
 			clk.Advance(tt.elapsed)
 			prev := c.Lookup(r, set.Snapshot())
-			assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: tt.wantRefresh}, prev)
+			assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: tt.wantRefresh}, unseeded(prev))
 
 			lines := save(c, r, set.Snapshot().Lookup("b"), prev)
 			if !tt.wantRefresh {
@@ -583,7 +583,7 @@ func TestCookieSliding(t *testing.T) {
 		c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(0))
 		r := request("affinity=" + c.Issue("b"))
 		clk.Advance(24 * time.Hour)
-		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(c.Lookup(r, set.Snapshot())))
 	})
 }
 
@@ -611,7 +611,7 @@ func TestCookieSlidingKeepsActiveClients(t *testing.T) {
 				require.True(t, clk.now.Before(kept), "request %d at %v: the browser dropped its cookie at %v", i, clk.now, kept)
 				r := request("affinity=" + ck.Value)
 				prev := c.Lookup(r, snap)
-				require.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: prev.Refresh}, prev, "request %d at %v", i, clk.now)
+				require.Equal(t, policy.Binding{ID: "c", Status: policy.Valid, Refresh: prev.Refresh}, unseeded(prev), "request %d at %v", i, clk.now)
 				if lines := save(c, r, b, prev); len(lines) > 0 {
 					require.Len(t, lines, 1)
 					ck, err = http.ParseSetCookie(lines[0])
@@ -726,7 +726,7 @@ func TestCookieMaxLifeCapsRefreshes(t *testing.T) {
 	for range 5 {
 		clk.Advance(time.Minute)
 		prev := c.Lookup(r, snap)
-		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, prev, "at %v", clk.now.Sub(t0))
+		assert.Equal(t, policy.Binding{ID: "a", Status: policy.Valid}, unseeded(prev), "at %v", clk.now.Sub(t0))
 		assert.Empty(t, save(c, r, snap.Lookup("a"), prev))
 	}
 	clk.Advance(time.Minute)
@@ -783,7 +783,7 @@ func TestCookieSeveralOfTheName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, c.Lookup(request(tt.lines...), snap))
+			assert.Equal(t, tt.want, unseeded(c.Lookup(request(tt.lines...), snap)))
 		})
 	}
 
@@ -793,12 +793,12 @@ func TestCookieSeveralOfTheName(t *testing.T) {
 	t.Run("the first whose backend serves", func(t *testing.T) {
 		r := request("affinity=" + valid + "; affinity=" + validC)
 		require.NoError(t, set.SetState("b", backend.Unhealthy))
-		assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+		assert.Equal(t, policy.Binding{ID: "c", Status: policy.Valid}, unseeded(c.Lookup(r, set.Snapshot())))
 		require.NoError(t, set.SetState("c", backend.Unhealthy))
-		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()), "none serves: the first valid")
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(c.Lookup(r, set.Snapshot())), "none serves: the first valid")
 		require.NoError(t, set.SetState("b", backend.Healthy))
 		require.NoError(t, set.SetState("c", backend.Healthy))
-		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(r, set.Snapshot()))
+		assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(c.Lookup(r, set.Snapshot())))
 	})
 
 	t.Run("no allocation", func(t *testing.T) {
@@ -828,13 +828,13 @@ func TestCookieRefreshOfALaterCookie(t *testing.T) {
 
 	r := request("affinity=garbage; affinity=" + bound + "; affinity=" + decoy)
 	prev := c.Lookup(r, snap)
-	require.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: true}, prev, "signed with the old key")
+	require.Equal(t, policy.Binding{ID: "b", Status: policy.Valid, Refresh: true}, unseeded(prev), "signed with the old key")
 	lines := save(c, r, snap.Lookup("b"), prev)
 	require.Len(t, lines, 1)
 	ck, err := http.ParseSetCookie(lines[0])
 	require.NoError(t, err)
 	assert.Equal(t, t0.Unix(), issued(t, ck.Value), "the age of the binding refreshed")
-	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, c.Lookup(request(ck.String()), snap))
+	assert.Equal(t, policy.Binding{ID: "b", Status: policy.Valid}, unseeded(c.Lookup(request(ck.String()), snap)))
 }
 
 func TestCookieIsOpaque(t *testing.T) {
@@ -1029,4 +1029,50 @@ func TestCookieRollingKeyRotation(t *testing.T) {
 	}
 	oneStep := newCookie(t, [][]byte{key2, key1})
 	assert.Equal(t, policy.Forged, newCookie(t, [][]byte{key1}).Lookup(request("affinity="+oneStep.Issue("b")), set.Snapshot()).Status)
+}
+
+// unseeded returns b without its Seed, which the tests that compare
+// bindings whole do not spell out (see TestCookieSeed).
+func unseeded(b policy.Binding) policy.Binding {
+	b.Seed = 0
+	return b
+}
+
+func TestCookieSeed(t *testing.T) {
+	set := newSet(t)
+	clk := &clock{now: t0}
+	const ttl = 10 * time.Minute
+	c := newCookie(t, [][]byte{key1}, cookie.WithClock(clk.Now), cookie.WithTTL(ttl))
+	first := c.Issue("b")
+	clk.Advance(time.Second)
+	second := c.Issue("b")
+
+	b1 := c.Lookup(request("affinity="+first), set.Snapshot())
+	b2 := c.Lookup(request("affinity="+second), set.Snapshot())
+	require.Equal(t, policy.Valid, b1.Status)
+	assert.NotZero(t, b1.Seed)
+	assert.NotEqual(t, b1.Seed, b2.Seed, "clients bound to one backend a second apart")
+	assert.Equal(t, b1.Seed, c.Lookup(request("affinity="+first), set.Snapshot()).Seed, "the same in every request")
+
+	// Refreshed by sliding expiry, the binding keeps its seed.
+	clk.Advance(ttl / 2)
+	prev := c.Lookup(request("affinity="+first), set.Snapshot())
+	require.True(t, prev.Refresh)
+	lines := save(c, request("affinity="+first), set.Snapshot().Lookup("b"), prev)
+	require.Len(t, lines, 1)
+	refreshed, err := http.ParseSetCookie(lines[0])
+	require.NoError(t, err)
+	require.NotEqual(t, first, refreshed.Value)
+	assert.Equal(t, b1.Seed, c.Lookup(request(refreshed.String()), set.Snapshot()).Seed, "the refreshed value")
+
+	// Its backend gone, the binding is Unknown, with the same seed.
+	gone, err := backend.NewSet([]backend.Config{{ID: "a", URL: "http://127.0.0.1:1"}})
+	require.NoError(t, err)
+	unknown := c.Lookup(request("affinity="+first), gone.Snapshot())
+	require.Equal(t, policy.Unknown, unknown.Status)
+	assert.Equal(t, b1.Seed, unknown.Seed)
+
+	for _, v := range []string{"", "garbage", withZeroTag(t, first)} {
+		assert.Zero(t, c.Lookup(request("affinity="+v), set.Snapshot()).Seed, "%q: no seed for a binding refused", v)
+	}
 }

@@ -80,6 +80,16 @@ type Binding struct {
 	// Unknown, Expired), even if its backend has left the set; others, key
 	// policies among them, leave it "", the default group.
 	Group string
+	// Seed tells apart the clients bound to one backend, and is the same
+	// in every request of one client while its binding lasts. When the
+	// backend no longer serves its clients, the handler hashes Seed, with
+	// the binding and the client's address, to place each anew, so that
+	// the requests one client sends together agree on its new backend
+	// while the clients of the backend spread over the others, those
+	// behind one address too. The cookie policies set it, from the time
+	// the binding was made, when it is Valid or Unknown; 0, as other
+	// policies leave it, spreads clients by their addresses alone.
+	Seed uint64
 
 	from chainPath // which Chain members produced the binding; see Chain
 }

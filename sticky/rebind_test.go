@@ -6,11 +6,13 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/affinitylb/affinity/backend"
+	"github.com/affinitylb/affinity/cookie"
 	"github.com/affinitylb/affinity/sticky"
 )
 
@@ -76,4 +78,43 @@ func TestParallelRequestsOfAMovedClientAgreeOnItsNewBackend(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMovedClientsBehindOneAddressSpread checks that the clients of a
+// backend that no longer serves them are spread over the others even
+// when they all come from one address (a NAT, or a front proxy the
+// handler does not trust): by their bindings' seeds, the times they were
+// bound, not all to one backend.
+func TestMovedClientsBehindOneAddressSpread(t *testing.T) {
+	p := newPool(t, 3)
+	require.NoError(t, p.set.SetState("app2", backend.Draining)) // the clients are all bound to app1
+	require.NoError(t, p.set.SetState("app3", backend.Draining))
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	h, err := sticky.New(p.set, newCookie(t, cookie.WithClock(clk.Now)))
+	require.NoError(t, err)
+	base := front(t, h)
+
+	const clients = 32
+	var bound []*http.Cookie
+	for range clients {
+		r := get(t, newClient(t, false), base+"/whoami")
+		require.Equal(t, "app1", r.server)
+		ck := balancerCookie(r.header, "affinity")
+		require.NotNil(t, ck)
+		bound = append(bound, ck)
+		clk.Advance(time.Second) // each client bound in a second of its own
+	}
+	require.NoError(t, p.set.SetState("app1", backend.Unhealthy))
+	require.NoError(t, p.set.SetState("app2", backend.Healthy))
+	require.NoError(t, p.set.SetState("app3", backend.Healthy))
+
+	moved := map[string]int{}
+	for _, ck := range bound {
+		first := get(t, newClient(t, false), base+"/whoami", ck)
+		again := get(t, newClient(t, false), base+"/whoami", ck)
+		require.Equal(t, first.server, again.server, "one client's requests agree on its new backend")
+		moved[first.server]++
+	}
+	assert.Len(t, moved, 2, "app1's clients, all from 127.0.0.1, spread over app2 and app3: %v", moved)
+	assert.Zero(t, moved["app1"])
 }
