@@ -261,14 +261,22 @@ func (c *checker) run(ctx context.Context) error {
 	g.SetLimit(maxProbes)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	wake := t.C
+	if c.set.checkTicks != nil {
+		t.Stop()
+		wake = c.set.checkTicks
+	}
 	for {
+		var now time.Time
 		select {
 		case <-ctx.Done():
 			g.Wait() // probes return promptly: their context is ctx
 			return ctx.Err()
-		case <-t.C:
+		case now = <-wake:
 		}
-		now := time.Now()
+		if c.set.checkTicks == nil {
+			now = time.Now()
+		}
 		if snap := c.set.Snapshot(); checks == nil || snap.Version() != seen {
 			seen = snap.Version()
 			checks = c.reconcile(snap, checks, &q, now)
@@ -290,6 +298,9 @@ func (c *checker) run(ctx context.Context) error {
 				c.probe(ctx, k)
 				return nil
 			})
+		}
+		if c.set.checkTicks != nil {
+			continue
 		}
 		wait := c.cfg.Interval // look for new members at least this often
 		if len(q) > 0 {

@@ -18,7 +18,10 @@ import (
 // its Fall-th failed probe in a row and comes back on exactly its Rise-th
 // passing one: probes are sequential, each recorded before the next is
 // sent, so the state each probe finds on arrival tells what the probes
-// before it made of the backend.
+// before it made of the backend. The test's ticks, two intervals apart,
+// pace the probes, and a probe may take as long as the whole test waits:
+// every probe the server answers counts as it answered, however slowly
+// the machine runs it.
 func TestHealthCheckCountsExactly(t *testing.T) {
 	for _, tc := range []struct{ rise, fall int }{
 		{1, 1}, {2, 3}, {3, 2}, {0, 0}, // zero: the defaults, 2 and 3
@@ -47,10 +50,21 @@ func TestHealthCheckCountsExactly(t *testing.T) {
 				}
 			})
 			addBackend(t, set, "a", srv.URL)
-			checkHealth(t, set, backend.HealthCheck{Interval: fastInterval, Rise: tc.rise, Fall: tc.fall})
+			ticks := make(chan time.Time)
+			backend.SetCheckTicks(set, ticks)
+			checkHealth(t, set, backend.HealthCheck{Interval: checkWait, Timeout: checkWait, Rise: tc.rise, Fall: tc.fall})
 
 			last := fall + 2 + rise + 2 // two probes after it should be back
-			waitCount(t, &probes, int64(last), "probes")
+			deadline := time.After(checkWait)
+			// found[last] is stored once the probes before it are recorded.
+			for at := time.Now(); found[last].Load() == 0; at = at.Add(2 * checkWait) {
+				select {
+				case ticks <- at: // a turn for a, unless its last probe is still out
+				case <-deadline:
+					require.FailNow(t, "too few probes", "%d of %d", probes.Load(), last)
+				}
+				time.Sleep(time.Millisecond)
+			}
 			for n := 1; n <= last; n++ {
 				want := backend.Healthy
 				// After probe fall it is down, until probe fall+2+rise.

@@ -39,6 +39,9 @@ type Set struct {
 	// drainTicks, if set (by tests), gives drain watchers their ticks in
 	// place of a time.Ticker; see newDrainTicker.
 	drainTicks func(d time.Duration) (ticks <-chan time.Time, stop func())
+	// checkTicks, if set (by tests), wakes the health checks' scheduler in
+	// place of its timer: each time received is its now; see checker.run.
+	checkTicks <-chan time.Time
 }
 
 // options is a set's configuration, as its [Option]s record it.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -126,42 +127,49 @@ func TestStallDefaultsBurstIsNoStall(t *testing.T) {
 	assert.Equal(t, backend.Healthy, a.State(), "a burst of impatient clients is no stall")
 }
 
+// TestStalledBackendHalfOpenTrial checks the half-open trials of a
+// backend ejected as stalled. It runs on the fake clock of a synctest
+// bubble: the back-off is all that decides when a trial expires or the
+// next is admitted, not how long a loaded machine takes between two
+// steps.
 func TestStalledBackendHalfOpenTrial(t *testing.T) {
-	const (
-		window = 50 * time.Millisecond
-		base   = 200 * time.Millisecond // longer than the window: a trial can hang that long
-	)
-	logs := &messages{}
-	set := threeBackends(t,
-		backend.WithEjection(backend.Ejection{After: 5, Base: base, Max: time.Hour}),
-		backend.WithStallTimeout(window),
-		backend.WithLogger(slog.New(logs)))
-	a := set.Snapshot().Lookup("a")
-	require.Eventually(t, func() bool {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			window = 50 * time.Millisecond
+			base   = 200 * time.Millisecond // longer than the window: a trial can hang that long
+		)
+		logs := &messages{}
+		set := threeBackends(t,
+			backend.WithEjection(backend.Ejection{After: 5, Base: base, Max: time.Hour}),
+			backend.WithStallTimeout(window),
+			backend.WithLogger(slog.New(logs)))
+		a := set.Snapshot().Lookup("a")
+		require.Eventually(t, func() bool {
+			accounting.ReportAbandoned(a, window)
+			return a.State() == backend.Unhealthy
+		}, 10*time.Second, 5*time.Millisecond)
+		assert.Contains(t, logs.get(), "backend stalled: requests unanswered; ejected")
+
+		// Half-open: a trial whose client hangs up soon proves nothing: it
+		// expires after the back-off, and the backend is not ejected again.
+		require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond)
+		accounting.ReportAbandoned(a, window/2)
+		assert.False(t, accounting.TryTrial(a), "the trial is still out")
+		require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond, "the trial expired")
+		assert.NotContains(t, logs.get(), "trial request failed; backend ejected again")
+
+		// One that hangs for the window fails.
+		time.Sleep(window)
 		accounting.ReportAbandoned(a, window)
-		return a.State() == backend.Unhealthy
-	}, 10*time.Second, 5*time.Millisecond)
-	assert.Contains(t, logs.get(), "backend stalled: requests unanswered; ejected")
+		assert.Contains(t, logs.get(), "trial request failed; backend ejected again")
+		assert.False(t, accounting.TryTrial(a), "ejected again: no trial during the back-off")
+		assert.Equal(t, backend.Unhealthy, a.State())
 
-	// Half-open: a trial whose client hangs up soon proves nothing: it
-	// expires after the back-off, and the backend is not ejected again.
-	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond)
-	accounting.ReportAbandoned(a, window/2)
-	assert.False(t, accounting.TryTrial(a), "the trial is still out")
-	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond, "the trial expired")
-	assert.NotContains(t, logs.get(), "trial request failed; backend ejected again")
-
-	// One that hangs for the window fails.
-	time.Sleep(window)
-	accounting.ReportAbandoned(a, window)
-	assert.Contains(t, logs.get(), "trial request failed; backend ejected again")
-	assert.False(t, accounting.TryTrial(a), "ejected again: no trial during the back-off")
-	assert.Equal(t, backend.Unhealthy, a.State())
-
-	// The next trial is answered: a is back.
-	require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond)
-	accounting.ReportSuccess(a)
-	assert.Equal(t, backend.Healthy, a.State())
+		// The next trial is answered: a is back.
+		require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond)
+		accounting.ReportSuccess(a)
+		assert.Equal(t, backend.Healthy, a.State())
+	})
 }
 
 // TestStallWaiting checks the stall rule on requests still waiting for

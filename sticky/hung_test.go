@@ -39,21 +39,28 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		delay    time.Duration // how long app3 takes to answer once it turns; hang: forever
+		every    time.Duration // if set, app3 answers all it holds at once, this often, in place of delay
 		window   time.Duration // the set's stall window; 0: the default
 		patience time.Duration // the clients' timeout
 		eject    bool
 	}{
-		{"hung; clients give up", hang, window, 300 * time.Millisecond, true},
-		{"hung; clients wait", hang, window, time.Minute, true},
-		{"hung, with the defaults; clients give up: out within 15 s", hang, 0, 2 * time.Second, true},
-		{"hung, with the defaults; clients wait: out within 15 s", hang, 0, time.Minute, true},
-		{"slow, with the defaults: answers in 2 s; clients wait", 2 * time.Second, 0, time.Minute, false},
-		{"slow: answers in 0.4 windows; clients wait", window * 2 / 5, window, time.Minute, false},
-		// A window of 2 s leaves the hang-ups 400 ms short of a quarter of
-		// it, a margin a loaded machine's scheduling does not close.
-		{"slow: answers in 1.5 windows; clients hang up before a quarter of one", 3 * window, 2 * window, 100 * time.Millisecond, false},
+		{"hung; clients give up", hang, 0, window, 300 * time.Millisecond, true},
+		{"hung; clients wait", hang, 0, window, time.Minute, true},
+		{"hung, with the defaults; clients give up: out within 15 s", hang, 0, 0, 2 * time.Second, true},
+		{"hung, with the defaults; clients wait: out within 15 s", hang, 0, 0, time.Minute, true},
+		{"slow, with the defaults: answers in 2 s; clients wait", 2 * time.Second, 0, 0, time.Minute, false},
+		{"slow: answers in 0.4 windows; clients wait", window * 2 / 5, 0, window, time.Minute, false},
+		// The proxy counts a hang-up as waited from when it sent the
+		// request to when it sees the client gone; on a loaded machine
+		// that can be far more than the client's 100 ms. The default
+		// window leaves 1.15 s to a quarter of it.
+		{"slow, with the defaults: answers in 1.5 windows; clients hang up before a quarter of one", backend.DefaultStallTimeout * 3 / 2, 0, 0, 100 * time.Millisecond, false},
 		// The window must exceed the slowest answer that clients wait for.
-		{"answers in 1.5 windows; clients wait: stalled", window * 3 / 2, window, time.Minute, true},
+		// app3 answers in bursts 1.5 windows apart, and nothing in
+		// between: each answer taking its own 1.5 windows would, on a
+		// loaded machine, drift apart until some answer came within every
+		// window, which is no stall.
+		{"answers together every 1.5 windows; clients wait: stalled", 0, window * 3 / 2, window, time.Minute, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -62,15 +69,30 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 			var turned atomic.Bool
 			stop := make(chan struct{})
 			release := sync.OnceFunc(func() { close(stop) })
+			// With tc.every, app3 holds each request until burst is closed.
+			var (
+				burstMu sync.Mutex
+				burst   = make(chan struct{})
+			)
+			nextBurst := func() <-chan struct{} {
+				burstMu.Lock()
+				defer burstMu.Unlock()
+				return burst
+			}
 			app3 := demoapp.New("app3")
 			odd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if turned.Load() {
-					wait := (<-chan time.Time)(nil) // hang
-					if tc.delay != hang {
+					var wait <-chan time.Time // nil: hang
+					var together <-chan struct{}
+					switch {
+					case tc.every != 0:
+						together = nextBurst()
+					case tc.delay != hang:
 						wait = time.After(tc.delay)
 					}
 					select {
 					case <-wait:
+					case <-together:
 					case <-stop:
 					}
 				}
@@ -99,6 +121,23 @@ func TestHungBackendIsEjectedSlowOneIsNot(t *testing.T) {
 			require.NotEmpty(t, mine, "no client bound to app3")
 			app3b := set.Snapshot().Lookup("app3")
 			turned.Store(true)
+			if tc.every != 0 {
+				go func() {
+					tk := time.NewTicker(tc.every)
+					defer tk.Stop()
+					for {
+						select {
+						case <-tk.C:
+							burstMu.Lock()
+							close(burst)
+							burst = make(chan struct{})
+							burstMu.Unlock()
+						case <-stop:
+							return
+						}
+					}
+				}()
+			}
 
 			// Every client keeps sending requests, as users do.
 			var done atomic.Bool
