@@ -94,9 +94,10 @@
 //     expired (a TTL later; session cookies can live as long as the
 //     browser runs). At each step a replica not yet updated accepts what an
 //     updated one signs; putting the new key first in one step would not
-//     do, and would move the clients an updated replica re-signed. A cookie verified with an older key is
-//     re-signed with the first on its next response: by a Policy with a
-//     new lifetime, by an App with the expiry it had.
+//     do, and would move the clients an updated replica re-signed. A
+//     cookie verified with an older key is re-signed with the first on its
+//     next response: by a Policy with a new lifetime, by an App with the
+//     expiry it had.
 //
 // A cookie is a bearer token: copied to another client, it binds that
 // client too, until it expires. Stickiness is not authentication.
