@@ -35,13 +35,14 @@ import (
 // over (done), when the connection may be serving another.
 type trackedBody struct {
 	rc    io.ReadCloser
-	left  int64         // bytes of a Content-Length body not yet read; negative: unknown length
+	size  int64         // the body's Content-Length; 0: unknown
 	dl    readDeadliner // nil: no body timeout
 	d     time.Duration
 	limit time.Time // the server's ReadTimeout; zero: none
 
 	mu      sync.Mutex
 	started bool             // a byte was read
+	n       int64            // bytes read
 	err     error            // the first error reading rc other than io.EOF
 	pushed  time.Time        // when the read deadline was last pushed; zero: never
 	done    bool             // the request is over: leave the deadline alone
@@ -57,9 +58,7 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 		n, err = b.rc.Read(p)
 	}
 	b.mu.Lock()
-	if b.left > 0 {
-		b.left = max(b.left-int64(n), 0)
-	}
+	b.n += int64(n)
 	b.started = b.started || n > 0
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
@@ -94,7 +93,7 @@ func (b *trackedBody) beforeRead() bool {
 		b.waiting = false
 		accounting.WaitEnded(b.to)
 	}
-	return b.left != 0
+	return b.size <= 0 || b.n < b.size
 }
 
 // resume counts the request as waiting on its backend again, if it is
