@@ -21,6 +21,13 @@ import (
 // the next attempt. ReverseProxy closes the body it read from when the
 // request is over, so a Read after that fails.
 //
+// A body of known length ends (io.EOF) once that many bytes are read,
+// without reading rc again: the transport reads once more past a
+// Content-Length to check the body holds no more, and by then the server
+// may have closed rc, as it does once the response header is written
+// (having read the rest itself); a Read of the closed rc would fail the
+// request's write and cut the backend's answer short.
+//
 // With a body timeout d (dl is not nil), each Read first pushes the
 // client connection's read deadline forward (see slack), so that a client
 // that sends nothing for d fails the Read with a timeout; the deadline is
@@ -28,12 +35,14 @@ import (
 // over (done), when the connection may be serving another.
 type trackedBody struct {
 	rc    io.ReadCloser
+	size  int64         // the body's Content-Length; 0: unknown
 	dl    readDeadliner // nil: no body timeout
 	d     time.Duration
 	limit time.Time // the server's ReadTimeout; zero: none
 
 	mu      sync.Mutex
 	started bool             // a byte was read
+	n       int64            // bytes read
 	err     error            // the first error reading rc other than io.EOF
 	pushed  time.Time        // when the read deadline was last pushed; zero: never
 	done    bool             // the request is over: leave the deadline alone
@@ -44,9 +53,12 @@ type trackedBody struct {
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
-	b.beforeRead()
-	n, err := b.rc.Read(p)
+	n, err := 0, io.EOF
+	if b.beforeRead() {
+		n, err = b.rc.Read(p)
+	}
 	b.mu.Lock()
+	b.n += int64(n)
 	b.started = b.started || n > 0
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
@@ -65,8 +77,9 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 // the transport waits for the client's body: that is the client's time.
 // The time the transport spends between reads, writing to the backend
 // (which may not be reading), and after the last one, waiting for the
-// answer, is the backend's.
-func (b *trackedBody) beforeRead() {
+// answer, is the backend's. It reports whether rc is to be read: false once
+// a body of known length has been read to its end.
+func (b *trackedBody) beforeRead() bool {
 	var now time.Time
 	if b.dl != nil {
 		now = time.Now() // outside the lock
@@ -80,6 +93,7 @@ func (b *trackedBody) beforeRead() {
 		b.waiting = false
 		accounting.WaitEnded(b.to)
 	}
+	return b.size <= 0 || b.n < b.size
 }
 
 // resume counts the request as waiting on its backend again, if it is

@@ -553,7 +553,7 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	if b := pr.Out.Body; b != nil && b != http.NoBody {
 		// Its own allocation, not the exchange's: the transport may still
 		// read it after the request is over and x serves another.
-		x.body = &trackedBody{rc: b}
+		x.body = &trackedBody{rc: b, size: max(pr.In.ContentLength, 0)}
 		if x.rd != nil {
 			x.body.dl, x.body.d, x.body.limit = x.rd, h.bodyTimeout, x.rlimit
 		}

@@ -253,11 +253,19 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 		URL    string `json:"url"`
 		ID     string `json:"id"`
 		Group  string `json:"group"`
-		Weight int    `json:"weight"`
+		Weight *int   `json:"weight"` // nil: absent, weight 1
 	}
 	if err := readJSON(w, r, &req); err != nil {
 		writeBodyError(w, err)
 		return
+	}
+	weight := 0 // backend.Config's zero: weight 1
+	if req.Weight != nil {
+		if weight = *req.Weight; weight < 1 || weight > backend.MaxWeight {
+			// Checked here, not by Add, which reads 0 as 1.
+			writeError(w, http.StatusBadRequest, "invalid weight %d: want 1 to %d", weight, backend.MaxWeight)
+			return
+		}
 	}
 	if a.opts.self != nil {
 		if err := a.opts.self(req.URL); err != nil {
@@ -265,7 +273,7 @@ func (a *admin) add(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	b, err := a.set.Add(backend.Config{ID: req.ID, URL: req.URL, Group: req.Group, Weight: req.Weight})
+	b, err := a.set.Add(backend.Config{ID: req.ID, URL: req.URL, Group: req.Group, Weight: weight})
 	switch {
 	case errors.Is(err, backend.ErrDuplicate):
 		writeError(w, http.StatusConflict, "%v", err)

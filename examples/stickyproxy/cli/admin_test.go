@@ -122,6 +122,7 @@ func TestAdmin(t *testing.T) {
 		{name: "add without URL", method: "POST", path: "/backends", body: `{"id":"app3"}`, status: 400, want: "empty URL"},
 		{name: "add bad id", method: "POST", path: "/backends", body: `{"url":"http://127.0.0.1:9003","id":"a b"}`, status: 400, want: `"a b"`},
 		{name: "add bad weight", method: "POST", path: "/backends", body: `{"url":"http://127.0.0.1:9003","weight":-1}`, status: 400, want: "weight -1"},
+		{name: "add zero weight", method: "POST", path: "/backends", body: `{"url":"http://127.0.0.1:9003","weight":0}`, status: 400, want: "weight 0"},
 		{name: "add unknown field", method: "POST", path: "/backends", body: `{"url":"http://127.0.0.1:9003","name":"x"}`, status: 400, want: `unknown field "name"`},
 		{name: "add wrong type", method: "POST", path: "/backends", body: `{"url":5}`, status: 400, want: "invalid request body"},
 		{name: "add truncated JSON", method: "POST", path: "/backends", body: `{"url":`, status: 400, want: "invalid request body"},

@@ -38,6 +38,7 @@ type runningConfig struct {
 	EjectStatus   string        `json:"eject_status"`     // ranges, "500-599,429"; "": none
 	Retries       int           `json:"retries"`          // 0 with strict bindings
 	SlowStart     string        `json:"slow_start"`
+	StallTimeout  string        `json:"stall_timeout"` // "0s": off
 	BodyTimeout   string        `json:"body_timeout"`
 	WriteTimeout  string        `json:"write_timeout"`
 	LogLevel      string        `json:"log_level"`
@@ -95,6 +96,7 @@ func newRunningConfig(cfg config, started time.Time) *runningConfig {
 		EjectStatus:  cfg.ejectStatus.String(),
 		Retries:      defaultRetries,
 		SlowStart:    cfg.slowStart.String(),
+		StallTimeout: backend.DefaultStallTimeout.String(),
 		BodyTimeout:  cfg.bodyTimeout.String(),
 		WriteTimeout: cfg.writeTimeout.String(),
 		LogLevel:     strings.ToLower(cfg.logLevel.String()),
@@ -109,6 +111,9 @@ func newRunningConfig(cfg config, started time.Time) *runningConfig {
 		rc.Retries = 0
 	case cfg.retries != nil:
 		rc.Retries = *cfg.retries
+	}
+	if cfg.stallTimeout != nil {
+		rc.StallTimeout = cfg.stallTimeout.String()
 	}
 	if cfg.usesCookie() {
 		c := &cookieConfig{
@@ -230,6 +235,7 @@ func (rc runningConfig) rows() [][2]string {
 		[2]string{"Eject status", cmp.Or(rc.EjectStatus, "none")},
 		[2]string{"Retries", strconv.Itoa(rc.Retries)},
 		[2]string{"Slow start", rc.SlowStart},
+		[2]string{"Stall timeout", rc.StallTimeout},
 		[2]string{"Body timeout", rc.BodyTimeout},
 		[2]string{"Write timeout", rc.WriteTimeout},
 		[2]string{"Log level", rc.LogLevel},

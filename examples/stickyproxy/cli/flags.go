@@ -214,6 +214,7 @@ type ops struct {
 	keySource       string         // where keys came from: "-key", "-key-file", keyEnv or "random"; "" for key policies
 	weights         map[string]int // -weights: backend name to weight; nil: every weight 1
 	slowStart       time.Duration  // -slow-start; 0: off
+	stallTimeout    *time.Duration // -stall-timeout; nil: the library's default
 	healthTimeout   time.Duration  // -health-timeout; 0: the library's default
 	healthRise      int            // -health-rise; 0: the library's default
 	healthFall      int            // -health-fall; 0: the library's default
@@ -740,6 +741,7 @@ type opsFlags struct {
 	keyFile       string
 	weights       string
 	slowStart     time.Duration
+	stallTimeout  time.Duration
 	healthTimeout time.Duration
 	healthRise    int
 	healthFall    int
@@ -755,6 +757,7 @@ func (o *opsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.keyFile, "key-file", "", "`file` holding the signing secrets, one a line, the first signs; blank lines are ignored.\nEach secret as in -key (a comma is part of it). Not with -key; either overrides $"+keyEnv+",\nwhich holds secrets as -key does. Ignored by the key policies")
 	fs.StringVar(&o.weights, "weights", "", "comma-separated `list` of NAME=W: the weight W (1 to 65536) of the backend NAME of -backends\n(app1 to app3 for the demo servers); others weigh 1")
 	fs.DurationVar(&o.slowStart, "slow-start", 0, "a backend that joins, or becomes healthy again, is given new clients gradually over this\nlong, as if busier than it is; 0: off")
+	fs.DurationVar(&o.stallTimeout, "stall-timeout", backend.DefaultStallTimeout, "a backend that answers none of its requests for this long, while at least 3 of them wait\nthat long or are given up, is ejected as hung; must exceed the slowest answer a client may wait for,\nelse that client can eject a quiet backend; 0: off")
 	fs.DurationVar(&o.healthTimeout, "health-timeout", 0, "longest a health check may take, at most -health-interval; 0: 2s, or -health-interval if shorter;\nneeds -health-path")
 	fs.IntVar(&o.healthRise, "health-rise", libHealth.Rise, "`N` passing health checks in a row make an unhealthy backend healthy again; needs -health-path")
 	fs.IntVar(&o.healthFall, "health-fall", libHealth.Fall, "`N` failing health checks in a row make a backend unhealthy; needs -health-path")
@@ -779,6 +782,13 @@ func (o *opsFlags) check(cfg *config, given map[string]bool) error {
 		return fmt.Errorf("invalid value %q for -slow-start: negative; 0 turns slow start off", o.slowStart)
 	}
 	cfg.slowStart = o.slowStart
+	if given["stall-timeout"] {
+		if o.stallTimeout < 0 {
+			return fmt.Errorf("invalid value %q for -stall-timeout: negative; 0 turns stall detection off", o.stallTimeout)
+		}
+		d := o.stallTimeout
+		cfg.stallTimeout = &d
+	}
 	if err := o.checkHealth(cfg, given); err != nil {
 		return err
 	}

@@ -46,6 +46,17 @@ func TestParseFlagsOps(t *testing.T) {
 		{"slow start", []string{"-slow-start", "30s"}, func(t *testing.T, c config) {
 			assert.Equal(t, 30*time.Second, c.slowStart)
 		}},
+		{"stall timeout", []string{"-stall-timeout", "1m"}, func(t *testing.T, c config) {
+			require.NotNil(t, c.stallTimeout)
+			assert.Equal(t, time.Minute, *c.stallTimeout)
+		}},
+		{"stall detection off", []string{"-stall-timeout", "0"}, func(t *testing.T, c config) {
+			require.NotNil(t, c.stallTimeout)
+			assert.Zero(t, *c.stallTimeout)
+		}},
+		{"stall timeout not given", nil, func(t *testing.T, c config) {
+			assert.Nil(t, c.stallTimeout)
+		}},
 		{"health settings", []string{"-health-path", "/h", "-health-interval", "1s", "-health-timeout", "1s", "-health-rise", "1", "-health-fall", "5", "-health-status", "200-204"}, func(t *testing.T, c config) {
 			assert.Equal(t, time.Second, c.healthTimeout)
 			assert.Equal(t, [4]int{1, 5, 200, 204}, [4]int{c.healthRise, c.healthFall, c.healthMinStatus, c.healthMaxStatus})
@@ -92,6 +103,7 @@ func TestParseFlagsOpsInvalid(t *testing.T) {
 		{"-weights twice", append(backends, "-weights", "a=1,a=2"), `"a" is given twice`},
 		{"-weights empty", append(backends, "-weights", " , "), `" , " for -weights: no weights`},
 		{"negative -slow-start", []string{"-slow-start", "-1s"}, `invalid value "-1s" for -slow-start: negative`},
+		{"negative -stall-timeout", []string{"-stall-timeout", "-1s"}, `invalid value "-1s" for -stall-timeout: negative`},
 		{"unparsable -slow-start", []string{"-slow-start", "soon"}, `"soon" for flag -slow-start`},
 		{"-health-timeout alone", []string{"-health-timeout", "1s"}, "-health-timeout needs -health-path"},
 		{"-health-rise alone", []string{"-health-rise", "1"}, "-health-rise needs -health-path"},
@@ -258,7 +270,7 @@ func TestRunVersion(t *testing.T) {
 	var help bytes.Buffer
 	_, err := parseFlags([]string{"-h"}, &help)
 	require.Error(t, err)
-	for _, f := range []string{"-weights list", "-slow-start duration", "-health-timeout duration", "-health-rise N", "-health-fall N",
+	for _, f := range []string{"-weights list", "-slow-start duration", "-stall-timeout duration", "-health-timeout duration", "-health-rise N", "-health-fall N",
 		"-health-status range", "-retries N", "-key-file file", keyEnv, "-log-level level", "-access-log", "-version"} {
 		assert.Contains(t, help.String(), f)
 	}

@@ -239,6 +239,9 @@ func serve(ctx context.Context, cfg config, lns listeners, pol policy.Policy, sr
 	}
 	backends = withWeights(backends, cfg.weights)
 	setOpts := []backend.Option{backend.WithLogger(logger), backend.WithSlowStart(cfg.slowStart)}
+	if cfg.stallTimeout != nil {
+		setOpts = append(setOpts, backend.WithStallTimeout(*cfg.stallTimeout))
+	}
 	if cfg.groupWeights != nil {
 		setOpts = append(setOpts, backend.WithGroupWeights(cfg.groupWeights))
 	}
