@@ -46,7 +46,8 @@ func TestUploadsThatJustFinishedDoNotStall(t *testing.T) {
 	var wg sync.WaitGroup
 	start := time.Now()
 	armed := start.Add(window / 10) // when the GET starts the watch
-	for i := range 2 { // each request from a client of its own: one client's alone never stall
+	// Each request from a client of its own: one client's alone never stall.
+	for i := range 2 {
 		c := peerClient(t, false, 1+i)
 		wg.Go(func() {
 			pr, pw := io.Pipe()
