@@ -11,8 +11,16 @@ import (
 )
 
 // Ejection configures passive health checking, as a circuit breaker: a
-// backend that fails After requests in a row is ejected (Unhealthy) for
-// Base. Then it is half-open: still Unhealthy (in its State, so in an
+// backend whose run of consecutive failures (ended by any success) holds
+// After failures is ejected (Unhealthy) for Base, if one of them did not
+// reach it (no connection could be made, or its TLS handshake failed) or
+// they came from at least two clients; else it is ejected when the run
+// first meets both conditions, once per run. So a dead backend, which
+// refuses connections, is ejected after After failures whoever sends
+// them; one that fails every client's requests is ejected as soon as a
+// second client's failure joins the run; and the requests of one client
+// that the backend fails (a reset, a counted status), while it serves
+// others, never eject it. Then it is half-open: still Unhealthy (in its State, so in an
 // admin API and in metrics), taking no traffic but a single trial
 // request, the first that arrives, from a client bound to it or a new one
 // (the handler admits it). If the trial succeeds the backend is re-admitted, healthy, and takes
@@ -25,13 +33,20 @@ import (
 // never left half-open with no trial out. A successful active health check
 // re-admits an ejected or half-open backend at once.
 //
-// What counts as a failure is the handler's to report; the sticky handler
-// reports transport errors, and optionally 5xx answers. A backend that
-// answers nothing while its requests wait, or their clients give up, is
-// ejected the same way, as stalled (see [WithStallTimeout]).
+// What counts as a failure is the handler's to report, with its client and
+// whether it reached the backend; the sticky handler reports transport
+// errors, and optionally 5xx answers, each with a hash of its client's
+// address (as its trusted proxies report it). Behind a proxy the handler
+// does not trust, every client has the proxy's address: only failures
+// that did not reach a backend eject it then, so name the proxy as
+// trusted, or use active health checks ([Set.CheckHealth]). A backend
+// that answers nothing while the requests of at least two clients wait,
+// or their clients give up, is ejected the same way, as stalled (see
+// [WithStallTimeout]).
 type Ejection struct {
 	// After is how many consecutive failures eject a backend, at most
-	// math.MaxInt32; 0 disables passive ejection.
+	// math.MaxInt32, under the conditions above; 0 disables passive
+	// ejection.
 	After int
 	// Base is the first ejection's length.
 	Base time.Duration

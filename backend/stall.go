@@ -23,8 +23,16 @@ const stallAfter = 3
 // least 3 of them went unanswered for w: either still waiting for their
 // response header after waiting all of w, or given
 // up by their clients each within w of the one
-// before and each after waiting at least w/4. It takes requests and
-// answers none, as a deadlocked server does. A stalled backend is ejected
+// before and each after waiting at least w/4; and those requests came
+// from at least two clients (by a hash of their address, as for
+// [Ejection]). It takes requests and answers none, as a deadlocked server
+// does. One client's requests alone, however slow, never stall a
+// backend; behind a proxy the handler does not trust, all clients are
+// one, and no backend is ever stalled. For requests still waiting, the
+// clients are told apart by 4 bits of their hash: two clients whose bits
+// agree (1 pair in 16) look like one while only they wait, and their
+// stall is seen only when a third client's request waits too, or as
+// their requests are given up. A stalled backend is ejected
 // as by [Ejection.After] consecutive failures, with the same back-off and
 // half-open trials; with passive ejection off (Ejection{}), stalls are not
 // detected either.
