@@ -142,3 +142,18 @@ func TestEjectionRuleUnderConcurrentReports(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestPathReportsAllocateNothing checks that reporting a failure
+// with its client, a success, and a wait, as the handler does for every
+// request, allocates nothing.
+func TestRequestPathReportsAllocateNothing(t *testing.T) {
+	set := threeBackends(t, backend.WithStallTimeout(time.Hour))
+	a := set.Snapshot().Lookup("a")
+	allocs := testing.AllocsPerRun(100, func() {
+		accounting.WaitStarted(a, 0x9e3779b97f4a7c15)
+		accounting.WaitEnded(a, 0x9e3779b97f4a7c15)
+		accounting.ReportFailureOf(a, accounting.Failure{Client: 0x9e3779b97f4a7c15, Reached: true})
+		accounting.ReportSuccess(a)
+	})
+	assert.Zero(t, allocs)
+}
