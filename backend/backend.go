@@ -108,7 +108,7 @@ type Backend struct {
 	inflight    atomic.Int64
 	requests    atomic.Int64
 	removed     atomic.Bool
-	fails       atomic.Int32               // consecutive failures reported, for passive health
+	fails       failRun                    // the current run of consecutive failures, for passive health
 	lastFailure atomic.Pointer[string]     // the cause of the last failure reported with one
 	abandoned   atomic.Int64               // requests abandoned since the last answer, for stalls
 	trial       atomic.Int64               // half-open: trialNone, trialOpen, or when the trial out was admitted
@@ -116,6 +116,8 @@ type Backend struct {
 	stall       stall                      // the current run of abandoned requests
 	waiting     atomic.Int64               // requests sent and awaiting their response header
 	waits       atomic.Int64               // waits started so far
+	waitingBy   byClient                   // waiting, by class of client
+	waitsBy     byClient                   // waits, by class of client
 	quiet       atomic.Int32               // watch ticks since the last answer
 	watch       watch                      // samples waiting while it is not zero
 	info        atomic.Pointer[HealthInfo] // nil until b's health first changes; see Set.derive

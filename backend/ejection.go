@@ -4,12 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
+
+	"github.com/affinitylb/affinity/internal/backendhooks"
 )
 
 // Ejection configures passive health checking, as a circuit breaker: a
-// backend that fails After requests in a row is ejected (Unhealthy) for
-// Base. Then it is half-open: still Unhealthy (in its State, so in an
+// backend whose run of consecutive failures (ended by any success) holds
+// After failures is ejected (Unhealthy) for Base, if one of them did not
+// reach it (no connection could be made, or its TLS handshake failed) or
+// they came from at least two clients; else it is ejected when the run
+// first meets both conditions, once per run. So a dead backend, which
+// refuses connections, is ejected after After failures whoever sends
+// them; one that fails every client's requests is ejected as soon as a
+// second client's failure joins the run; and the requests of one client
+// that the backend fails (a reset, a counted status), while it serves
+// others, never eject it. Then it is half-open: still Unhealthy (in its State, so in an
 // admin API and in metrics), taking no traffic but a single trial
 // request, the first that arrives, from a client bound to it or a new one
 // (the handler admits it). If the trial succeeds the backend is re-admitted, healthy, and takes
@@ -22,13 +33,20 @@ import (
 // never left half-open with no trial out. A successful active health check
 // re-admits an ejected or half-open backend at once.
 //
-// What counts as a failure is the handler's to report; the sticky handler
-// reports transport errors, and optionally 5xx answers. A backend that
-// answers nothing while its requests wait, or their clients give up, is
-// ejected the same way, as stalled (see [WithStallTimeout]).
+// What counts as a failure is the handler's to report, with its client and
+// whether it reached the backend; the sticky handler reports transport
+// errors, and optionally 5xx answers, each with a hash of its client's
+// address (as its trusted proxies report it). Behind a proxy the handler
+// does not trust, every client has the proxy's address: only failures
+// that did not reach a backend eject it then, so name the proxy as
+// trusted, or use active health checks ([Set.CheckHealth]). A backend
+// that answers nothing while the requests of at least two clients wait,
+// or their clients give up, is ejected the same way, as stalled (see
+// [WithStallTimeout]).
 type Ejection struct {
 	// After is how many consecutive failures eject a backend, at most
-	// math.MaxInt32; 0 disables passive ejection.
+	// math.MaxInt32, under the conditions above; 0 disables passive
+	// ejection.
 	After int
 	// Base is the first ejection's length.
 	Base time.Duration
@@ -70,23 +88,73 @@ const (
 	trialOpen int64 = 1 // half-open: the next request may be the trial
 )
 
-// reportFailure records that a request to b failed. When the set's
-// [Ejection] threshold of consecutive failures is reached, b is ejected;
-// when b is half-open, the failure fails its trial and ejects it again.
-// It is safe for concurrent use and cheap: it takes a lock only when it
-// changes b's health.
-func (b *Backend) reportFailure(cause string) {
-	if cause != "" {
+// reportFailure records that a request to b failed, as f says. A run of
+// consecutive failures ejects b when it first holds the set's
+// [Ejection] threshold of them and either one did not reach b or they came
+// from at least two clients (see failRun); when b is half-open, the
+// failure fails its trial and ejects it again. It is safe for concurrent
+// use and cheap: it allocates nothing but the cause's copy, and takes a
+// lock only when it changes b's health.
+func (b *Backend) reportFailure(f backendhooks.Failure) {
+	if f.Cause != "" {
+		cause := f.Cause
 		b.lastFailure.Store(&cause)
 	}
 	if b.trial.Load() != trialNone && b.set.trialFailed(b) {
 		return
 	}
-	n := b.fails.Add(1)
-	if after := b.set.ejection.After; after > 0 && n == int32(after) {
+	if after := b.set.ejection.After; after > 0 && b.fails.add(f.Client, !f.Reached, uint32(after)) {
 		b.set.eject(b)
 	}
 }
+
+// failRun is a backend's current run of consecutive failures, in one word
+// that reportFailure updates and reportSuccess zeroes, lock-free: the
+// failures' count (saturating at math.MaxInt32), whether the run is
+// mixed (one of its failures did not reach the backend, or came from a
+// client other than its first failure's), and a 32-bit tag of that first
+// client. Two clients whose tags are equal count as one: the run is
+// then mixed later, never sooner.
+type failRun struct{ w atomic.Uint64 }
+
+const (
+	runCount = 1<<31 - 1 // the count's bits, and its cap
+	runMixed = 1 << 31
+)
+
+// add counts a failure of client, unreached or not, in r, and reports
+// whether the run now first meets the ejection rule: at least after
+// failures, and mixed. It returns true once per run: the run only grows
+// until it is zeroed.
+func (r *failRun) add(client uint64, unreached bool, after uint32) bool {
+	tag := uint64(uint32(client ^ client>>32))
+	for {
+		old := r.w.Load()
+		n := old & runCount
+		w := old
+		switch {
+		case n == 0:
+			w = tag << 32
+		case old>>32 != tag:
+			w |= runMixed
+		}
+		if unreached {
+			w |= runMixed
+		}
+		if n < runCount {
+			w++
+		}
+		if w == old || r.w.CompareAndSwap(old, w) {
+			return !meets(old, after) && meets(w, after)
+		}
+	}
+}
+
+// meets reports whether the run in w meets the ejection rule for after.
+func meets(w uint64, after uint32) bool { return w&runMixed != 0 && uint32(w&runCount) >= after }
+
+// count returns how many failures r holds.
+func (r *failRun) count() int32 { return int32(r.w.Load() & runCount) }
 
 // reportSuccess records that a request to b succeeded, ending any run of
 // failures or of abandoned requests (see reportAbandoned); when
@@ -96,8 +164,8 @@ func (b *Backend) reportSuccess() {
 	if b.trial.Load() != trialNone {
 		b.set.trialPassed(b)
 	}
-	if b.fails.Load() != 0 {
-		b.fails.Store(0)
+	if b.fails.w.Load() != 0 {
+		b.fails.w.Store(0)
 	}
 	if b.abandoned.Load() != 0 {
 		b.abandoned.Store(0) // an answer: not stalled
@@ -128,7 +196,7 @@ func (b *Backend) tryTrial() bool {
 func (s *Set) eject(b *Backend) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := b.fails.Load()
+	n := b.fails.count()
 	why := fmt.Sprintf("ejected: %d failures in a row", n)
 	if last := b.lastFailure.Load(); last != nil {
 		why += ", the last: " + *last
@@ -263,5 +331,5 @@ func (s *Set) endEjection(b *Backend) {
 	s.syncTrial(b)
 	h.ejectGen++
 	h.readmitted = time.Now()
-	b.fails.Store(0)
+	b.fails.w.Store(0)
 }

@@ -73,9 +73,9 @@ func TestHealthInfo(t *testing.T) {
 			name: "ejection after failures with their causes",
 			act: func(t *testing.T, set *backend.Set) *backend.Backend {
 				a := set.Snapshot().Lookup("a")
-				accounting.ReportFailureOf(a, "status 502")
+				accounting.ReportFailureOf(a, accounting.Failure{Cause: "status 502", Client: 1, Reached: true})
 				accounting.ReportFailure(a) // no cause: the last one given stands
-				accounting.ReportFailureOf(a, "dial tcp 127.0.0.1:9: connect: connection refused")
+				accounting.ReportFailureOf(a, accounting.Failure{Cause: "dial tcp 127.0.0.1:9: connect: connection refused", Client: 1})
 				return a
 			},
 			state: backend.Unhealthy, reason: "ejected: 3 failures in a row, the last: dial tcp 127.0.0.1:9: connect: connection refused", retry: true,
@@ -84,8 +84,10 @@ func TestHealthInfo(t *testing.T) {
 			name: "stall",
 			act: func(t *testing.T, set *backend.Set) *backend.Backend {
 				a := set.Snapshot().Lookup("a")
+				var client uint64
 				require.Eventually(t, func() bool {
-					accounting.ReportAbandoned(a, window)
+					client++ // each request its own client's
+					accounting.ReportAbandoned(a, window, client)
 					return a.State() == backend.Unhealthy
 				}, checkWait, window/4)
 				return a

@@ -23,8 +23,16 @@ const stallAfter = 3
 // least 3 of them went unanswered for w: either still waiting for their
 // response header after waiting all of w, or given
 // up by their clients each within w of the one
-// before and each after waiting at least w/4. It takes requests and
-// answers none, as a deadlocked server does. A stalled backend is ejected
+// before and each after waiting at least w/4; and those requests came
+// from at least two clients (by a hash of their address, as for
+// [Ejection]). It takes requests and answers none, as a deadlocked server
+// does. One client's requests alone, however slow, never stall a
+// backend; behind a proxy the handler does not trust, all clients are
+// one, and no backend is ever stalled. For requests still waiting, the
+// clients are told apart by 4 bits of their hash: two clients whose bits
+// agree (1 pair in 16) look like one while only they wait, and their
+// stall is seen only when a third client's request waits too, or as
+// their requests are given up. A stalled backend is ejected
 // as by [Ejection.After] consecutive failures, with the same back-off and
 // half-open trials; with passive ejection off (Ejection{}), stalls are not
 // detected either.
@@ -45,20 +53,22 @@ func WithStallTimeout(w time.Duration) Option {
 // stall is a backend's current run of abandoned requests with no answer in
 // between; reportSuccess ends it by zeroing Backend.abandoned, lock-free.
 type stall struct {
-	mu    sync.Mutex // orders the abandonments of a run
-	first time.Time  // the run's first abandonment
-	last  time.Time  // its latest
+	mu     sync.Mutex // orders the abandonments of a run
+	first  time.Time  // the run's first abandonment
+	last   time.Time  // its latest
+	client uint64     // the client of the run's first abandonment
+	mixed  bool       // another client abandoned one of the run's requests
 }
 
-// reportAbandoned records that a request to b ended before b answered it,
-// after waiting for b as long as waited, because its client stopped
-// waiting (it went away, or timed out). It is not a failure: the client
-// may be impatient. But a backend that answers none of its requests while
-// their clients give up on them is stalled (see [WithStallTimeout]) and
+// reportAbandoned records that a request to b from client ended before b
+// answered it, after waiting for b as long as waited, because its client
+// stopped waiting (it went away, or timed out). It is not a failure: the
+// client may be impatient. But a backend that answers none of its
+// requests while at least two clients give up on them is stalled (see [WithStallTimeout]) and
 // is ejected; and the trial of a half-open backend, abandoned after
 // waiting the stall window, has failed. It is safe for concurrent use, and
 // is not on the path of an answered request.
-func (b *Backend) reportAbandoned(waited time.Duration) {
+func (b *Backend) reportAbandoned(waited time.Duration, client uint64) {
 	s := b.set
 	w := s.stallTimeout
 	if w <= 0 || s.ejection.After <= 0 || waited < w/4 {
@@ -81,11 +91,13 @@ func (b *Backend) reportAbandoned(waited time.Duration) {
 		// A new run: after an answer, or after a quiet spell.
 		n = 1
 		b.abandoned.Store(1)
-		st.first = now
+		st.first, st.client, st.mixed = now, client, false
+	} else if client != st.client {
+		st.mixed = true
 	}
 	st.last = now
 	span := now.Sub(st.first)
-	stalled := n >= stallAfter && span >= w
+	stalled := n >= stallAfter && span >= w && st.mixed
 	if stalled {
 		b.abandoned.Store(0) // the next run starts afresh
 	}
@@ -114,29 +126,57 @@ func (s *Set) stalled(b *Backend, args ...any) {
 type watch struct {
 	on    atomic.Bool
 	timer *time.Timer
-	waits [2]int64 // Backend.waits at the last two ticks, the older first
-	ticks int      // since the watch was armed
+	waits [2]int64                // Backend.waits at the last two ticks, the older first
+	by    [2][clientBits][2]int64 // Backend.waitsBy at the same ticks
+	ticks int                     // since the watch was armed
+}
+
+// clientBits is how many bits of a client's hash sort the waiting
+// requests into classes, for the stall rule's distinct clients: a client
+// falls in class [i][bit i of its hash] for each i. Requests waiting in
+// both classes of one bit come from two clients; two clients whose bits
+// all agree look like one (1 pair in 16), so a stall they alone wait on is
+// not seen while it lasts.
+const clientBits = 4
+
+// byClient counts requests by class of their client (see clientBits).
+type byClient [clientBits][2]atomic.Int64
+
+// add adds d to the count of each of client's classes.
+func (c *byClient) add(client uint64, d int64) {
+	for i := range c {
+		c[i][client>>i&1].Add(d)
+	}
 }
 
 // waitStarted records that a request sent to b now waits on b: for its
 // response header, or for b to take more of its body (the time a proxy
 // waits for its own client is not b's); waitEnded must follow it exactly
 // once, when the wait is over, however it ended (the header arrived, the request
-// failed, the client left). A backend that has answered nothing for the
-// stall window while at least 3 requests have waited for it all that
-// time is stalled (see [WithStallTimeout]). It is safe for concurrent use
-// and lock-free; while requests wait, b is sampled every half window.
-func (b *Backend) waitStarted() {
+// failed, the client left), with the same client. A backend that has
+// answered nothing for the stall window while at least 3 requests, from
+// at least two clients, have waited for it all that time is stalled (see
+// [WithStallTimeout]). It is safe for concurrent use, lock-free and
+// allocation-free; while requests wait, b is sampled every half window.
+func (b *Backend) waitStarted(client uint64) {
+	// Each count of waits before its count of waiting: tick reads them in
+	// the other order, so that it never counts a wait as long that began
+	// since its older sample.
 	b.waits.Add(1)
+	b.waitsBy.add(client, 1)
 	b.waiting.Add(1)
+	b.waitingBy.add(client, 1)
 	s := b.set
 	if s.stallTimeout > 0 && s.ejection.After > 0 && !b.watch.on.Load() && b.watch.on.CompareAndSwap(false, true) {
 		s.arm(b)
 	}
 }
 
-// waitEnded ends a wait that waitStarted began.
-func (b *Backend) waitEnded() { b.waiting.Add(-1) }
+// waitEnded ends a wait that waitStarted began for client.
+func (b *Backend) waitEnded(client uint64) {
+	b.waiting.Add(-1)
+	b.waitingBy.add(client, -1)
+}
 
 // arm starts b's watch, which the caller has turned on.
 func (s *Set) arm(b *Backend) {
@@ -152,9 +192,12 @@ func (s *Set) arm(b *Backend) {
 
 // tick samples b's waiting requests: b is stalled if it answered nothing
 // since before the tick two before this one, a stall window ago, while
-// at least stallAfter requests have waited since then: those waiting now
-// less those whose wait began since then. The watch stops when nothing
-// waits.
+// at least stallAfter requests have waited since then (those waiting now
+// less those whose wait began since then), from at least two clients:
+// counted so in the two classes of one client bit (see clientBits). The
+// counts are never more than the requests that waited so long: a
+// client's requests alone never look like two clients'. The watch stops
+// when nothing waits.
 func (s *Set) tick(b *Backend) {
 	wt := &b.watch
 	waiting := b.waiting.Load()
@@ -167,13 +210,37 @@ func (s *Set) tick(b *Backend) {
 		return
 	}
 	quiet := b.quiet.Add(1) // ticks since the last answer, this one included
+	var waitingBy, by [clientBits][2]int64
+	for i := range by {
+		for v := range by[i] {
+			waitingBy[i][v] = b.waitingBy[i][v].Load()
+		}
+	}
 	n := b.waits.Load()
-	old := wt.waits[0]
+	for i := range by {
+		for v := range by[i] {
+			by[i][v] = b.waitsBy[i][v].Load()
+		}
+	}
+	old, oldBy := wt.waits[0], wt.by[0]
 	wt.waits[0], wt.waits[1] = wt.waits[1], n
+	wt.by[0], wt.by[1] = wt.by[1], by
 	if wt.ticks++; wt.ticks >= 3 && quiet >= 3 {
-		if long := waiting - (n - old); long >= stallAfter {
+		if long := waiting - (n - old); long >= stallAfter && twoClients(&waitingBy, &by, &oldBy) {
 			s.stalled(b, "waiting", long, "window", s.stallTimeout)
 		}
 	}
 	wt.timer.Reset(s.stallTimeout / 2)
+}
+
+// twoClients reports whether, by the counts of a tick (waiting, and waits
+// begun, by class) and those of the tick two before (old), both classes of
+// some client bit have a request that has waited since then.
+func twoClients(waiting, waits, old *[clientBits][2]int64) bool {
+	for i := range waiting {
+		if waiting[i][0]-(waits[i][0]-old[i][0]) >= 1 && waiting[i][1]-(waits[i][1]-old[i][1]) >= 1 {
+			return true
+		}
+	}
+	return false
 }

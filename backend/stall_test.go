@@ -52,14 +52,25 @@ func TestStall(t *testing.T) {
 		{
 			name:  "every request abandoned, none answered: stalled",
 			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
-			step:  func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window) },
+			step:  func(a *backend.Backend, i int) { accounting.ReportAbandoned(a, window, uint64(i)) },
 			eject: true,
+		},
+		{
+			name:  "two clients abandon every request, none answered: stalled",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			step:  func(a *backend.Backend, i int) { accounting.ReportAbandoned(a, window, uint64(i%2)) },
+			eject: true,
+		},
+		{
+			name: "one client abandons every request, none answered: its own",
+			opts: []backend.Option{long, backend.WithStallTimeout(window)},
+			step: func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window, 7) },
 		},
 		{
 			name: "slow: half abandoned, half answered",
 			opts: []backend.Option{long, backend.WithStallTimeout(window)},
 			step: func(a *backend.Backend, i int) {
-				accounting.ReportAbandoned(a, window)
+				accounting.ReportAbandoned(a, window, uint64(i))
 				if i%2 == 0 { // one in two answered: never 3 abandoned in a row
 					accounting.ReportSuccess(a)
 				}
@@ -70,14 +81,14 @@ func TestStall(t *testing.T) {
 			opts: []backend.Option{long, backend.WithStallTimeout(window)},
 			step: func(a *backend.Backend, i int) {
 				if i%15 == 0 {
-					accounting.ReportAbandoned(a, window)
+					accounting.ReportAbandoned(a, window, uint64(i))
 				}
 			},
 		},
 		{
 			name: "clients that hang up at once tell nothing",
 			opts: []backend.Option{long, backend.WithStallTimeout(window)},
-			step: func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window/4-time.Millisecond) },
+			step: func(a *backend.Backend, i int) { accounting.ReportAbandoned(a, window/4-time.Millisecond, uint64(i)) },
 		},
 		{
 			name: "answered with failures only: left to Ejection.After",
@@ -87,12 +98,12 @@ func TestStall(t *testing.T) {
 		{
 			name: "stall detection off",
 			opts: []backend.Option{long, backend.WithStallTimeout(0)},
-			step: func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window) },
+			step: func(a *backend.Backend, i int) { accounting.ReportAbandoned(a, window, uint64(i)) },
 		},
 		{
 			name: "passive ejection off",
 			opts: []backend.Option{backend.WithEjection(backend.Ejection{}), backend.WithStallTimeout(window)},
-			step: func(a *backend.Backend, _ int) { accounting.ReportAbandoned(a, window) },
+			step: func(a *backend.Backend, i int) { accounting.ReportAbandoned(a, window, uint64(i)) },
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,8 +132,8 @@ func TestStall(t *testing.T) {
 func TestStallDefaultsBurstIsNoStall(t *testing.T) {
 	set := threeBackends(t)
 	a := set.Snapshot().Lookup("a")
-	for range 10 {
-		accounting.ReportAbandoned(a, backend.DefaultStallTimeout) // all at once: a run shorter than the window
+	for i := range 10 {
+		accounting.ReportAbandoned(a, backend.DefaultStallTimeout, uint64(i)) // all at once: a run shorter than the window
 	}
 	assert.Equal(t, backend.Healthy, a.State(), "a burst of impatient clients is no stall")
 }
@@ -144,8 +155,10 @@ func TestStalledBackendHalfOpenTrial(t *testing.T) {
 			backend.WithStallTimeout(window),
 			backend.WithLogger(slog.New(logs)))
 		a := set.Snapshot().Lookup("a")
+		var client uint64
 		require.Eventually(t, func() bool {
-			accounting.ReportAbandoned(a, window)
+			client++
+			accounting.ReportAbandoned(a, window, client)
 			return a.State() == backend.Unhealthy
 		}, 10*time.Second, 5*time.Millisecond)
 		assert.Contains(t, logs.get(), "backend stalled: requests unanswered; ejected")
@@ -153,14 +166,14 @@ func TestStalledBackendHalfOpenTrial(t *testing.T) {
 		// Half-open: a trial whose client hangs up soon proves nothing: it
 		// expires after the back-off, and the backend is not ejected again.
 		require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond)
-		accounting.ReportAbandoned(a, window/2)
+		accounting.ReportAbandoned(a, window/2, 1)
 		assert.False(t, accounting.TryTrial(a), "the trial is still out")
 		require.Eventually(t, func() bool { return accounting.TryTrial(a) }, 10*time.Second, 5*time.Millisecond, "the trial expired")
 		assert.NotContains(t, logs.get(), "trial request failed; backend ejected again")
 
 		// One that hangs for the window fails.
 		time.Sleep(window)
-		accounting.ReportAbandoned(a, window)
+		accounting.ReportAbandoned(a, window, 1) // one client's: a trial is anyone's
 		assert.Contains(t, logs.get(), "trial request failed; backend ejected again")
 		assert.False(t, accounting.TryTrial(a), "ejected again: no trial during the back-off")
 		assert.Equal(t, backend.Unhealthy, a.State())
@@ -174,16 +187,24 @@ func TestStalledBackendHalfOpenTrial(t *testing.T) {
 
 // TestStallWaiting checks the stall rule on requests still waiting for
 // their response header: a backend that answers nothing for the window
-// while at least 3 requests wait all that time is ejected; answers,
-// requests that do not wait that long, and requests that are in flight
-// but answered (streams) keep it in.
+// while at least 3 requests from at least two clients wait all that time
+// is ejected; answers, requests that do not wait that long, requests that
+// are in flight but answered (streams), and one client's requests alone
+// keep it in.
 func TestStallWaiting(t *testing.T) {
 	const window = 100 * time.Millisecond
 	long := backend.WithEjection(backend.Ejection{After: 5, Base: time.Hour, Max: time.Hour})
-	wait := func(a *backend.Backend, n int) {
-		for range n {
+	// waitFrom starts a wait of each client's (a client hash: its low
+	// bits sort it among the stall watch's classes).
+	waitFrom := func(a *backend.Backend, clients ...uint64) {
+		for _, c := range clients {
 			require.True(t, accounting.Acquire(a))
-			accounting.WaitStarted(a)
+			accounting.WaitStarted(a, c)
+		}
+	}
+	wait := func(a *backend.Backend, n int) { // n waits, of clients 0 to n-1
+		for c := range n {
+			waitFrom(a, uint64(c))
 		}
 	}
 	for _, tc := range []struct {
@@ -197,6 +218,19 @@ func TestStallWaiting(t *testing.T) {
 			name:  "3 requests wait, none answered: stalled",
 			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
 			start: func(a *backend.Backend) { wait(a, 3) },
+			step:  func(*backend.Backend, int) {},
+			eject: true,
+		},
+		{
+			name:  "3 requests of one client wait: its own",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			start: func(a *backend.Backend) { waitFrom(a, 6, 6, 6) },
+			step:  func(*backend.Backend, int) {},
+		},
+		{
+			name:  "3 requests of two clients wait: stalled",
+			opts:  []backend.Option{long, backend.WithStallTimeout(window)},
+			start: func(a *backend.Backend) { waitFrom(a, 6, 6, 8) }, // 0b0110, 0b1000: bits 1 to 3 differ
 			step:  func(*backend.Backend, int) {},
 			eject: true,
 		},
@@ -222,8 +256,8 @@ func TestStallWaiting(t *testing.T) {
 			start: func(*backend.Backend) {},
 			step: func(a *backend.Backend, i int) {
 				if i > 0 { // the 5 of the step before give up
-					for range 5 {
-						accounting.WaitEnded(a)
+					for c := range 5 {
+						accounting.WaitEnded(a, uint64(c))
 						accounting.Release(a)
 					}
 				}
@@ -235,9 +269,9 @@ func TestStallWaiting(t *testing.T) {
 			opts: []backend.Option{long, backend.WithStallTimeout(window)},
 			start: func(a *backend.Backend) {
 				wait(a, 10)
-				for range 10 {
+				for c := range 10 {
 					accounting.ReportSuccess(a)
-					accounting.WaitEnded(a) // the header arrived; the body streams on
+					accounting.WaitEnded(a, uint64(c)) // the header arrived; the body streams on
 				}
 			},
 			step: func(*backend.Backend, int) {},

@@ -27,9 +27,9 @@ func TestStallWatchFirstArm(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, b := range set.Snapshot().Backends() {
 				wg.Go(func() {
-					accounting.WaitStarted(b)
+					accounting.WaitStarted(b, 1)
 					time.Sleep(3 * w)
-					accounting.WaitEnded(b)
+					accounting.WaitEnded(b, 1)
 				})
 			}
 			wg.Wait()

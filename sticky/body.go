@@ -34,11 +34,12 @@ import (
 // cleared at the end of the body, and never touched once the request is
 // over (done), when the connection may be serving another.
 type trackedBody struct {
-	rc    io.ReadCloser
-	size  int64         // the body's Content-Length; 0: unknown
-	dl    readDeadliner // nil: no body timeout
-	d     time.Duration
-	limit time.Time // the server's ReadTimeout; zero: none
+	rc     io.ReadCloser
+	size   int64         // the body's Content-Length; 0: unknown
+	dl     readDeadliner // nil: no body timeout
+	d      time.Duration
+	limit  time.Time // the server's ReadTimeout; zero: none
+	client uint64    // the request's client, for the waits it counts (see clientID)
 
 	mu      sync.Mutex
 	started bool             // a byte was read
@@ -91,7 +92,7 @@ func (b *trackedBody) beforeRead() bool {
 	}
 	if b.waiting {
 		b.waiting = false
-		accounting.WaitEnded(b.to)
+		accounting.WaitEnded(b.to, b.client)
 	}
 	return b.size <= 0 || b.n < b.size
 }
@@ -101,7 +102,7 @@ func (b *trackedBody) beforeRead() bool {
 func (b *trackedBody) resume() {
 	if b.to != nil && !b.waiting {
 		b.waiting, b.resumed = true, time.Now()
-		accounting.WaitStarted(b.to)
+		accounting.WaitStarted(b.to, b.client)
 	}
 }
 
@@ -148,7 +149,7 @@ func (b *trackedBody) sent() {
 	b.waited = 0
 	if b.waiting {
 		b.waited = time.Since(b.resumed)
-		accounting.WaitEnded(b.to)
+		accounting.WaitEnded(b.to, b.client)
 	}
 	b.to, b.waiting = nil, false
 }

@@ -61,7 +61,13 @@
 // when that is safe, and executed by backends at most twice in all
 // ([WithRetries]); transport
 // failures, and answers [WithFailureStatus] names, feed the set's passive
-// health checking; the policy's cookie is stripped before forwarding and
+// health checking, each with its client (a hash of its address, as
+// trusted proxies report it) and whether it reached the backend, so that
+// one client's failures that reached a backend, or its slow requests,
+// never eject it ([backend.Ejection]): behind a proxy that is not among
+// [WithTrustedProxies], all clients look like one and only failures that
+// never reached a backend eject it, so name the proxy, or add active
+// health checks; the policy's cookie is stripped before forwarding and
 // responses that set it are made private to shared caches; the client's
 // Host is forwarded ([WithPreserveHost]), and the forwarding headers
 // (X-Forwarded-For, -Proto, -Host, Forwarded) are believed and extended

@@ -39,8 +39,8 @@ func TestEjectionSaysTheLastFailure(t *testing.T) {
 			require.NoError(t, err)
 			base := front(t, h)
 			a := set.Snapshot().Lookup("a")
-			for range 2 {
-				resp, err := http.Get(base + "/")
+			for i := range 2 { // from two clients: one client's failures that reached a alone eject nothing
+				resp, err := peerClient(t, false, 1+i).Get(base + "/")
 				require.NoError(t, err)
 				resp.Body.Close()
 			}

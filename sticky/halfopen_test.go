@@ -124,10 +124,10 @@ func TestEjectedBackendIsTriedWithOneRequestPerBackOff(t *testing.T) {
 	base := front(t, h)
 	boundToFlaky := &http.Cookie{Name: ck.Name(), Value: ck.Issue(id)}
 
-	// Two requests in a row fail and eject it; the handler retries them
-	// elsewhere.
-	for range 2 {
-		w := get(t, newClient(t, false), base+"/whoami", boundToFlaky)
+	// Two requests in a row, of two clients, fail and eject it; the
+	// handler retries them elsewhere.
+	for i := range 2 {
+		w := get(t, peerClient(t, false, 1+i), base+"/whoami", boundToFlaky)
 		assert.NotEqual(t, id, w.server)
 	}
 	require.Equal(t, backend.Unhealthy, flaky.State(), "two failures did not eject")

@@ -187,6 +187,7 @@ type exchange struct {
 	rlimit  time.Time          // the server's ReadTimeout for rd; zero: none
 	tw      timedWriter        // what the response is written to, with a write timeout
 	trusted bool               // the client's peer is a trusted proxy, as rewrite found
+	client  uint64             // the client's identity for passive health (see clientID)
 
 	// With the user's Rewrite and retries: the outgoing header and Host
 	// as the handler's own rewrite made them, for the next attempt's.
@@ -245,7 +246,7 @@ func (h *Handler) finish(x *exchange, f *facts) {
 		x.doneWith(x.err) // after the release: a panic in Done loses no count
 	}
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
-	x.tw, x.trusted = timedWriter{}, false
+	x.tw, x.trusted, x.client = timedWriter{}, false, 0
 	x.header, x.host, x.query, x.refused, x.keep, x.status = nil, "", "", false, false, 0
 	x.track, x.dec, x.start, x.hdr, x.retries, x.gone = false, nil, time.Time{}, 0, 0, false
 	h.exchanges.Put(x)
@@ -278,6 +279,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x := h.exchanges.Get().(*exchange)
 	x.in, x.backend, x.bound, x.sent = r, b, bound, time.Now()
+	x.client = clientID(r, h.trusted)
 	x.track, x.start = f.on, f.start
 	if f.dec != nil {
 		*f.dec = Decision{Backend: b.ID(), Placement: placed, Binding: f.Binding}
@@ -553,7 +555,7 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	if b := pr.Out.Body; b != nil && b != http.NoBody {
 		// Its own allocation, not the exchange's: the transport may still
 		// read it after the request is over and x serves another.
-		x.body = &trackedBody{rc: b, size: max(pr.In.ContentLength, 0)}
+		x.body = &trackedBody{rc: b, size: max(pr.In.ContentLength, 0), client: x.client}
 		if x.rd != nil {
 			x.body.dl, x.body.d, x.body.limit = x.rd, h.bodyTimeout, x.rlimit
 		}
@@ -699,7 +701,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		x.tw.stop()
 	}
 	if h.failureStatus != nil && h.failureStatus(resp.StatusCode) {
-		accounting.ReportFailureOf(x.backend, "status "+strconv.Itoa(resp.StatusCode))
+		accounting.ReportFailureOf(x.backend, accounting.Failure{Cause: "status " + strconv.Itoa(resp.StatusCode), Client: x.client, Reached: true})
 		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.StatusFailure})
 	} else {
 		accounting.ReportSuccess(x.backend)
@@ -758,7 +760,7 @@ func (x *exchange) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		// The client went away; nobody reads this answer. Not the
 		// backend's failure, but a stall's symptom if it answers no one.
 		x.gone = true
-		accounting.ReportAbandoned(x.backend, x.waited())
+		accounting.ReportAbandoned(x.backend, x.waited(), x.client)
 		x.h.logger.Debug("client gone", "backend", id, "err", err)
 		if x.h.errorHandler != nil {
 			x.h.errorHandler(w, r, err)

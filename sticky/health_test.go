@@ -47,7 +47,7 @@ func (sc *stickyClient) moves() int {
 func bindClients(t *testing.T, base string, n int) []*stickyClient {
 	cs := make([]*stickyClient, n)
 	for i := range cs {
-		cs[i] = &stickyClient{c: newClient(t, true)}
+		cs[i] = &stickyClient{c: peerClient(t, true, nextPeer())} // each from an address of its own, as clients are
 		w := cs[i].do(t, base)
 		require.Equal(t, http.StatusOK, w.status)
 	}
@@ -193,7 +193,9 @@ func TestStrictBinding(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newPool(t, 3, backend.WithEjection(backend.Ejection{After: 1, Base: time.Hour, Max: time.Hour}))
 			rec := &recorder{}
-			h, err := sticky.New(p.set, newCookie(t), sticky.WithStrictBinding(true), sticky.WithObserver(rec))
+			tr := sticky.DefaultTransport()
+			t.Cleanup(tr.CloseIdleConnections)
+			h, err := sticky.New(p.set, newCookie(t), sticky.WithStrictBinding(true), sticky.WithObserver(rec), sticky.WithTransport(tr))
 			require.NoError(t, err)
 			base := front(t, h)
 			c := newClient(t, true)
@@ -202,6 +204,10 @@ func TestStrictBinding(t *testing.T) {
 
 			if tt.fail(t, p, first.server) {
 				if tt.name == "ejected" {
+					// No idle connection to the dead backend: the request is
+					// refused, which ejects it whoever sent it (a failure
+					// that reached it would need a second client's too).
+					tr.CloseIdleConnections()
 					assert.Equal(t, http.StatusBadGateway, get(t, c, base+"/whoami").status, "the failing request")
 					require.Equal(t, backend.Unhealthy, p.set.Snapshot().Lookup(first.server).State(), "not ejected")
 				}
@@ -291,8 +297,8 @@ func TestPassiveEjectionOfAFailingBackend(t *testing.T) {
 	base := front(t, h)
 
 	boundToBad := &http.Cookie{Name: ck.Name(), Value: ck.Issue("bad")}
-	for i := range 3 {
-		w := get(t, newClient(t, false), base+"/whoami", boundToBad)
+	for i := range 3 { // of three clients: one client's 500s alone eject nothing
+		w := get(t, peerClient(t, false, 1+i), base+"/whoami", boundToBad)
 		require.Equal(t, "bad", w.server, "request %d", i)
 		assert.Equal(t, http.StatusInternalServerError, w.status, "the backend's own 5xx passes through")
 	}

@@ -3,12 +3,14 @@ package sticky_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,6 +121,29 @@ func newClient(t *testing.T, withJar bool) *http.Client {
 	}
 	return c
 }
+
+// peerClient returns newClient's client, whose connections come from the
+// address 127.0.0.n (1 to 254): the handler tells each n from the others
+// as a client of its own, as passive health checking needs to eject a
+// backend on failures that reached it (see backend.Ejection).
+func peerClient(t *testing.T, withJar bool, n int) *http.Client {
+	t.Helper()
+	require.True(t, n >= 1 && n <= 254, "127.0.0.%d", n)
+	c := newClient(t, withJar)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(n))}}
+	tr.DialContext = d.DialContext
+	t.Cleanup(tr.CloseIdleConnections)
+	c.Transport = tr
+	return c
+}
+
+// peers counts the addresses nextPeer has handed out.
+var peers atomic.Int64
+
+// nextPeer returns the last byte of an address for peerClient: 1 to 254,
+// each in turn.
+func nextPeer() int { return int((peers.Add(1)-1)%254) + 1 }
 
 // whoami is a /whoami answer: which server, and whose session.
 type whoami struct {

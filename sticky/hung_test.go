@@ -209,7 +209,8 @@ func TestSlowUploadsDoNotStall(t *testing.T) {
 	base := front(t, h)
 
 	var wg sync.WaitGroup
-	for range 5 {
+	for i := range 5 { // of five clients: one client's requests alone never stall
+		c := peerClient(t, false, 1+i)
 		wg.Go(func() {
 			pr, pw := io.Pipe()
 			go func() {
@@ -219,7 +220,7 @@ func TestSlowUploadsDoNotStall(t *testing.T) {
 				}
 				pw.Close()
 			}()
-			resp, err := http.Post(base+"/upload", "application/octet-stream", pr)
+			resp, err := c.Post(base+"/upload", "application/octet-stream", pr)
 			if assert.NoError(t, err) {
 				resp.Body.Close()
 				assert.Equal(t, http.StatusOK, resp.StatusCode)

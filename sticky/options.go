@@ -197,7 +197,12 @@ func WithPreserveHost(preserve bool) Option {
 // unbound HTTP/2 requests share a first pick: those reported for one
 // address within a few seconds do, up to a page load's worth and whatever
 // connection they arrive on, rather than every request of the proxy's
-// connection. By default no proxy is trusted.
+// connection; and which client a failure is counted for in passive health
+// checking, which ejects a backend on failures that reached it only when
+// at least two clients had them ([backend.Ejection]): behind a proxy that
+// is not trusted every client has its address, and only failures that
+// never reached a backend, or active health checks, eject one. By default
+// no proxy is trusted.
 func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 	return func(o *options) { o.trusted = append(o.trusted, prefixes...) }
 }
@@ -240,9 +245,10 @@ func WithObserver(o event.Observer) Option {
 // ([backend.Ejection]), as transport errors always do. For example,
 // func(code int) bool { return code >= 500 } counts every 5xx, 501 Not
 // Implemented and 505 HTTP Version Not Supported included, which any client
-// gets from many servers by asking for a method or version they lack, and
-// so a client could eject a backend; counting only 502, 503 and 504, which
-// say the backend cannot serve, leaves fewer ways. By default no answer
+// gets from many servers by asking for a method or version they lack: one
+// client's such answers alone never eject a backend, but clients at two
+// addresses could eject it; counting only 502, 503 and 504, which say the
+// backend cannot serve, leaves fewer ways. By default no answer
 // counts as a failure. failure must not be nil.
 func WithFailureStatus(failure func(code int) bool) Option {
 	return func(o *options) { o.failureStatus, o.failureStatusSet = failure, true }

@@ -26,8 +26,7 @@ import (
 func rehome(r *http.Request, trusted []netip.Prefix, snap *backend.Snapshot, bound policy.Binding, skip func(*backend.Backend) bool) *backend.Backend {
 	k := policy.HashKey(bound.ID) ^ mix(policy.HashKey(bound.Group)) ^ mix(mix(mix(bound.Seed)))
 	if a, ok := clientip.Of(r, trusted); ok {
-		b16 := a.Unmap().As16()
-		k ^= mix(binary.BigEndian.Uint64(b16[:8])) ^ mix(mix(binary.BigEndian.Uint64(b16[8:])))
+		k ^= addrHash(a)
 	}
 	var best *backend.Backend
 	top := math.Inf(-1)
@@ -41,4 +40,22 @@ func rehome(r *http.Request, trusted []netip.Prefix, snap *backend.Snapshot, bou
 		}
 	}
 	return best
+}
+
+// addrHash hashes a client address a, unmapped.
+func addrHash(a netip.Addr) uint64 {
+	b16 := a.Unmap().As16()
+	return mix(binary.BigEndian.Uint64(b16[:8])) ^ mix(mix(binary.BigEndian.Uint64(b16[8:])))
+}
+
+// clientID identifies r's client for passive health checking (see
+// [backend.Ejection]): a hash of its address as [clientip.Of] reads it,
+// believing trusted proxies, so that requests from one address share it.
+// Requests whose address cannot be read share one identity. Behind a
+// proxy that is not trusted, every client has the proxy's.
+func clientID(r *http.Request, trusted []netip.Prefix) uint64 {
+	if a, ok := clientip.Of(r, trusted); ok {
+		return addrHash(a)
+	}
+	return 0
 }

@@ -50,7 +50,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 			// between, is ejected, and its clients move then.
 			x.keep = true
 		}
-		accounting.ReportFailureOf(x.backend, err.Error())
+		accounting.ReportFailureOf(x.backend, accounting.Failure{Cause: err.Error(), Client: x.client, Reached: !unreached(err)})
 		h.observe(event.Event{Kind: event.Failure, Request: x.in, Backend: x.backend.ID(), Reason: event.TransportFailure})
 		if x.done != nil {
 			x.doneWith(err) // before any retry is placed
@@ -113,8 +113,8 @@ func (x *exchange) send(req *http.Request) (*http.Response, error) {
 		x.body.sendTo(x.backend)
 		defer x.body.sent()
 	} else {
-		accounting.WaitStarted(x.backend)
-		defer accounting.WaitEnded(x.backend)
+		accounting.WaitStarted(x.backend, x.client)
+		defer accounting.WaitEnded(x.backend, x.client)
 	}
 	return x.h.transport.RoundTrip(guard(req))
 }

@@ -46,7 +46,9 @@ func TestUploadsThatJustFinishedDoNotStall(t *testing.T) {
 	var wg sync.WaitGroup
 	start := time.Now()
 	armed := start.Add(window / 10) // when the GET starts the watch
-	for range 2 {
+	// Each request from a client of its own: one client's alone never stall.
+	for i := range 2 {
+		c := peerClient(t, false, 1+i)
 		wg.Go(func() {
 			pr, pw := io.Pipe()
 			go func() {
@@ -54,7 +56,7 @@ func TestUploadsThatJustFinishedDoNotStall(t *testing.T) {
 				time.Sleep(time.Until(armed.Add(3*window/2 - window/20))) // ends just before the third tick
 				pw.Close()
 			}()
-			resp, err := http.Post(base+"/upload", "application/octet-stream", pr)
+			resp, err := c.Post(base+"/upload", "application/octet-stream", pr)
 			if assert.NoError(t, err) {
 				resp.Body.Close()
 				assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -62,8 +64,9 @@ func TestUploadsThatJustFinishedDoNotStall(t *testing.T) {
 		})
 	}
 	time.Sleep(time.Until(armed))
+	slow := peerClient(t, false, 3)
 	wg.Go(func() {
-		resp, err := http.Get(base + "/slow")
+		resp, err := slow.Get(base + "/slow")
 		if assert.NoError(t, err) {
 			resp.Body.Close()
 			assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -123,7 +126,8 @@ func TestHungBackendIsEjectedUnderUploads(t *testing.T) {
 				mu.Unlock()
 				wg.Wait()
 			})
-			for range 5 {
+			for i := range 5 { // of five clients: one client's requests alone never stall
+				c := peerClient(t, false, 1+i)
 				wg.Go(func() {
 					var body io.Reader
 					if tc.size > 0 {
@@ -133,7 +137,7 @@ func TestHungBackendIsEjectedUnderUploads(t *testing.T) {
 					if !assert.NoError(t, err) {
 						return
 					}
-					if resp, err := http.DefaultClient.Do(req); err == nil {
+					if resp, err := c.Do(req); err == nil {
 						resp.Body.Close()
 					}
 				})
@@ -149,6 +153,8 @@ func TestHungBackendIsEjectedUnderUploads(t *testing.T) {
 // cannot stall a backend that answers within a tenth of the window once it
 // has the request, by sending its body slowly and hanging up the moment it
 // is sent: the time its upload took is the client's, not the backend's.
+// Each request comes from an address of its own, as from several clients
+// that do the same: one client's requests alone never stall a backend.
 func TestClientCannotStallByUploadingSlowlyThenHangingUp(t *testing.T) {
 	const window = 600 * time.Millisecond
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +168,7 @@ func TestClientCannotStallByUploadingSlowlyThenHangingUp(t *testing.T) {
 	require.NoError(t, err)
 	base := front(t, h)
 
-	for range 6 {
+	for i := range 6 {
 		ctx, cancel := context.WithCancel(context.Background())
 		pr, pw := io.Pipe()
 		go func() {
@@ -176,7 +182,7 @@ func TestClientCannotStallByUploadingSlowlyThenHangingUp(t *testing.T) {
 		}()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/upload", pr)
 		require.NoError(t, err)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := peerClient(t, false, 1+i).Do(req); err == nil {
 			resp.Body.Close()
 		}
 		cancel()

@@ -26,17 +26,28 @@ func Acquire(b *backend.Backend) bool { return f.Acquire(b) }
 // Release ends a request counted by a successful [Acquire].
 func Release(b *backend.Backend) { f.Release(b) }
 
-// ReportFailure records that a request to b failed. When the set's
-// [backend.Ejection] threshold of consecutive failures is reached, b is
-// ejected; when b is half-open, the failure fails its trial and ejects it
+// Failure describes a failed request for [ReportFailureOf]: its cause, its
+// client, and whether it reached its backend.
+type Failure = backendhooks.Failure
+
+// ReportFailure records that a request to b failed without reaching it: no
+// connection could be made. Such failures eject b once the set's
+// [backend.Ejection] threshold of them is reached in a row, whatever their
+// clients; when b is half-open, the failure fails its trial and ejects it
 // again. It is safe for concurrent use and takes a lock only when it
 // changes b's health.
-func ReportFailure(b *backend.Backend) { f.ReportFailure(b, "") }
+func ReportFailure(b *backend.Backend) { f.ReportFailure(b, Failure{}) }
 
-// ReportFailureOf is [ReportFailure] with the failure's cause, in a few
-// words that name no URL ("status 503", a transport error), which an
-// ejection's reason quotes (see [backend.HealthInfo]).
-func ReportFailureOf(b *backend.Backend, cause string) { f.ReportFailure(b, cause) }
+// ReportFailureOf records that a request to b failed, as fl describes it.
+// A run of consecutive failures ejects b once it holds the set's
+// [backend.Ejection] threshold of them and one of them did not reach b or
+// they came from at least two clients (see [backend.Ejection]); when b is
+// half-open, any failure fails its trial and ejects it again. The cause,
+// in a few words that name no URL ("status 503", a transport error), is
+// what an ejection's reason quotes (see [backend.HealthInfo]). It is safe
+// for concurrent use, allocates nothing but the cause's copy, and takes a
+// lock only when it changes b's health.
+func ReportFailureOf(b *backend.Backend, fl Failure) { f.ReportFailure(b, fl) }
 
 // ReportSuccess records that a request to b succeeded, ending any run of
 // failures or of abandoned requests; when b is half-open, it re-admits b.
@@ -44,28 +55,32 @@ func ReportFailureOf(b *backend.Backend, cause string) { f.ReportFailure(b, caus
 // counters.
 func ReportSuccess(b *backend.Backend) { f.ReportSuccess(b) }
 
-// ReportAbandoned records that a request to b ended before b answered it,
-// after waiting for b as long as waited, because its client stopped
-// waiting (it went away, or timed out). It is not a failure: the client
+// ReportAbandoned records that a request to b from client (a hash of the
+// client's address, as in [Failure]) ended before b answered it, after
+// waiting for b as long as waited, because its client stopped waiting (it
+// went away, or timed out). It is not a failure: the client
 // may be impatient. But a backend that answers none of its requests while
-// their clients give up on them is stalled (see [backend.WithStallTimeout])
-// and is ejected; and the trial of a half-open backend, abandoned after
+// at least two clients give up on them is stalled (see
+// [backend.WithStallTimeout]) and is ejected; and the trial of a half-open backend, abandoned after
 // waiting the stall window, has failed. It is safe for concurrent use, and
 // is not on the path of an answered request.
-func ReportAbandoned(b *backend.Backend, waited time.Duration) { f.ReportAbandoned(b, waited) }
+func ReportAbandoned(b *backend.Backend, waited time.Duration, client uint64) {
+	f.ReportAbandoned(b, waited, client)
+}
 
-// WaitStarted records that a request sent to b now waits on b: for its
+// WaitStarted records that a request sent to b from client (a hash of the
+// client's address, as in [Failure]) now waits on b: for its
 // response header, or for b to take more of its body (the time a proxy
 // waits for its own client is not b's); [WaitEnded] must follow it exactly
 // once, when the wait is over, however it ended (the header arrived, the
-// request failed, the client left). A backend that has answered nothing
-// for the stall window while at least 3 requests have waited for it all
-// that time is stalled (see [backend.WithStallTimeout]). It is safe for
+// request failed, the client left), with the same client. A backend that
+// has answered nothing for the stall window while at least 3 requests,
+// from at least two clients, have waited for it all that time is stalled (see [backend.WithStallTimeout]). It is safe for
 // concurrent use and lock-free.
-func WaitStarted(b *backend.Backend) { f.WaitStarted(b) }
+func WaitStarted(b *backend.Backend, client uint64) { f.WaitStarted(b, client) }
 
-// WaitEnded ends a wait that [WaitStarted] began.
-func WaitEnded(b *backend.Backend) { f.WaitEnded(b) }
+// WaitEnded ends a wait that [WaitStarted] began for client.
+func WaitEnded(b *backend.Backend, client uint64) { f.WaitEnded(b, client) }
 
 // TryTrial reports whether the caller may send b one request as the trial
 // of its half-open state (see [backend.Ejection]), and if so admits it: it

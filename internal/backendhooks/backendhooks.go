@@ -12,13 +12,26 @@ import "time"
 type Funcs[B, S any] struct {
 	Acquire         func(B) bool
 	Release         func(B)
-	ReportFailure   func(B, string)
+	ReportFailure   func(B, Failure)
 	ReportSuccess   func(B)
-	ReportAbandoned func(B, time.Duration)
-	WaitStarted     func(B)
-	WaitEnded       func(B)
+	ReportAbandoned func(B, time.Duration, uint64)
+	WaitStarted     func(B, uint64)
+	WaitEnded       func(B, uint64)
 	TryTrial        func(B) bool
 	Trial           func(S) B
+}
+
+// Failure describes a request that failed, for ReportFailure.
+type Failure struct {
+	// Cause is the failure's cause in a few words that name no URL
+	// ("status 503", a transport error); "" leaves the last one given.
+	Cause string
+	// Client identifies the request's client: a hash of its address.
+	// Requests with equal Client values come from one client.
+	Client uint64
+	// Reached reports whether the request reached the backend: false
+	// when no connection could be made or its TLS handshake failed.
+	Reached bool
 }
 
 var funcs any

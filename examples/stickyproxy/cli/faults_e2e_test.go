@@ -57,10 +57,12 @@ func TestEndToEndEjectStatus(t *testing.T) {
 			}, tt.args...)...)
 
 			// New clients until two are bound to broken: least connections
-			// rotates through the idle backends. Each got a 500.
+			// rotates through the idle backends. Each got a 500. Each
+			// from an address of its own: one client's failures alone
+			// never eject a backend.
 			var victims []*http.Client
-			for range 6 {
-				c := newClient(t)
+			for i := range 6 {
+				c := newClientFrom(t, 1+i)
 				status, server, _ := send(t, c, p.url+"/", nil)
 				if server != "broken" {
 					require.Equal(t, http.StatusOK, status, server)
@@ -254,8 +256,8 @@ func TestEndToEndHungBackendIsEjected(t *testing.T) {
 		"-backends", "hung="+srv.URL+","+demoBackends(t, "one", "two"))
 
 	var victims []*http.Client
-	for range 12 {
-		c := newClient(t)
+	for i := range 12 { // each from an address of its own: one client's requests alone never stall
+		c := newClientFrom(t, 1+i)
 		c.Timeout = time.Minute // patient: they wait for the hung backend
 		if _, server, _ := send(t, c, p.url+"/", nil); server == "hung" {
 			victims = append(victims, c)

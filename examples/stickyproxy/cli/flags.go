@@ -283,7 +283,7 @@ func parseFlagsWith(args []string, help io.Writer, more func(*flag.FlagSet)) (co
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM `file` of the private key of -tls-cert's certificate; needs -tls-cert")
 	fs.BoolVar(&cfg.h2c, "h2c", false, "accept cleartext HTTP/2 with prior knowledge (h2c) on -listen, beside HTTP/1.1;\nnot with -tls-cert")
 	fs.StringVar(&caFile, "backend-ca", "", "`file` of PEM certificates of authorities trusted for https:// backends, besides the system's;\nempty: the system's only")
-	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row eject the backend for a while.\nEmpty: only failures to reach the backend count")
+	fs.StringVar(&eject, "eject-status", "", "comma-separated `list` of response statuses that count as their backend's failures,\ncodes (502) or classes (5xx): 5 in a row, from at least two client addresses, eject the backend\nfor a while. Empty: only failures to reach the backend count")
 	fs.StringVar(&cookieSecure, "cookie-secure", "auto", "`when` the affinity cookie is Secure: auto (when the request came over HTTPS, to the proxy\nor to a -trusted-proxies proxy saying so), always or never; cookie, appcookie")
 	fs.StringVar(&cookieSameSite, "cookie-samesite", "lax", "affinity cookie's SameSite `mode`: lax, strict or none (which makes it Secure); cookie, appcookie")
 	fs.StringVar(&cfg.cookieAttrs.path, "cookie-path", "", "affinity cookie's Path, a `path` starting with /; default /, or with appcookie the application cookie's;\ncookie, appcookie")

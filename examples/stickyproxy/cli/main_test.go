@@ -114,6 +114,19 @@ func newClient(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, Transport: tr, Timeout: 5 * time.Second}
 }
 
+// newClientFrom returns newClient's client, whose connections come from
+// the address 127.0.0.n (1 to 254): the proxy tells each n from the
+// others as a client of its own, as passive health checking needs to
+// eject a backend on failures that reached it, or on stalls.
+func newClientFrom(t *testing.T, n int) *http.Client {
+	t.Helper()
+	require.True(t, n >= 1 && n <= 254, "127.0.0.%d", n)
+	c := newClient(t)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(n))}}
+	c.Transport.(*http.Transport).DialContext = d.DialContext
+	return c
+}
+
 // send makes a request (a form POST when form is not nil) and returns the
 // final response's status, server and body.
 func send(t *testing.T, c *http.Client, u string, form url.Values) (status int, servedBy, body string) {
