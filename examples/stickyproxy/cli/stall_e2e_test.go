@@ -11,9 +11,9 @@ import (
 )
 
 // TestEndToEndStallTimeout checks that -stall-timeout sets the stall
-// window: a backend that answers none of three waiting requests for
-// 200ms is ejected as hung, which the default window (5s) would not do
-// so soon.
+// window: a backend that answers none of three waiting requests, from
+// three client addresses, for 200ms is ejected as hung, which the default
+// window (5s) would not do so soon.
 func TestEndToEndStallTimeout(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -26,9 +26,10 @@ func TestEndToEndStallTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // first: the proxy's shutdown and srv.Close wait for the requests
 	require.Equal(t, "healthy", backendState(t, p, "app"))
 
-	for range 3 {
+	for i := range 3 {
+		c := newClientFrom(t, 2+i)
 		go func() {
-			if res, err := http.Get(p.url + "/slow"); err == nil {
+			if res, err := c.Get(p.url + "/slow"); err == nil {
 				res.Body.Close()
 			}
 		}()
