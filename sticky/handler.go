@@ -200,6 +200,9 @@ type exchange struct {
 	// keep: the client's binding stays as it is, whoever answers (its
 	// backend failed it only on a connection the transport reused).
 	keep bool
+	// resent: the transport sent the current attempt on more than one
+	// connection (see replayGuard.resent).
+	resent bool
 
 	// done is told how the current attempt went, if a DonePicker placed
 	// it (see doneWith); nil otherwise, when nothing below is kept.
@@ -246,7 +249,7 @@ func (h *Handler) finish(x *exchange, f *facts) {
 	}
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted = timedWriter{}, false
-	x.header, x.host, x.query, x.refused, x.keep, x.status = nil, "", "", false, false, 0
+	x.header, x.host, x.query, x.refused, x.keep, x.resent, x.status = nil, "", "", false, false, false, 0
 	x.track, x.dec, x.start, x.hdr, x.retries, x.gone = false, nil, time.Time{}, 0, 0, false
 	h.exchanges.Put(x)
 }
