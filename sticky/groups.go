@@ -29,14 +29,16 @@ type groupPlan struct {
 }
 
 // snapshot returns the snapshot within which the request bound is placed,
-// given snap, the set's, and prev, the member bound names if any: snap
-// itself when it has one group or fewer, else the snapshot of one group.
-// A client bound to a group (bound.Group, else prev's group) that has a
-// member taking new clients stays in that group, whatever its weight; a
-// keyed request goes to its key's group; any other is given a group by
-// weight. When no group of positive weight has a member taking new
+// given snap, the set's, prev, the member bound names if any, and k, the
+// request's rehomeKey if bound is Valid or Unknown: snap itself when it
+// has one group or fewer, else the snapshot of one group. A client bound
+// to a group (bound.Group, else prev's group) that has a member taking new
+// clients stays in that group, whatever its weight; one whose group has
+// none is given a group by weighted rendezvous hashing of k, as a keyed
+// request is given its key's group, so that the requests one client sends
+// together agree on it; any other is given a group by weight in turn. When no group of positive weight has a member taking new
 // clients, it returns snap.
-func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *backend.Backend) *backend.Snapshot {
+func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *backend.Backend, k uint64) *backend.Snapshot {
 	if len(snap.Groups()) < 2 {
 		return snap
 	}
@@ -53,8 +55,11 @@ func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *ba
 	if len(p.open) == 0 {
 		return snap
 	}
-	if bound.Status == policy.Keyed {
+	switch bound.Status {
+	case policy.Keyed:
 		return p.open[p.rendezvous(bound.KeyHash)]
+	case policy.Valid, policy.Unknown:
+		return p.open[p.rendezvous(mix(k))]
 	}
 	n := g.next.Add(1) - 1
 	return p.open[p.seq[n%uint64(len(p.seq))]]

@@ -429,16 +429,20 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 			return nil, nil, errBindingLost
 		}
 	}
-	info := balancer.Info{Request: r, Snapshot: h.groups.snapshot(snap, bound, prev)}
+	moved := bound.Status == policy.Valid || bound.Status == policy.Unknown
+	var k uint64 // the moved client's rehomeKey
+	if moved {
+		k = rehomeKey(r, h.trusted, bound)
+	}
+	info := balancer.Info{Request: r, Snapshot: h.groups.snapshot(snap, bound, prev, k)}
 	var b *backend.Backend
 	var done balancer.DonePicker
 	var err error
-	moved := bound.Status == policy.Valid || bound.Status == policy.Unknown
 	switch {
 	case bound.Status == policy.Keyed:
 		info.KeyHash, info.Keyed = bound.KeyHash, true
 		b, done, err = h.pick(h.keys, info)
-	case moved && h.rehomed(&b, r, info.Snapshot, bound, nil):
+	case moved && h.rehomed(&b, k, info.Snapshot, nil):
 	case h.firsts.applies(r):
 		b, err = h.firsts.choose(r, h.trusted, snap, func() (b *backend.Backend, err error) {
 			b, done, err = h.pick(h.picker, info) // a request that shares the pick is not the picker's placement
@@ -461,10 +465,10 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	return b, done, err
 }
 
-// rehomed sets *b to the backend rehome chooses, counted in flight, and
-// reports whether it did.
-func (h *Handler) rehomed(b **backend.Backend, r *http.Request, snap *backend.Snapshot, bound policy.Binding, skip func(*backend.Backend) bool) bool {
-	if c := rehome(r, h.trusted, snap, bound, skip); c != nil && accounting.Acquire(c) {
+// rehomed sets *b to the backend rehome chooses for key k, counted in
+// flight, and reports whether it did.
+func (h *Handler) rehomed(b **backend.Backend, k uint64, snap *backend.Snapshot, skip func(*backend.Backend) bool) bool {
+	if c := rehome(k, snap, skip); c != nil && accounting.Acquire(c) {
 		*b = c
 		return true
 	}

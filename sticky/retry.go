@@ -207,7 +207,7 @@ func (h *Handler) repickIn(x *exchange, snap *backend.Snapshot) (*backend.Backen
 		p, info.KeyHash, info.Keyed = h.keys, x.bound.KeyHash, true
 	case policy.Valid, policy.Unknown:
 		var b *backend.Backend
-		if h.rehomed(&b, x.in, snap, x.bound, tried) {
+		if h.rehomed(&b, rehomeKey(x.in, h.trusted, x.bound), snap, tried) {
 			return b, nil
 		}
 	}
