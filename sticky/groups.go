@@ -22,7 +22,7 @@ type groups struct {
 // groupPlan is how the groups of one snapshot take new clients and keys.
 type groupPlan struct {
 	snap  *backend.Snapshot
-	open  []*backend.Snapshot // the snapshots of the groups that take new clients: weight > 0, a routable member
+	open  []*backend.Snapshot // the snapshots of the groups that take new clients: weight > 0, and serves
 	wts   []float64           // open[i]'s weight
 	salts []uint64            // the hash of open[i]'s name, for rendezvous
 	seq   []uint16            // indices in open, in smooth weighted round robin order
@@ -47,7 +47,7 @@ func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *ba
 		if group == "" && prev != nil {
 			group = prev.Group()
 		}
-		if sub := snap.Group(group); len(sub.Routable()) > 0 {
+		if sub := snap.Group(group); serves(snap, sub) {
 			return sub
 		}
 	}
@@ -63,6 +63,15 @@ func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *ba
 	}
 	n := g.next.Add(1) - 1
 	return p.open[p.seq[n%uint64(len(p.seq))]]
+}
+
+// serves reports whether sub, the snapshot of a group of snap, has a
+// member taking new clients: a routable one, healthy unless snap itself
+// fails open. A group whose every member is unhealthy fails open within
+// itself (see [backend.Snapshot.Group]), which is for a picker run on it;
+// while another group has a healthy member, its clients go there.
+func serves(snap, sub *backend.Snapshot) bool {
+	return len(sub.Routable()) > 0 && (!sub.FailOpen() || snap.FailOpen())
 }
 
 // planFor returns the plan of snap, building it if the latest plan is
@@ -82,7 +91,7 @@ func newGroupPlan(snap *backend.Snapshot) *groupPlan {
 	var ws []int
 	for _, gr := range snap.Groups() {
 		sub := snap.Group(gr.Name)
-		if gr.Weight == 0 || len(sub.Routable()) == 0 {
+		if gr.Weight == 0 || !serves(snap, sub) {
 			continue
 		}
 		p.open = append(p.open, sub)

@@ -193,12 +193,15 @@ func idempotent(req *http.Request) bool {
 // on (see placeable), the least loaded of the others is used, and no
 // DonePicker. A request of a bound client is placed by rehome instead, as
 // its client's other requests are, without a DonePicker. When the set has groups of backends, the group of the
-// backend that failed is searched first, then the whole set.
+// backend that failed is searched first, unless it has no member taking
+// new clients (see serves), then the whole set.
 func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 	snap := h.set.Snapshot()
 	if len(snap.Groups()) > 1 {
-		if b, done := h.repickIn(x, snap.Group(x.backend.Group())); b != nil {
-			return b, done
+		if sub := snap.Group(x.backend.Group()); serves(snap, sub) {
+			if b, done := h.repickIn(x, sub); b != nil {
+				return b, done
+			}
 		}
 	}
 	return h.repickIn(x, snap)
