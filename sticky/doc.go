@@ -28,7 +28,9 @@
 // while it has a member taking new clients, whatever its weight, 0
 // included: a group at weight 0 takes no new clients but keeps its own
 // (Gateway API GEP-1619); only a group with none left sends its clients
-// to a group chosen by weight. A keyed request's key is assigned to a
+// to another, chosen, as a keyed request's, by weighted rendezvous
+// hashing, of the binding and the client's address, so that one client's
+// requests agree on it. A keyed request's key is assigned to a
 // group by weighted rendezvous hashing (the highest -w/ln(u), u uniform
 // in (0,1) from the key and the group's name): each group's share of the
 // keys is its weight's, and changing one group's weight moves keys only

@@ -22,21 +22,23 @@ type groups struct {
 // groupPlan is how the groups of one snapshot take new clients and keys.
 type groupPlan struct {
 	snap  *backend.Snapshot
-	open  []*backend.Snapshot // the snapshots of the groups that take new clients: weight > 0, a routable member
+	open  []*backend.Snapshot // the snapshots of the groups that take new clients: weight > 0, and serves
 	wts   []float64           // open[i]'s weight
 	salts []uint64            // the hash of open[i]'s name, for rendezvous
 	seq   []uint16            // indices in open, in smooth weighted round robin order
 }
 
 // snapshot returns the snapshot within which the request bound is placed,
-// given snap, the set's, and prev, the member bound names if any: snap
-// itself when it has one group or fewer, else the snapshot of one group.
-// A client bound to a group (bound.Group, else prev's group) that has a
-// member taking new clients stays in that group, whatever its weight; a
-// keyed request goes to its key's group; any other is given a group by
-// weight. When no group of positive weight has a member taking new
+// given snap, the set's, prev, the member bound names if any, and k, the
+// request's rehomeKey if bound is Valid or Unknown: snap itself when it
+// has one group or fewer, else the snapshot of one group. A client bound
+// to a group (bound.Group, else prev's group) that has a member taking new
+// clients stays in that group, whatever its weight; one whose group has
+// none is given a group by weighted rendezvous hashing of k, as a keyed
+// request is given its key's group, so that the requests one client sends
+// together agree on it; any other is given a group by weight in turn. When no group of positive weight has a member taking new
 // clients, it returns snap.
-func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *backend.Backend) *backend.Snapshot {
+func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *backend.Backend, k uint64) *backend.Snapshot {
 	if len(snap.Groups()) < 2 {
 		return snap
 	}
@@ -45,7 +47,7 @@ func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *ba
 		if group == "" && prev != nil {
 			group = prev.Group()
 		}
-		if sub := snap.Group(group); len(sub.Routable()) > 0 {
+		if sub := snap.Group(group); serves(snap, sub) {
 			return sub
 		}
 	}
@@ -53,11 +55,23 @@ func (g *groups) snapshot(snap *backend.Snapshot, bound policy.Binding, prev *ba
 	if len(p.open) == 0 {
 		return snap
 	}
-	if bound.Status == policy.Keyed {
+	switch bound.Status {
+	case policy.Keyed:
 		return p.open[p.rendezvous(bound.KeyHash)]
+	case policy.Valid, policy.Unknown:
+		return p.open[p.rendezvous(mix(k))]
 	}
 	n := g.next.Add(1) - 1
 	return p.open[p.seq[n%uint64(len(p.seq))]]
+}
+
+// serves reports whether sub, the snapshot of a group of snap, has a
+// member taking new clients: a routable one, healthy unless snap itself
+// fails open. A group whose every member is unhealthy fails open within
+// itself (see [backend.Snapshot.Group]), which is for a picker run on it;
+// while another group has a healthy member, its clients go there.
+func serves(snap, sub *backend.Snapshot) bool {
+	return len(sub.Routable()) > 0 && (!sub.FailOpen() || snap.FailOpen())
 }
 
 // planFor returns the plan of snap, building it if the latest plan is
@@ -77,7 +91,7 @@ func newGroupPlan(snap *backend.Snapshot) *groupPlan {
 	var ws []int
 	for _, gr := range snap.Groups() {
 		sub := snap.Group(gr.Name)
-		if gr.Weight == 0 || len(sub.Routable()) == 0 {
+		if gr.Weight == 0 || !serves(snap, sub) {
 			continue
 		}
 		p.open = append(p.open, sub)

@@ -30,7 +30,7 @@ func keyGroups(set *backend.Set, n int) []string {
 	out := make([]string, n)
 	snap := set.Snapshot()
 	for k := range out {
-		sub := g.snapshot(snap, policy.Binding{Status: policy.Keyed, KeyHash: policy.HashKey(fmt.Sprint("key-", k))}, nil)
+		sub := g.snapshot(snap, policy.Binding{Status: policy.Keyed, KeyHash: policy.HashKey(fmt.Sprint("key-", k))}, nil, 0)
 		out[k] = sub.Backends()[0].Group()
 	}
 	return out

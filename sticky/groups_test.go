@@ -3,8 +3,10 @@ package sticky_test
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -60,8 +62,18 @@ func newGroupFront(t *testing.T, members map[string][]string, weights map[string
 // that served it and the binding cookie the response set, if any.
 func (g *groupFront) visit(t *testing.T, ck *http.Cookie) (string, *http.Cookie) {
 	t.Helper()
+	return g.visitFrom(t, ck, "")
+}
+
+// visitFrom is visit for a client at the address from, which a proxy the
+// handler trusts forwards in X-Forwarded-For; none if from is "".
+func (g *groupFront) visitFrom(t *testing.T, ck *http.Cookie, from string) (string, *http.Cookie) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, g.url, nil)
 	require.NoError(t, err)
+	if from != "" {
+		req.Header.Set("X-Forwarded-For", from)
+	}
 	if ck != nil {
 		req.AddCookie(ck)
 	}
@@ -171,11 +183,13 @@ func countOn(cs []*groupClient, name string) int {
 
 // TestGroupsBackendRemoved removes the backends of group green one by
 // one: the clients of the first move to the other green backend, none to
-// another group; once the last has gone they choose a group by weight.
+// another group; once the last has gone they are given a group by a hash
+// of their bindings and addresses, in proportion to weight.
 func TestGroupsBackendRemoved(t *testing.T) {
 	g := newGroupFront(t,
 		map[string][]string{"blue": {"blue1"}, "green": {"green1", "green2"}, "red": {"red1"}},
-		map[string]int{"blue": 50, "green": 30, "red": 20})
+		map[string]int{"blue": 50, "green": 30, "red": 20},
+		sticky.WithTrustedProxies(netip.MustParsePrefix("127.0.0.1/32")))
 	cs := g.newClients(t, 300)
 	var on1 []*groupClient
 	for _, c := range cs {
@@ -200,13 +214,18 @@ func TestGroupsBackendRemoved(t *testing.T) {
 	_, err = g.set.Remove("green2")
 	require.NoError(t, err)
 	n := map[string]int{}
-	for _, served := range g.again(t, green) {
+	for i, c := range green {
+		// Each from an address of its own: the clients bound in one
+		// second from one address carry the same cookie, and go to one
+		// group.
+		served, _ := g.visitFrom(t, c.ck, fmt.Sprintf("192.0.2.%d", i+1))
 		n[g.group[served]]++
 	}
 	t.Logf("%d clients of green, its last backend gone: %v", len(green), n)
 	assert.Zero(t, n["green"])
-	assert.InDelta(t, len(green)*5/7, n["blue"], 2, "by weight: blue 50 to red 20")
-	assert.InDelta(t, len(green)*2/7, n["red"], 2, "by weight: blue 50 to red 20")
+	// A hash, not a count: within four standard deviations.
+	assert.InDelta(t, len(green)*5/7, n["blue"], 4*math.Sqrt(float64(len(green))*10/49), "by weight: blue 50 to red 20")
+	assert.InDelta(t, len(green)*2/7, n["red"], 4*math.Sqrt(float64(len(green))*10/49), "by weight: blue 50 to red 20")
 }
 
 // TestGroupsWeightZero checks that a group at weight 0 takes no new

@@ -201,6 +201,9 @@ type exchange struct {
 	// keep: the client's binding stays as it is, whoever answers (its
 	// backend failed it only on a connection the transport reused).
 	keep bool
+	// resent: the transport sent the current attempt on more than one
+	// connection (see replayGuard.resent).
+	resent bool
 
 	// done is told how the current attempt went, if a DonePicker placed
 	// it (see doneWith); nil otherwise, when nothing below is kept.
@@ -247,7 +250,7 @@ func (h *Handler) finish(x *exchange, f *facts) {
 	}
 	x.in, x.backend, x.bound, x.tried, x.body, x.rd, x.rlimit = nil, nil, policy.Binding{}, nil, nil, nil, time.Time{}
 	x.tw, x.trusted, x.client = timedWriter{}, false, 0
-	x.header, x.host, x.query, x.refused, x.keep, x.status = nil, "", "", false, false, 0
+	x.header, x.host, x.query, x.refused, x.keep, x.resent, x.status = nil, "", "", false, false, false, 0
 	x.track, x.dec, x.start, x.hdr, x.retries, x.gone = false, nil, time.Time{}, 0, 0, false
 	h.exchanges.Put(x)
 }
@@ -428,16 +431,20 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 			return nil, nil, errBindingLost
 		}
 	}
-	info := balancer.Info{Request: r, Snapshot: h.groups.snapshot(snap, bound, prev)}
+	moved := bound.Status == policy.Valid || bound.Status == policy.Unknown
+	var k uint64 // the moved client's rehomeKey
+	if moved {
+		k = rehomeKey(r, h.trusted, bound)
+	}
+	info := balancer.Info{Request: r, Snapshot: h.groups.snapshot(snap, bound, prev, k)}
 	var b *backend.Backend
 	var done balancer.DonePicker
 	var err error
-	moved := bound.Status == policy.Valid || bound.Status == policy.Unknown
 	switch {
 	case bound.Status == policy.Keyed:
 		info.KeyHash, info.Keyed = bound.KeyHash, true
 		b, done, err = h.pick(h.keys, info)
-	case moved && h.rehomed(&b, r, info.Snapshot, bound, nil):
+	case moved && h.rehomed(&b, k, info.Snapshot, nil):
 	case h.firsts.applies(r):
 		b, err = h.firsts.choose(r, h.trusted, snap, func() (b *backend.Backend, err error) {
 			b, done, err = h.pick(h.picker, info) // a request that shares the pick is not the picker's placement
@@ -460,10 +467,10 @@ func (h *Handler) reroute(r *http.Request, snap *backend.Snapshot, bound policy.
 	return b, done, err
 }
 
-// rehomed sets *b to the backend rehome chooses, counted in flight, and
-// reports whether it did.
-func (h *Handler) rehomed(b **backend.Backend, r *http.Request, snap *backend.Snapshot, bound policy.Binding, skip func(*backend.Backend) bool) bool {
-	if c := rehome(r, h.trusted, snap, bound, skip); c != nil && accounting.Acquire(c) {
+// rehomed sets *b to the backend rehome chooses for key k, counted in
+// flight, and reports whether it did.
+func (h *Handler) rehomed(b **backend.Backend, k uint64, snap *backend.Snapshot, skip func(*backend.Backend) bool) bool {
+	if c := rehome(k, snap, skip); c != nil && accounting.Acquire(c) {
 		*b = c
 		return true
 	}

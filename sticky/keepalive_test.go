@@ -113,3 +113,29 @@ func TestReusedConnectionClosedKeepsTheBinding(t *testing.T) {
 	assert.GreaterOrEqual(t, answered(), 2, "the client did not come back to its backend")
 	assert.Equal(t, backend.Healthy, set.Snapshot().Lookup("a").State(), "closed idle connections ejected a backend that answers")
 }
+
+// TestReusedConnectionClosedStrictBinding checks that, with strict
+// bindings, a bound client's GET that meets a connection its backend
+// closed while idle is answered by that backend on a new connection, as
+// net/http's Transport alone would answer it: the backend still serves,
+// and sending a GET again to it is harmless, so the client gets no error.
+func TestReusedConnectionClosedStrictBinding(t *testing.T) {
+	aCfg, answered := closingBackend(t, "a")
+	bCfg, _ := recordingBackend(t, "b", http.StatusOK)
+	set, err := backend.NewSet([]backend.Config{aCfg, bCfg})
+	require.NoError(t, err)
+	pol := newCookie(t)
+	h, err := sticky.New(set, pol, sticky.WithStrictBinding(true), sticky.WithPicker(balancer.PickerFunc(func(info balancer.Info) (*backend.Backend, error) {
+		return info.Snapshot.Lookup("a"), nil // new clients start on a
+	})))
+	require.NoError(t, err)
+	c := newClient(t, true)
+	base := front(t, h)
+
+	require.Equal(t, "a", get(t, c, base+"/").server)
+	for i := range 4 {
+		w := get(t, c, base+"/")
+		assert.Equal(t, http.StatusOK, w.status, "request %d", i+2)
+	}
+	assert.Equal(t, 5, answered(), "the backend answered each request")
+}

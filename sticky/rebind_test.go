@@ -118,3 +118,44 @@ func TestMovedClientsBehindOneAddressSpread(t *testing.T) {
 	assert.Len(t, moved, 2, "app1's clients, all from 127.0.0.1, spread over app2 and app3: %v", moved)
 	assert.Zero(t, moved["app1"])
 }
+
+// TestMovedClientWhoseGroupEmptiedAgreesOnItsNewBackend checks that a
+// client whose backend no longer serves it, and whose group has no other
+// backend taking new clients, is re-placed on one backend by all its
+// requests, as within a group: not on a group each request is dealt in
+// turn, which re-binds it on every request.
+func TestMovedClientWhoseGroupEmptiedAgreesOnItsNewBackend(t *testing.T) {
+	var cfgs []backend.Config
+	for _, m := range []struct{ id, group string }{{"old", "blue"}, {"g1", "green"}, {"r1", "red"}, {"y1", "yellow"}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Served-By", m.id)
+		}))
+		t.Cleanup(srv.Close)
+		cfgs = append(cfgs, backend.Config{ID: m.id, URL: srv.URL, Group: m.group})
+	}
+	set, err := backend.NewSet(cfgs, backend.WithEjection(backend.Ejection{}))
+	require.NoError(t, err)
+	for _, id := range []string{"g1", "r1", "y1"} {
+		require.NoError(t, set.SetState(id, backend.Draining)) // the client is bound to old, in blue
+	}
+	pol := newCookie(t)
+	h, err := sticky.New(set, pol)
+	require.NoError(t, err)
+	base := front(t, h)
+	first := get(t, newClient(t, false), base+"/")
+	require.Equal(t, "old", first.server)
+	bound := balancerCookie(first.header, pol.Name())
+	require.NotNil(t, bound)
+	for _, id := range []string{"g1", "r1", "y1"} {
+		require.NoError(t, set.SetState(id, backend.Healthy))
+	}
+	_, err = set.Remove("old") // its group, blue, is gone with it
+	require.NoError(t, err)
+
+	servers := map[string]int{}
+	for range 6 {
+		servers[get(t, newClient(t, false), base+"/", bound).server]++
+	}
+	assert.Len(t, servers, 1, "one client's requests went to %v", servers)
+	assert.Zero(t, servers["old"])
+}

@@ -11,23 +11,30 @@ import (
 	"github.com/affinitylb/affinity/policy"
 )
 
-// rehome returns the member of snap that takes new clients and that skip,
-// if not nil, does not report, on which the request r, bound by bound to a
-// backend that does not serve it, is placed anew; nil if there is none. It
-// chooses by weighted rendezvous hashing of the binding (its backend,
-// group and Seed) and the client's address (as policy.ClientIPKey reads
-// it, believing trusted proxies), not by load: the requests a client
-// sends together (a page's, over several connections, or to several
-// replicas of the handler) carry the same binding and go to one backend,
-// which binds the client once, instead of each to the backend the picker
-// would choose, the last Set-Cookie winning. Clients bound to one backend are spread over the others by
-// their seeds and addresses, in proportion to weight: those behind one
-// address (a NAT, or a front proxy not trusted) by their seeds.
-func rehome(r *http.Request, trusted []netip.Prefix, snap *backend.Snapshot, bound policy.Binding, skip func(*backend.Backend) bool) *backend.Backend {
+// rehomeKey returns the key by which the request r, bound by bound to a
+// backend that does not serve it, is placed anew (see rehome): a hash of
+// the binding (its backend, group and Seed) and the client's address (as
+// policy.ClientIPKey reads it, believing trusted proxies).
+func rehomeKey(r *http.Request, trusted []netip.Prefix, bound policy.Binding) uint64 {
 	k := policy.HashKey(bound.ID) ^ mix(policy.HashKey(bound.Group)) ^ mix(mix(mix(bound.Seed)))
 	if a, ok := clientip.Of(r, trusted); ok {
 		k ^= addrHash(a)
 	}
+	return k
+}
+
+// rehome returns the member of snap that takes new clients and that skip,
+// if not nil, does not report, on which a request whose rehomeKey is k is
+// placed anew; nil if there is none. It chooses by weighted rendezvous
+// hashing of k, not by load: the requests a client sends together (a
+// page's, over several connections, or to several replicas of the
+// handler) carry the same binding and go to one backend, which binds the
+// client once, instead of each to the backend the picker would choose,
+// the last Set-Cookie winning. Clients bound to one backend are spread
+// over the others by their seeds and addresses, in proportion to weight:
+// those behind one address (a NAT, or a front proxy not trusted) by their
+// seeds.
+func rehome(k uint64, snap *backend.Snapshot, skip func(*backend.Backend) bool) *backend.Backend {
 	var best *backend.Backend
 	top := math.Inf(-1)
 	for _, b := range snap.Routable() {

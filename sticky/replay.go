@@ -19,11 +19,19 @@ var errReplayStopped = errors.New("sticky: the connection to the backend failed 
 
 // replayGuard is the context of a request the handler sends through a
 // transport that could replay it: it counts the connections the
-// transport asks for. One request gets one.
+// transport asks for, and, if stops, fails the second. One request gets
+// one.
 type replayGuard struct {
 	context.Context
 	conns atomic.Int32
+	stops bool
 }
+
+// resent reports whether the transport asked for more than one
+// connection for the request g guards: it sent it again after a
+// connection it was on failed, so the request may have reached the
+// backend whatever error the last connection ended with.
+func (g *replayGuard) resent() bool { return g != nil && g.conns.Load() > 1 }
 
 type replayGuardKey struct{}
 
@@ -44,19 +52,35 @@ func (g *replayGuard) Value(key any) any {
 // budget. A request of another method with an Idempotency-Key is left to
 // the Transport: sent again to the same backend, which holds the key's
 // record, it is harmless, and the handler never replays it on another
-// (see replayable). Every other request the Transport sends again only
+// (see replayable); its guard only counts the connections, so that a
+// failure to connect again is not taken for a request that never reached
+// the backend. Every other request the Transport sends again only
 // if not a byte of it was written, which the handler's bounds allow.
 // An h2c:// request gets none: DefaultTransport sends it through a copy
 // of itself without the Proxy that reads the guard.
-func guard(req *http.Request) *http.Request {
+func guard(req *http.Request) (*http.Request, *replayGuard) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil || req.URL.Scheme == h2c.Scheme {
-		return req // not replayed; or, for h2c, sent by a transport that asks no Proxy
+		return req, nil // not replayed; or, for h2c, sent by a transport that asks no Proxy
 	}
+	var g *replayGuard
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return req.WithContext(&replayGuard{Context: req.Context()})
+		g = &replayGuard{Context: req.Context(), stops: true}
+	default:
+		if !hasIdempotencyKey(req.Header) {
+			return req, nil
+		}
+		g = &replayGuard{Context: req.Context()}
 	}
-	return req
+	return req.WithContext(g), g
+}
+
+// hasIdempotencyKey reports whether h has a header that lets net/http's
+// Transport send a request of any method again.
+func hasIdempotencyKey(h http.Header) bool {
+	_, key := h["Idempotency-Key"]
+	_, xkey := h["X-Idempotency-Key"]
+	return key || xkey
 }
 
 // stopReplays is the Proxy of the transports [DefaultTransport] makes. It
@@ -64,7 +88,7 @@ func guard(req *http.Request) *http.Request {
 // net/http's Transport asks its Proxy once per connection it sends a
 // request on, before it is sent, so the request is not sent again.
 func stopReplays(req *http.Request) (*url.URL, error) {
-	if g, ok := req.Context().Value(replayGuardKey{}).(*replayGuard); ok && g.conns.Add(1) > 1 {
+	if g, ok := req.Context().Value(replayGuardKey{}).(*replayGuard); ok && g.conns.Add(1) > 1 && g.stops {
 		return nil, errReplayStopped
 	}
 	return nil, nil

@@ -61,7 +61,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt > h.retries || h.strict || h.clock().After(deadline) {
 			return nil, err
 		}
-		switch replayable(req, x.body, err) {
+		switch replayable(req, x.body, err, x.resent) {
 		case never:
 			return nil, err
 		case replay:
@@ -116,7 +116,10 @@ func (x *exchange) send(req *http.Request) (*http.Response, error) {
 		accounting.WaitStarted(x.backend, x.client)
 		defer accounting.WaitEnded(x.backend, x.client)
 	}
-	return x.h.transport.RoundTrip(guard(req))
+	out, g := guard(req)
+	resp, err := x.h.transport.RoundTrip(out)
+	x.resent = g.resent()
+	return resp, err
 }
 
 // A retry is how a failed request may be sent to another backend.
@@ -129,11 +132,13 @@ const (
 )
 
 // replayable says how req, which failed with err, may be sent to another
-// backend. It may be only if its body can be sent again (it has none,
+// backend, resent saying whether the transport sent it on more than one
+// connection. It may be only if its body can be sent again (it has none,
 // GetBody, or body, its tracker, says no byte of it was read: the same
 // body goes whole to the next attempt). Then, if it never reached the
 // backend (the connection could not be made, or its TLS handshake failed:
-// see handshakeFailed), it may be resent; if it did, or may have, and
+// see handshakeFailed, and the transport had not sent it on another
+// connection before), it may be resent; if it did, or may have, and
 // failed before any response arrived (the connection was reset or
 // closed), it may be replayed if repeating it is harmless: an idempotent
 // method. An Idempotency-Key does not make a request replayable: it
@@ -141,11 +146,11 @@ const (
 // keeps the key's record, and backends that need sticky sessions keep
 // their state, and their records, each to itself. A body partly read may
 // have been partly sent: such a request is never sent again.
-func replayable(req *http.Request, body *trackedBody, err error) retry {
+func replayable(req *http.Request, body *trackedBody, err error, resent bool) retry {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil && (body == nil || body.read()) {
 		return never
 	}
-	if unreached(err) {
+	if unreached(err) && !resent {
 		return resend
 	}
 	if !idempotent(req) {
@@ -175,12 +180,15 @@ func idempotent(req *http.Request) bool {
 // on (see placeable), the least loaded of the others is used, and no
 // DonePicker. A request of a bound client is placed by rehome instead, as
 // its client's other requests are, without a DonePicker. When the set has groups of backends, the group of the
-// backend that failed is searched first, then the whole set.
+// backend that failed is searched first, unless it has no member taking
+// new clients (see serves), then the whole set.
 func (h *Handler) repick(x *exchange) (*backend.Backend, balancer.DonePicker) {
 	snap := h.set.Snapshot()
 	if len(snap.Groups()) > 1 {
-		if b, done := h.repickIn(x, snap.Group(x.backend.Group())); b != nil {
-			return b, done
+		if sub := snap.Group(x.backend.Group()); serves(snap, sub) {
+			if b, done := h.repickIn(x, sub); b != nil {
+				return b, done
+			}
 		}
 	}
 	return h.repickIn(x, snap)
@@ -202,7 +210,7 @@ func (h *Handler) repickIn(x *exchange, snap *backend.Snapshot) (*backend.Backen
 		p, info.KeyHash, info.Keyed = h.keys, x.bound.KeyHash, true
 	case policy.Valid, policy.Unknown:
 		var b *backend.Backend
-		if h.rehomed(&b, x.in, snap, x.bound, tried) {
+		if h.rehomed(&b, rehomeKey(x.in, h.trusted, x.bound), snap, tried) {
 			return b, nil
 		}
 	}
