@@ -25,7 +25,9 @@ import (
 // caused (it left, or its body could not be read) is reported for no
 // backend and not retried. A client bound to a backend that failed its
 // request only on a connection the transport reused (see errReplayStopped)
-// stays bound to it, whoever answers the retry.
+// stays bound to it, whoever answers the retry; with strict bindings, or
+// no retries, such a request that could be replayed is sent again to its
+// backend, once, as net/http's Transport would have sent it.
 func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := x.h
 	h.replays.deposit()
@@ -34,7 +36,7 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	var deadline time.Time
-	replayed := false
+	replayed, resent := false, false
 	for attempt := 1; err != nil; attempt++ {
 		if req.Context().Err() != nil {
 			return nil, err // the client left: not the backend's fault
@@ -57,6 +59,17 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if deadline.IsZero() {
 			deadline = h.clock().Add(h.retryWithin)
+		}
+		if (h.strict || h.retries == 0) && !resent && errors.Is(err, errReplayStopped) && replayable(req, x.body, err, x.resent) == replay {
+			// No other backend may have the request, but the Transport
+			// would have sent it again to this one on a new connection,
+			// as the guard stopped it from doing: send it so, once.
+			resent = true
+			if req, err = retarget(req, x); err != nil {
+				return nil, err
+			}
+			resp, err = x.send(req)
+			continue
 		}
 		if attempt > h.retries || h.strict || h.clock().After(deadline) {
 			return nil, err
