@@ -140,7 +140,10 @@ const (
 // backend failed it only on a connection the transport reused (one the
 // backend may have closed while idle), which is no sign the backend cannot
 // serve: its client stays bound there. The default
-// is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off.
+// is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off:
+// no request goes to another backend, though one that could be replayed
+// and met a connection the transport reused is sent again to its own
+// backend, once, as net/http's Transport would send it.
 func WithRetries(n int, within time.Duration) Option {
 	return func(o *options) { o.retries, o.retryWithin = n, within }
 }
@@ -148,8 +151,8 @@ func WithRetries(n int, within time.Duration) Option {
 // WithStrictBinding makes a request bound to a backend that no longer
 // serves its clients but may come back (unhealthy, ejected) fail with 503
 // and a Retry-After header instead of being placed on another backend and
-// re-bound, and turns retries off, for applications that would rather show
-// an error than lose a session. A backend that has left the set will not
+// re-bound, and turns retries off (as [WithRetries](0, 0) does), for
+// applications that would rather show an error than lose a session. A backend that has left the set will not
 // come back: its clients are placed anew and bound again, once, strict or
 // not. Draining backends still serve their clients.
 func WithStrictBinding(strict bool) Option {
