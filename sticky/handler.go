@@ -685,9 +685,19 @@ func (h *Handler) trustsPeer(r *http.Request) bool {
 	return false
 }
 
+// stillServes reports whether the backend with ID id is a member of the
+// set's current snapshot that serves its clients.
+func (h *Handler) stillServes(id string) bool {
+	snap := h.set.Snapshot()
+	b := snap.Lookup(id)
+	return b != nil && snap.KeepsBound(b)
+}
+
 // modifyResponse reports the answer for passive health checking and lets
 // the policy write its binding on the response (unless x.keep says the
-// client stays bound where it is), then hands it to the user's
+// client stays bound where it is, and its backend still serves its
+// clients: one that left the set, or went down, since the request was
+// placed does not keep it), then hands it to the user's
 // ModifyResponse. A 101 Switching Protocols clears the deadlines
 // the body and write timeouts set: the connection is handed over (a
 // WebSocket), and may stay quiet as long as both ends like.
@@ -719,7 +729,7 @@ func (x *exchange) modifyResponse(resp *http.Response) error {
 		in = in.WithContext(in.Context())
 		in.TLS = &tls.ConnectionState{} // over HTTPS as far as the policy is concerned
 	}
-	if !x.keep {
+	if !x.keep || !h.stillServes(x.bound.ID) {
 		h.policy.Save(in, resp, x.backend, x.bound)
 	}
 	bound := len(resp.Header["Set-Cookie"]) > n

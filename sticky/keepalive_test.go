@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"strings"
 	"sync"
 	"testing"
@@ -138,4 +139,48 @@ func TestReusedConnectionClosedStrictBinding(t *testing.T) {
 		assert.Equal(t, http.StatusOK, w.status, "request %d", i+2)
 	}
 	assert.Equal(t, 5, answered(), "the backend answered each request")
+}
+
+// TestReusedConnectionClosedOfARemovedBackend checks that a client whose
+// backend left the set while its request was on the way, and then failed
+// it on a reused connection, is bound to the backend that answered the
+// retry: the binding is kept only for a backend that still serves its
+// clients, and one that left will not.
+func TestReusedConnectionClosedOfARemovedBackend(t *testing.T) {
+	aCfg, _ := closingBackend(t, "a")
+	bCfg, _ := recordingBackend(t, "b", http.StatusOK)
+	set, err := backend.NewSet([]backend.Config{aCfg, bCfg})
+	require.NoError(t, err)
+	pol := newCookie(t)
+	var once sync.Once
+	h, err := sticky.New(set, pol, sticky.WithPicker(balancer.PickerFunc(func(info balancer.Info) (*backend.Backend, error) {
+		if len(info.Tried) == 0 {
+			if a := info.Snapshot.Lookup("a"); a != nil {
+				return a, nil // new clients start on a
+			}
+		}
+		return info.Snapshot.Lookup("b"), nil
+	})), sticky.WithRewrite(func(pr *httputil.ProxyRequest) {
+		if pr.In.Header.Get("X-Remove") != "" {
+			once.Do(func() { // a leaves the set as the request is sent to it
+				_, err := set.Remove("a")
+				assert.NoError(t, err)
+			})
+		}
+	}))
+	require.NoError(t, err)
+	c := newClient(t, true)
+	base := front(t, h)
+	require.Equal(t, "a", get(t, c, base+"/").server)
+
+	req, err := http.NewRequest(http.MethodGet, base+"/", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Remove", "1")
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "b", resp.Header.Get("X-Served-By"))
+	assert.NotNil(t, balancerCookie(resp.Header, pol.Name()), "the client of a backend that left was not bound to the one that answered")
 }

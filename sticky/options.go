@@ -139,7 +139,8 @@ const (
 // retried request is bound to the backend that answered it, unless its
 // backend failed it only on a connection the transport reused (one the
 // backend may have closed while idle), which is no sign the backend cannot
-// serve: its client stays bound there. The default
+// serve: its client stays bound there, while that backend serves its
+// clients. The default
 // is 2 retries within 10 seconds; WithRetries(0, 0) turns retries off:
 // no request goes to another backend, though one that could be replayed
 // and met a connection the transport reused is sent again to its own
